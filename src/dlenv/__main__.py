@@ -1,0 +1,3 @@
+from dlenv.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,193 @@
+"""The ``dlenv`` command: parse arguments, call the library, render tables, JSON and errors."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from dlenv import __version__
+from dlenv.errors import DlenvError, SpecError
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+def _emit_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from dlenv.spec import SPEC_FILE, load_spec
+    from dlenv.spec.starter import render_starter
+
+    directory = Path(args.dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / SPEC_FILE
+    if path.exists() and not args.force:
+        raise DlenvError(f"{path} exists", fix="pass --force to overwrite it")
+    name = "".join(c if c.isalnum() or c in "._-" else "-"
+                   for c in directory.resolve().name.lower()) or "env"
+    text = render_starter(name, framework=args.framework, gpu=args.gpu, python=args.python,
+                          packages=args.package)
+    path.write_text(text)
+    try:
+        load_spec(path)  # a starter that does not parse is a bug or a bad --framework
+    except SpecError:
+        path.unlink()
+        raise
+    out.print(f"wrote {path}")
+    return 0
+
+
+def cmd_matrix(args: argparse.Namespace) -> int:
+    from dlenv.compat import FRAMEWORKS, load_matrix
+
+    matrix = load_matrix()
+    names = [args.framework] if args.framework else list(FRAMEWORKS)
+    if args.framework == "torch":
+        names = ["pytorch"]
+    if args.json:
+        _emit_json({
+            "updated": matrix.updated, "sources": matrix.sources,
+            "min_driver": matrix.driver_floor,
+            "frameworks": {n: [{
+                "line": r.line, "python": [r.python_min, r.python_max], "manylinux": r.manylinux,
+                "cuda": [{"cuda": o.cuda, "cudnn": o.cudnn, "source": o.source, "extra": o.extra,
+                          "min_driver": matrix.min_driver(o.cuda),
+                          "gpu_archs": list(matrix.gpu_archs(o.cuda, o.min_sm))}
+                         for o in r.cuda_options],
+            } for r in matrix.lines(n)] for n in names},
+        })
+        return 0
+    for n in names:
+        table = Table(title=f"{n} (matrix of {matrix.updated})")
+        for col in ("release", "python", "CUDA (cuDNN) · how", "min driver", "wheels"):
+            table.add_column(col)
+        for r in matrix.lines(n):
+            cuda = "; ".join(f"{o.cuda} ({o.cudnn}) · {o.source}" + (f"[{o.extra}]" if o.extra
+                                                                       else "")
+                             for o in r.cuda_options)
+            drivers = ", ".join(sorted({matrix.min_driver(o.cuda) for o in r.cuda_options}))
+            table.add_row(r.line, f"{r.python_min}–{r.python_max}", cuda, drivers, r.manylinux)
+        out.print(table)
+    return 0
+
+
+def _load(dir_: str) -> tuple[Any, Path]:
+    from dlenv.spec import find_spec_file, load_spec
+
+    file = find_spec_file(Path(dir_))
+    return load_spec(file), file
+
+
+def cmd_resolve(args: argparse.Namespace) -> int:
+    from dlenv.resolve import resolve_target
+
+    spec, _ = _load(args.dir)
+    target = resolve_target(spec)
+    if args.json:
+        data = target.to_dict()
+        data["decisions"] = [{"key": d.key, "value": d.value, "reason": d.reason}
+                             for d in target.decisions]
+        _emit_json(data)
+        return 0
+    table = Table(title=f"{spec.name}: resolved target")
+    for col in ("decision", "value", "why"):
+        table.add_column(col)
+    for d in target.decisions:
+        table.add_row(d.key, d.value, d.reason)
+    out.print(table)
+    return 0
+
+
+def cmd_lock(args: argparse.Namespace) -> int:
+    from dlenv.lock import LOCK_FILE, read_lock, write_lock
+    from dlenv.lock.create import create_lock, lock_python
+    from dlenv.resolve import resolve_target
+    from dlenv.resolve.python import UvResolver, index_config
+
+    spec, file = _load(args.dir)
+    lock_path = file.parent / LOCK_FILE
+    if args.check:
+        read_lock(lock_path).check_fresh(spec.digest())
+        out.print(f"{lock_path} is up to date")
+        return 0
+    target = resolve_target(spec)
+    index = index_config(spec.index, target, os.environ)
+    with err.status(f"resolving {spec.name} for Python {target.python}, {target.wheel_platform}"):
+        wheels, epoch = lock_python(spec, target, UvResolver(), index)
+        lock = create_lock(spec, target, wheels, epoch)
+    write_lock(lock_path, lock)
+    if args.requirements:
+        Path(args.requirements).write_text(lock.requirements_txt(args.profile))
+    total = sum(w.size for w in lock.wheels)
+    if args.json:
+        _emit_json({"lock": str(lock_path), "spec_digest": lock.spec_digest,
+                    "wheels": len(lock.wheels), "debs": len(lock.debs),
+                    "wheel_bytes": total, "target": lock.target})
+    else:
+        out.print(f"locked {len(lock.wheels)} wheels ({total / 1e6:,.1f} MB) and "
+                  f"{len(lock.debs)} .debs for Python {target.python} on {target.base} "
+                  f"→ {lock_path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="dlenv", description="Reproducible deep-learning "
+                                "container environments from one spec.")
+    p.add_argument("--version", action="version", version=f"dlenv {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("init", help="write a commented starter dlenv.toml")
+    s.add_argument("dir", nargs="?", default=".")
+    s.add_argument("--framework", help='e.g. "tensorflow==2.15.*"')
+    s.add_argument("--gpu", action="store_true", help="a CUDA environment")
+    s.add_argument("--python", help="Python version, e.g. 3.11")
+    s.add_argument("--package", action="append", default=[], help="extra pip requirement")
+    s.add_argument("--force", action="store_true", help="overwrite an existing dlenv.toml")
+    s.set_defaults(func=cmd_init)
+
+    s = sub.add_parser("matrix", help="show the compatibility matrix")
+    s.add_argument("framework", nargs="?", choices=["tensorflow", "pytorch", "torch", "jax"])
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_matrix)
+
+    s = sub.add_parser("resolve", help="decide Python, base, CUDA and driver floor, and say why")
+    s.add_argument("dir", nargs="?", default=".")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_resolve)
+
+    s = sub.add_parser("lock", help="pin every wheel and .deb by hash in dlenv.lock")
+    s.add_argument("dir", nargs="?", default=".")
+    s.add_argument("--check", action="store_true", help="exit 1 when the lock is stale")
+    s.add_argument("--requirements", metavar="FILE", help="also write requirements.txt "
+                   "with hashes")
+    s.add_argument("--profile", help="profile for --requirements (default: the base set)")
+    s.add_argument("--cache-dir", help="download cache (default $DLENV_CACHE_DIR or the "
+                   "user cache directory)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_lock)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.func(args)
+        return code
+    except DlenvError as exc:
+        err.print("[bold red]error:[/]", escape(str(exc)), soft_wrap=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        return 130

@@ -1,0 +1,212 @@
+"""Lock the Python packages of a target with uv, then pick the one wheel each needs.
+
+uv does the resolution (``uv pip compile --format pylock.toml`` for another platform and
+Python); dlenv chooses among the wheels uv lists with ``packaging.tags`` and records each.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import tempfile
+import tomllib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import httpx
+from packaging.tags import Tag
+from packaging.utils import canonicalize_name, parse_wheel_filename
+
+from dlenv.errors import FetchError, LockError
+from dlenv.lock import LockedWheel
+from dlenv.resolve import Target
+from dlenv.spec import IndexSettings
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IndexConfig:
+    """Where packages come from, after the spec and the environment are combined."""
+
+    url: str | None
+    extra_urls: tuple[str, ...]
+    ca_bundle: str | None
+    allow_sdist: bool
+
+
+def index_config(settings: IndexSettings, target: Target,
+                 environ: Mapping[str, str]) -> IndexConfig:
+    """The spec wins; then uv's and pip's own variables, as users already set them."""
+    url = settings.url or environ.get("UV_INDEX_URL") or environ.get("PIP_INDEX_URL")
+    extra_env = environ.get("UV_EXTRA_INDEX_URL") or environ.get("PIP_EXTRA_INDEX_URL") or ""
+    extra = [*settings.extra_urls, *extra_env.split(), *target.extra_index_urls]
+    ca = settings.ca_bundle or environ.get("SSL_CERT_FILE") or environ.get("PIP_CERT")
+    return IndexConfig(url=url, extra_urls=tuple(dict.fromkeys(extra)), ca_bundle=ca,
+                       allow_sdist=settings.allow_sdist)
+
+
+def target_tags(target: Target) -> list[Tag]:
+    """Wheel tags the target interpreter accepts, best first (like pip on that machine)."""
+    from packaging import tags
+
+    major, minor = (int(p) for p in target.python.split("."))
+    glibc_minor = int(target.wheel_platform.split("_")[2])
+    platforms = [f"manylinux_2_{m}_x86_64" for m in range(glibc_minor, 4, -1)]
+    legacy = {17: "manylinux2014_x86_64", 12: "manylinux2010_x86_64", 5: "manylinux1_x86_64"}
+    with_legacy: list[str] = []
+    for p in platforms:
+        with_legacy.append(p)
+        m = int(p.split("_")[2])
+        if m in legacy:
+            with_legacy.append(legacy[m])
+    with_legacy.append("linux_x86_64")
+    return [
+        *tags.cpython_tags((major, minor), platforms=with_legacy),
+        *tags.compatible_tags((major, minor), "cp" + f"{major}{minor}", platforms=with_legacy),
+    ]
+
+
+def best_wheel(filenames: Iterable[str], tags: Sequence[Tag]) -> str | None:
+    rank = {tag: i for i, tag in enumerate(tags)}
+    best: tuple[int, str] | None = None
+    for filename in filenames:
+        _, _, _, wheel_tags = parse_wheel_filename(filename)
+        score = min((rank[t] for t in wheel_tags if t in rank), default=None)
+        if score is not None and (best is None or score < best[0]):
+            best = (score, filename)
+    return best[1] if best else None
+
+
+class PythonResolver(Protocol):
+    def compile(self, requirements: Sequence[str], target: Target, index: IndexConfig,
+                constraints: Sequence[str] = ()) -> dict[str, Any]:
+        """Resolve and return the parsed pylock.toml document."""
+        ...
+
+
+class UvResolver:
+    """Runs ``uv pip compile`` with a clean configuration (no host pip.conf, no find-links)."""
+
+    def __init__(self, uv: str | None = None, environ: Mapping[str, str] | None = None) -> None:
+        if uv is None:
+            from uv import find_uv_bin
+
+            uv = find_uv_bin()
+        self.uv = uv
+        self.environ = dict(os.environ if environ is None else environ)
+
+    def compile(self, requirements: Sequence[str], target: Target, index: IndexConfig,
+                constraints: Sequence[str] = ()) -> dict[str, Any]:
+        with tempfile.TemporaryDirectory(prefix="dlenv-lock-") as tmp:
+            req = Path(tmp, "requirements.in")
+            req.write_text("\n".join(requirements) + "\n")
+            out = Path(tmp, "pylock.toml")
+            cmd = [
+                self.uv, "pip", "compile", str(req), "--no-config", "--quiet", "--no-header",
+                "--python-version", target.python, "--python-platform", target.uv_platform,
+                "--format", "pylock.toml", "-o", str(out),
+            ]
+            if not index.allow_sdist:
+                cmd += ["--only-binary", ":all:"]
+            if index.url:
+                cmd += ["--index-url", index.url]
+            for extra in index.extra_urls:
+                cmd += ["--extra-index-url", extra]
+            if constraints:
+                con = Path(tmp, "constraints.txt")
+                con.write_text("\n".join(constraints) + "\n")
+                cmd += ["--constraint", str(con)]
+            env = {k: v for k, v in self.environ.items()
+                   if not k.startswith(("PIP_", "UV_"))}
+            env["UV_CACHE_DIR"] = self.environ.get("UV_CACHE_DIR", "") or str(
+                Path(tempfile.gettempdir(), "dlenv-uv-cache"))
+            if index.ca_bundle:
+                env["SSL_CERT_FILE"] = index.ca_bundle
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+            if proc.returncode != 0:
+                raise explain_uv_failure(proc.stderr, target)
+            data: dict[str, Any] = tomllib.loads(out.read_text())
+            return data
+
+
+def explain_uv_failure(stderr: str, target: Target) -> LockError:
+    """Turn uv's resolver report into one clear error with a fix."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", stderr).strip()
+    tag = f"cp{target.python.replace('.', '')}-{target.wheel_platform}"
+    m = re.search(r"(?:Because|and) ([A-Za-z0-9_.\-]+)(?:\[[^\]]*\])?(?:[=<>!~][^ ]*)? has no "
+                  r"wheels with a matching (?:platform|Python ABI|Python implementation) tag", text)
+    if m is None:
+        m = re.search(r"([A-Za-z0-9_.\-]+)(?:==\S+)? (?:has no|only has) (?:usable )?wheels?", text)
+    if m is not None:
+        name = m.group(1)
+        return LockError(
+            f"{name} has no wheel for the target {tag}:\n{text}",
+            fix=f"pin a version of {name} that ships a {tag} wheel, or set "
+                "index.allow_sdist = true to let dlenv build it from source",
+        )
+    if "No solution found" in text or "unsatisfiable" in text:
+        return LockError(f"the packages cannot be resolved together for {tag}:\n{text}",
+                         fix="loosen the conflicting pins named above")
+    if re.search(r"(certificate|SSL|tls)", text, re.I):
+        return LockError(f"TLS failure talking to the package index:\n{text}",
+                         fix="set index.ca_bundle (or SSL_CERT_FILE) to your CA bundle")
+    return LockError(f"uv could not resolve the packages:\n{text}",
+                     fix="check the index settings and the network")
+
+
+SizeLookup = Callable[[Sequence[str]], dict[str, int]]
+
+
+def head_sizes(urls: Sequence[str], ca_bundle: str | None = None) -> dict[str, int]:
+    """Sizes of files whose index did not state them, read with HEAD requests."""
+    if not urls:
+        return {}
+    verify: Any = ca_bundle if ca_bundle else True
+    with httpx.Client(follow_redirects=True, timeout=60, verify=verify) as client:
+        def one(url: str) -> tuple[str, int]:
+            try:
+                r = client.head(url)
+                r.raise_for_status()
+                return url, int(r.headers["content-length"])
+            except (httpx.HTTPError, KeyError, ValueError) as exc:
+                raise FetchError(f"cannot read the size of {url}: {exc}") from exc
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            return dict(pool.map(one, urls))
+
+
+def wheels_from_pylock(doc: dict[str, Any], target: Target,
+                       sizes: SizeLookup = head_sizes) -> list[LockedWheel]:
+    tags = target_tags(target)
+    chosen: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    for pkg in doc.get("packages", []):
+        by_name = {Path(w["url"]).name if "url" in w else w["name"]: w
+                   for w in pkg.get("wheels", [])}
+        filename = best_wheel(by_name, tags)
+        if filename is None:
+            raise LockError(
+                f"{pkg['name']} {pkg.get('version', '')} has no wheel for the target "
+                f"cp{target.python.replace('.', '')}-{target.wheel_platform}",
+                fix=f"pin another version of {pkg['name']}, or set index.allow_sdist = true",
+            )
+        chosen.append((pkg, by_name[filename]))
+    missing = [w["url"] for _, w in chosen if "size" not in w]
+    known = sizes(missing)
+    return [
+        LockedWheel(
+            name=str(canonicalize_name(pkg["name"])), version=str(pkg["version"]),
+            filename=Path(wheel["url"]).name, url=wheel["url"],
+            sha256=wheel["hashes"]["sha256"], size=int(wheel.get("size") or known[wheel["url"]]),
+        )
+        for pkg, wheel in chosen
+    ]
+
+
+def newest_upload(doc: dict[str, Any]) -> int | None:
+    """Newest upload time among the resolved wheels: a stable SOURCE_DATE_EPOCH."""
+    times = [w["upload-time"] for p in doc.get("packages", []) for w in p.get("wheels", [])
+             if "upload-time" in w]
+    return int(max(times).timestamp()) if times else None
