@@ -20,7 +20,7 @@ from dlenv.errors import LockError, StaleLockError
 
 LOCK_FILE = "dlenv.lock"
 LOCK_VERSION = 1
-_HEADER = "# dlenv.lock: written by `dlenv lock`; do not edit. Every artefact is pinned by sha256.\n"
+_HEADER = "# dlenv.lock: written by `dlenv lock`; do not edit. Artefacts are pinned by sha256.\n"
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 
 

@@ -10,8 +10,14 @@ from packaging.utils import canonicalize_name
 
 from dlenv.lock import Lock, LockedBase, LockedWheel
 from dlenv.resolve import Target
-from dlenv.resolve.python import IndexConfig, PythonResolver, SizeLookup, head_sizes
-from dlenv.resolve.python import newest_upload, wheels_from_pylock
+from dlenv.resolve.python import (
+    IndexConfig,
+    PythonResolver,
+    SizeLookup,
+    head_sizes,
+    newest_upload,
+    wheels_from_pylock,
+)
 from dlenv.spec import Profile, Spec
 
 # Zip's epoch; used when the index gives no upload times (wheels inside are older anyway).

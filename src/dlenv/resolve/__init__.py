@@ -13,7 +13,7 @@ from packaging.specifiers import SpecifierSet
 
 from dlenv.compat import CudaOption, Matrix, Release, load_matrix
 from dlenv.errors import ResolveError
-from dlenv.spec import Base, Spec
+from dlenv.spec import Spec
 
 PLATFORM = "linux/amd64"
 # uv names target glibc versions up to this one; newer suites resolve against it (a wheel
@@ -166,7 +166,8 @@ def _alternatives(spec: Spec, matrix: Matrix, releases: tuple[Release, ...],
             if reason is not None:
                 continue
             suite = matrix.suite_for_python(py)
-            base = str(spec.base) if spec.base.kind == "image" else f"debian:{suite.name}" if suite else "debian"
+            base = (str(spec.base) if spec.base.kind == "image" or suite is None
+                    else f"debian:{suite.name}")
             score = abs(idx - wanted_idx) * 2 + (0 if py == python else 1)
             cuda = f", CUDA {option.cuda}" if option else ""
             scored.append((score, f"{release.framework} {release.line} with Python {py} "
@@ -284,9 +285,10 @@ def _decide_base(spec: Spec, matrix: Matrix, python: str,
                 f"{spec.source}: python: Debian {suite.name} provides Python {suite.python}, "
                 f"not {python}",
                 fix=(f"use base = \"debian:{other.name}\"" if other
-                     else f'use python = "{suite.python}" or a registry image with Python {python}'),
+                     else f'use python = "{suite.python}" or an image with Python {python}'),
             )
-        decisions.append(Decision(key="base", value=f"debian:{suite.name}", reason="set in the spec"))
+        decisions.append(Decision(key="base", value=f"debian:{suite.name}",
+                                  reason="set in the spec"))
         return f"debian:{suite.name}", suite.name, suite.glibc
     found = matrix.suite_for_python(python)
     if found is None:
@@ -359,4 +361,4 @@ def _cuda_reason(release: Release, option: CudaOption) -> str:
         how = f"the +{option.variant} build from PyTorch's wheel index"
     else:
         how = "the CUDA base image"
-    return f"{release.framework} {release.line} is built for CUDA {option.cuda}; it comes from {how}"
+    return f"{release.framework} {release.line} is built for CUDA {option.cuda}; from {how}"

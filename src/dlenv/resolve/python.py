@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import ssl
 import subprocess
 import tempfile
 import tomllib
@@ -164,7 +165,7 @@ def head_sizes(urls: Sequence[str], ca_bundle: str | None = None) -> dict[str, i
     """Sizes of files whose index did not state them, read with HEAD requests."""
     if not urls:
         return {}
-    verify: Any = ca_bundle if ca_bundle else True
+    verify: Any = ssl.create_default_context(cafile=ca_bundle) if ca_bundle else True
     with httpx.Client(follow_redirects=True, timeout=60, verify=verify) as client:
         def one(url: str) -> tuple[str, int]:
             try:

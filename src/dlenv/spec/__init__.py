@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.specifiers import SpecifierSet
 
 from dlenv.compat import DISTRIBUTION, FRAMEWORKS
 from dlenv.errors import Problem, SpecError
@@ -252,11 +252,23 @@ def _parse_framework(c: _Collector, value: Any) -> FrameworkReq | None:
 
 
 def _satisfiable(spec: SpecifierSet) -> bool:
-    """Whether any plausible release satisfies ``spec`` (catches '>=3,<2' and friends)."""
+    """Whether some version satisfies ``spec`` (catches '>=3,<2' and friends).
+
+    Probes each version the specifiers name and its neighbours: a satisfiable set always
+    admits one of them or a version past them all.
+    """
     from packaging.version import Version
 
-    probes = [f"{a}.{b}.{c}" for a in range(0, 4) for b in range(0, 40) for c in range(0, 4)]
-    probes += [f"{a}.{b}.0.post1" for a in range(0, 4) for b in range(0, 40)]
+    probes = {"0", "9999"}
+    for s in spec:
+        v = Version(s.version.removesuffix(".*"))
+        parts = [*v.release, 0, 0][:3]
+        probes |= {str(v), f"{v}.post1", f"{parts[0]}.{parts[1]}.{parts[2] + 1}",
+                   f"{parts[0]}.{parts[1] + 1}", f"{parts[0] + 1}"}
+        if parts[2] > 0:
+            probes.add(f"{parts[0]}.{parts[1]}.{parts[2] - 1}")
+        if parts[1] > 0:
+            probes.add(f"{parts[0]}.{parts[1] - 1}.99")
     return any(spec.contains(Version(p), prereleases=True) for p in probes)
 
 
@@ -427,7 +439,8 @@ def parse_spec(data: dict[str, Any], *, file: str = SPEC_FILE, text: str = "",
         cuda_major=cuda_major,
         python=python,
         base=_parse_base(c, data.get("base")),
-        packages=_parse_requirements(c, "packages", c.string_list("packages", data.get("packages"))),
+        packages=_parse_requirements(c, "packages",
+                                     c.string_list("packages", data.get("packages"))),
         apt=_parse_apt(c, "apt", c.string_list("apt", data.get("apt"))),
         user=_parse_user(c, data.get("user")),
         workdir=workdir,
@@ -470,7 +483,8 @@ def load_spec(path: Path) -> Spec:
     if file.name == PYPROJECT:
         tool = data.get("tool", {})
         if not isinstance(tool, dict) or "dlenv" not in tool:
-            raise SpecError([Problem(file=str(file), key="tool.dlenv", message="no [tool.dlenv] table",
+            raise SpecError([Problem(file=str(file), key="tool.dlenv",
+                                     message="no [tool.dlenv] table",
                                      fix="add [tool.dlenv] or write a dlenv.toml")])
         data, prefix = tool["dlenv"], "tool.dlenv."
     return parse_spec(data, file=str(file), text=text, prefix=prefix)

@@ -1,0 +1,176 @@
+"""The lock: canonical text, strict reading, staleness, and wheel choice for a target."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+
+from dlenv.cli import main
+from dlenv.errors import LockError, StaleLockError
+from dlenv.lock import Lock, LockedBase, LockedDeb, LockedWheel, dumps, loads, read_lock
+from dlenv.lock.create import lock_python
+from dlenv.resolve import resolve_target
+from dlenv.resolve.python import (
+    IndexConfig,
+    best_wheel,
+    explain_uv_failure,
+    index_config,
+    target_tags,
+    wheels_from_pylock,
+)
+from dlenv.spec import IndexSettings, parse_spec
+
+SHA = "ab" * 32
+
+
+def wheel(name: str, version: str = "1.0", profiles: tuple[str, ...] = ()) -> LockedWheel:
+    fn = f"{name}-{version}-py3-none-any.whl"
+    return LockedWheel(name=name, version=version, filename=fn, url=f"https://idx.example/{fn}",
+                       sha256=SHA, size=10, profiles=profiles)
+
+
+def sample_lock() -> Lock:
+    return Lock(
+        spec_digest="sha256:" + "0" * 64, source_date_epoch=1700000000,
+        target={"python": "3.11", "gpu_archs": ["8.0", "9.0"], "cuda": None},
+        base=LockedBase(kind="debian", suite="bookworm"),
+        wheels=(wheel("zlib-ng"), wheel("absl-py", profiles=("dev",))),
+        debs=(LockedDeb(name="libc6", version="2.36-9", architecture="amd64",
+                        filename="pool/main/g/glibc/libc6_2.36-9_amd64.deb", sha256=SHA,
+                        size=99),),
+    )
+
+
+def test_lock_round_trip_is_byte_identical():
+    text = dumps(sample_lock())
+    assert dumps(loads(text)) == text
+    assert loads(text).wheels[0].name == "absl-py"  # sorted, whatever the input order
+
+
+def test_profile_only_wheels_are_marked_and_filtered():
+    lock = loads(dumps(sample_lock()))
+    assert [w.name for w in lock.wheels_for(None)] == ["zlib-ng"]
+    assert [w.name for w in lock.wheels_for("dev")] == ["absl-py", "zlib-ng"]
+
+
+def test_requirements_txt_carries_hashes():
+    text = sample_lock().requirements_txt("dev")
+    assert f"absl-py==1.0 --hash=sha256:{SHA}" in text and "zlib-ng==1.0" in text
+
+
+def test_a_stale_lock_is_detected():
+    with pytest.raises(StaleLockError):
+        sample_lock().check_fresh("sha256:" + "1" * 64)
+    sample_lock().check_fresh("sha256:" + "0" * 64)
+
+
+def test_a_damaged_lock_names_entry_and_field():
+    text = dumps(sample_lock()).replace(f'sha256 = "{SHA}"', 'sha256 = "xyz"', 1)
+    with pytest.raises(LockError, match=r"debs\[0\]\.sha256: not a sha256|wheels\[0\]\.sha256"):
+        loads(text)
+    with pytest.raises(LockError, match="missing"):
+        loads('version = 1\nspec_digest = "x"\n')
+
+
+def test_lock_check_exit_codes(tmp_path: Path, capsys):
+    (tmp_path / "dlenv.toml").write_text('name = "x"\n')
+    assert main(["lock", str(tmp_path), "--check"]) == 2  # no lock at all
+    spec = parse_spec({"name": "x"})
+    stale = Lock(spec_digest="sha256:old", source_date_epoch=1, target={},
+                 base=LockedBase(kind="debian", suite="trixie"))
+    (tmp_path / "dlenv.lock").write_text(dumps(stale))
+    assert main(["lock", str(tmp_path), "--check"]) == 1
+    fresh = Lock(spec_digest=spec.digest(), source_date_epoch=1, target={},
+                 base=LockedBase(kind="debian", suite="trixie"))
+    (tmp_path / "dlenv.lock").write_text(dumps(fresh))
+    assert main(["lock", str(tmp_path), "--check"]) == 0
+    assert read_lock(tmp_path / "dlenv.lock").base.suite == "trixie"
+
+
+def test_best_wheel_prefers_the_most_specific_compatible_tag():
+    t = resolve_target(parse_spec({"name": "x", "python": "3.11", "base": "debian:bookworm"}))
+    names = [
+        "pkg-1-cp311-cp311-manylinux_2_39_x86_64.whl",   # needs a newer glibc than bookworm
+        "pkg-1-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+        "pkg-1-cp311-cp311-manylinux_2_28_x86_64.whl",
+        "pkg-1-py3-none-any.whl",
+        "pkg-1-cp312-cp312-manylinux_2_28_x86_64.whl",
+        "pkg-1-cp311-cp311-macosx_11_0_arm64.whl",
+    ]
+    assert best_wheel(names, target_tags(t)) == "pkg-1-cp311-cp311-manylinux_2_28_x86_64.whl"
+    assert best_wheel(names[-2:], target_tags(t)) is None
+
+
+def test_a_package_with_no_wheel_for_the_target_is_a_clear_error():
+    t = resolve_target(parse_spec({"name": "x", "python": "3.9"}))
+    doc = {"packages": [{"name": "fastpkg", "version": "2.0", "wheels": [
+        {"url": "https://idx.example/fastpkg-2.0-cp311-cp311-manylinux_2_17_x86_64.whl",
+         "hashes": {"sha256": SHA}, "size": 1}]}]}
+    with pytest.raises(LockError) as info:
+        wheels_from_pylock(doc, t, sizes=lambda urls: {})
+    assert "fastpkg 2.0 has no wheel for the target cp39-manylinux_2_31_x86_64" in str(info.value)
+    assert "allow_sdist" in str(info.value)
+
+
+def test_uv_no_wheel_report_becomes_an_error_naming_package_and_tag():
+    t = resolve_target(parse_spec({"name": "x", "python": "3.11"}))
+    stderr = ("  × No solution found when resolving dependencies:\n  ╰─▶ Because oldpkg==0.1 "
+              "has no wheels with a matching platform tag (e.g., `manylinux_2_36_x86_64`) and "
+              "you require oldpkg==0.1, we can conclude that your requirements are "
+              "unsatisfiable.")
+    err = explain_uv_failure(stderr, t)
+    assert str(err).startswith("oldpkg has no wheel for the target cp311-manylinux_2_36_x86_64")
+    assert "index.allow_sdist = true" in str(err)
+
+
+def test_index_settings_spec_beats_environment():
+    t = resolve_target(parse_spec({"name": "x"}))
+    env = {"PIP_INDEX_URL": "https://pip.example/simple", "UV_INDEX_URL": "https://uv.example/s",
+           "SSL_CERT_FILE": "/ca.pem"}
+    assert index_config(IndexSettings(), t, env).url == "https://uv.example/s"
+    assert index_config(IndexSettings(), t, {"PIP_INDEX_URL": "https://p/s"}).url == "https://p/s"
+    cfg = index_config(IndexSettings(url="https://spec.example/s", ca_bundle="/corp.pem"), t, env)
+    assert (cfg.url, cfg.ca_bundle) == ("https://spec.example/s", "/corp.pem")
+    assert index_config(IndexSettings(), t, env).ca_bundle == "/ca.pem"
+
+
+class FakeResolver:
+    """Stands in for uv: a fixed dependency graph, resolved by walking it."""
+
+    graph: ClassVar[dict[str, list[str]]] = {
+        "jax": ["numpy"], "numpy": [], "jupyterlab": ["tornado"], "tornado": [],
+    }
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[tuple[str, ...], tuple[str, ...]]] = []
+
+    def compile(self, requirements, target, index, constraints=()):
+        self.calls.append((tuple(requirements), tuple(constraints)))
+        seen: list[str] = []
+        todo = [r.split("=")[0].split("[")[0] for r in requirements]
+        while todo:
+            name = todo.pop()
+            if name not in seen:
+                seen.append(name)
+                todo += self.graph[name]
+        when = datetime(2024, 1, 1, tzinfo=UTC)
+        return {"packages": [{"name": n, "version": "1.0", "wheels": [
+            {"url": f"https://idx.example/{n}-1.0-py3-none-any.whl", "hashes": {"sha256": SHA},
+             "size": 5, "upload-time": when}]} for n in sorted(seen)]}
+
+
+def test_profile_packages_are_locked_with_the_base_and_marked_as_theirs():
+    spec = parse_spec({"name": "x", "framework": "jax==0.4.*", "python": "3.11",
+                       "profiles": {"dev": {"jupyter": True}}})
+    t = resolve_target(spec)
+    resolver = FakeResolver()
+    index = IndexConfig(url=None, extra_urls=(), ca_bundle=None, allow_sdist=False)
+    wheels, epoch = lock_python(spec, t, resolver, index, sizes=lambda urls: {})
+    marks = {w.name: w.profiles for w in wheels}
+    assert marks == {"jax": (), "numpy": (), "jupyterlab": ("dev",), "tornado": ("dev",)}
+    assert epoch == int(datetime(2024, 1, 1, tzinfo=UTC).timestamp())
+    # the per-profile resolutions are pinned to the union's versions
+    assert all(c for _, c in resolver.calls[1:])

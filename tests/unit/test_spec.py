@@ -1,0 +1,170 @@
+"""The spec parser: every error path reports file, line, key and a fix, all at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dlenv.cli import main
+from dlenv.errors import SpecError
+from dlenv.spec import load_spec, parse_spec
+
+
+def problems(text: str, tmp_path: Path) -> list[str]:
+    (tmp_path / "dlenv.toml").write_text(text)
+    with pytest.raises(SpecError) as info:
+        load_spec(tmp_path)
+    return [str(p) for p in info.value.problems]
+
+
+def test_a_full_spec_parses_into_its_fields(write_spec):
+    spec = load_spec(write_spec('''
+name = "vision"
+framework = "tensorflow>=2.15,<2.17"
+accelerator = "cuda12"
+python = "3.11"
+base = "debian:bookworm"
+packages = ["pandas>=2"]
+apt = ["git", "libgl1"]
+workdir = "/work"
+[user]
+name = "ml"
+uid = 1234
+gid = 1235
+[env]
+A = "1"
+B = true
+[index]
+url = "https://pypi.example.internal/simple"
+ca_bundle = "/etc/ssl/certs/ca-certificates.crt"
+[profiles.dev]
+jupyter = true
+ssh = true
+ports = [8888]
+[profiles.serve]
+command = ["python", "serve.py"]
+'''))
+    assert spec.framework is not None
+    assert (spec.framework.name, spec.framework.specifier) == ("tensorflow", "<2.17,>=2.15")
+    assert (spec.accelerator, spec.cuda_major) == ("cuda", "12")
+    assert spec.apt == ("git", "libgl1") and spec.workdir == "/work"
+    assert (spec.user.name, spec.user.uid, spec.user.gid) == ("ml", 1234, 1235)
+    assert spec.env == (("A", "1"), ("B", "true"))
+    assert spec.index.ca_bundle == "/etc/ssl/certs/ca-certificates.crt"
+    dev = spec.profile("dev")
+    assert dev is not None and dev.jupyter and dev.ssh and dev.ports == (8888,)
+    assert spec.profile("serve").command == ("python", "serve.py")  # type: ignore[union-attr]
+
+
+def test_pytorch_is_an_alias_for_the_torch_distribution(write_spec):
+    spec = load_spec(write_spec('name = "t"\nframework = "pytorch==2.5.*"\n'))
+    assert spec.framework is not None
+    assert (spec.framework.name, spec.framework.distribution) == ("pytorch", "torch")
+
+
+def test_no_framework_means_a_plain_python_environment(write_spec):
+    assert load_spec(write_spec('name = "p"\nframework = "none"\n')).framework is None
+
+
+def test_all_problems_are_reported_at_once_with_lines(tmp_path):
+    found = problems('''name = "ok"
+framwork = "tensorflow"
+accelerator = "tpu"
+[user]
+uid = 0
+[profiles.deev]
+jupyter = true
+''', tmp_path)
+    file = str(tmp_path / "dlenv.toml")
+    assert f"{file}:2: framwork: unknown key — did you mean 'framework'?" in found
+    assert any(p.startswith(f"{file}:3: accelerator: unknown accelerator 'tpu'") for p in found)
+    assert any(p.startswith(f"{file}:5: user.uid: images run as a non-root user") for p in found)
+    assert any(p.startswith(f"{file}:6: profiles.deev: unknown profile") and "'dev'" in p
+               for p in found)
+    assert len(found) == 4
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ('framework = "tensorfow==2.15"', "unknown framework 'tensorfow' — did you mean 'tensorflow'"),
+    ('framework = "tensorflow>=3,<2"', "admits no version"),
+    ('framework = "tensorflow[and-cuda]==2.15.*"', "extras [and-cuda] are chosen by dlenv"),
+    ('framework = "tensorflow=2.15"', "cannot parse"),
+    ('python = "3"', "is not a Python version"),
+    ('python = 3.11', "expected a string, got a number"),
+    ('base = "debian:bookwrm"', "did you mean 'debian:bookworm'"),
+    ('packages = ["tensorflow-gpu==2.12.0"]', "tensorflow-gpu is a stub"),
+    ('packages = ["torch"]', 'set framework = "torch" instead'),
+    ('packages = ["pandas>=>2"]', "is not a PEP 508 requirement"),
+    ('packages = "pandas"', "expected a list of strings"),
+    ('apt = ["Git Tools"]', "is not a Debian package name"),
+    ('workdir = "work"', "is not absolute"),
+    ('env = { "1BAD" = "x" }', "not a valid environment variable name"),
+    ('index = { url = "ftp://x" }', "is not an http(s) or file URL"),
+    ('profiles = { dev = { ports = [70000] } }', "expected a list of port numbers"),
+    ('profiles = { dev = { jupyter = "yes" } }', "expected true or false"),
+    ('profiles = { dev = { jupiter = true } }', "did you mean 'jupyter'"),
+])
+def test_each_bad_value_names_its_key_and_a_fix(tmp_path, text, expected):
+    found = problems(f'name = "x"\n{text}\n', tmp_path)
+    assert len(found) == 1, found
+    assert "dlenv.toml:2: " in found[0] and expected in found[0]
+
+
+def test_missing_name_is_reported(tmp_path):
+    assert any("name: missing" in p for p in problems('framework = "jax"\n', tmp_path))
+
+
+def test_bad_toml_names_the_line(tmp_path):
+    found = problems('name = "x"\nframework = \n', tmp_path)
+    assert len(found) == 1 and ":2: not valid TOML" in found[0]
+
+
+def test_pyproject_tool_table_is_read_with_its_lines(write_spec, tmp_path):
+    write_spec('[project]\nname = "p"\n\n[tool.dlenv]\nname = "p"\nframwork = "jax"\n',
+               name="pyproject.toml")
+    with pytest.raises(SpecError) as info:
+        load_spec(tmp_path)
+    assert str(info.value).endswith("pyproject.toml:6: framwork: unknown key — did you mean "
+                                    "'framework'?")
+
+
+def test_digest_ignores_comments_and_order():
+    a = parse_spec({"name": "x", "packages": ["a"], "framework": "jax"})
+    b = parse_spec({"framework": "jax", "name": "x", "packages": ["a"]})
+    c = parse_spec({"framework": "jax", "name": "x", "packages": ["a", "b"]})
+    assert a.digest() == b.digest() != c.digest()
+
+
+def test_cli_reports_spec_errors_with_exit_2_and_no_traceback(write_spec, capsys):
+    directory = write_spec('name = "x"\nframework = "caffe"\n')
+    assert main(["resolve", str(directory)]) == 2
+    captured = capsys.readouterr()
+    assert "framework: unknown framework 'caffe'" in captured.err
+    assert "Traceback" not in captured.err + captured.out
+
+
+def test_missing_spec_says_how_to_make_one(tmp_path, capsys):
+    assert main(["resolve", str(tmp_path)]) == 2
+    assert "dlenv init" in capsys.readouterr().err
+
+
+def test_init_writes_a_spec_that_parses(tmp_path):
+    assert main(["init", str(tmp_path / "proj"), "--framework", "tensorflow==2.15.*", "--gpu",
+                 "--python", "3.11", "--package", "pandas"]) == 0
+    spec = load_spec(tmp_path / "proj")
+    assert spec.name == "proj" and spec.accelerator == "cuda"
+    assert spec.framework is not None and spec.framework.specifier == "==2.15.*"
+    assert spec.packages == ("pandas",) and spec.python == "3.11"
+    assert "#" in (tmp_path / "proj" / "dlenv.toml").read_text()  # commented
+
+
+def test_init_without_framework_is_plain_python_and_refuses_to_overwrite(tmp_path):
+    assert main(["init", str(tmp_path)]) == 0
+    assert load_spec(tmp_path).framework is None
+    assert main(["init", str(tmp_path)]) == 3
+
+
+def test_init_with_a_bad_framework_leaves_no_file(tmp_path):
+    assert main(["init", str(tmp_path), "--framework", "caffe==1"]) == 2
+    assert not (tmp_path / "dlenv.toml").exists()
