@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -111,9 +110,7 @@ def cmd_resolve(args: argparse.Namespace) -> int:
 
 def cmd_lock(args: argparse.Namespace) -> int:
     from dlenv.lock import LOCK_FILE, read_lock, write_lock
-    from dlenv.lock.create import create_lock, lock_python
-    from dlenv.resolve import resolve_target
-    from dlenv.resolve.python import UvResolver, index_config
+    from dlenv.lock.create import lock_project
 
     spec, file = _load(args.dir)
     lock_path = file.parent / LOCK_FILE
@@ -121,11 +118,8 @@ def cmd_lock(args: argparse.Namespace) -> int:
         read_lock(lock_path).check_fresh(spec.digest())
         out.print(f"{lock_path} is up to date")
         return 0
-    target = resolve_target(spec)
-    index = index_config(spec.index, target, os.environ)
-    with err.status(f"resolving {spec.name} for Python {target.python}, {target.wheel_platform}"):
-        wheels, epoch = lock_python(spec, target, UvResolver(), index)
-        lock = create_lock(spec, target, wheels, epoch)
+    with err.status(f"locking {spec.name}"):
+        lock = lock_project(spec, cache_dir=args.cache_dir)
     write_lock(lock_path, lock)
     if args.requirements:
         Path(args.requirements).write_text(lock.requirements_txt(args.profile))
@@ -136,8 +130,75 @@ def cmd_lock(args: argparse.Namespace) -> int:
                     "wheel_bytes": total, "target": lock.target})
     else:
         out.print(f"locked {len(lock.wheels)} wheels ({total / 1e6:,.1f} MB) and "
-                  f"{len(lock.debs)} .debs for Python {target.python} on {target.base} "
-                  f"→ {lock_path}")
+                  f"{len(lock.debs)} .debs for Python {lock.target['python']} on "
+                  f"{lock.target['base']}: {lock_path}", soft_wrap=True)
+    return 0
+
+
+def _fresh_lock(spec: Any, file: Path, cache_dir: str | None, frozen: bool) -> Any:
+    """The project's lock; made or remade first when missing or stale (unless --frozen)."""
+    from dlenv.errors import LockError
+    from dlenv.lock import LOCK_FILE, read_lock, write_lock
+    from dlenv.lock.create import lock_project
+
+    path = file.parent / LOCK_FILE
+    try:
+        lock = read_lock(path)
+        lock.check_fresh(spec.digest())
+        return lock
+    except LockError:
+        if frozen:
+            raise
+    with err.status(f"locking {spec.name} (the lock was missing or stale)"):
+        lock = lock_project(spec, cache_dir=cache_dir)
+    write_lock(path, lock)
+    return lock
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+
+    from dlenv.build import builder_for, plan_build
+    from dlenv.oci.export import export_oci, load_into_docker, parse_output, save_docker_archive
+
+    spec, file = _load(args.dir)
+    lock = _fresh_lock(spec, file, args.cache_dir, args.frozen)
+    plan = plan_build(spec, lock, profile=args.profile, compression=args.compression)
+    outputs = [parse_output(o) for o in args.output]
+    with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                  console=err, transient=True, disable=args.json) as bar:
+        tasks: dict[str, Any] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total or None)
+            bar.update(tasks[stage], completed=done, total=total or None)
+
+        builder, _ = builder_for(spec, args.cache_dir, progress)
+        result = builder.build(plan)
+    tag = args.tag or plan.tag
+    for kind, where in outputs:
+        if kind == "oci":
+            export_oci(builder.store, result.manifest, where, tag)
+        else:
+            save_docker_archive(builder.store, result.manifest, where, tag)
+    loaded = load_into_docker(builder.store, result.manifest, tag) if args.load else None
+    if args.json:
+        data = result.to_json()
+        data["loaded"] = bool(loaded)
+        data["tag"] = tag
+        _emit_json(data)
+        return 0
+    table = Table(title=tag)
+    for col in ("layer", "size", "digest", ""):
+        table.add_column(col)
+    for blob, reused in zip(result.layers, result.reused, strict=True):
+        table.add_row(blob.name, f"{blob.descriptor.size / 1e6:,.1f} MB",
+                      blob.descriptor.digest[:19], "reused" if reused else "built")
+    out.print(table)
+    out.print(f"image {tag} {result.manifest.digest}: {result.size / 1e6:,.1f} MB compressed, "
+              f"{len(result.layers)} layers" + ("; loaded into Docker" if loaded else ""),
+              soft_wrap=True)
     return 0
 
 
@@ -176,6 +237,19 @@ def build_parser() -> argparse.ArgumentParser:
                    "user cache directory)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_lock)
+
+    s = sub.add_parser("build", help="build the image natively (no Docker daemon needed)")
+    s.add_argument("dir", nargs="?", default=".")
+    s.add_argument("--profile", help="build this profile's image (dev, train, serve)")
+    s.add_argument("--output", action="append", default=[],
+                   help="also write oci:DIR or docker-archive:FILE (repeatable)")
+    s.add_argument("--load", action="store_true", help="load the image into Docker")
+    s.add_argument("--tag", help="image name:tag (default NAME:latest or NAME:PROFILE)")
+    s.add_argument("--compression", choices=["gzip", "zstd", "none"], default="gzip")
+    s.add_argument("--frozen", action="store_true", help="fail instead of re-locking")
+    s.add_argument("--cache-dir", help="cache and image store (default $DLENV_CACHE_DIR)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_build)
     return p
 
 

@@ -97,3 +97,23 @@ def create_lock(spec: Spec, target: Target, wheels: Sequence[LockedWheel], epoch
         spec_digest=spec.digest(), source_date_epoch=epoch, target=target.to_dict(),
         base=base or base_of(target), wheels=tuple(sorted(wheels)),
     )
+
+
+def lock_project(spec: Spec, *, cache_dir: str | None = None,
+                 environ: dict[str, str] | None = None) -> Lock:
+    """Resolve the target, every wheel and (for a Debian base) every .deb of ``spec``."""
+    import os
+
+    from dlenv.resolve import resolve_target
+    from dlenv.resolve.python import UvResolver, index_config
+
+    env = dict(os.environ if environ is None else environ)
+    target = resolve_target(spec)
+    index = index_config(spec.index, target, env)
+    wheels, epoch = lock_python(spec, target, UvResolver(environ=env), index)
+    lock = create_lock(spec, target, wheels, epoch)
+    if target.suite:
+        from dlenv.build.debian import lock_debs
+
+        lock = lock_debs(lock, spec, cache_dir=cache_dir, environ=env)
+    return lock

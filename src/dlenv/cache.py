@@ -1,0 +1,131 @@
+"""The download cache: files stored by sha256, verified on the way in and on every read.
+
+Writes go to a temporary name in the same directory, are fsynced, then renamed, so a killed
+download or a full disk never leaves a wrong file under a digest's name. Concurrent builds
+may fetch the same file; the rename makes the last writer win with identical content.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import ssl
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import platformdirs
+
+from dlenv.errors import FetchError, IntegrityError
+
+CHUNK = 1 << 20
+RETRIES = 4
+
+
+def default_cache_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get("DLENV_CACHE_DIR")
+    return Path(env) if env else Path(platformdirs.user_cache_dir("dlenv"))
+
+
+def http_client(ca_bundle: str | None = None, timeout: float = 120) -> httpx.Client:
+    verify: Any = ssl.create_default_context(cafile=ca_bundle) if ca_bundle else True
+    return httpx.Client(follow_redirects=True, timeout=timeout, verify=verify,
+                        headers={"User-Agent": "dlenv"})
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class ContentCache:
+    """Files by sha256 under ``root/sha256/``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.dir = root / "sha256"
+        self.dir.mkdir(parents=True, exist_ok=True)
+
+    def path(self, sha256: str) -> Path:
+        return self.dir / sha256
+
+    def verified(self, sha256: str) -> Path | None:
+        """The cached file if present and intact; a damaged one is removed."""
+        path = self.path(sha256)
+        if not path.exists():
+            return None
+        if sha256_file(path) != sha256:
+            path.unlink(missing_ok=True)
+            return None
+        return path
+
+    def fetch(self, client: httpx.Client, url: str, sha256: str,
+              progress: Callable[[int], None] | None = None,
+              sleep: Callable[[float], None] = time.sleep) -> Path:
+        """Return the verified file for ``sha256``, downloading it from ``url`` if needed.
+
+        Transient failures (connection drops, 5xx, 429) are retried with backoff, resuming
+        from what already arrived when the server honours Range.
+        """
+        found = self.verified(sha256)
+        if found is not None:
+            if progress:
+                progress(found.stat().st_size)
+            return found
+        fd, tmp_name = tempfile.mkstemp(dir=self.dir, prefix=f".{sha256[:16]}.", suffix=".part")
+        tmp = Path(tmp_name)
+        os.close(fd)
+        last: Exception | None = None
+        try:
+            for attempt in range(RETRIES):
+                try:
+                    self._download(client, url, tmp, progress)
+                    break
+                except (httpx.TransportError, _Retryable) as exc:
+                    last = exc
+                    sleep(min(2 ** attempt * 0.5, 8))
+            else:
+                raise FetchError(f"download of {url} failed after {RETRIES} tries: {last}",
+                                 fix="check the network or the mirror, then run again")
+            actual = sha256_file(tmp)
+            if actual != sha256:
+                raise IntegrityError(
+                    f"{url}: sha256 is {actual}, the lock pins {sha256}",
+                    fix="the server sent other content than was locked; check the mirror, "
+                        "or run 'dlenv lock' if the artefact was really replaced")
+            with tmp.open("rb") as f:
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path(sha256))
+            return self.path(sha256)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    @staticmethod
+    def _download(client: httpx.Client, url: str, tmp: Path,
+                  progress: Callable[[int], None] | None) -> None:
+        have = tmp.stat().st_size
+        headers = {"Range": f"bytes={have}-"} if have else {}
+        with client.stream("GET", url, headers=headers) as r:
+            if r.status_code in (429,) or r.status_code >= 500:
+                raise _Retryable(f"HTTP {r.status_code}")
+            if r.status_code >= 400:
+                raise FetchError(f"{url}: HTTP {r.status_code}",
+                                 fix="the file is gone from the server; run 'dlenv lock' again")
+            mode = "ab" if r.status_code == 206 else "wb"
+            with tmp.open(mode) as f:
+                for chunk in r.iter_bytes(CHUNK):
+                    f.write(chunk)
+                    if progress:
+                        progress(len(chunk))
+
+
+class _Retryable(Exception):
+    pass

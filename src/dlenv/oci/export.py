@@ -1,0 +1,121 @@
+"""Images out of the store: an OCI layout directory, a docker-archive, or `docker load`.
+
+The docker-archive is written as a stream, so ``load_into_docker`` pipes it into the engine
+without a temporary copy of the image.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+from pathlib import Path
+from typing import IO
+
+from dlenv.errors import BuildError, EngineError
+from dlenv.lock import write_atomic
+from dlenv.oci import MT_INDEX, Descriptor, canonical_json
+from dlenv.oci.store import REF_ANNOTATION, OCIStore
+
+
+def _blobs_of(store: OCIStore, manifest: Descriptor) -> tuple[dict[str, object], list[str]]:
+    doc = store.read_json(manifest.digest)
+    return doc, [doc["config"]["digest"], *(x["digest"] for x in doc["layers"])]
+
+
+def export_oci(store: OCIStore, manifest: Descriptor, dest: Path, ref: str) -> None:
+    """Write a standalone OCI layout holding this one image, tagged ``ref``."""
+    _, digests = _blobs_of(store, manifest)
+    blobs = dest / "blobs" / "sha256"
+    blobs.mkdir(parents=True, exist_ok=True)
+    for digest in [manifest.digest, *digests]:
+        target = blobs / digest.split(":", 1)[1]
+        if target.exists():
+            continue
+        source = store.blob_path(digest)
+        try:
+            os.link(source, target)  # same file system: no copy
+        except OSError:
+            shutil.copyfile(source, target)
+    write_atomic(dest / "oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
+    entry = Descriptor(media_type=manifest.media_type, digest=manifest.digest,
+                       size=manifest.size, annotations={REF_ANNOTATION: ref})
+    write_atomic(dest / "index.json", canonical_json(
+        {"schemaVersion": 2, "mediaType": MT_INDEX, "manifests": [entry.to_json()]}))
+
+
+def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.mode = 0o644
+    tar.addfile(info, io.BytesIO(data))
+
+
+def write_docker_archive(store: OCIStore, manifest: Descriptor, out: IO[bytes],
+                         repo_tag: str) -> None:
+    """Stream a `docker load`-able archive (compressed layers are accepted by the engine)."""
+    doc, _ = _blobs_of(store, manifest)
+    config = doc["config"]
+    layers = doc["layers"]
+    assert isinstance(config, dict) and isinstance(layers, list)
+    names = [f"blobs/sha256/{x['digest'].split(':', 1)[1]}" for x in layers]
+    cfg_name = f"blobs/sha256/{config['digest'].split(':', 1)[1]}"
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+        seen = set()
+        for digest, name in [(config["digest"], cfg_name),
+                             *((x["digest"], n) for x, n in zip(layers, names, strict=True))]:
+            if name in seen:
+                continue
+            seen.add(name)
+            tar.add(store.blob_path(digest), arcname=name)
+        _add_bytes(tar, "manifest.json", json.dumps(
+            [{"Config": cfg_name, "RepoTags": [repo_tag], "Layers": names}]).encode())
+
+
+def save_docker_archive(store: OCIStore, manifest: Descriptor, path: Path,
+                        repo_tag: str) -> None:
+    """Write a docker-archive file atomically (temp name, fsync, rename)."""
+    tmp = path.with_name(f".{path.name}.part")
+    try:
+        with tmp.open("wb") as f:
+            write_docker_archive(store, manifest, f, repo_tag)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def load_into_docker(store: OCIStore, manifest: Descriptor, repo_tag: str,
+                     docker: str = "docker") -> str:
+    """Pipe the image into `docker load`; return the engine's message."""
+    try:
+        proc = subprocess.Popen([docker, "load"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+    except FileNotFoundError as exc:
+        raise EngineError("the docker command is not installed",
+                          fix="install Docker (Debian: apt-get install docker.io)") from exc
+    assert proc.stdin is not None
+    try:
+        write_docker_archive(store, manifest, proc.stdin, repo_tag)
+        proc.stdin.close()
+    except BrokenPipeError:
+        pass
+    assert proc.stdout is not None and proc.stderr is not None
+    stdout, stderr = proc.stdout.read(), proc.stderr.read()
+    proc.wait()
+    if proc.returncode != 0:
+        raise EngineError(f"docker load failed: {stderr.decode().strip()}",
+                          fix="check that the Docker engine runs (docker info)")
+    return stdout.decode().strip()
+
+
+def parse_output(value: str) -> tuple[str, Path]:
+    kind, _, where = value.partition(":")
+    if kind not in ("oci", "docker-archive") or not where:
+        raise BuildError(f"unknown output {value!r}",
+                         fix="use --output oci:DIR or --output docker-archive:FILE")
+    return kind, Path(where)

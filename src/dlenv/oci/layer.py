@@ -1,0 +1,131 @@
+"""Deterministic layer tars: the same tree gives the same bytes on any machine.
+
+Entries are sorted by path; owner, group and mtime are fixed; modes are normalised; hard
+links and symlinks are kept; no host user names, xattrs or access times get in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import stat
+import tarfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from dlenv.oci import LAYER_MEDIA_TYPES, Descriptor, LayerBlob
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LayerOptions:
+    epoch: int
+    compression: str = "gzip"  # gzip | zstd | none
+    level: int = 2
+    owners: Mapping[str, tuple[int, int]] = field(default_factory=dict)  # path -> uid, gid
+    modes: Mapping[str, int] = field(default_factory=dict)  # path -> mode (e.g. tmp 0o1777)
+
+
+class _Hasher(io.RawIOBase):
+    """A write-only stream that hashes and counts what passes into ``inner``."""
+
+    def __init__(self, inner: IO[bytes] | None) -> None:
+        self.inner = inner
+        self.sha = hashlib.sha256()
+        self.size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: Any) -> int:
+        view = memoryview(b)
+        self.sha.update(view)
+        self.size += view.nbytes
+        if self.inner is not None:
+            self.inner.write(view)
+        return view.nbytes
+
+
+def _walk(root: Path, rel: str = "") -> Iterator[tuple[str, os.stat_result, Path]]:
+    """Every path below root in byte order, each directory before its content."""
+    base = root / rel if rel else root
+    for name in sorted(os.listdir(base), key=os.fsencode):
+        child = f"{rel}/{name}" if rel else name
+        full = root / child
+        st = os.lstat(full)
+        yield child, st, full
+        if stat.S_ISDIR(st.st_mode):
+            yield from _walk(root, child)
+
+
+def _mode(rel: str, st: os.stat_result, options: LayerOptions) -> int:
+    if rel in options.modes:
+        return options.modes[rel]
+    if stat.S_ISDIR(st.st_mode):
+        return 0o755
+    if stat.S_ISLNK(st.st_mode):
+        return 0o777
+    return 0o755 if st.st_mode & 0o111 else 0o644
+
+
+def write_tar(root: Path, out: IO[bytes], options: LayerOptions) -> None:
+    """Write the tree below ``root`` as a deterministic tar stream to ``out``."""
+    seen_inodes: dict[tuple[int, int], str] = {}
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+        for rel, st, full in _walk(root):
+            info = tarfile.TarInfo(rel)
+            info.mtime = options.epoch
+            info.uid, info.gid = options.owners.get(rel, (0, 0))
+            info.uname = info.gname = ""
+            info.mode = _mode(rel, st, options)
+            if stat.S_ISDIR(st.st_mode):
+                info.type = tarfile.DIRTYPE
+                tar.addfile(info)
+            elif stat.S_ISLNK(st.st_mode):
+                info.type = tarfile.SYMTYPE
+                info.linkname = os.readlink(full)
+                tar.addfile(info)
+            elif stat.S_ISREG(st.st_mode):
+                key = (st.st_dev, st.st_ino)
+                if st.st_nlink > 1 and key in seen_inodes:
+                    info.type = tarfile.LNKTYPE
+                    info.linkname = seen_inodes[key]
+                    tar.addfile(info)
+                    continue
+                seen_inodes[key] = rel
+                info.size = st.st_size
+                with full.open("rb") as f:
+                    tar.addfile(info, f)
+            # sockets, fifos and devices have no place in an image layer
+
+
+def write_layer(root: Path, sink: IO[bytes], options: LayerOptions, name: str = "") -> LayerBlob:
+    """Tar, compress and hash a tree into ``sink``, streaming (never a whole layer in memory)."""
+    outer = _Hasher(sink)
+    sink_stream: Any = outer  # the compressors take any object with write()
+    compressor: Any
+    if options.compression == "gzip":
+        from isal import igzip_threaded
+
+        compressor = igzip_threaded.open(  # type: ignore[no-untyped-call]
+            sink_stream, "wb", compresslevel=options.level,
+            threads=max(1, min(4, os.cpu_count() or 1)))
+    elif options.compression == "zstd":
+        import zstandard
+
+        params = zstandard.ZstdCompressionParameters.from_level(3, threads=-1)
+        compressor = zstandard.ZstdCompressor(compression_params=params).stream_writer(
+            sink_stream, closefd=False)
+    elif options.compression == "none":
+        compressor = outer
+    else:
+        raise ValueError(f"unknown compression {options.compression!r}")
+    inner = _Hasher(compressor)
+    write_tar(root, inner, options)  # type: ignore[arg-type]
+    if compressor is not outer:
+        compressor.close()
+    desc = Descriptor(media_type=LAYER_MEDIA_TYPES[options.compression],
+                      digest="sha256:" + outer.sha.hexdigest(), size=outer.size)
+    return LayerBlob(descriptor=desc, diff_id="sha256:" + inner.sha.hexdigest(), name=name)

@@ -1,0 +1,212 @@
+"""Debian packages for a native base: the signed suite index and the dependency closure.
+
+The suite's InRelease is verified with gpgv against the Debian archive keyring, the Packages
+index by the Release's sha256, and every .deb later by the index's sha256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import lzma
+import os
+import re
+import subprocess
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from debian.deb822 import Release
+
+from dlenv.cache import ContentCache
+from dlenv.errors import FetchError, IntegrityError, LockError
+
+ARCH = "amd64"
+KEYRING_GLOB = "debian-archive-*.gpg"
+KEYRING_DIR = Path("/usr/share/keyrings")
+SOURCES = (Path("/etc/apt/sources.list.d/debian.sources"), Path("/etc/apt/sources.list"))
+
+# What a Python runtime image needs from the suite; the spec's apt packages come on top.
+RUNTIME_PACKAGES = ("base-files", "bash", "coreutils", "dash", "libc-bin", "python3",
+                    "python-is-python3",
+                    "ca-certificates", "tzdata")
+_FIELDS = ("Package", "Version", "Architecture", "Depends", "Pre-Depends", "Provides",
+           "Filename", "Size", "SHA256", "Priority", "Section", "Installed-Size",
+           "Maintainer", "Multi-Arch", "Source", "Description", "Essential", "Homepage",
+           "Breaks", "Replaces", "Conflicts", "Recommends", "Suggests")
+
+
+@dataclass(frozen=True, slots=True)
+class Stanza:
+    """One package of a Packages index, with the fields dlenv uses."""
+
+    fields: tuple[tuple[str, str], ...]
+
+    def get(self, key: str, default: str = "") -> str:
+        return next((v for k, v in self.fields if k == key), default)
+
+    @property
+    def name(self) -> str:
+        return self.get("Package")
+
+
+def find_mirror(environ: Mapping[str, str], sources: Sequence[Path] = SOURCES) -> str:
+    """The Debian mirror: DLENV_DEBIAN_MIRROR, else the host's apt sources."""
+    if environ.get("DLENV_DEBIAN_MIRROR"):
+        return environ["DLENV_DEBIAN_MIRROR"].rstrip("/")
+    for path in sources:
+        if not path.is_file():
+            continue
+        text = path.read_text()
+        # deb822 style: "URIs: http://host/debian" in a stanza whose Suites are not -security
+        for stanza in text.split("\n\n"):
+            uris = re.search(r"^URIs:\s*(\S+)", stanza, re.M)
+            suites = re.search(r"^Suites:\s*(.+)$", stanza, re.M)
+            if uris and suites and "security" not in suites.group(1):
+                return uris.group(1).rstrip("/")
+        for line in text.splitlines():
+            m = re.match(r"^deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+(\S+)", line)
+            if m and "security" not in m.group(2):
+                return m.group(1).rstrip("/")
+    raise LockError("no Debian mirror is configured",
+                    fix="set DLENV_DEBIAN_MIRROR to a Debian mirror URL")
+
+
+def keyrings(directory: Path = KEYRING_DIR) -> list[Path]:
+    override = os.environ.get("DLENV_DEBIAN_KEYRING")
+    if override:
+        return [Path(override)]
+    found = sorted(p for p in directory.glob(KEYRING_GLOB) if "removed" not in p.name)
+    if not found:
+        raise LockError("the Debian archive keyring is not installed",
+                        fix="apt-get install debian-archive-keyring, or set DLENV_DEBIAN_KEYRING")
+    return found
+
+
+def verify_inrelease(data: bytes, rings: Iterable[Path]) -> bytes:
+    """The signed text of an InRelease file, if a Debian archive key signed it."""
+    with tempfile.TemporaryDirectory(prefix="dlenv-gpgv-") as tmp:
+        signed = Path(tmp, "InRelease")
+        signed.write_bytes(data)
+        out = Path(tmp, "Release")
+        cmd = ["gpgv", "--quiet", "--output", str(out)]
+        for ring in rings:
+            cmd += ["--keyring", str(ring)]
+        proc = subprocess.run([*cmd, str(signed)], capture_output=True, text=True, check=False)
+        if proc.returncode != 0 or not out.exists():
+            raise IntegrityError(
+                f"the suite's InRelease signature does not verify: {proc.stderr.strip()}",
+                fix="the mirror served a tampered or stale file; use another mirror, or update "
+                    "debian-archive-keyring")
+        return out.read_bytes()
+
+
+def parse_packages(text: str) -> dict[str, Stanza]:
+    """Index a Packages file by package name.
+
+    Hand-written because python-debian's Deb822 takes tens of seconds on a 60,000-stanza
+    index; this reads only the fields dlenv needs, with continuation lines.
+    """
+    wanted = set(_FIELDS)
+    out: dict[str, Stanza] = {}
+    for block in text.split("\n\n"):
+        fields: list[tuple[str, str]] = []
+        for line in block.split("\n"):
+            if not line:
+                continue
+            if line[0] in " \t":
+                if fields and fields[-1][0] in wanted:
+                    key, value = fields[-1]
+                    fields[-1] = (key, value + "\n" + line)
+                continue
+            key, _, value = line.partition(":")
+            fields.append((key, value.strip()))
+        stanza = Stanza(tuple((k, v) for k, v in fields if k in wanted))
+        if stanza.name:
+            out.setdefault(stanza.name, stanza)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class SuiteIndex:
+    suite: str
+    release_sha256: str
+    packages: dict[str, Stanza]
+
+    def providers(self) -> dict[str, list[str]]:
+        table: dict[str, list[str]] = {}
+        for name, stanza in self.packages.items():
+            for entry in _split_list(stanza.get("Provides")):
+                table.setdefault(_bare(entry), []).append(name)
+        return {k: sorted(v) for k, v in table.items()}
+
+
+def _split_list(value: str) -> list[str]:
+    return [p.strip() for p in value.split(",") if p.strip()]
+
+
+def _bare(entry: str) -> str:
+    """'libfoo1:any (>= 2)' -> 'libfoo1'."""
+    return re.split(r"[\s(:\[]", entry.strip(), maxsplit=1)[0]
+
+
+def fetch_suite(client: httpx.Client, mirror: str, suite: str, cache: ContentCache,
+                rings: Sequence[Path] | None = None) -> SuiteIndex:
+    url = f"{mirror}/dists/{suite}/InRelease"
+    try:
+        r = client.get(url)
+        r.raise_for_status()
+    except httpx.HTTPError as exc:
+        raise FetchError(f"cannot read {url}: {exc}", fix="check the Debian mirror") from exc
+    release_sha = hashlib.sha256(r.content).hexdigest()
+    release = Release(verify_inrelease(r.content, rings or keyrings()))
+    entries = {e["name"]: e for e in release.get("SHA256", [])}
+    name = f"main/binary-{ARCH}/Packages.xz"
+    if name not in entries:
+        raise FetchError(f"{url} lists no {name}", fix="use a complete Debian mirror")
+    path = cache.fetch(client, f"{mirror}/dists/{suite}/{name}", entries[name]["sha256"])
+    with lzma.open(path, "rt", encoding="utf-8") as f:
+        packages = parse_packages(f.read())
+    return SuiteIndex(suite=suite, release_sha256=release_sha, packages=packages)
+
+
+def closure(index: SuiteIndex, wanted: Sequence[str]) -> list[Stanza]:
+    """The dependency closure of ``wanted`` (Depends and Pre-Depends, no Recommends).
+
+    Alternatives take the first that is already chosen, else the first real package, else
+    the first provider of a virtual one. A suite carries one version of each package, so
+    version constraints hold by construction and are not re-checked here.
+    """
+    providers = index.providers()
+    chosen: dict[str, Stanza] = {}
+    missing: list[str] = []
+    queue = list(wanted)
+    while queue:
+        name = queue.pop(0)
+        if name in chosen:
+            continue
+        stanza = index.packages.get(name)
+        if stanza is None:
+            real = providers.get(name)
+            if real:
+                queue.insert(0, real[0])
+            else:
+                missing.append(name)
+            continue
+        chosen[name] = stanza
+        for field in ("Pre-Depends", "Depends"):
+            for group in _split_list(stanza.get(field)):
+                options = [_bare(o) for o in group.split("|")]
+                pick = next((o for o in options if o in chosen), None)
+                pick = pick or next((o for o in options if o in index.packages), None)
+                pick = pick or next((providers[o][0] for o in options if o in providers), None)
+                if pick is None:
+                    missing.append(f"{options[0]} (needed by {name})")
+                elif pick not in chosen:
+                    queue.append(pick)
+    if missing:
+        raise LockError(
+            f"Debian {index.suite} has no package {', '.join(missing)}",
+            fix="check the names in apt = [...] (apt-cache search NAME on a Debian machine)")
+    return sorted(chosen.values(), key=lambda s: s.name)
