@@ -17,3 +17,50 @@ def write_spec(tmp_path: Path):
         return tmp_path
 
     return write
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory):
+    """Debian's docker-registry on 127.0.0.1 with its own config; stopped by PID."""
+    import shutil
+    import subprocess
+    import time
+    import urllib.request
+
+    binary = shutil.which("docker-registry")
+    if binary is None:
+        pytest.fail("docker-registry is not installed (scripts/setup installs it)")
+    root = tmp_path_factory.mktemp("registry")
+    port = free_port()
+    config = root / "config.yml"
+    config.write_text(f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {root}/data\n"
+                      f"http:\n  addr: 127.0.0.1:{port}\n")
+    log = (root / "log").open("w")
+    proc = subprocess.Popen([binary, "serve", str(config)], stdout=log, stderr=log)
+    try:
+        for _ in range(50):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.2)
+        yield f"127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        log.close()
+
+
+def docker_ready() -> None:
+    import subprocess
+
+    if subprocess.run(["docker", "info"], capture_output=True, check=False).returncode != 0:
+        pytest.fail("no Docker engine answers (scripts/setup starts dockerd)")

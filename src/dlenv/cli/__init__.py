@@ -202,6 +202,60 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _store(cache_dir: str | None) -> Any:
+    from dlenv.build import default_store
+    from dlenv.cache import default_cache_dir
+
+    return default_store(default_cache_dir(cache_dir))
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    from dlenv.build import plan_build
+    from dlenv.lock import LOCK_FILE, read_lock
+    from dlenv.oci.registry import Reference, RegistryClient
+
+    spec, file = _load(args.dir)
+    plan = plan_build(spec, read_lock(file.parent / LOCK_FILE), profile=args.profile)
+    store = _store(args.cache_dir)
+    manifest = store.resolve(plan.tag)
+    if manifest is None:
+        raise DlenvError(f"{plan.tag} is not built", fix=f"run 'dlenv build {args.dir}' first")
+    ref = Reference.parse(args.ref)
+    client = RegistryClient()
+    try:
+        with err.status(f"pushing {plan.tag} to {ref}"):
+            digest, sent = client.push(store, manifest, ref)
+    finally:
+        client.close()
+    if args.json:
+        _emit_json({"ref": str(ref), "digest": digest, "blobs_sent": sent})
+    else:
+        out.print(f"pushed {ref}@{digest} ({sent} blobs sent, the rest were there)",
+                  soft_wrap=True)
+    return 0
+
+
+def cmd_pull(args: argparse.Namespace) -> int:
+    from dlenv.oci.export import load_into_docker
+    from dlenv.oci.registry import Reference, RegistryClient
+
+    ref = Reference.parse(args.ref)
+    store = _store(args.cache_dir)
+    client = RegistryClient()
+    try:
+        with err.status(f"pulling {ref}"):
+            desc = client.pull(ref, store, tag=args.ref)
+    finally:
+        client.close()
+    if args.load:
+        load_into_docker(store, desc, args.tag or args.ref.split("@")[0])
+    if args.json:
+        _emit_json({"ref": str(ref), "digest": desc.digest, "loaded": args.load})
+    else:
+        out.print(f"pulled {ref} → {desc.digest}", soft_wrap=True)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dlenv", description="Reproducible deep-learning "
                                 "container environments from one spec.")
@@ -250,6 +304,22 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--cache-dir", help="cache and image store (default $DLENV_CACHE_DIR)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_build)
+
+    s = sub.add_parser("push", help="push the built image to a registry")
+    s.add_argument("ref", help="registry/repository:tag")
+    s.add_argument("dir", nargs="?", default=".")
+    s.add_argument("--profile")
+    s.add_argument("--cache-dir")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_push)
+
+    s = sub.add_parser("pull", help="pull an image (by tag or digest) into the local store")
+    s.add_argument("ref")
+    s.add_argument("--load", action="store_true", help="also load it into Docker")
+    s.add_argument("--tag", help="name to load it under")
+    s.add_argument("--cache-dir")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_pull)
     return p
 
 

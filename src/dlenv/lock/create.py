@@ -116,4 +116,15 @@ def lock_project(spec: Spec, *, cache_dir: str | None = None,
         from dlenv.build.debian import lock_debs
 
         lock = lock_debs(lock, spec, cache_dir=cache_dir, environ=env)
+    else:
+        from dataclasses import replace
+
+        from dlenv.oci.registry import Reference, RegistryClient
+
+        client = RegistryClient()
+        try:
+            digest = client.resolve_digest(Reference.parse(target.base))
+        finally:
+            client.close()
+        lock = replace(lock, base=LockedBase(kind="image", ref=target.base, digest=digest))
     return lock

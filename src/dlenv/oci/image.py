@@ -30,9 +30,12 @@ def config_json(config: ImageConfig, layers: Sequence[LayerBlob], epoch: int,
     base_diff_ids = list((base or {}).get("rootfs", {}).get("diff_ids", []))
     base_history = list((base or {}).get("history", []))
     created = rfc3339(epoch)
+    # A registry base's own variables stay unless the spec sets the same name.
+    base_env = [e.split("=", 1) for e in (base or {}).get("config", {}).get("Env", []) or []]
+    env = dict((k, v) for k, v in base_env) | dict(config.env)
     cfg: dict[str, Any] = {
         "User": config.user,
-        "Env": [f"{k}={v}" for k, v in config.env],
+        "Env": [f"{k}={v}" for k, v in env.items()],
         "WorkingDir": config.workdir,
         "Cmd": list(config.cmd),
         "Labels": dict(sorted(config.labels.items())),

@@ -1,0 +1,275 @@
+"""A small OCI distribution client: pull, push and digest lookup.
+
+It handles Bearer-token and Basic auth (credentials from ~/.docker/config.json), registry
+mirrors, bounded retries with backoff on 5xx and dropped connections, chunked uploads,
+skipping blobs the registry has, and digest verification of everything it downloads.
+The transport is injectable so tests can run without a network.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from dlenv.errors import IntegrityError, RegistryError
+from dlenv.oci import MT_DOCKER_LIST, MT_DOCKER_MANIFEST, MT_INDEX, MT_MANIFEST, Descriptor
+from dlenv.oci.store import OCIStore
+
+ACCEPT = ", ".join([MT_MANIFEST, MT_INDEX, MT_DOCKER_MANIFEST, MT_DOCKER_LIST])
+CHUNK = 16 << 20
+RETRIES = 5
+DEFAULT_REGISTRY = "docker.io"
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    registry: str
+    repository: str
+    tag: str | None
+    digest: str | None
+
+    @classmethod
+    def parse(cls, ref: str) -> Reference:
+        digest = None
+        if "@" in ref:
+            ref, digest = ref.split("@", 1)
+        tag = None
+        head, _, last = ref.rpartition("/")
+        if ":" in last:
+            last, tag = last.split(":", 1)
+        ref = f"{head}/{last}" if head else last
+        first = ref.split("/", 1)[0]
+        if "/" in ref and ("." in first or ":" in first or first == "localhost"):
+            registry, repository = ref.split("/", 1)
+        else:
+            registry, repository = DEFAULT_REGISTRY, ref if "/" in ref else f"library/{ref}"
+        if not re.fullmatch(r"[a-z0-9]+(?:[._/-][a-z0-9]+)*", repository):
+            raise RegistryError(f"{ref!r} is not a valid image reference")
+        return cls(registry, repository, tag if tag or digest else "latest", digest)
+
+    @property
+    def reference(self) -> str:
+        return self.digest or self.tag or "latest"
+
+    def __str__(self) -> str:
+        out = f"{self.registry}/{self.repository}"
+        if self.tag:
+            out += f":{self.tag}"
+        return out + (f"@{self.digest}" if self.digest else "")
+
+
+def docker_credentials(registry: str, config: Path | None = None) -> tuple[str, str] | None:
+    path = config or Path(os.environ.get("DOCKER_CONFIG", Path.home() / ".docker")) / "config.json"
+    if not path.is_file():
+        return None
+    auths = json.loads(path.read_text()).get("auths", {})
+    for key in (registry, f"https://{registry}", f"http://{registry}"):
+        entry = auths.get(key)
+        if entry and entry.get("auth"):
+            user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
+            return user, password
+    return None
+
+
+def _plain_http(registry: str) -> bool:
+    host = registry.rsplit(":", 1)[0]
+    return host in ("localhost", "127.0.0.1", "::1") or host.startswith("127.")
+
+
+class RegistryClient:
+    def __init__(self, *, transport: httpx.BaseTransport | None = None,
+                 mirrors: dict[str, str] | None = None, verify: Any = True,
+                 credentials: Callable[[str], tuple[str, str] | None] = docker_credentials,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.http = httpx.Client(transport=transport, verify=verify, timeout=120,
+                                 follow_redirects=True)
+        self.mirrors = mirrors or {}
+        self.credentials = credentials
+        self.sleep = sleep
+        self.tokens: dict[tuple[str, str], str] = {}
+
+    def close(self) -> None:
+        self.http.close()
+
+    def _base(self, registry: str) -> str:
+        registry = self.mirrors.get(registry, registry)
+        if registry.startswith(("http://", "https://")):
+            return registry.rstrip("/")
+        if registry == DEFAULT_REGISTRY:
+            registry = "registry-1." + registry
+        return ("http://" if _plain_http(registry) else "https://") + registry
+
+    def _auth(self, ref: Reference, challenge: str, scope: str) -> str | None:
+        creds = self.credentials(ref.registry)
+        if challenge.lower().startswith("basic"):
+            if not creds:
+                return None
+            return "Basic " + base64.b64encode(f"{creds[0]}:{creds[1]}".encode()).decode()
+        params = dict(re.findall(r'(\w+)="([^"]*)"', challenge))
+        if "realm" not in params:
+            return None
+        query = {"scope": scope}
+        if "service" in params:
+            query["service"] = params["service"]
+        auth = httpx.BasicAuth(*creds) if creds else None
+        r = self.http.get(params["realm"], params=query, auth=auth)
+        if r.status_code != 200:
+            raise RegistryError(f"{ref.registry}: token request failed ({r.status_code})",
+                                fix="log in with 'docker login' or check the credentials")
+        body = r.json()
+        token = body.get("token") or body.get("access_token")
+        return f"Bearer {token}" if token else None
+
+    def request(self, method: str, ref: Reference, path: str, *, push: bool = False,
+                **kwargs: Any) -> httpx.Response:
+        """One registry request with auth and bounded retries; the response is read fully."""
+        url = path if path.startswith("http") else f"{self._base(ref.registry)}/v2/{path}"
+        scope = f"repository:{ref.repository}:{'pull,push' if push else 'pull'}"
+        key = (ref.registry, scope)
+        last: str = ""
+        for attempt in range(RETRIES):
+            headers = dict(kwargs.pop("headers", {}) or {})
+            kwargs["headers"] = headers
+            if key in self.tokens:
+                headers["Authorization"] = self.tokens[key]
+            try:
+                r = self.http.request(method, url, **kwargs)
+            except httpx.TransportError as exc:
+                last = str(exc) or type(exc).__name__
+                self.sleep(min(0.5 * 2 ** attempt, 8))
+                continue
+            if r.status_code == 401 and key not in self.tokens:
+                auth = self._auth(ref, r.headers.get("www-authenticate", ""), scope)
+                if auth:
+                    self.tokens[key] = auth
+                    continue
+            if r.status_code >= 500 or r.status_code == 429:
+                last = f"HTTP {r.status_code}"
+                self.sleep(min(0.5 * 2 ** attempt, 8))
+                continue
+            return r
+        raise RegistryError(f"{ref.registry}: {method} {url} failed after {RETRIES} tries "
+                            f"({last})", fix="check that the registry is up and reachable")
+
+    # --- reading ------------------------------------------------------------------------
+    def manifest(self, ref: Reference) -> tuple[bytes, str, str]:
+        """(body, media type, digest) of a manifest, resolving an index to linux/amd64."""
+        r = self.request("GET", ref, f"{ref.repository}/manifests/{ref.reference}",
+                         headers={"Accept": ACCEPT})
+        if r.status_code == 404:
+            raise RegistryError(f"{ref} not found", fix="check the name and tag")
+        if r.status_code != 200:
+            raise RegistryError(f"{ref}: manifest request failed ({r.status_code})")
+        body = r.content
+        digest = "sha256:" + hashlib.sha256(body).hexdigest()
+        if ref.digest and ref.digest != digest:
+            raise IntegrityError(f"{ref}: registry sent a manifest with digest {digest}")
+        media = r.headers.get("content-type", "").split(";")[0]
+        doc = json.loads(body)
+        media = doc.get("mediaType", media)
+        if media in (MT_INDEX, MT_DOCKER_LIST):
+            for m in doc["manifests"]:
+                p = m.get("platform", {})
+                if p.get("os") == "linux" and p.get("architecture") == "amd64":
+                    return self.manifest(Reference(ref.registry, ref.repository, None,
+                                                   m["digest"]))
+            raise RegistryError(f"{ref} has no linux/amd64 image")
+        return body, media, digest
+
+    def resolve_digest(self, ref: Reference) -> str:
+        return self.manifest(ref)[2]
+
+    def blob_to_store(self, ref: Reference, digest: str, store: OCIStore) -> None:
+        if store.has(digest) and store.verify_blob(digest):
+            return
+        for attempt in range(RETRIES):
+            with store.writer() as f:
+                h = hashlib.sha256()
+                try:
+                    url = f"{self._base(ref.registry)}/v2/{ref.repository}/blobs/{digest}"
+                    headers = {}
+                    scope_key = (ref.registry, f"repository:{ref.repository}:pull")
+                    if scope_key in self.tokens:
+                        headers["Authorization"] = self.tokens[scope_key]
+                    with self.http.stream("GET", url, headers=headers) as r:
+                        if r.status_code == 401 and attempt == 0:
+                            self.request("HEAD", ref, f"{ref.repository}/blobs/{digest}")
+                            continue
+                        if r.status_code != 200:
+                            raise RegistryError(f"{ref}: blob {digest}: HTTP {r.status_code}")
+                        for chunk in r.iter_bytes(1 << 20):
+                            h.update(chunk)
+                            f.write(chunk)
+                except httpx.TransportError:
+                    self.sleep(min(0.5 * 2 ** attempt, 8))
+                    continue
+                if "sha256:" + h.hexdigest() != digest:
+                    raise IntegrityError(f"{ref}: blob {digest} arrived with another digest")
+                store.commit(f, digest)
+                return
+        raise RegistryError(f"{ref}: blob {digest} could not be downloaded")
+
+    def pull(self, ref: Reference, store: OCIStore, tag: str | None = None) -> Descriptor:
+        body, media, digest = self.manifest(ref)
+        doc = json.loads(body)
+        for blob in [doc["config"], *doc["layers"]]:
+            self.blob_to_store(ref, blob["digest"], store)
+        desc = store.put_bytes(body, media)
+        assert desc.digest == digest
+        store.tag(tag or str(ref), desc)
+        return desc
+
+    # --- writing ------------------------------------------------------------------------
+    def _chunks(self, path: Path) -> Iterator[bytes]:
+        with path.open("rb") as f:
+            while chunk := f.read(CHUNK):
+                yield chunk
+
+    def push_blob(self, ref: Reference, store: OCIStore, digest: str) -> bool:
+        """Upload one blob unless the registry has it; return whether it was sent."""
+        path_ = f"{ref.repository}/blobs/{digest}"
+        if self.request("HEAD", ref, path_, push=True).status_code == 200:
+            return False
+        r = self.request("POST", ref, f"{ref.repository}/blobs/uploads/", push=True)
+        if r.status_code not in (201, 202):
+            raise RegistryError(f"{ref}: cannot start an upload ({r.status_code} {r.text[:200]})")
+        location = self._absolute(ref, r.headers["location"])
+        offset = 0
+        for chunk in self._chunks(store.blob_path(digest)):
+            r = self.request("PATCH", ref, location, push=True, content=chunk, headers={
+                "Content-Type": "application/octet-stream",
+                "Content-Range": f"{offset}-{offset + len(chunk) - 1}"})
+            if r.status_code != 202:
+                raise RegistryError(f"{ref}: upload chunk refused ({r.status_code})")
+            location = self._absolute(ref, r.headers["location"])
+            offset += len(chunk)
+        sep = "&" if "?" in location else "?"
+        r = self.request("PUT", ref, f"{location}{sep}digest={digest}", push=True)
+        if r.status_code != 201:
+            raise RegistryError(f"{ref}: upload of {digest} not accepted ({r.status_code})")
+        return True
+
+    def _absolute(self, ref: Reference, location: str) -> str:
+        return location if location.startswith("http") else self._base(ref.registry) + location
+
+    def push(self, store: OCIStore, manifest: Descriptor, ref: Reference) -> tuple[str, int]:
+        """Push an image; return its digest and how many blobs were sent."""
+        doc = store.read_json(manifest.digest)
+        sent = sum(self.push_blob(ref, store, b["digest"])
+                   for b in [doc["config"], *doc["layers"]])
+        body = store.blob_path(manifest.digest).read_bytes()
+        r = self.request("PUT", ref, f"{ref.repository}/manifests/{ref.reference}", push=True,
+                         content=body, headers={"Content-Type": manifest.media_type})
+        if r.status_code not in (200, 201):
+            raise RegistryError(f"{ref}: manifest refused ({r.status_code} {r.text[:200]})")
+        return manifest.digest, sent

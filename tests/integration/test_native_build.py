@@ -1,0 +1,211 @@
+"""The native build of a Python-only environment, checked with real tools: Docker, a
+registry, skopeo and umoci; reproducibility across caches; faults in cache and store."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from dlenv.build import default_store
+from dlenv.cli import main
+from dlenv.lock import read_lock
+from tests.conftest import docker_ready
+
+pytestmark = pytest.mark.integration
+SPEC = 'name = "pybase"\npython = "3.11"\napt = ["libgomp1"]\n'
+
+
+def dlenv(*args: str, env: dict[str, str] | None = None, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "dlenv", *args], capture_output=True,
+                          text=True, env={**os.environ, **(env or {})}, check=False, **kw)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    root = tmp_path_factory.mktemp("project")
+    (root / "dlenv.toml").write_text(SPEC)
+    cache = tmp_path_factory.mktemp("cache")
+    r = dlenv("lock", str(root), "--cache-dir", str(cache))
+    assert r.returncode == 0, r.stderr
+    return root, cache
+
+
+@pytest.fixture(scope="module")
+def built(project):
+    root, cache = project
+    r = dlenv("build", str(root), "--cache-dir", str(cache), "--json")
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def test_lock_pins_every_deb_of_the_base(project):
+    root, _ = project
+    lock = read_lock(root / "dlenv.lock")
+    names = {d.name for d in lock.debs}
+    assert {"python3.11", "libc6", "ca-certificates", "tzdata", "libgomp1"} <= names
+    assert lock.base.release_sha256 and all(len(d.sha256) == 64 for d in lock.debs)
+    assert all(d.filename.startswith("pool/") for d in lock.debs)  # no mirror host inside
+
+
+def test_build_summary_reports_digest_size_and_layers(built):
+    assert built["digest"].startswith("sha256:") and built["size"] > 10_000_000
+    layer = built["layers"][0]
+    assert layer["media_type"] == "application/vnd.oci.image.layer.v1.tar+gzip"
+    assert set(layer) >= {"digest", "size", "media_type"}
+
+
+def test_image_runs_in_docker_as_non_root(project, built):
+    docker_ready()
+    root, cache = project
+    r = dlenv("build", str(root), "--cache-dir", str(cache), "--load", "--tag", "pybase:test")
+    assert r.returncode == 0, r.stderr
+    run = subprocess.run(
+        ["docker", "run", "--rm", "pybase:test", "sh", "-c",
+         "id -u; python3 -c 'import ssl, sqlite3, json; "
+         "print(ssl.create_default_context().cert_store_stats()[\"x509_ca\"] > 100)'; "
+         "python --version; test -w $HOME && echo home-writable; "
+         "python3 -c 'print(open(\"/var/lib/dpkg/status\").read().count(\"Package: \"))'"],
+        capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stderr
+    uid, cas, _, version, home, packages = run.stdout.split()
+    assert (uid, cas, home) == ("1000", "True", "home-writable")
+    assert version.startswith("3.11.")
+    assert int(packages) == len(read_lock(root / "dlenv.lock").debs)  # scanners see all
+
+
+def test_outputs_pass_skopeo_umoci_and_docker_load(project, built, tmp_path):
+    docker_ready()
+    root, cache = project
+    oci, archive = tmp_path / "oci", tmp_path / "image.tar"
+    r = dlenv("build", str(root), "--cache-dir", str(cache), "--output", f"oci:{oci}",
+              "--output", f"docker-archive:{archive}", "--tag", "pybase:archive")
+    assert r.returncode == 0, r.stderr
+    inspect = subprocess.run(["skopeo", "inspect", f"oci:{oci}:pybase:archive"],
+                             capture_output=True, text=True, check=True)
+    assert json.loads(inspect.stdout)["Digest"] == built["digest"]
+    copied = tmp_path / "copied"
+    subprocess.run(["skopeo", "copy", f"oci:{oci}:pybase:archive", f"dir:{copied}"],
+                   capture_output=True, check=True)
+    bundle = tmp_path / "bundle"
+    subprocess.run(["umoci", "unpack", "--image", f"{oci}:pybase:archive", str(bundle)],
+                   capture_output=True, check=True)
+    assert (bundle / "rootfs/usr/bin/python3.11").exists()
+    config = json.loads((bundle / "config.json").read_text())
+    assert config["process"]["user"]["uid"] == 1000
+    loaded = subprocess.run(["docker", "load", "-i", str(archive)], capture_output=True,
+                            text=True, check=True)
+    assert "pybase:archive" in loaded.stdout
+
+
+def test_same_lock_same_digest_with_other_cache_umask_and_tz(project, built, tmp_path):
+    root, _ = project
+    other = tmp_path / "other-cache"
+    r = dlenv("build", str(root), "--cache-dir", str(other), "--json", "--frozen",
+              env={"TZ": "Pacific/Kiritimati"}, preexec_fn=lambda: os.umask(0o077))
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["digest"] == built["digest"]
+
+
+def test_warm_rebuild_reuses_the_layer(project, built):
+    root, cache = project
+    r = dlenv("build", str(root), "--cache-dir", str(cache), "--json")
+    data = json.loads(r.stdout)
+    assert data["digest"] == built["digest"] and all(x["reused"] for x in data["layers"])
+
+
+def test_registry_round_trip_by_digest(project, built, registry, tmp_path):
+    docker_ready()
+    root, cache = project
+    ref = f"{registry}/team/pybase:1"
+    r = dlenv("push", ref, str(root), "--cache-dir", str(cache), "--json")
+    assert r.returncode == 0, r.stderr
+    pushed = json.loads(r.stdout)
+    assert pushed["digest"] == built["digest"] and pushed["blobs_sent"] == 2
+    again = json.loads(dlenv("push", ref, str(root), "--cache-dir", str(cache),
+                             "--json").stdout)
+    assert again["blobs_sent"] == 0  # the registry had every blob
+    by_digest = f"{registry}/team/pybase@{built['digest']}"
+    subprocess.run(["docker", "pull", by_digest], capture_output=True, check=True)
+    out = subprocess.run(["docker", "run", "--rm", by_digest, "python3", "-c", "print(6*7)"],
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "42"
+    r = dlenv("pull", by_digest, "--cache-dir", str(tmp_path / "fresh"), "--json")
+    assert r.returncode == 0, r.stderr and json.loads(r.stdout)["digest"] == built["digest"]
+    skopeo = subprocess.run(["skopeo", "inspect", "--tls-verify=false", f"docker://{ref}"],
+                            capture_output=True, text=True, check=True)
+    assert json.loads(skopeo.stdout)["Digest"] == built["digest"]
+
+
+def test_a_registry_image_as_base_is_locked_by_digest_and_reused(
+        project, built, registry, tmp_path):
+    docker_ready()
+    root, cache = project
+    base = f"{registry}/team/basepy:3.11"
+    assert dlenv("push", base, str(root), "--cache-dir", str(cache)).returncode == 0
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "dlenv.toml").write_text(f'name = "app"\nbase = "{base}"\npython = "3.11"\n'
+                                    '[user]\nname = "ml"\nuid = 1234\ngid = 1234\n')
+    r = dlenv("build", str(app), "--cache-dir", str(cache), "--json", "--load")
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    lock = read_lock(app / "dlenv.lock")
+    assert (lock.base.kind, lock.base.digest) == ("image", built["digest"])
+    assert data["layers"][0]["digest"] == built["layers"][0]["digest"]  # reused as it is
+    out = subprocess.run(["docker", "run", "--rm", "app:latest", "sh", "-c",
+                          "id -u; test -w /home/ml && echo ok"],
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["1234", "ok"]
+
+
+def test_a_corrupted_cached_deb_is_refetched(project, tmp_path):
+    root, cache = project
+    lock = read_lock(root / "dlenv.lock")
+    victim = cache / "blobs" / "sha256" / lock.debs[0].sha256
+    assert victim.exists()
+    victim.write_bytes(b"not a deb")
+    fresh_store = tmp_path / "store-cache"
+    fresh_store.mkdir()
+    (fresh_store / "blobs").symlink_to(cache / "blobs")
+    r = dlenv("build", str(root), "--cache-dir", str(fresh_store), "--json")
+    assert r.returncode == 0, r.stderr
+    from dlenv.cache import sha256_file
+    assert sha256_file(victim) == lock.debs[0].sha256
+
+
+def test_a_build_killed_midway_leaves_the_store_consistent(project, built, tmp_path):
+    root, cache = project
+    work = tmp_path / "killed"
+    work.mkdir()
+    (work / "blobs").symlink_to(cache / "blobs")  # debs cached: the kill lands in the layer
+    for delay in (0.8, 1.6):
+        proc = subprocess.Popen([sys.executable, "-m", "dlenv", "build", str(root),
+                                 "--cache-dir", str(work), "--json"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        store = default_store(work)
+        for tag, digest in store.tags().items():
+            doc = store.read_json(digest)
+            for blob in [doc["config"], *doc["layers"]]:
+                assert store.verify_blob(blob["digest"]), (tag, blob)
+        for path in store.blobs.iterdir():
+            if not path.name.startswith(".tmp-"):
+                assert store.verify_blob("sha256:" + path.name)
+    store.gc()
+    assert not [p for p in store.blobs.iterdir() if p.name.startswith(".tmp-")]
+    r = dlenv("build", str(root), "--cache-dir", str(work), "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["digest"] == built["digest"]
+
+
+def test_build_without_engine_or_spec_errors_are_clear(tmp_path, capsys):
+    assert main(["build", str(tmp_path)]) == 2
+    assert "dlenv init" in capsys.readouterr().err
