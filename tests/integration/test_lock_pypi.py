@@ -30,7 +30,8 @@ def test_every_example_locks_and_round_trips(name, tmp_path, capsys):
     assert main(["lock", str(directory), "--json"]) == 0, capsys.readouterr().err
     summary = json.loads(capsys.readouterr().out)
     lock = read_lock(directory / "dlenv.lock")
-    assert summary["wheels"] == len(lock.wheels) > 0
+    assert summary["wheels"] == len(lock.wheels) and summary["debs"] == len(lock.debs) > 0
+    assert lock.wheels or not (directory / "dlenv.toml").read_text().count("framework")
     assert all(len(w.sha256) == 64 and w.size > 0 and w.url.endswith(w.filename)
                for w in lock.wheels)
     text = (directory / "dlenv.lock").read_text()

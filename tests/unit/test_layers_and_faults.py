@@ -1,0 +1,225 @@
+"""Deterministic layers, the store's atomicity, and retries against failing servers."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import random
+import tarfile
+from pathlib import Path
+
+import httpx
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dlenv.cache import ContentCache
+from dlenv.errors import FetchError, IntegrityError, RegistryError
+from dlenv.oci.layer import LayerOptions, write_layer
+from dlenv.oci.registry import Reference, RegistryClient
+from dlenv.oci.store import OCIStore
+from dlenv.resolve.debian import SuiteIndex, closure, parse_packages, verify_inrelease
+
+FILES = st.dictionaries(
+    st.from_regex(r"[a-z]{1,8}(/[a-z]{1,8}){0,2}", fullmatch=True),
+    st.binary(max_size=200), min_size=1, max_size=12)
+
+
+def make_tree(root: Path, files: dict[str, bytes], order: list[str], umask: int) -> None:
+    old = os.umask(umask)
+    try:
+        for name in order:
+            path = root / name
+            if any(p.exists() and not p.is_dir() for p in path.parents):
+                continue
+            if path.exists():
+                continue
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(files[name])
+            os.utime(path, (random.randint(0, 2**31), random.randint(0, 2**31)))
+    finally:
+        os.umask(old)
+
+
+def digest_of(root: Path, compression: str = "gzip") -> tuple[str, str]:
+    sink = io.BytesIO()
+    blob = write_layer(root, sink, LayerOptions(epoch=1700000000, compression=compression))
+    assert blob.descriptor.digest == "sha256:" + hashlib.sha256(sink.getvalue()).hexdigest()
+    return blob.descriptor.digest, blob.diff_id
+
+
+@settings(max_examples=25, deadline=None)
+@given(files=FILES, seed=st.integers(0, 1000))
+def test_layer_bytes_do_not_depend_on_file_order_umask_or_clock(tmp_path_factory, files, seed):
+    a, b = tmp_path_factory.mktemp("a"), tmp_path_factory.mktemp("b")
+    names = sorted(files)
+    shuffled = names[:]
+    random.Random(seed).shuffle(shuffled)
+    make_tree(a, files, names, 0o022)
+    make_tree(b, files, shuffled, 0o077)
+    # the same set of paths must exist in both (a path may be shadowed by a file parent)
+    listing = lambda r: sorted(str(p.relative_to(r)) for p in r.rglob("*"))  # noqa: E731
+    if listing(a) != listing(b):
+        return
+    assert digest_of(a) == digest_of(b)
+    assert digest_of(a, "zstd")[1] == digest_of(b, "zstd")[1]
+
+
+def test_layer_keeps_hard_links_symlinks_and_fixed_metadata(tmp_path):
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin/tool").write_bytes(b"#!/bin/sh\n")
+    os.chmod(tmp_path / "bin/tool", 0o700)
+    os.link(tmp_path / "bin/tool", tmp_path / "bin/tool2")
+    (tmp_path / "bin/alias").symlink_to("tool")
+    sink = io.BytesIO()
+    opts = LayerOptions(epoch=42, compression="none", owners={"bin": (1000, 1000)})
+    write_layer(tmp_path, sink, opts)
+    sink.seek(0)
+    with tarfile.open(fileobj=sink) as tar:
+        members = {m.name: m for m in tar}
+    assert list(members) == ["bin", "bin/alias", "bin/tool", "bin/tool2"]
+    assert members["bin/tool"].mode == 0o755 and members["bin/tool"].mtime == 42
+    assert members["bin/tool2"].islnk() and members["bin/tool2"].linkname == "bin/tool"
+    assert members["bin/alias"].issym() and members["bin/alias"].linkname == "tool"
+    assert (members["bin"].uid, members["bin/tool"].uid) == (1000, 0)
+    assert all(m.uname == "" for m in members.values())
+
+
+def test_store_write_is_atomic_and_gc_removes_leftovers(tmp_path):
+    store = OCIStore(tmp_path)
+    (store.blobs / ".tmp-crashed.part").write_bytes(b"half a layer")
+    cfg = store.put_bytes(b"{}", "application/vnd.oci.image.config.v1+json")
+    manifest = store.put_bytes(json.dumps({"config": cfg.to_json(), "layers": []}).encode(),
+                               "application/vnd.oci.image.manifest.v1+json")
+    orphan = store.put_bytes(b"orphan", "application/octet-stream")
+    store.tag("x:1", manifest)
+    removed = store.gc()
+    assert ".tmp-crashed.part" in removed and orphan.hex in removed
+    assert store.has(cfg.digest) and store.resolve("x:1") is not None
+
+
+def test_tagging_a_manifest_with_a_missing_blob_is_refused(tmp_path):
+    store = OCIStore(tmp_path)
+    manifest = store.put_bytes(json.dumps({"config": {"digest": "sha256:" + "0" * 64},
+                                           "layers": []}).encode(), "m")
+    with pytest.raises(Exception, match="missing"):
+        store.tag("x:1", manifest)
+    assert store.tags() == {}
+
+
+def flaky(handler_failures: list[str], payload: bytes):
+    """A server that fails as listed (500 or a dropped connection), then serves payload."""
+    def handler(request: httpx.Request) -> httpx.Response:
+        if handler_failures:
+            kind = handler_failures.pop(0)
+            if kind == "drop":
+                raise httpx.RemoteProtocolError("connection dropped", request=request)
+            return httpx.Response(500)
+        return httpx.Response(200, content=payload)
+    return httpx.MockTransport(handler)
+
+
+def test_download_retries_500_and_dropped_connections(tmp_path):
+    payload = b"deb contents"
+    sha = hashlib.sha256(payload).hexdigest()
+    cache = ContentCache(tmp_path)
+    client = httpx.Client(transport=flaky(["500", "drop", "500"], payload))
+    path = cache.fetch(client, "http://mirror.test/x.deb", sha, sleep=lambda s: None)
+    assert path.read_bytes() == payload
+
+
+def test_download_gives_up_after_bounded_retries(tmp_path):
+    client = httpx.Client(transport=flaky(["500"] * 10, b""))
+    with pytest.raises(FetchError, match="failed after"):
+        ContentCache(tmp_path).fetch(client, "http://mirror.test/x", "0" * 64,
+                                     sleep=lambda s: None)
+    assert not list((tmp_path / "sha256").iterdir())  # no partial file left
+
+
+def test_a_wrong_sha256_is_refused_and_nothing_is_cached(tmp_path):
+    client = httpx.Client(transport=flaky([], b"tampered"))
+    with pytest.raises(IntegrityError, match="the lock pins"):
+        ContentCache(tmp_path).fetch(client, "http://mirror.test/x", "1" * 64)
+    assert not list((tmp_path / "sha256").iterdir())
+
+
+def test_registry_requests_retry_then_succeed_and_then_give_up():
+    ref = Reference.parse("127.0.0.1:5000/team/app:1")
+    client = RegistryClient(transport=flaky(["500", "drop"], b"{}"), sleep=lambda s: None)
+    assert client.request("GET", ref, "team/app/tags/list").status_code == 200
+    client = RegistryClient(transport=flaky(["500"] * 9, b""), sleep=lambda s: None)
+    with pytest.raises(RegistryError, match="failed after"):
+        client.request("GET", ref, "team/app/tags/list")
+
+
+def test_registry_token_auth_is_negotiated():
+    seen = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append((request.url.path, request.headers.get("authorization")))
+        if request.url.path == "/token":
+            return httpx.Response(200, json={"token": "T"})
+        if request.headers.get("authorization") != "Bearer T":
+            return httpx.Response(401, headers={"www-authenticate": 'Bearer realm='
+                                  '"https://auth.test/token",service="reg"'})
+        return httpx.Response(200, json={})
+    client = RegistryClient(transport=httpx.MockTransport(handler), credentials=lambda r: None)
+    ref = Reference.parse("reg.test/team/app:1")
+    assert client.request("GET", ref, "team/app/tags/list").status_code == 200
+    assert seen[-1] == ("/v2/team/app/tags/list", "Bearer T")
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("python:3.11-slim", ("docker.io", "library/python", "3.11-slim", None)),
+    ("127.0.0.1:5000/team/app@sha256:" + "a" * 64,
+     ("127.0.0.1:5000", "team/app", None, "sha256:" + "a" * 64)),
+    ("reg.example/ml/base", ("reg.example", "ml/base", "latest", None)),
+])
+def test_references_parse(text, expected):
+    r = Reference.parse(text)
+    assert (r.registry, r.repository, r.tag, r.digest) == expected
+
+
+def test_a_tampered_inrelease_is_refused():
+    with pytest.raises(IntegrityError, match="signature does not verify"):
+        verify_inrelease(b"-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA512\n\nSuite: evil\n"
+                         b"-----BEGIN PGP SIGNATURE-----\n\nAAAA\n-----END PGP SIGNATURE-----\n",
+                         [Path("/usr/share/keyrings/debian-archive-keyring.gpg")])
+
+
+PACKAGES = """Package: app
+Version: 1
+Depends: libc6 (>= 2.36), mail-transport-agent | exim4, python3:any
+Recommends: big-docs
+
+Package: libc6
+Version: 2.36
+
+Package: postfix
+Version: 3
+Provides: mail-transport-agent
+
+Package: python3
+Version: 3.11
+Pre-Depends: libc6
+Description: a long
+ description over lines
+
+Package: big-docs
+Version: 1
+"""
+
+
+def test_closure_follows_depends_alternatives_and_provides_but_not_recommends():
+    index = SuiteIndex(suite="test", release_sha256="x", packages=parse_packages(PACKAGES))
+    names = [s.name for s in closure(index, ["app"])]
+    assert names == ["app", "libc6", "postfix", "python3"]
+    assert "over lines" in index.packages["python3"].get("Description")
+
+
+def test_closure_names_missing_packages():
+    index = SuiteIndex(suite="test", release_sha256="x", packages=parse_packages(PACKAGES))
+    with pytest.raises(Exception, match="has no package nosuch"):
+        closure(index, ["app", "nosuch"])
