@@ -1,0 +1,192 @@
+"""Lock and unpack the Debian packages of a native base, like a distroless image.
+
+Unpacking does what dpkg and the maintainer scripts would have done that matters at run
+time: the dpkg status database (so scanners see every package), merged /usr, the CA bundle,
+the time zone, the users, and the dynamic linker cache. No maintainer script runs.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+from debian.debfile import DebFile
+
+from dlenv.cache import ContentCache, default_cache_dir, http_client
+from dlenv.errors import BuildError
+from dlenv.lock import Lock, LockedBase, LockedDeb
+from dlenv.resolve.debian import RUNTIME_PACKAGES, closure, fetch_suite, find_mirror
+from dlenv.spec import Spec, User
+
+MERGED = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
+SSH_PACKAGES = ("openssh-server",)
+
+
+def profile_apt(spec: Spec) -> dict[str, tuple[str, ...]]:
+    out = {}
+    for p in spec.profiles:
+        extra = (*p.apt, *(SSH_PACKAGES if p.ssh else ()))
+        if extra:
+            out[p.name] = extra
+    return out
+
+
+def lock_debs(lock: Lock, spec: Spec, *, cache_dir: str | None = None,
+              client: httpx.Client | None = None,
+              environ: Mapping[str, str] | None = None) -> Lock:
+    """Add every .deb of the base (and of each profile's apt packages) to ``lock``."""
+    suite = lock.base.suite
+    assert suite is not None
+    cache = ContentCache(default_cache_dir(cache_dir) / "blobs")
+    mirror = find_mirror(os.environ if environ is None else environ)
+    own = client is None
+    client = client or http_client(spec.index.ca_bundle)
+    try:
+        index = fetch_suite(client, mirror, suite, cache)
+    finally:
+        if own:
+            client.close()
+    wanted = [*RUNTIME_PACKAGES, *spec.apt]
+    base = {s.name: s for s in closure(index, wanted)}
+    members: dict[str, list[str]] = {}
+    stanzas = dict(base)
+    for profile, extra in sorted(profile_apt(spec).items()):
+        for s in closure(index, [*wanted, *extra]):
+            if s.name not in base:
+                members.setdefault(s.name, []).append(profile)
+                stanzas[s.name] = s
+    debs = tuple(
+        LockedDeb(name=s.name, version=s.get("Version"), architecture=s.get("Architecture"),
+                  filename=s.get("Filename"), sha256=s.get("SHA256"), size=int(s.get("Size")),
+                  profiles=tuple(members.get(s.name, ())))
+        for s in stanzas.values()
+    )
+    return lock.with_debs(debs, LockedBase(kind="debian", suite=suite,
+                                           release_sha256=index.release_sha256))
+
+
+def fetch_debs(debs: Sequence[LockedDeb], cache: ContentCache, client: httpx.Client,
+               mirror: str, progress: Callable[[int], None] | None = None) -> dict[str, Path]:
+    """Download the locked .debs in parallel into the cache; return name -> verified path."""
+    def one(deb: LockedDeb) -> tuple[str, Path]:
+        return deb.name, cache.fetch(client, f"{mirror}/{deb.filename}", deb.sha256, progress)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return dict(pool.map(one, debs))
+
+
+def _target_path(name: str) -> str:
+    """Path of a data.tar member in a merged-/usr tree ('./bin/sh' -> 'usr/bin/sh')."""
+    rel = name.removeprefix("./").rstrip("/")
+    head = rel.split("/", 1)[0]
+    if head in MERGED:
+        rel = "usr/" + rel
+    return rel
+
+
+def _unpack(deb: Path, root: Path) -> list[str]:
+    """Unpack one .deb's data into root; return the paths dpkg would list for it."""
+    listed = []
+    with DebFile(str(deb)) as package:
+        tar = package.data.tgz()
+        for member in tar:
+            original = "/" + member.name.removeprefix("./").rstrip("/")
+            listed.append("/." if original == "/" else original)
+            rel = _target_path(member.name)
+            if not rel or rel in MERGED:
+                continue
+            dest = root / rel
+            if member.isdir():
+                if dest.is_symlink():
+                    continue  # a directory merged into another (e.g. lib64 -> usr/lib64)
+                dest.mkdir(parents=True, exist_ok=True)
+                continue
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if dest.is_symlink() or dest.exists():
+                if dest.is_dir() and not dest.is_symlink():
+                    continue
+                dest.unlink()
+            if member.issym():
+                os.symlink(member.linkname, dest)
+            elif member.islnk():
+                os.link(root / _target_path(member.linkname), dest)
+            elif member.isfile():
+                source = tar.extractfile(member)
+                assert source is not None
+                with dest.open("wb") as f:
+                    shutil.copyfileobj(source, f)
+                os.chmod(dest, member.mode & 0o7777)
+    return ["/." if p == "/" else p for p in listed]
+
+
+def _control(deb: Path) -> str:
+    with DebFile(str(deb)) as package:
+        text = package.control.get_content("control", encoding="utf-8")
+    assert isinstance(text, str)
+    return text.strip()
+
+
+def write_users(root: Path, user: User) -> None:
+    etc = root / "etc"
+    etc.mkdir(exist_ok=True)
+    (etc / "passwd").write_text(
+        "root:x:0:0:root:/root:/bin/bash\n"
+        "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+        f"{user.name}:x:{user.uid}:{user.gid}::/home/{user.name}:/bin/bash\n")
+    (etc / "group").write_text(f"root:x:0:\nnogroup:x:65534:\n{user.name}:x:{user.gid}:\n")
+    (etc / "shadow").write_text(f"root:*:1::::::\nnobody:*:1::::::\n{user.name}:*:1::::::\n")
+    os.chmod(etc / "shadow", 0o640)
+
+
+def materialize_base(debs: Mapping[str, Path], locked: Sequence[LockedDeb], root: Path,
+                     user: User, workdir: str) -> None:
+    """Unpack ``debs`` into ``root`` and write what their maintainer scripts would have."""
+    for d in ("usr/bin", "usr/sbin", "usr/lib", "usr/lib64"):
+        (root / d).mkdir(parents=True, exist_ok=True)
+    for name in ("bin", "sbin", "lib", "lib64"):
+        os.symlink(f"usr/{name}", root / name)
+    info = root / "var/lib/dpkg/info"
+    info.mkdir(parents=True, exist_ok=True)
+    status = []
+    for deb in sorted(locked, key=lambda d: d.name):
+        path = debs[deb.name]
+        listed = _unpack(path, root)
+        control = _control(path)
+        key = deb.name + (":amd64" if "Multi-Arch: same" in control else "")
+        (info / f"{key}.list").write_text("\n".join(listed) + "\n")
+        lines = control.splitlines()
+        status.append("\n".join([lines[0], "Status: install ok installed", *lines[1:]]))
+    (root / "var/lib/dpkg/status").write_text("\n\n".join(status) + "\n")
+    _post_install(root, user, workdir)
+
+
+def _post_install(root: Path, user: User, workdir: str) -> None:
+    # ca-certificates' postinst: one bundle of every shipped certificate.
+    certs = sorted((root / "usr/share/ca-certificates").rglob("*.crt"))
+    bundle = root / "etc/ssl/certs/ca-certificates.crt"
+    bundle.parent.mkdir(parents=True, exist_ok=True)
+    bundle.write_bytes(b"".join(c.read_bytes().rstrip(b"\n") + b"\n" for c in certs))
+    ssl_dir = root / "usr/lib/ssl"
+    if ssl_dir.is_dir() and not (ssl_dir / "cert.pem").exists():
+        os.symlink("/etc/ssl/certs/ca-certificates.crt", ssl_dir / "cert.pem")
+    # tzdata's postinst: UTC.
+    (root / "etc/timezone").write_text("Etc/UTC\n")
+    localtime = root / "etc/localtime"
+    localtime.unlink(missing_ok=True)
+    os.symlink("/usr/share/zoneinfo/Etc/UTC", localtime)
+    write_users(root, user)
+    for d, mode in (("tmp", 0o1777), ("var/tmp", 0o1777), ("root", 0o700),
+                    (f"home/{user.name}", 0o755), (workdir.lstrip("/"), 0o755)):
+        (root / d).mkdir(parents=True, exist_ok=True)
+        os.chmod(root / d, mode)
+    # libc-bin's trigger: the dynamic linker cache, for libraries outside the default paths.
+    proc = subprocess.run(["ldconfig", "-r", str(root)], capture_output=True, text=True,
+                          check=False)
+    if proc.returncode != 0:
+        raise BuildError(f"ldconfig failed for the base: {proc.stderr.strip()}")
+    shutil.rmtree(root / "var/cache/ldconfig", ignore_errors=True)
