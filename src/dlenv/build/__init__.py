@@ -29,7 +29,7 @@ from dlenv.oci.image import (
 )
 from dlenv.oci.layer import LayerOptions, write_layer
 from dlenv.oci.store import OCIStore
-from dlenv.spec import Spec
+from dlenv.spec import Spec, User
 
 # Bump when the bytes a layer plan produces change, so cached layers are not reused.
 LAYER_FORMAT = 1
@@ -46,16 +46,9 @@ class LayerPlan:
     def key(self, plan: BuildPlan) -> str:
         """What determines this layer's bytes; equal keys give equal blobs."""
         data = {"format": LAYER_FORMAT, "layer": asdict(self), "epoch": plan.epoch,
-                "compression": plan.compression, "user": asdict(plan.user_ids),
+                "compression": plan.compression, "user": asdict(plan.user),
                 "workdir": plan.workdir, "python": plan.python}
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class UserIds:
-    name: str
-    uid: int
-    gid: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -67,7 +60,7 @@ class BuildPlan:
     epoch: int
     compression: str
     workdir: str
-    user_ids: UserIds
+    user: User
     layers: tuple[LayerPlan, ...]
     config: ImageConfig
     base_ref: str | None = None  # registry base, pinned: "ref@sha256:..."
@@ -133,7 +126,7 @@ def plan_build(spec: Spec, lock: Lock, *, profile: str | None = None,
     return BuildPlan(
         name=spec.name, tag=tag, profile=profile, python=python,
         epoch=lock.source_date_epoch, compression=compression, workdir=spec.workdir,
-        user_ids=UserIds(name=user.name, uid=user.uid, gid=user.gid), layers=tuple(layers),
+        user=user, layers=tuple(layers),
         config=config, annotations=(("org.opencontainers.image.title", spec.name),),
         base_ref=(f"{lock.base.ref.split('@')[0]}@{lock.base.digest}"
                   if lock.base.kind == "image" and lock.base.ref else None),
@@ -251,12 +244,12 @@ class NativeBuilder:
             modes: dict[str, int] = {}
             if layer.kind == "debian":
                 self._debian(plan, layer, root)
-                ids = (plan.user_ids.uid, plan.user_ids.gid)
-                owners = {f"home/{plan.user_ids.name}": ids, plan.workdir.lstrip("/"): ids}
+                ids = (plan.user.uid, plan.user.gid)
+                owners = {f"home/{plan.user.name}": ids, plan.workdir.lstrip("/"): ids}
                 modes = {"tmp": 0o1777, "var/tmp": 0o1777, "root": 0o700, "etc/shadow": 0o640}
             elif layer.kind == "user-dirs":
-                ids = (plan.user_ids.uid, plan.user_ids.gid)
-                for d in (f"home/{plan.user_ids.name}", plan.workdir.lstrip("/")):
+                ids = (plan.user.uid, plan.user.gid)
+                for d in (f"home/{plan.user.name}", plan.workdir.lstrip("/")):
                     (root / d).mkdir(parents=True, exist_ok=True)
                     owners[d] = ids
             else:
@@ -273,7 +266,6 @@ class NativeBuilder:
     def _debian(self, plan: BuildPlan, layer: LayerPlan, root: Path) -> None:
         from dlenv.build.debian import fetch_debs, materialize_base
         from dlenv.resolve.debian import find_mirror
-        from dlenv.spec import User
 
         mirror = self.mirror or find_mirror(os.environ)
         total = sum(d.size for d in layer.debs)
@@ -287,8 +279,7 @@ class NativeBuilder:
         with http_client(self.ca_bundle) as client:
             paths = fetch_debs(layer.debs, self.cache, client, mirror, advance)
         self.progress("unpacking .debs", 0, 1)
-        user = User(name=plan.user_ids.name, uid=plan.user_ids.uid, gid=plan.user_ids.gid)
-        materialize_base(paths, layer.debs, root, user, plan.workdir)
+        materialize_base(paths, layer.debs, root, plan.user, plan.workdir)
         self.progress("unpacking .debs", 1, 1)
 
 
