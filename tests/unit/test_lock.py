@@ -72,7 +72,15 @@ def test_a_damaged_lock_names_entry_and_field():
     with pytest.raises(LockError, match=r"debs\[0\]\.sha256: not a sha256|wheels\[0\]\.sha256"):
         loads(text)
     with pytest.raises(LockError, match="missing"):
-        loads('version = 1\nspec_digest = "x"\n')
+        loads('version = 2\nspec_digest = "x"\n')
+
+
+def test_a_lock_from_an_older_dlenv_is_stale_and_one_from_a_newer_is_refused():
+    text = dumps(sample_lock())
+    with pytest.raises(StaleLockError, match="older dlenv"):
+        loads(text.replace("version = 2", "version = 1"))
+    with pytest.raises(LockError, match="version 3 is not 2"):
+        loads(text.replace("version = 2", "version = 3"))
 
 
 def test_lock_check_exit_codes(tmp_path: Path, capsys):
@@ -141,7 +149,7 @@ class FakeResolver:
     """Stands in for uv: a fixed dependency graph, resolved by walking it."""
 
     graph: ClassVar[dict[str, list[str]]] = {
-        "jax": ["numpy"], "numpy": [], "jupyterlab": ["tornado"], "tornado": [],
+        "jax": ["numpy"], "numpy": [], "jupyterlab": ["tornado"], "tornado": [], "pip": [],
     }
 
     def __init__(self) -> None:
@@ -170,7 +178,8 @@ def test_profile_packages_are_locked_with_the_base_and_marked_as_theirs():
     index = IndexConfig(url=None, extra_urls=(), ca_bundle=None, allow_sdist=False)
     wheels, epoch = lock_python(spec, t, resolver, index, sizes=lambda urls: {})
     marks = {w.name: w.profiles for w in wheels}
-    assert marks == {"jax": (), "numpy": (), "jupyterlab": ("dev",), "tornado": ("dev",)}
+    assert marks == {"jax": (), "numpy": (), "pip": (), "jupyterlab": ("dev",),
+                     "tornado": ("dev",)}
     assert epoch == int(datetime(2024, 1, 1, tzinfo=UTC).timestamp())
     # the per-profile resolutions are pinned to the union's versions
     assert all(c for _, c in resolver.calls[1:])

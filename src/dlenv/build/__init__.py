@@ -7,16 +7,30 @@ plan is unchanged is reused from the store without recompressing), and tags the 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import shutil
 import tempfile
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dlenv.cache import ContentCache, default_cache_dir, http_client
+from dlenv.build.project import ProjectFile
+from dlenv.build.wheels import (
+    Interpreter,
+    compile_tree,
+    host_interpreter,
+    install_wheels,
+    interpreter_in,
+    record_bytecode,
+    site_packages,
+)
+from dlenv.cache import ContentCache, default_cache_dir, http_client, sha256_file
 from dlenv.errors import BuildError
 from dlenv.lock import Lock, LockedDeb, LockedWheel, dumps
 from dlenv.oci import MT_MANIFEST, Descriptor, LayerBlob
@@ -32,22 +46,42 @@ from dlenv.oci.store import OCIStore
 from dlenv.spec import Spec, User
 
 # Bump when the bytes a layer plan produces change, so cached layers are not reused.
-LAYER_FORMAT = 1
+LAYER_FORMAT = 2
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# File times inside every layer. Layers do not take the lock's date, so that two specs that
+# share a framework version share its layers' digests (the image config has the lock's date).
+LAYER_EPOCH = 315532800
+BIG_WHEEL = 16 << 20  # a wheel this large gets a layer of its own
+BUCKETS = 4  # the other wheels are spread over this many layers, by a hash of their name
+PROFILE_BUCKETS = 2  # the same, for wheels only a profile has
+MAX_OWN_LAYERS = 48  # engines allow about 127 layers; stay well below
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LayerPlan:
     name: str
-    kind: str  # debian | wheels | files
+    kind: str  # debian | user-dirs | wheels | files
     debs: tuple[LockedDeb, ...] = ()
     wheels: tuple[LockedWheel, ...] = ()
+    files: tuple[ProjectFile, ...] = ()
+    source: str | None = None  # the project directory, for kind "files" (not in the key)
 
     def key(self, plan: BuildPlan) -> str:
         """What determines this layer's bytes; equal keys give equal blobs."""
-        data = {"format": LAYER_FORMAT, "layer": asdict(self), "epoch": plan.epoch,
-                "compression": plan.compression, "user": asdict(plan.user),
-                "workdir": plan.workdir, "python": plan.python}
+        data: dict[str, Any] = {"format": LAYER_FORMAT, "kind": self.kind,
+                                "compression": plan.compression}
+        if self.kind == "debian":
+            data.update(debs=[(d.name, d.version, d.sha256) for d in self.debs],
+                        user=asdict(plan.user), workdir=plan.workdir,
+                        bytecode=plan.bytecode and plan.python)
+        elif self.kind == "wheels":
+            data.update(wheels=[(w.filename, w.sha256) for w in self.wheels],
+                        python=plan.python, bytecode=plan.bytecode and plan.interpreter)
+        elif self.kind == "files":
+            data.update(files=[asdict(f) for f in self.files], user=asdict(plan.user),
+                        workdir=plan.workdir)
+        else:
+            data.update(user=asdict(plan.user), workdir=plan.workdir)
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
@@ -57,12 +91,14 @@ class BuildPlan:
     tag: str
     profile: str | None
     python: str
-    epoch: int
+    epoch: int  # the lock's date: the image's "created"
     compression: str
     workdir: str
     user: User
     layers: tuple[LayerPlan, ...]
     config: ImageConfig
+    bytecode: bool = True
+    interpreter: str = ""  # which build of Python compiles the bytecode (part of layer keys)
     base_ref: str | None = None  # registry base, pinned: "ref@sha256:..."
     annotations: tuple[tuple[str, str], ...] = field(default=())
 
@@ -71,8 +107,42 @@ def lock_digest(lock: Lock) -> str:
     return "sha256:" + hashlib.sha256(dumps(lock).encode()).hexdigest()
 
 
+def _bucket(name: str, n: int) -> int:
+    return int(hashlib.sha256(name.encode()).hexdigest()[:8], 16) % n
+
+
+def plan_wheel_layers(wheels: Sequence[LockedWheel]) -> list[LayerPlan]:
+    """Large wheels one layer each; the rest in a few buckets by a stable hash of the name,
+    so adding or bumping one small package changes one small layer. Wheels every profile
+    has come first, then the profile's own, so images of two profiles share the first."""
+    layers: list[LayerPlan] = []
+    common = [w for w in wheels if not w.profiles]
+    own = [w for w in wheels if w.profiles]
+    for group, prefix, buckets in ((common, "", BUCKETS), (own, "profile ", PROFILE_BUCKETS)):
+        by_size = sorted((w for w in group if w.size >= BIG_WHEEL), key=lambda w: -w.size)
+        big = sorted(by_size[:MAX_OWN_LAYERS], key=lambda w: w.name)
+        small: dict[int, list[LockedWheel]] = {}
+        for w in group:
+            if w not in big:
+                small.setdefault(_bucket(w.name, buckets), []).append(w)
+        layers += [LayerPlan(name=f"{w.name} {w.version}", kind="wheels", wheels=(w,))
+                   for w in big]
+        layers += [LayerPlan(name=f"{prefix}python packages {i + 1}/{buckets}", kind="wheels",
+                             wheels=tuple(sorted(small[i], key=lambda w: w.name)))
+                   for i in sorted(small)]
+    return layers
+
+
+def _interpreter_id(lock: Lock, python: str) -> str:
+    if lock.base.kind == "debian":
+        deb = next((d for d in lock.debs if d.name == f"python{python}-minimal"), None)
+        return f"debian {deb.name} {deb.version}" if deb else f"python{python}"
+    return f"image {lock.base.digest}"
+
+
 def plan_build(spec: Spec, lock: Lock, *, profile: str | None = None,
-               compression: str = "gzip") -> BuildPlan:
+               compression: str = "gzip", bytecode: bool = True,
+               project: Sequence[ProjectFile] = ()) -> BuildPlan:
     if lock.base.kind == "image" and not lock.base.digest:
         raise BuildError(f"the lock has no digest for the base {lock.base.ref}",
                          fix="run 'dlenv lock' again")
@@ -80,14 +150,6 @@ def plan_build(spec: Spec, lock: Lock, *, profile: str | None = None,
         have = ", ".join(p.name for p in spec.profiles) or "none"
         raise BuildError(f"{spec.source}: no profile {profile!r} (profiles: {have})",
                          fix="pick one of the spec's profiles")
-    wheels = lock.wheels_for(profile)
-    if wheels:
-        # Installing wheels into layers is the next step of the native build; building
-        # without them would hand out an image that silently lacks locked packages.
-        raise BuildError(
-            f"{spec.source}: the native build does not install Python packages yet, and this "
-            f"lock has {len(wheels)} wheels ({', '.join(w.name for w in wheels[:3])}…)",
-            fix="build a spec without framework and packages for now")
     python = str(lock.target["python"])
     user = spec.user
     if lock.base.kind == "debian":
@@ -96,6 +158,10 @@ def plan_build(spec: Spec, lock: Lock, *, profile: str | None = None,
     else:
         # The registry image's layers are reused as they are; dlenv adds the user's dirs.
         layers = [LayerPlan(name="user home and workdir", kind="user-dirs")]
+    layers += plan_wheel_layers(lock.wheels_for(profile))
+    if project:
+        layers.append(LayerPlan(name="project files", kind="files", files=tuple(project),
+                                source=str(Path(spec.source).parent)))
     env = [("PATH", DEFAULT_PATH), ("LANG", "C.UTF-8"), ("PYTHONUNBUFFERED", "1"),
            ("HOME", f"/home/{user.name}"),
            ("SSL_CERT_FILE", "/etc/ssl/certs/ca-certificates.crt")]
@@ -126,7 +192,8 @@ def plan_build(spec: Spec, lock: Lock, *, profile: str | None = None,
     return BuildPlan(
         name=spec.name, tag=tag, profile=profile, python=python,
         epoch=lock.source_date_epoch, compression=compression, workdir=spec.workdir,
-        user=user, layers=tuple(layers),
+        user=user, layers=tuple(layers), bytecode=bytecode,
+        interpreter=_interpreter_id(lock, python),
         config=config, annotations=(("org.opencontainers.image.title", spec.name),),
         base_ref=(f"{lock.base.ref.split('@')[0]}@{lock.base.digest}"
                   if lock.base.kind == "image" and lock.base.ref else None),
@@ -140,6 +207,9 @@ class BuildResult:
     config: Descriptor
     layers: tuple[LayerBlob, ...]
     reused: tuple[bool, ...]
+    # Image paths that more than one layer ships (the upper layer's file is the one seen).
+    overlaps: tuple[tuple[str, str, str], ...] = ()  # (path, lower layer, upper layer)
+    notes: tuple[str, ...] = ()  # what the user should know (e.g. bytecode not compiled)
 
     @property
     def size(self) -> int:
@@ -152,10 +222,19 @@ class BuildResult:
                         "media_type": x.descriptor.media_type, "diff_id": x.diff_id,
                         "name": x.name, "reused": r}
                        for x, r in zip(self.layers, self.reused, strict=True)],
+            "overlaps": [{"path": p, "lower": a, "upper": b} for p, a, b in self.overlaps],
+            "notes": list(self.notes),
         }
 
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+@dataclass(slots=True)
+class _Built:
+    blob: LayerBlob
+    files: tuple[str, ...] = ()  # regular files a wheel layer ships (to report overlaps)
+    notes: tuple[str, ...] = ()
 
 
 class NativeBuilder:
@@ -167,25 +246,32 @@ class NativeBuilder:
         self.cache = ContentCache(cache_dir / "blobs")
         self.layer_index = cache_dir / "layers"
         self.layer_index.mkdir(parents=True, exist_ok=True)
+        self.rootfs_dir = cache_dir / "rootfs"
         self.mirror = mirror
         self.ca_bundle = ca_bundle
         self.progress = progress or (lambda stage, done, total: None)
+        self._interpreter: Interpreter | None = None
+        self._interpreter_note: str | None = None
 
-    def _cached_layer(self, key: str) -> LayerBlob | None:
+    # --- the layer records: which blob a layer key gave --------------------------------
+    def _cached_layer(self, key: str) -> _Built | None:
         path = self.layer_index / f"{key}.json"
         if not path.exists():
             return None
         data = json.loads(path.read_text())
         blob = LayerBlob(descriptor=Descriptor.from_json(data["descriptor"]),
                          diff_id=data["diff_id"], name=data["name"])
-        return blob if self.store.has(blob.descriptor.digest) else None
+        if not self.store.has(blob.descriptor.digest):
+            return None
+        return _Built(blob, tuple(data.get("files", ())), tuple(data.get("notes", ())))
 
-    def _remember(self, key: str, blob: LayerBlob) -> None:
+    def _remember(self, key: str, built: _Built) -> None:
         from dlenv.lock import write_atomic
 
         write_atomic(self.layer_index / f"{key}.json", json.dumps({
-            "descriptor": blob.descriptor.to_json(), "diff_id": blob.diff_id,
-            "name": blob.name}).encode())
+            "descriptor": built.blob.descriptor.to_json(), "diff_id": built.blob.diff_id,
+            "name": built.blob.name, "files": list(built.files),
+            "notes": list(built.notes)}).encode())
 
     def _base_image(self, plan: BuildPlan) -> tuple[list[LayerBlob], dict[str, Any]]:
         """Pull a registry base by digest (a no-op when the store has it)."""
@@ -211,22 +297,32 @@ class NativeBuilder:
     def build(self, plan: BuildPlan) -> BuildResult:
         blobs: list[LayerBlob] = []
         reused: list[bool] = []
+        notes: list[str] = []
+        owner: dict[str, str] = {}  # image path -> the wheel layer that ships it
+        overlaps: list[tuple[str, str, str]] = []
         base_config: dict[str, Any] | None = None
         if plan.base_ref:
             base_layers, base_config = self._base_image(plan)
             blobs += base_layers
             reused += [True] * len(base_layers)
-        for layer in plan.layers:
-            key = layer.key(plan)
-            cached = self._cached_layer(key)
-            if cached is not None:
-                blobs.append(cached)
+        keys = [layer.key(plan) for layer in plan.layers]
+        cached = [self._cached_layer(k) for k in keys]
+        wheel_paths = self._fetch_wheels(
+            [w for layer, c in zip(plan.layers, cached, strict=True) if c is None
+             for w in layer.wheels])
+        for layer, key, built in zip(plan.layers, keys, cached, strict=True):
+            if built is None:
+                built = self._build_layer(plan, layer, wheel_paths)
+                self._remember(key, built)
+                reused.append(False)
+            else:
                 reused.append(True)
-                continue
-            blob = self._build_layer(plan, layer)
-            self._remember(key, blob)
-            blobs.append(blob)
-            reused.append(False)
+            blobs.append(built.blob)
+            notes += [n for n in built.notes if n not in notes]
+            for path in built.files:
+                if path in owner:
+                    overlaps.append((path, owner[path], layer.name))
+                owner[path] = layer.name
         own = blobs[len(blobs) - len(plan.layers):]
         cfg_bytes = config_json(plan.config, own, plan.epoch, base=base_config)
         cfg = self.store.put_bytes(cfg_bytes, config_descriptor(cfg_bytes).media_type)
@@ -234,41 +330,92 @@ class NativeBuilder:
         manifest = self.store.put_bytes(manifest_bytes, MT_MANIFEST)
         self.store.tag(plan.tag, manifest)
         return BuildResult(tag=plan.tag, manifest=manifest, config=cfg, layers=tuple(blobs),
-                           reused=tuple(reused))
+                           reused=tuple(reused), overlaps=tuple(overlaps), notes=tuple(notes))
 
-    def _build_layer(self, plan: BuildPlan, layer: LayerPlan) -> LayerBlob:
+    def _fetch_wheels(self, wheels: Sequence[LockedWheel]) -> dict[str, Path]:
+        """Download every wheel the layers to build need, in parallel, into the cache."""
+        if not wheels:
+            return {}
+        total = sum(w.size for w in wheels)
+        done = 0
+        lock = threading.Lock()
+
+        def advance(n: int) -> None:
+            nonlocal done
+            with lock:
+                done += n
+                self.progress("downloading wheels", done, total)
+
+        def one(w: LockedWheel) -> tuple[str, Path]:
+            return w.sha256, self.cache.fetch(client, w.url, w.sha256, advance)
+
+        with http_client(self.ca_bundle) as client, ThreadPoolExecutor(max_workers=8) as pool:
+            return dict(pool.map(one, wheels))
+
+    def _build_layer(self, plan: BuildPlan, layer: LayerPlan,
+                     wheel_paths: dict[str, Path]) -> _Built:
         with tempfile.TemporaryDirectory(prefix="dlenv-layer-", dir=self.cache.root.parent) as t:
             root = Path(t, "root")
             root.mkdir()
             owners: dict[str, tuple[int, int]] = {}
             modes: dict[str, int] = {}
+            files: tuple[str, ...] = ()
+            notes: tuple[str, ...] = ()
+            ids = (plan.user.uid, plan.user.gid)
             if layer.kind == "debian":
-                self._debian(plan, layer, root)
-                ids = (plan.user.uid, plan.user.gid)
+                notes = self._debian(plan, layer, root)
                 owners = {f"home/{plan.user.name}": ids, plan.workdir.lstrip("/"): ids}
                 modes = {"tmp": 0o1777, "var/tmp": 0o1777, "root": 0o700, "etc/shadow": 0o640}
             elif layer.kind == "user-dirs":
-                ids = (plan.user.uid, plan.user.gid)
                 for d in (f"home/{plan.user.name}", plan.workdir.lstrip("/")):
                     (root / d).mkdir(parents=True, exist_ok=True)
                     owners[d] = ids
+            elif layer.kind == "wheels":
+                notes = self._wheels(plan, layer, root, wheel_paths)
+                files = tuple(sorted(
+                    "/" + str(p.relative_to(root)) for p in root.rglob("*")
+                    if p.is_file() and "__pycache__" not in p.parts))
+            elif layer.kind == "files":
+                owners = self._project(plan, layer, root)
             else:
                 raise BuildError(f"unknown layer kind {layer.kind}")
-            options = LayerOptions(epoch=plan.epoch, compression=plan.compression,
+            options = LayerOptions(epoch=LAYER_EPOCH, compression=plan.compression,
                                    owners=owners, modes=modes)
             self.progress(f"writing layer: {layer.name}", 0, 1)
             with self.store.writer() as f:
                 blob = write_layer(root, f, options, name=layer.name)
                 self.store.commit(f, blob.descriptor.digest)
             self.progress(f"writing layer: {layer.name}", 1, 1)
-            return blob
+            if layer.kind == "debian":
+                self._keep_rootfs(layer.key(plan), root)
+            return _Built(blob, files, notes)
 
-    def _debian(self, plan: BuildPlan, layer: LayerPlan, root: Path) -> None:
-        from dlenv.build.debian import fetch_debs, materialize_base
+    def _debian(self, plan: BuildPlan, layer: LayerPlan, root: Path) -> tuple[str, ...]:
+        from dlenv.build.debian import materialize_base
+
+        paths = self._fetch_debs(layer.debs)
+        self.progress("unpacking .debs", 0, 1)
+        materialize_base(paths, layer.debs, root, plan.user, plan.workdir)
+        self.progress("unpacking .debs", 1, 1)
+        if not plan.bytecode:
+            return ()
+        interpreter = interpreter_in(root, plan.python)
+        if interpreter is None:
+            return (f"the standard library's bytecode was not compiled: python{plan.python} "
+                    "of the base does not run on this build host; each container compiles "
+                    "what it imports, at every start",)
+        self.progress("compiling the standard library", 0, 1)
+        compile_tree(interpreter, root, [f"/usr/lib/python{plan.python}",
+                                         "/usr/lib/python3/dist-packages"])
+        self.progress("compiling the standard library", 1, 1)
+        return ()
+
+    def _fetch_debs(self, debs: Sequence[LockedDeb]) -> dict[str, Path]:
+        from dlenv.build.debian import fetch_debs
         from dlenv.resolve.debian import find_mirror
 
         mirror = self.mirror or find_mirror(os.environ)
-        total = sum(d.size for d in layer.debs)
+        total = sum(d.size for d in debs)
         done = 0
 
         def advance(n: int) -> None:
@@ -277,10 +424,90 @@ class NativeBuilder:
             self.progress("downloading .debs", done, total)
 
         with http_client(self.ca_bundle) as client:
-            paths = fetch_debs(layer.debs, self.cache, client, mirror, advance)
-        self.progress("unpacking .debs", 0, 1)
-        materialize_base(paths, layer.debs, root, plan.user, plan.workdir)
-        self.progress("unpacking .debs", 1, 1)
+            return fetch_debs(debs, self.cache, client, mirror, advance)
+
+    def _keep_rootfs(self, key: str, root: Path) -> None:
+        """Keep an unpacked base: its interpreter compiles the wheels' bytecode."""
+        self.rootfs_dir.mkdir(parents=True, exist_ok=True)
+        target = self.rootfs_dir / key
+        if target.exists():
+            return
+        with contextlib.suppress(OSError):  # another build kept the same tree first
+            os.replace(root, target)
+
+    def _bytecode_interpreter(self, plan: BuildPlan) -> Interpreter | None:
+        """The image's Python, runnable here: the kept base tree, else a matching host one."""
+        if self._interpreter is not None or self._interpreter_note is not None:
+            return self._interpreter
+        base = next((x for x in plan.layers if x.kind == "debian"), None)
+        found = None
+        if base is not None:
+            key = base.key(plan)
+            rootfs = self.rootfs_dir / key
+            if not rootfs.exists():
+                with tempfile.TemporaryDirectory(prefix="dlenv-rootfs-",
+                                                 dir=self.cache.root.parent) as t:
+                    from dlenv.build.debian import materialize_base
+
+                    self.progress("unpacking the base's interpreter", 0, 1)
+                    tree = Path(t, "root")
+                    tree.mkdir()
+                    materialize_base(self._fetch_debs(base.debs), base.debs, tree, plan.user,
+                                     plan.workdir)
+                    self._keep_rootfs(key, tree)
+            found = interpreter_in(rootfs, plan.python)
+        found = found or host_interpreter(plan.python)
+        if found is None:
+            self._interpreter_note = (
+                f"bytecode was not compiled: no python{plan.python} that runs on this build "
+                "host was found (the base is not a Debian base dlenv unpacked); each container "
+                "compiles what it imports, at every start")
+        self._interpreter = found
+        return found
+
+    def _wheels(self, plan: BuildPlan, layer: LayerPlan, root: Path,
+                wheel_paths: dict[str, Path]) -> tuple[str, ...]:
+        self.progress(f"installing {layer.name}", 0, 1)
+        install_wheels([(w, wheel_paths[w.sha256]) for w in layer.wheels], root, plan.python)
+        self.progress(f"installing {layer.name}", 1, 1)
+        if not plan.bytecode:
+            return ()
+        interpreter = self._bytecode_interpreter(plan)
+        if interpreter is None:
+            assert self._interpreter_note is not None
+            return (self._interpreter_note,)
+        self.progress(f"compiling {layer.name}", 0, 1)
+        compile_tree(interpreter, root, [site_packages(plan.python)])
+        record_bytecode(root, plan.python)
+        self.progress(f"compiling {layer.name}", 1, 1)
+        return ()
+
+    def _project(self, plan: BuildPlan, layer: LayerPlan,
+                 root: Path) -> dict[str, tuple[int, int]]:
+        """Copy the project's files into the workdir, owned by the image's user."""
+        assert layer.source is not None
+        source = Path(layer.source)
+        workdir = plan.workdir.lstrip("/")
+        ids = (plan.user.uid, plan.user.gid)
+        owners = {workdir: ids}
+        (root / workdir).mkdir(parents=True)
+        for f in layer.files:
+            dest = root / workdir / f.path
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            rel = f"{workdir}/{f.path}"
+            parts = rel.split("/")
+            for i in range(len(parts) - 1, 1, -1):
+                owners["/".join(parts[:i])] = ids
+            owners[rel] = ids
+            if f.link is not None:
+                os.symlink(f.link, dest)
+                continue
+            shutil.copyfile(source / f.path, dest)
+            if sha256_file(dest) != f.sha256:
+                raise BuildError(f"{source / f.path} changed while the image was built",
+                                 fix="build again when the file is no longer being written")
+            os.chmod(dest, 0o755 if f.executable else 0o644)
+        return owners
 
 
 def default_store(cache_dir: Path) -> OCIStore:

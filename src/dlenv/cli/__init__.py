@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -159,11 +160,15 @@ def cmd_build(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
     from dlenv.build import builder_for, plan_build
+    from dlenv.build.project import collect_project
     from dlenv.oci.export import export_oci, load_into_docker, parse_output, save_docker_archive
 
     spec, file = _load(args.dir)
     lock = _fresh_lock(spec, file, args.cache_dir, args.frozen)
-    plan = plan_build(spec, lock, profile=args.profile, compression=args.compression)
+    project = () if args.no_project else collect_project(file.parent)
+    plan = plan_build(spec, lock, profile=args.profile, compression=args.compression,
+                      bytecode=not args.no_bytecode, project=project)
+    started = time.monotonic()
     outputs = [parse_output(o) for o in args.output]
     with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
                   console=err, transient=True, disable=args.json) as bar:
@@ -176,6 +181,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
         builder, _ = builder_for(spec, args.cache_dir, progress)
         result = builder.build(plan)
+    elapsed = time.monotonic() - started
     tag = args.tag or plan.tag
     for kind, where in outputs:
         if kind == "oci":
@@ -187,6 +193,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         data = result.to_json()
         data["loaded"] = bool(loaded)
         data["tag"] = tag
+        data["seconds"] = round(elapsed, 3)
         _emit_json(data)
         return 0
     table = Table(title=tag)
@@ -196,9 +203,18 @@ def cmd_build(args: argparse.Namespace) -> int:
         table.add_row(blob.name, f"{blob.descriptor.size / 1e6:,.1f} MB",
                       blob.descriptor.digest[:19], "reused" if reused else "built")
     out.print(table)
+    built = sum(not r for r in result.reused)
     out.print(f"image {tag} {result.manifest.digest}: {result.size / 1e6:,.1f} MB compressed, "
-              f"{len(result.layers)} layers" + ("; loaded into Docker" if loaded else ""),
+              f"{len(result.layers)} layers ({built} built, {len(result.layers) - built} "
+              f"reused) in {elapsed:.1f} s" + ("; loaded into Docker" if loaded else ""),
               soft_wrap=True)
+    if result.overlaps:
+        shown = ", ".join(f"{p} ({upper} over {lower})" for p, lower, upper in result.overlaps[:3])
+        more = f" and {len(result.overlaps) - 3} more" if len(result.overlaps) > 3 else ""
+        out.print(f"[yellow]note:[/] {len(result.overlaps)} files ship in two layers; the upper "
+                  f"one is used: {shown}{more}", soft_wrap=True)
+    for note in result.notes:
+        out.print(f"[yellow]note:[/] {note}", soft_wrap=True)
     return 0
 
 
@@ -301,6 +317,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--tag", help="image name:tag (default NAME:latest or NAME:PROFILE)")
     s.add_argument("--compression", choices=["gzip", "zstd", "none"], default="gzip")
     s.add_argument("--frozen", action="store_true", help="fail instead of re-locking")
+    s.add_argument("--no-bytecode", action="store_true",
+                   help="do not precompile .pyc (smaller, but every start compiles imports)")
+    s.add_argument("--no-project", action="store_true",
+                   help="do not copy the spec's directory into the workdir")
     s.add_argument("--cache-dir", help="cache and image store (default $DLENV_CACHE_DIR)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_build)

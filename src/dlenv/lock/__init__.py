@@ -19,7 +19,8 @@ import tomli_w
 from dlenv.errors import LockError, StaleLockError
 
 LOCK_FILE = "dlenv.lock"
-LOCK_VERSION = 1
+# 2: every lock pins pip, and Debian-based locks pin their .debs.
+LOCK_VERSION = 2
 _HEADER = "# dlenv.lock: written by `dlenv lock`; do not edit. Artefacts are pinned by sha256.\n"
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 
@@ -154,6 +155,9 @@ def loads(text: str, source: str = LOCK_FILE) -> Lock:
         raise LockError(f"{source}: not valid TOML: {exc}", fix="run 'dlenv lock' again") from None
     r = _Reader(source)
     version = r.get(data, "version", "", int)
+    if version is not None and version < LOCK_VERSION:
+        raise StaleLockError(f"{source} was made by an older dlenv (lock version {version})",
+                             fix="run 'dlenv lock' to update it")
     if version is not None and version != LOCK_VERSION:
         raise LockError(f"{source}: lock version {version} is not {LOCK_VERSION}",
                         fix="run 'dlenv lock' with this dlenv")

@@ -48,6 +48,9 @@ def profile_packages(profile: Profile) -> tuple[str, ...]:
 
 def python_sets(spec: Spec, target: Target) -> PythonSets:
     base = ((target.requirement,) if target.requirement else ()) + spec.packages
+    if "pip" not in {canonicalize_name(Requirement(r).name) for r in base}:
+        # Every image gets a locked pip, so `pip list`, `pip show` and scanners work inside.
+        base += ("pip",)
     profiles = tuple((p.name, profile_packages(p)) for p in spec.profiles if profile_packages(p))
     return PythonSets(base=base, profiles=profiles)
 

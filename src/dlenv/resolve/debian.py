@@ -28,8 +28,9 @@ KEYRING_DIR = Path("/usr/share/keyrings")
 SOURCES = (Path("/etc/apt/sources.list.d/debian.sources"), Path("/etc/apt/sources.list"))
 
 # What a Python runtime image needs from the suite; the spec's apt packages come on top.
+# libstdc++6 and libgcc-s1 are libraries the manylinux policy lets every wheel assume.
 RUNTIME_PACKAGES = ("base-files", "bash", "coreutils", "dash", "libc-bin", "python3",
-                    "python-is-python3",
+                    "python-is-python3", "libstdc++6", "libgcc-s1",
                     "ca-certificates", "tzdata")
 _FIELDS = ("Package", "Version", "Architecture", "Depends", "Pre-Depends", "Provides",
            "Filename", "Size", "SHA256", "Priority", "Section", "Installed-Size",

@@ -1,0 +1,201 @@
+"""Install locked wheels into a layer tree, and compile their bytecode for the image.
+
+Wheels go where Debian's python3 looks for locally installed packages
+(``/usr/local/lib/python3.X/dist-packages``), with console scripts in ``/usr/local/bin``
+whose shebang is the image's interpreter, and with ``.dist-info`` and RECORD kept, so pip,
+scanners and ``importlib.metadata`` see every package. The ``installer`` library does the
+unpacking; dlenv only decides where (the image's paths below a layer root) and what happens
+when two wheels ship the same file (the later one in layer order wins, as with pip).
+
+Bytecode is compiled by the image's own interpreter (run from the unpacked base through
+its dynamic loader, so no container is needed) into unchecked-hash ``.pyc`` files: the
+non-root user cannot write ``__pycache__`` into the image, and unchecked-hash files do not
+depend on mtimes. Each compiling process imports the same modules and compiles its share of
+files in a fresh interpreter, which keeps the output independent of how the files are split.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import zipfile
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from installer import install
+from installer.destinations import SchemeDictionaryDestination
+from installer.records import RecordEntry
+from installer.sources import WheelFile
+from installer.utils import Scheme
+
+from dlenv.errors import BuildError
+from dlenv.lock import LockedWheel
+
+INTERPRETER = "/usr/bin/python3"
+INSTALLER_NAME = b"dlenv\n"
+
+# Runs inside the target interpreter: compile the listed files, report failures as a count.
+_COMPILE = """
+import py_compile, sys
+root, mode = sys.argv[1], py_compile.PycInvalidationMode.UNCHECKED_HASH
+failed = 0
+for line in sys.stdin:
+    src = line.rstrip("\\n")
+    try:
+        py_compile.compile(src, dfile=src[len(root):], doraise=True, invalidation_mode=mode)
+    except Exception:
+        failed += 1
+print(failed)
+"""
+
+
+def site_packages(python: str) -> str:
+    """The image path of installed wheels for Python ``python`` ('3.11')."""
+    return f"/usr/local/lib/python{python}/dist-packages"
+
+
+def scheme(python: str) -> dict[str, str]:
+    return {"purelib": site_packages(python), "platlib": site_packages(python),
+            "headers": f"/usr/local/include/python{python}", "scripts": "/usr/local/bin",
+            "data": "/usr/local"}
+
+
+class _LayerDestination(SchemeDictionaryDestination):
+    """Writes below a layer root and remembers which paths a later wheel replaced."""
+
+    def __init__(self, python: str, root: Path) -> None:
+        super().__init__(scheme(python), interpreter=INTERPRETER, script_kind="posix",
+                         destdir=str(root), overwrite_existing=True)
+        self.replaced: list[str] = []
+        self.root = root
+
+    def write_to_fs(self, scheme: Scheme, path: str, stream: BinaryIO,
+                    is_executable: bool) -> RecordEntry:
+        target = self._path_with_destdir(scheme, path)
+        if target.exists():
+            self.replaced.append("/" + str(target.relative_to(self.root)))
+        return super().write_to_fs(scheme, path, stream, is_executable)
+
+
+def install_wheels(wheels: Sequence[tuple[LockedWheel, Path]], root: Path,
+                   python: str) -> list[str]:
+    """Install ``wheels`` (in name order) below ``root``; return image paths shipped twice."""
+    destination = _LayerDestination(python, root)
+    for locked, path in sorted(wheels, key=lambda x: x[0].name):
+        try:
+            with zipfile.ZipFile(path) as archive:
+                archive.filename = locked.filename  # the cache names files by hash
+                install(WheelFile(archive), destination, {"INSTALLER": INSTALLER_NAME})
+        except Exception as exc:  # installer raises plain exceptions for a broken wheel
+            raise BuildError(f"cannot install {locked.filename}: {exc}",
+                             fix="the wheel is damaged or not a valid wheel; run "
+                                 "'dlenv lock' again or report it to its maintainers") from exc
+    return sorted(set(destination.replaced))
+
+
+@dataclass(frozen=True, slots=True)
+class Interpreter:
+    """How to run the image's Python on the build host."""
+
+    argv: tuple[str, ...]
+    env: tuple[tuple[str, str], ...]
+    description: str
+
+    def run(self, args: Sequence[str], stdin: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*self.argv, *args], input=stdin, capture_output=True,
+                              text=True, env=dict(self.env), check=False)
+
+
+def interpreter_in(rootfs: Path, python: str) -> Interpreter | None:
+    """The base's own interpreter, run through its own dynamic loader, if it starts here."""
+    loader = rootfs / "usr/lib64/ld-linux-x86-64.so.2"
+    binary = rootfs / f"usr/bin/python{python}"
+    if not (loader.exists() and binary.exists()):
+        return None
+    libs = f"{rootfs}/usr/lib/x86_64-linux-gnu:{rootfs}/usr/lib"
+    candidate = Interpreter(
+        argv=(str(loader), "--library-path", libs, str(binary)),
+        env=(("PYTHONHOME", f"{rootfs}/usr"), ("PYTHONDONTWRITEBYTECODE", "1"),
+             ("PYTHONNOUSERSITE", "1"), ("LC_ALL", "C.UTF-8")),
+        description=f"the base's python{python}")
+    try:
+        probe = candidate.run(["-c", "import sys; print('%d.%d' % sys.version_info[:2])"])
+    except OSError:
+        return None
+    return candidate if probe.returncode == 0 and probe.stdout.strip() == python else None
+
+
+def host_interpreter(python: str) -> Interpreter | None:
+    """This Python, when it is the image's minor version (same bytecode format)."""
+    if f"{sys.version_info.major}.{sys.version_info.minor}" != python:
+        return None
+    return Interpreter(argv=(sys.executable, "-I"), env=(("PYTHONDONTWRITEBYTECODE", "1"),),
+                       description=f"the build host's python{python}")
+
+
+@dataclass(frozen=True, slots=True)
+class CompileReport:
+    compiled: int
+    failed: int
+
+
+def python_files(root: Path, dirs: Iterable[str]) -> list[str]:
+    out = []
+    for d in dirs:
+        top = root / d.lstrip("/")
+        if top.is_dir():
+            out += [str(p) for p in top.rglob("*.py") if p.is_file() and not p.is_symlink()]
+    return sorted(out)
+
+
+def compile_tree(interpreter: Interpreter, root: Path, dirs: Iterable[str],
+                 workers: int | None = None) -> CompileReport:
+    """Compile every .py below ``root``/``dirs`` to unchecked-hash .pyc with image paths.
+
+    Files that do not compile (Python 2 leftovers, templates) are counted and skipped, as
+    pip does.
+    """
+    files = python_files(root, dirs)
+    if not files:
+        return CompileReport(0, 0)
+    n = max(1, min(workers or os.cpu_count() or 1, len(files) // 200 + 1))
+    shares = [files[i::n] for i in range(n)]
+
+    def one(share: list[str]) -> int:
+        proc = interpreter.run(["-c", _COMPILE, str(root)], "\n".join(share) + "\n")
+        if proc.returncode != 0:
+            raise BuildError(f"compiling bytecode with {interpreter.description} failed: "
+                             f"{proc.stderr.strip()[-400:]}",
+                             fix="build with --no-bytecode, or report this to dlenv")
+        return int(proc.stdout.strip() or 0)
+
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        failed = sum(pool.map(one, shares))
+    return CompileReport(compiled=len(files) - failed, failed=failed)
+
+
+def record_bytecode(root: Path, python: str) -> None:
+    """Add compiled .pyc files to each installed wheel's RECORD, as pip does.
+
+    RECORD paths are relative to site-packages; a .pyc has no hash there (it is derived).
+    """
+    site = root / site_packages(python).lstrip("/")
+    tag = f"cpython-{python.replace('.', '')}"
+    for record in sorted(site.glob("*.dist-info/RECORD")):
+        lines = record.read_text(encoding="utf-8").splitlines()
+        listed = {line.rsplit(",", 2)[0] for line in lines}
+        extra = []
+        for entry in sorted(listed):
+            if not entry.endswith(".py"):
+                continue
+            head, _, name = entry.rpartition("/")
+            pyc = f"{head}/__pycache__/{name[:-3]}.{tag}.pyc" if head else \
+                f"__pycache__/{name[:-3]}.{tag}.pyc"
+            if pyc not in listed and (site / pyc).is_file():
+                extra.append(f"{pyc},,")
+        if extra:
+            record.write_text("\n".join([*lines, *extra]) + "\n", encoding="utf-8")
