@@ -12,7 +12,6 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pathspec
 
@@ -33,17 +32,17 @@ class ProjectFile:
     link: str | None = None  # a symbolic link's target (kept as a link)
 
 
-def ignore_spec(directory: Path) -> pathspec.PathSpec[Any]:
+def ignore_spec(directory: Path) -> pathspec.GitIgnoreSpec:
     lines = list(ALWAYS_IGNORED)
     for name in IGNORE_FILES:
         path = directory / name
         if path.is_file():
             lines += path.read_text(encoding="utf-8").splitlines()
             break
-    return pathspec.PathSpec.from_lines("gitwildmatch", lines)
+    return pathspec.GitIgnoreSpec.from_lines(lines)
 
 
-def _walk(directory: Path, ignore: pathspec.PathSpec[Any], rel: str = "") -> Iterator[str]:
+def _walk(directory: Path, ignore: pathspec.GitIgnoreSpec, rel: str = "") -> Iterator[str]:
     for entry in sorted(os.scandir(directory / rel if rel else directory), key=lambda e: e.name):
         path = f"{rel}/{entry.name}" if rel else entry.name
         if entry.is_dir(follow_symlinks=False):

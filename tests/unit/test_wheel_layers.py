@@ -1,0 +1,257 @@
+"""Wheels into layers: installing, bytecode, layer planning, and the builder's decisions,
+with small wheels made here (no network): a local HTTP server on 127.0.0.1 serves them."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import http.server
+import io
+import tarfile
+import threading
+import zipfile
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from dlenv.build import (
+    BIG_WHEEL,
+    BUCKETS,
+    MAX_OWN_LAYERS,
+    NativeBuilder,
+    plan_build,
+    plan_wheel_layers,
+)
+from dlenv.build.project import collect_project
+from dlenv.build.wheels import compile_tree, host_interpreter, install_wheels, record_bytecode
+from dlenv.errors import IntegrityError
+from dlenv.lock import Lock, LockedBase, LockedWheel
+from dlenv.oci.store import OCIStore
+from dlenv.spec import parse_spec
+
+PY = "3.11"
+SITE = "usr/local/lib/python3.11/dist-packages"
+
+
+def make_wheel(directory: Path, name: str, files: dict[str, bytes],
+               scripts: dict[str, str] | None = None, version: str = "1.0") -> Path:
+    """A valid pure-Python wheel with RECORD and optional console scripts."""
+    dist = f"{name}-{version}.dist-info"
+    members = dict(files)
+    members[f"{dist}/METADATA"] = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"\
+        .encode()
+    members[f"{dist}/WHEEL"] = b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n" \
+        b"Tag: py3-none-any\n"
+    if scripts:
+        members[f"{dist}/entry_points.txt"] = ("[console_scripts]\n" + "".join(
+            f"{k} = {v}\n" for k, v in scripts.items())).encode()
+    record = []
+    for path, data in members.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record.append(f"{path},sha256={digest},{len(data)}")
+    record.append(f"{dist}/RECORD,,")
+    members[f"{dist}/RECORD"] = ("\n".join(record) + "\n").encode()
+    path = directory / f"{name}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as z:
+        for member, data in members.items():
+            z.writestr(member, data)
+    return path
+
+
+def locked(path: Path, url: str = "", size: int | None = None,
+           profiles: tuple[str, ...] = ()) -> LockedWheel:
+    name, version = path.name.split("-")[:2]
+    data = path.read_bytes()
+    return LockedWheel(name=name, version=version, filename=path.name, url=url or path.name,
+                       sha256=hashlib.sha256(data).hexdigest(),
+                       size=len(data) if size is None else size, profiles=profiles)
+
+
+@pytest.fixture
+def wheels(tmp_path: Path) -> dict[str, Path]:
+    d = tmp_path / "wheels"
+    d.mkdir()
+    return {
+        "alpha": make_wheel(d, "alpha", {"alpha/__init__.py": b"VALUE = 1\n",
+                                         "alpha/core.py": b"def f():\n    return 2\n"},
+                            scripts={"shared-tool": "alpha:main"}),
+        "beta": make_wheel(d, "beta", {"beta/__init__.py": b"print('x')\n",
+                                       "beta/py2only.py": b"print 'old'\n"},
+                           scripts={"shared-tool": "beta:main"}),
+    }
+
+
+def test_wheels_install_where_debian_python_looks_with_scripts_and_record(tmp_path, wheels):
+    root = tmp_path / "root"
+    overlaps = install_wheels([(locked(p), p) for p in wheels.values()], root, PY)
+    site = root / SITE
+    assert (site / "alpha/core.py").read_text().startswith("def f")
+    script = root / "usr/local/bin/shared-tool"
+    assert script.read_text().startswith("#!/usr/bin/python3\n")
+    assert script.stat().st_mode & 0o111
+    # both wheels ship bin/shared-tool: the later one in name order (beta) wins, reported
+    assert overlaps == ["/usr/local/bin/shared-tool"]
+    assert "from beta import main" in script.read_text()
+    record = (site / "alpha-1.0.dist-info/RECORD").read_text()
+    assert "../../../bin/shared-tool," in record and "alpha/core.py,sha256=" in record
+    assert (site / "alpha-1.0.dist-info/INSTALLER").read_text() == "dlenv\n"
+
+
+def test_bytecode_is_unchecked_hash_reproducible_and_recorded(tmp_path, wheels):
+    interpreter = host_interpreter(PY)
+    if interpreter is None:
+        pytest.skip("needs a Python 3.11 on the host to compile for a 3.11 image")
+    outputs = []
+    for workers in (1, 2):
+        root = tmp_path / f"root{workers}"
+        install_wheels([(locked(p), p) for p in wheels.values()], root, PY)
+        report = compile_tree(interpreter, root, ["/" + SITE], workers=workers)
+        record_bytecode(root, PY)
+        assert (report.compiled, report.failed) == (3, 1)  # py2only.py does not compile
+        pyc = root / SITE / "alpha/__pycache__/core.cpython-311.pyc"
+        data = pyc.read_bytes()
+        assert int.from_bytes(data[4:8], "little") == 0b01  # hash-based, unchecked
+        assert b"/usr/local/lib/python3.11/dist-packages/alpha/core.py" in data
+        assert str(tmp_path).encode() not in data
+        outputs.append({p.relative_to(root): p.read_bytes() for p in root.rglob("*.pyc")})
+        record = (root / SITE / "alpha-1.0.dist-info/RECORD").read_text()
+        assert "alpha/__pycache__/core.cpython-311.pyc,," in record
+    assert outputs[0] == outputs[1]
+
+
+def wheel_named(name: str, size: int, profiles: tuple[str, ...] = ()) -> LockedWheel:
+    return LockedWheel(name=name, version="1", filename=f"{name}-1-py3-none-any.whl",
+                       url="u", sha256=hashlib.sha256(name.encode()).hexdigest(), size=size,
+                       profiles=profiles)
+
+
+def test_big_wheels_get_own_layers_and_small_ones_stable_buckets():
+    small = [wheel_named(f"pkg{i}", 1000) for i in range(20)]
+    big = [wheel_named("tensorflow", 500 << 20), wheel_named("numpy", BIG_WHEEL)]
+    layers = plan_wheel_layers([*small, *big])
+    assert [x.name for x in layers[:2]] == ["numpy 1", "tensorflow 1"]
+    assert all(x.name.startswith("python packages") for x in layers[2:])
+    assert len(layers) <= 2 + BUCKETS
+    before = {x.name: x.wheels for x in layers}
+    after = {x.name: x.wheels for x in plan_wheel_layers([*small, *big,
+                                                          wheel_named("newpkg", 1000)])}
+    changed = [n for n in after if after[n] != before.get(n)]
+    assert len(changed) == 1 and changed[0].startswith("python packages")
+
+
+def test_profile_wheels_come_after_the_shared_ones_and_layers_stay_under_budget():
+    many = [wheel_named(f"nvidia-lib{i}", BIG_WHEEL * 2) for i in range(MAX_OWN_LAYERS + 10)]
+    layers = plan_wheel_layers([*many, wheel_named("jupyterlab", 1000, ("dev",))])
+    assert layers[-1].name.startswith("profile python packages")
+    own = [x for x in layers if len(x.wheels) == 1 and x.wheels[0].name.startswith("nvidia")]
+    assert len(own) == MAX_OWN_LAYERS
+    assert sum(len(x.wheels) for x in layers) == len(many) + 1
+
+
+def lock_with(wheels: tuple[LockedWheel, ...], epoch: int = 1) -> Lock:
+    return Lock(spec_digest="sha256:x", source_date_epoch=epoch,
+                target={"python": PY, "suite": "bookworm"},
+                base=LockedBase(kind="image", ref="reg.test/base:1", digest="sha256:" + "a" * 64),
+                wheels=wheels)
+
+
+def test_framework_layer_key_is_shared_by_specs_with_other_packages_and_dates():
+    tf = wheel_named("tensorflow", 500 << 20)
+    one = plan_build(parse_spec({"name": "a"}), lock_with((tf,), epoch=1))
+    two = plan_build(parse_spec({"name": "b", "workdir": "/srv"}),
+                     lock_with((tf, wheel_named("six", 10)), epoch=2))
+    key = {x.name: x.key(one) for x in one.layers}["tensorflow 1"]
+    assert key == {x.name: x.key(two) for x in two.layers}["tensorflow 1"]
+    no_pyc = replace(one, bytecode=False)
+    assert key != one.layers[1].key(no_pyc)
+
+
+def test_project_files_honour_the_ignore_file_and_skip_spec_and_lock(tmp_path):
+    (tmp_path / "dlenv.toml").write_text('name = "x"\n')
+    (tmp_path / "dlenv.lock").write_text("")
+    (tmp_path / "train.py").write_text("print(1)\n")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data/big.bin").write_bytes(b"0" * 100)
+    (tmp_path / "src/__pycache__").mkdir(parents=True)
+    (tmp_path / "src/__pycache__/m.cpython-311.pyc").write_bytes(b"")
+    (tmp_path / "src/m.py").write_text("")
+    (tmp_path / ".dlenvignore").write_text("data/\n")
+    assert [f.path for f in collect_project(tmp_path)] == ["src/m.py", "train.py"]
+    (tmp_path / ".dlenvignore").write_text("*.py\n!train.py\n")
+    assert [f.path for f in collect_project(tmp_path)] == ["data/big.bin", "train.py"]
+
+
+class _Server:
+    """Serves a directory on 127.0.0.1 for one test; stopped at the end."""
+
+    def __init__(self, directory: Path) -> None:
+        handler = lambda *a: http.server.SimpleHTTPRequestHandler(  # noqa: E731
+            *a, directory=str(directory))
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server(wheels) -> Iterator[_Server]:
+    s = _Server(next(iter(wheels.values())).parent)
+    yield s
+    s.close()
+
+
+def build_tree(tmp_path: Path, wheels: dict[str, Path], server: _Server,
+               bad: str | None = None) -> tuple[NativeBuilder, object, Path]:
+    entries = []
+    for name, path in wheels.items():
+        w = locked(path, url=f"{server.url}/{path.name}")
+        if name == bad:
+            w = replace(w, sha256="0" * 64)
+        entries.append(w)
+    spec = parse_spec({"name": "demo"})
+    plan = plan_build(spec, lock_with(tuple(entries)), bytecode=False)
+    plan = replace(plan, base_ref=None)  # the wheel layers alone
+    cache = tmp_path / "cache"
+    builder = NativeBuilder(OCIStore(cache / "store"), cache)
+    return builder, plan, cache
+
+
+def layer_files(store: OCIStore, digest: str) -> dict[str, bytes]:
+    import gzip
+
+    data = gzip.decompress(store.blob_path(digest).read_bytes())
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        return {m.name: tar.extractfile(m).read() for m in tar if m.isfile()}  # type: ignore
+
+
+def test_builder_downloads_installs_and_reports_files_two_layers_ship(tmp_path, wheels,
+                                                                       server):
+    builder, plan, _ = build_tree(tmp_path, wheels, server)
+    # alpha in a layer of its own, so its script and beta's meet across layers
+    alpha = next(x for x in plan.layers if "alpha" in [w.name for w in x.wheels])
+    own = replace(alpha, name="alpha own", wheels=alpha.wheels)
+    rest = tuple(replace(x, wheels=tuple(w for w in x.wheels if w.name != "alpha"))
+                 for x in plan.layers if x.kind == "wheels")
+    plan = replace(plan, layers=(own, *[x for x in rest if x.wheels]))
+    result = builder.build(plan)
+    assert [(p, lo) for p, lo, _ in result.overlaps] == [("/usr/local/bin/shared-tool",
+                                                          "alpha own")]
+    files = layer_files(builder.store, result.layers[0].descriptor.digest)
+    assert f"{SITE}/alpha/core.py" in files
+    again = builder.build(plan)
+    assert again.manifest == result.manifest and all(again.reused)
+    assert again.overlaps == result.overlaps  # remembered with the layer, not recomputed
+
+
+def test_a_wheel_with_a_wrong_hash_is_refused_and_nothing_is_tagged(tmp_path, wheels, server):
+    builder, plan, cache = build_tree(tmp_path, wheels, server, bad="beta")
+    with pytest.raises(IntegrityError, match="sha256 is"):
+        builder.build(plan)
+    assert builder.store.tags() == {}
+    assert not list((cache / "blobs/sha256").glob("0000*"))
