@@ -81,7 +81,7 @@ def test_image_runs_the_project_and_pip_sees_every_locked_package(project, built
     lock = read_lock(root / "dlenv.lock")
     assert {w.name: w.version for w in lock.wheels_for("train")}.items() <= have.items()
     check = run("pylayers:train", "sh", "-c",
-                "id -u; ls -n /workspace; pip check; pip show numpy | grep -i '^location'")
+                "id -u; ls -n /workspace; pip check; pip show numpy")
     assert check.returncode == 0, check.stdout + check.stderr
     lines = check.stdout.splitlines()
     assert lines[0] == "1000"
