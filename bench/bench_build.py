@@ -29,7 +29,6 @@ EXTRA = "tomli==2.0.1"  # the "one small package" both sides add
 PROBE = ("import time; t = time.perf_counter(); import tensorflow as tf; "
          "print(round(time.perf_counter() - t, 2))")
 DOCKERFILE = """\
-# syntax=docker/dockerfile:1
 # What a team writes by hand for the same environment: the same base, pip of the same pins.
 FROM {base}
 USER root
@@ -158,6 +157,8 @@ def main() -> int:
         warm, _, out = peak_rss(dlenv("build", str(project), "--json"), env)
         again, _, out2 = peak_rss(dlenv("build", str(project), "--json"),
                                   {"DLENV_CACHE_DIR": str(cache2)})
+        print(f"dlenv cold {cold:.1f} s, warm {warm:.2f} s, again {again:.1f} s",
+              file=sys.stderr)
         rows.update(dlenv_cold=cold, dlenv_warm=warm, dlenv_cold_again=again,
                     dlenv_peak_rss_mib=rss,
                     same_digest=str(first["digest"] == json.loads(out2)["digest"]))
@@ -179,24 +180,22 @@ def main() -> int:
         context = work / "context"
         context.mkdir()
         (context / "Dockerfile").write_text(DOCKERFILE.format(base="bench-base:1"))
-        requirements = subprocess.run(dlenv("lock", str(project), "--requirements"),
-                                      capture_output=True, text=True, check=True).stdout
-        (context / "requirements.txt").write_text(requirements)
+        timed(dlenv("lock", str(project), "--requirements", str(context / "requirements.txt")))
         subprocess.run([DOCKER, "builder", "prune", "-af"], capture_output=True, check=False)
         subprocess.run([DOCKER, "rmi", "-f", f"bench-docker/{name}:1"], capture_output=True,
                        check=False)
         rows["docker_cold"] = docker_build(context, f"bench-docker/{name}:1", ca)
+        print(f"docker cold {rows['docker_cold']:.1f} s", file=sys.stderr)
 
         # one small package added, on both sides
         add_package(project)
         timed(dlenv("lock", str(project)))
+        print("one package added", file=sys.stderr)
         small, _, out = peak_rss(dlenv("build", str(project), "--json"), env)
         changed = json.loads(out)
         rows["dlenv_one_package"] = small
         rows["dlenv_layers_rebuilt"] = sum(not x["reused"] for x in changed["layers"])
-        requirements = subprocess.run(dlenv("lock", str(project), "--requirements"),
-                                      capture_output=True, text=True, check=True).stdout
-        (context / "requirements.txt").write_text(requirements)
+        timed(dlenv("lock", str(project), "--requirements", str(context / "requirements.txt")))
         rows["docker_one_package"] = docker_build(context, f"bench-docker/{name}:2", ca)
 
         d_size, d_layers = image_facts(f"bench-dlenv/{name}:1")

@@ -157,3 +157,33 @@ def test_skopeo_and_umoci_accept_the_image(project, built, tmp_path):
     site = bundle / "rootfs/usr/local/lib/python3.11/dist-packages"
     assert (site / "numpy/__init__.py").is_file()
     assert (site / "numpy/__pycache__/__init__.cpython-311.pyc").is_file()
+
+
+def test_verify_passes_in_the_image_and_fails_when_a_locked_package_is_removed(project, built):
+    docker_ready()
+    root, cache = project
+    r = dlenv("verify", str(root), "--profile", "train", "--cache-dir", str(cache), "--json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    checks = {c["id"]: c for c in json.loads(r.stdout)["checks"]}
+    assert checks["user"]["status"] == "ok" and checks["user"]["summary"] == "runs as uid 1000"
+    assert checks["packages"]["status"] == "ok"
+    assert checks["dir /workspace"]["status"] == "ok"
+    site = "/usr/local/lib/python3.11/dist-packages"
+    subprocess.run(["/usr/bin/docker", "rm", "-f", "pylayers-broken"], capture_output=True,
+                   check=False)
+    try:
+        subprocess.run(["/usr/bin/docker", "run", "--user", "0", "--name", "pylayers-broken",
+                        "pylayers:train", "sh", "-c",
+                        f"rm -r {site}/six.py {site}/six-1.16.0.dist-info"], check=True,
+                       capture_output=True)
+        subprocess.run(["/usr/bin/docker", "commit", "pylayers-broken", "pylayers:broken"],
+                       check=True, capture_output=True)
+    finally:
+        subprocess.run(["/usr/bin/docker", "rm", "-f", "pylayers-broken"], capture_output=True,
+                       check=False)
+    r = dlenv("verify", str(root), "--profile", "train", "--cache-dir", str(cache),
+              "--image", "pylayers:broken", "--json")
+    assert r.returncode == 1, r.stdout + r.stderr
+    checks = {c["id"]: c for c in json.loads(r.stdout)["checks"]}
+    assert checks["packages"]["status"] == "fail"
+    assert checks["packages"]["evidence"] == "missing: six"

@@ -272,6 +272,100 @@ def cmd_pull(args: argparse.Namespace) -> int:
     return 0
 
 
+def _render_checks(title: str, checks: Sequence[Any]) -> None:
+    marks = {"ok": "[green]ok[/]", "warn": "[yellow]warn[/]", "fail": "[bold red]FAIL[/]",
+             "skip": "[dim]skip[/]"}
+    table = Table(title=title)
+    for col in ("", "check", "what was seen"):
+        table.add_column(col)
+    for c in checks:
+        text = escape(c.summary)
+        if c.evidence:
+            text += f"\n[dim]{escape(c.evidence)}[/]"
+        if c.fix and c.status in ("warn", "fail"):
+            text += f"\n[cyan]fix:[/] {escape(c.fix)}"
+        table.add_row(marks[c.status], c.id, text)
+    out.print(table)
+
+
+def _checks_result(checks: Sequence[Any], extra: dict[str, Any], as_json: bool,
+                   title: str) -> int:
+    """Print checks (table or JSON); exit 1 when any failed."""
+    from dataclasses import asdict
+
+    from dlenv.doctor import FAIL, worst
+
+    status = worst(checks)
+    if as_json:
+        _emit_json({"status": status, "checks": [asdict(c) for c in checks], **extra})
+    else:
+        _render_checks(title, checks)
+    return 1 if status == FAIL else 0
+
+
+def _needs(directory: str | None) -> Any:
+    """What the spec in ``directory`` needs of a host, from its lock (None without one)."""
+    from dlenv.doctor import needs_from_target
+    from dlenv.errors import LockError
+    from dlenv.lock import LOCK_FILE, read_lock
+    from dlenv.resolve import resolve_target
+
+    if directory is None:
+        return None
+    spec, file = _load(directory)
+    try:
+        target = read_lock(file.parent / LOCK_FILE).target
+    except LockError:  # no lock, or a stale one: the spec decides the same target
+        target = resolve_target(spec).to_dict()
+    return needs_from_target(spec.name, target)
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from dlenv.cache import default_cache_dir
+    from dlenv.doctor import HostFacts, diagnose, gather
+
+    if args.facts:
+        facts = HostFacts.from_json(json.loads(Path(args.facts).read_text()))
+    else:
+        facts = gather(default_cache_dir(args.cache_dir))
+    checks = diagnose(facts, _needs(args.dir))
+    return _checks_result(checks, {"facts": facts.to_json()}, args.json, "dlenv doctor")
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from dlenv.lock import LOCK_FILE, read_lock
+    from dlenv.verify import Request, evaluate, probe_host, probe_image, request_for
+
+    if args.host:
+        request = Request(framework=args.framework, packages=())
+        if args.dir is not None:
+            _, file = _load(args.dir)
+            request = request_for(read_lock(file.parent / LOCK_FILE), args.profile)
+            if args.framework:
+                request = Request(args.framework, request.packages, request.dirs)
+        seen = probe_host(request)
+        checks = evaluate(seen, expect_gpu=args.gpu, in_image=False)
+        title = f"dlenv verify --host ({seen.get('executable')})"
+    else:
+        from dlenv.build import plan_build
+        from dlenv.cache import default_cache_dir
+        from dlenv.doctor import gather, parse_gpus
+
+        spec, file = _load(args.dir or ".")
+        lock = _fresh_lock(spec, file, args.cache_dir, frozen=True)
+        image = args.image or plan_build(spec, lock, profile=args.profile).tag
+        request = request_for(lock, args.profile, (spec.workdir,))
+        expect_gpu = bool(lock.target.get("cuda")) and not args.allow_cpu
+        gpus = False
+        if expect_gpu:
+            smi = gather(default_cache_dir(args.cache_dir)).nvidia_smi
+            gpus = bool(smi and parse_gpus(smi))
+        seen = probe_image(image, request, engine=args.engine, gpus=gpus, workdir=spec.workdir)
+        checks = evaluate(seen, expect_gpu=expect_gpu, in_image=True)
+        title = f"dlenv verify {image}"
+    return _checks_result(checks, {"seen": seen}, args.json, title)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dlenv", description="Reproducible deep-learning "
                                 "container environments from one spec.")
@@ -340,6 +434,29 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--cache-dir")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_pull)
+    s = sub.add_parser("doctor", help="check this host: engine, disk, TLS, GPU, driver, toolkit")
+    s.add_argument("dir", nargs="?", help="also check that this spec's environment can run here")
+    s.add_argument("--cache-dir")
+    s.add_argument("--facts", help=argparse.SUPPRESS)  # replay recorded host facts (JSON)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_doctor)
+
+    s = sub.add_parser("verify", help="prove an environment works: framework, devices, a "
+                                      "matmul, a training step, XLA, the locked packages")
+    s.add_argument("dir", nargs="?", help="the project (default: the current directory)")
+    s.add_argument("--profile")
+    s.add_argument("--image", help="verify this image instead of the project's tag")
+    s.add_argument("--host", action="store_true",
+                   help="run the probe in this Python environment, without a container")
+    s.add_argument("--framework", choices=["tensorflow", "torch", "jax"],
+                   help="with --host: which framework to probe")
+    s.add_argument("--gpu", action="store_true", help="with --host: fail when no GPU is seen")
+    s.add_argument("--allow-cpu", action="store_true",
+                   help="do not fail a CUDA environment for lack of a GPU")
+    s.add_argument("--engine", default="docker", choices=["docker", "podman"])
+    s.add_argument("--cache-dir")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_verify)
     return p
 
 
