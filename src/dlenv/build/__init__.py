@@ -14,8 +14,8 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,7 +46,7 @@ from dlenv.oci.store import OCIStore
 from dlenv.spec import Spec, User
 
 # Bump when the bytes a layer plan produces change, so cached layers are not reused.
-LAYER_FORMAT = 2
+LAYER_FORMAT = 3
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # File times inside every layer. Layers do not take the lock's date, so that two specs that
 # share a framework version share its layers' digests (the image config has the lock's date).
@@ -250,8 +250,9 @@ class NativeBuilder:
         self.mirror = mirror
         self.ca_bundle = ca_bundle
         self.progress = progress or (lambda stage, done, total: None)
-        self._interpreter: Interpreter | None = None
-        self._interpreter_note: str | None = None
+        self._interpreters: dict[str, Interpreter | None] = {}  # by BuildPlan.interpreter
+        self._interpreter_lock = threading.Lock()
+        self._base_future: Future[_Built] | None = None
 
     # --- the layer records: which blob a layer key gave --------------------------------
     def _cached_layer(self, key: str) -> _Built | None:
@@ -307,16 +308,15 @@ class NativeBuilder:
             reused += [True] * len(base_layers)
         keys = [layer.key(plan) for layer in plan.layers]
         cached = [self._cached_layer(k) for k in keys]
-        wheel_paths = self._fetch_wheels(
-            [w for layer, c in zip(plan.layers, cached, strict=True) if c is None
-             for w in layer.wheels])
-        for layer, key, built in zip(plan.layers, keys, cached, strict=True):
+        built_now = self._build_missing(plan, [
+            (i, layer) for i, (layer, c) in enumerate(zip(plan.layers, cached, strict=True))
+            if c is None])
+        for i, (layer, key) in enumerate(zip(plan.layers, keys, strict=True)):
+            built = cached[i]
             if built is None:
-                built = self._build_layer(plan, layer, wheel_paths)
+                built = built_now[i]
                 self._remember(key, built)
-                reused.append(False)
-            else:
-                reused.append(True)
+            reused.append(cached[i] is not None)
             blobs.append(built.blob)
             notes += [n for n in built.notes if n not in notes]
             for path in built.files:
@@ -332,28 +332,53 @@ class NativeBuilder:
         return BuildResult(tag=plan.tag, manifest=manifest, config=cfg, layers=tuple(blobs),
                            reused=tuple(reused), overlaps=tuple(overlaps), notes=tuple(notes))
 
-    def _fetch_wheels(self, wheels: Sequence[LockedWheel]) -> dict[str, Path]:
-        """Download every wheel the layers to build need, in parallel, into the cache."""
-        if not wheels:
+    def _build_missing(self, plan: BuildPlan,
+                       todo: Sequence[tuple[int, LayerPlan]]) -> dict[int, _Built]:
+        """Build layers concurrently while their wheels download: the base first (its
+        interpreter compiles the others' bytecode), then the largest layers, so the longest
+        chain of work starts at once. Each layer streams to the store; none is held in memory.
+        """
+        if not todo:
             return {}
-        total = sum(w.size for w in wheels)
+        wheels = {w.sha256: w for _, layer in todo for w in layer.wheels}
+        total = sum(w.size for w in wheels.values())
         done = 0
-        lock = threading.Lock()
+        counter = threading.Lock()
 
         def advance(n: int) -> None:
             nonlocal done
-            with lock:
+            with counter:
                 done += n
                 self.progress("downloading wheels", done, total)
 
-        def one(w: LockedWheel) -> tuple[str, Path]:
-            return w.sha256, self.cache.fetch(client, w.url, w.sha256, advance)
+        def size(item: tuple[int, LayerPlan]) -> int:
+            layer = item[1]
+            return -1 << 62 if layer.kind == "debian" else -sum(w.size for w in layer.wheels)
 
-        with http_client(self.ca_bundle) as client, ThreadPoolExecutor(max_workers=8) as pool:
-            return dict(pool.map(one, wheels))
+        workers = max(2, min(4, (os.cpu_count() or 1) + 1))
+        with http_client(self.ca_bundle) as client, \
+                ThreadPoolExecutor(max_workers=8) as downloads, \
+                ThreadPoolExecutor(max_workers=workers) as builders:
+            fetches = {sha: downloads.submit(self.cache.fetch, client, w.url, sha, advance)
+                       for sha, w in sorted(wheels.items(), key=lambda x: -x[1].size)}
+            futures = {}
+            for i, layer in sorted(todo, key=size):
+                future = builders.submit(self._build_layer, plan, layer, fetches)
+                if layer.kind == "debian":
+                    self._base_future = future
+                futures[i] = future
+            try:
+                return {i: f.result() for i, f in futures.items()}
+            except BaseException:
+                pending: list[Future[Any]] = [*futures.values(), *fetches.values()]
+                for f in pending:
+                    f.cancel()
+                raise
+            finally:
+                self._base_future = None
 
     def _build_layer(self, plan: BuildPlan, layer: LayerPlan,
-                     wheel_paths: dict[str, Path]) -> _Built:
+                     wheel_paths: Mapping[str, Future[Path]]) -> _Built:
         with tempfile.TemporaryDirectory(prefix="dlenv-layer-", dir=self.cache.root.parent) as t:
             root = Path(t, "root")
             root.mkdir()
@@ -437,8 +462,15 @@ class NativeBuilder:
 
     def _bytecode_interpreter(self, plan: BuildPlan) -> Interpreter | None:
         """The image's Python, runnable here: the kept base tree, else a matching host one."""
-        if self._interpreter is not None or self._interpreter_note is not None:
-            return self._interpreter
+        base_future = self._base_future
+        if base_future is not None:
+            base_future.result()  # the base layer being built keeps its tree for us
+        with self._interpreter_lock:
+            return self._find_interpreter(plan)
+
+    def _find_interpreter(self, plan: BuildPlan) -> Interpreter | None:
+        if plan.interpreter in self._interpreters:
+            return self._interpreters[plan.interpreter]
         base = next((x for x in plan.layers if x.kind == "debian"), None)
         found = None
         if base is not None:
@@ -457,25 +489,22 @@ class NativeBuilder:
                     self._keep_rootfs(key, tree)
             found = interpreter_in(rootfs, plan.python)
         found = found or host_interpreter(plan.python)
-        if found is None:
-            self._interpreter_note = (
-                f"bytecode was not compiled: no python{plan.python} that runs on this build "
-                "host was found (the base is not a Debian base dlenv unpacked); each container "
-                "compiles what it imports, at every start")
-        self._interpreter = found
+        self._interpreters[plan.interpreter] = found
         return found
 
     def _wheels(self, plan: BuildPlan, layer: LayerPlan, root: Path,
-                wheel_paths: dict[str, Path]) -> tuple[str, ...]:
+                wheel_paths: Mapping[str, Future[Path]]) -> tuple[str, ...]:
+        paths = [(w, wheel_paths[w.sha256].result()) for w in layer.wheels]
         self.progress(f"installing {layer.name}", 0, 1)
-        install_wheels([(w, wheel_paths[w.sha256]) for w in layer.wheels], root, plan.python)
+        install_wheels(paths, root, plan.python)
         self.progress(f"installing {layer.name}", 1, 1)
         if not plan.bytecode:
             return ()
         interpreter = self._bytecode_interpreter(plan)
         if interpreter is None:
-            assert self._interpreter_note is not None
-            return (self._interpreter_note,)
+            return (f"bytecode was not compiled: no python{plan.python} that runs on this "
+                    "build host was found (the base is not a Debian base dlenv unpacked); "
+                    "each container compiles what it imports, at every start",)
         self.progress(f"compiling {layer.name}", 0, 1)
         compile_tree(interpreter, root, [site_packages(plan.python)])
         record_bytecode(root, plan.python)

@@ -16,6 +16,7 @@ files in a fresh interpreter, which keeps the output independent of how the file
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -24,13 +25,14 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from installer import install
 from installer.destinations import SchemeDictionaryDestination
 from installer.records import RecordEntry
 from installer.sources import WheelFile
 from installer.utils import Scheme
+from isal import isal_zlib
 
 from dlenv.errors import BuildError
 from dlenv.lock import LockedWheel
@@ -81,14 +83,81 @@ class _LayerDestination(SchemeDictionaryDestination):
         return super().write_to_fs(scheme, path, stream, is_executable)
 
 
+class _Inflater(io.RawIOBase):
+    """One deflated zip member, inflated by isal (zipfile has no hook for another inflater;
+    isal inflates TensorFlow's wheel about 2.4 times faster than zlib), CRC-checked."""
+
+    def __init__(self, path: str, info: zipfile.ZipInfo) -> None:
+        self.f = open(path, "rb")  # noqa: SIM115 - closed in close()
+        self.f.seek(info.header_offset)
+        header = self.f.read(30)
+        if header[:4] != b"PK\x03\x04":
+            raise zipfile.BadZipFile(f"bad local header for {info.filename}")
+        skip = int.from_bytes(header[26:28], "little") + int.from_bytes(header[28:30], "little")
+        self.f.seek(skip, io.SEEK_CUR)
+        self.left = info.compress_size
+        self.inflate = isal_zlib.decompressobj(-15)
+        self.info = info
+        self.crc = 0
+        self.size = 0
+        self.pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        while not self.pending:
+            if self.left == 0:
+                self.pending = self.inflate.flush()
+                if not self.pending:
+                    self._check()
+                    return 0
+                break
+            raw = self.f.read(min(self.left, 1 << 20))
+            if not raw:
+                raise zipfile.BadZipFile(f"{self.info.filename}: truncated")
+            self.left -= len(raw)
+            self.pending = self.inflate.decompress(raw)
+        n = min(len(view), len(self.pending))
+        view[:n] = self.pending[:n]
+        self.crc = isal_zlib.crc32(self.pending[:n], self.crc)
+        self.size += n
+        self.pending = self.pending[n:]
+        return n
+
+    def _check(self) -> None:
+        if self.size != self.info.file_size or self.crc != self.info.CRC:
+            raise zipfile.BadZipFile(f"{self.info.filename}: bad CRC or size")
+
+    def close(self) -> None:
+        self.f.close()
+        super().close()
+
+
+class _FastZip(zipfile.ZipFile):
+    """A read-only ZipFile whose deflated members inflate through isal."""
+
+    def __init__(self, path: Path, name: str) -> None:
+        super().__init__(path)
+        self.path = str(path)
+        self.filename = name  # the cache names files by hash; installer parses this name
+
+    def open(self, name: Any, mode: Any = "r", pwd: Any = None, *,
+             force_zip64: bool = False) -> Any:
+        info = name if isinstance(name, zipfile.ZipInfo) else self.getinfo(name)
+        if mode != "r" or info.compress_type != zipfile.ZIP_DEFLATED:
+            return super().open(name, mode, pwd, force_zip64=force_zip64)
+        return io.BufferedReader(_Inflater(self.path, info), 1 << 20)
+
+
 def install_wheels(wheels: Sequence[tuple[LockedWheel, Path]], root: Path,
                    python: str) -> list[str]:
     """Install ``wheels`` (in name order) below ``root``; return image paths shipped twice."""
     destination = _LayerDestination(python, root)
     for locked, path in sorted(wheels, key=lambda x: x[0].name):
         try:
-            with zipfile.ZipFile(path) as archive:
-                archive.filename = locked.filename  # the cache names files by hash
+            with _FastZip(path, locked.filename) as archive:
                 install(WheelFile(archive), destination, {"INSTALLER": INSTALLER_NAME})
         except Exception as exc:  # installer raises plain exceptions for a broken wheel
             raise BuildError(f"cannot install {locked.filename}: {exc}",

@@ -23,7 +23,9 @@ from dlenv.oci import LAYER_MEDIA_TYPES, Descriptor, LayerBlob
 class LayerOptions:
     epoch: int
     compression: str = "gzip"  # gzip | zstd | none
-    level: int = 2
+    # isal level 1 with threads: about 0.9 GB/s on two cores for TensorFlow's layer, output
+    # within 1% of level 2, which measured 0.6 GB/s there.
+    level: int = 1
     owners: Mapping[str, tuple[int, int]] = field(default_factory=dict)  # path -> uid, gid
     modes: Mapping[str, int] = field(default_factory=dict)  # path -> mode (e.g. tmp 0o1777)
 
@@ -73,7 +75,8 @@ def _mode(rel: str, st: os.stat_result, options: LayerOptions) -> int:
 def write_tar(root: Path, out: IO[bytes], options: LayerOptions) -> None:
     """Write the tree below ``root`` as a deterministic tar stream to ``out``."""
     seen_inodes: dict[tuple[int, int], str] = {}
-    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT,
+                      copybufsize=1 << 20) as tar:
         for rel, st, full in _walk(root):
             info = tarfile.TarInfo(rel)
             info.mtime = options.epoch
@@ -101,6 +104,10 @@ def write_tar(root: Path, out: IO[bytes], options: LayerOptions) -> None:
             # sockets, fifos and devices have no place in an image layer
 
 
+def compress_threads() -> int:
+    return max(1, min(4, os.cpu_count() or 1))
+
+
 def write_layer(root: Path, sink: IO[bytes], options: LayerOptions, name: str = "") -> LayerBlob:
     """Tar, compress and hash a tree into ``sink``, streaming (never a whole layer in memory)."""
     outer = _Hasher(sink)
@@ -111,7 +118,7 @@ def write_layer(root: Path, sink: IO[bytes], options: LayerOptions, name: str = 
 
         compressor = igzip_threaded.open(  # type: ignore[no-untyped-call]
             sink_stream, "wb", compresslevel=options.level,
-            threads=max(1, min(4, os.cpu_count() or 1)))
+            threads=compress_threads())
     elif options.compression == "zstd":
         import zstandard
 
