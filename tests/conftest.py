@@ -64,3 +64,25 @@ def docker_ready() -> None:
 
     if subprocess.run(["docker", "info"], capture_output=True, check=False).returncode != 0:
         pytest.fail("no Docker engine answers (scripts/setup starts dockerd)")
+
+
+def run_dlenv(*args: str, env: dict[str, str] | None = None, **kw):
+    """Run the dlenv command as a user would, in a child process."""
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "dlenv", *args], capture_output=True,
+                          text=True, env={**os.environ, **(env or {})}, check=False, **kw)
+
+
+def locked_project(tmp_path_factory, files: dict[str, str]) -> tuple[Path, Path]:
+    """A project directory with ``files`` (dlenv.toml among them), locked with its own cache."""
+    root = tmp_path_factory.mktemp("project")
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    cache = tmp_path_factory.mktemp("cache")
+    r = run_dlenv("lock", str(root), "--cache-dir", str(cache))
+    assert r.returncode == 0, r.stderr
+    return root, cache

@@ -15,25 +15,18 @@ import pytest
 from dlenv.build import default_store
 from dlenv.cli import main
 from dlenv.lock import read_lock
-from tests.conftest import docker_ready
+from tests.conftest import docker_ready, locked_project, run_dlenv
 
 pytestmark = pytest.mark.integration
 SPEC = 'name = "pybase"\npython = "3.11"\napt = ["libgomp1"]\n'
 
 
-def dlenv(*args: str, env: dict[str, str] | None = None, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "dlenv", *args], capture_output=True,
-                          text=True, env={**os.environ, **(env or {})}, check=False, **kw)
+dlenv = run_dlenv
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    root = tmp_path_factory.mktemp("project")
-    (root / "dlenv.toml").write_text(SPEC)
-    cache = tmp_path_factory.mktemp("cache")
-    r = dlenv("lock", str(root), "--cache-dir", str(cache))
-    assert r.returncode == 0, r.stderr
-    return root, cache
+    return locked_project(tmp_path_factory, {"dlenv.toml": SPEC})
 
 
 @pytest.fixture(scope="module")

@@ -6,13 +6,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from dlenv.lock import read_lock
-from tests.conftest import docker_ready
+from tests.conftest import docker_ready, locked_project, run_dlenv
 
 pytestmark = pytest.mark.integration
 SPEC = """name = "pylayers"
@@ -25,9 +24,7 @@ command = ["python3", "train.py"]
 TRAIN = "import numpy as np\nprint('sum', int(np.arange(10).sum()))\n"
 
 
-def dlenv(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "dlenv", *args], capture_output=True,
-                          text=True, check=False)
+dlenv = run_dlenv
 
 
 def build(root: Path, cache: Path, *extra: str) -> dict:
@@ -38,16 +35,9 @@ def build(root: Path, cache: Path, *extra: str) -> dict:
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    root = tmp_path_factory.mktemp("pylayers")
-    (root / "dlenv.toml").write_text(SPEC)
-    (root / "train.py").write_text(TRAIN)
-    (root / "data").mkdir()
-    (root / "data/cache.bin").write_bytes(b"x" * 1000)
-    (root / ".dlenvignore").write_text("data/\n")
-    cache = tmp_path_factory.mktemp("cache")
-    r = dlenv("lock", str(root), "--cache-dir", str(cache))
-    assert r.returncode == 0, r.stderr
-    return root, cache
+    return locked_project(tmp_path_factory, {
+        "dlenv.toml": SPEC, "train.py": TRAIN, "data/cache.bin": "x" * 1000,
+        ".dlenvignore": "data/\n"})
 
 
 @pytest.fixture(scope="module")

@@ -255,3 +255,17 @@ def test_a_wheel_with_a_wrong_hash_is_refused_and_nothing_is_tagged(tmp_path, wh
         builder.build(plan)
     assert builder.store.tags() == {}
     assert not list((cache / "blobs/sha256").glob("0000*"))
+
+
+def test_the_base_loader_is_found_through_links_inside_the_tree_not_the_host(tmp_path):
+    from dlenv.build.wheels import _inside
+
+    (tmp_path / "usr/lib/x86_64-linux-gnu").mkdir(parents=True)
+    (tmp_path / "usr/lib64").mkdir()
+    (tmp_path / "lib").symlink_to("usr/lib")
+    (tmp_path / "usr/lib/x86_64-linux-gnu/ld-2.31.so").write_bytes(b"\x7fELF")
+    (tmp_path / "usr/lib64/ld-linux-x86-64.so.2").symlink_to("/lib/x86_64-linux-gnu/ld-2.31.so")
+    found = _inside(tmp_path, "usr/lib64/ld-linux-x86-64.so.2")
+    assert found is not None and found.resolve() == \
+        (tmp_path / "usr/lib/x86_64-linux-gnu/ld-2.31.so").resolve()
+    assert _inside(tmp_path, "usr/bin/python3.9") is None

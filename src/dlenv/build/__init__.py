@@ -46,7 +46,7 @@ from dlenv.oci.store import OCIStore
 from dlenv.spec import Spec, User
 
 # Bump when the bytes a layer plan produces change, so cached layers are not reused.
-LAYER_FORMAT = 3
+LAYER_FORMAT = 4
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # File times inside every layer. Layers do not take the lock's date, so that two specs that
 # share a framework version share its layers' digests (the image config has the lock's date).

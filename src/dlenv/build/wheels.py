@@ -179,11 +179,24 @@ class Interpreter:
                               text=True, env=dict(self.env), check=False)
 
 
+def _inside(rootfs: Path, rel: str) -> Path | None:
+    """``rel`` below ``rootfs`` with symbolic links resolved inside the tree (an absolute
+    target such as bullseye's /lib64/ld-linux-x86-64.so.2 -> /lib/... means the tree's
+    /lib, not the host's), or None when it does not lead to a file."""
+    path = rootfs / rel
+    for _ in range(16):
+        if not path.is_symlink():
+            return path if path.is_file() else None
+        target = os.readlink(path)
+        path = rootfs / target.lstrip("/") if target.startswith("/") else path.parent / target
+    return None
+
+
 def interpreter_in(rootfs: Path, python: str) -> Interpreter | None:
     """The base's own interpreter, run through its own dynamic loader, if it starts here."""
-    loader = rootfs / "usr/lib64/ld-linux-x86-64.so.2"
-    binary = rootfs / f"usr/bin/python{python}"
-    if not (loader.exists() and binary.exists()):
+    loader = _inside(rootfs, "usr/lib64/ld-linux-x86-64.so.2")
+    binary = _inside(rootfs, f"usr/bin/python{python}")
+    if loader is None or binary is None:
         return None
     libs = f"{rootfs}/usr/lib/x86_64-linux-gnu:{rootfs}/usr/lib"
     candidate = Interpreter(

@@ -75,8 +75,7 @@ def _mode(rel: str, st: os.stat_result, options: LayerOptions) -> int:
 def write_tar(root: Path, out: IO[bytes], options: LayerOptions) -> None:
     """Write the tree below ``root`` as a deterministic tar stream to ``out``."""
     seen_inodes: dict[tuple[int, int], str] = {}
-    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT,
-                      copybufsize=1 << 20) as tar:
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
         for rel, st, full in _walk(root):
             info = tarfile.TarInfo(rel)
             info.mtime = options.epoch
