@@ -341,15 +341,7 @@ class NativeBuilder:
         if not todo:
             return {}
         wheels = {w.sha256: w for _, layer in todo for w in layer.wheels}
-        total = sum(w.size for w in wheels.values())
-        done = 0
-        counter = threading.Lock()
-
-        def advance(n: int) -> None:
-            nonlocal done
-            with counter:
-                done += n
-                self.progress("downloading wheels", done, total)
+        advance = self._counter("downloading wheels", sum(w.size for w in wheels.values()))
 
         def size(item: tuple[int, LayerPlan]) -> int:
             layer = item[1]
@@ -426,9 +418,7 @@ class NativeBuilder:
             return ()
         interpreter = interpreter_in(root, plan.python)
         if interpreter is None:
-            return (f"the standard library's bytecode was not compiled: python{plan.python} "
-                    "of the base does not run on this build host; each container compiles "
-                    "what it imports, at every start",)
+            return (_no_bytecode(plan.python, "the standard library's"),)
         self.progress("compiling the standard library", 0, 1)
         compile_tree(interpreter, root, [f"/usr/lib/python{plan.python}",
                                          "/usr/lib/python3/dist-packages"])
@@ -440,16 +430,22 @@ class NativeBuilder:
         from dlenv.resolve.debian import find_mirror
 
         mirror = self.mirror or find_mirror(os.environ)
-        total = sum(d.size for d in debs)
+        advance = self._counter("downloading .debs", sum(d.size for d in debs))
+        with http_client(self.ca_bundle) as client:
+            return fetch_debs(debs, self.cache, client, mirror, advance)
+
+    def _counter(self, stage: str, total: int) -> Callable[[int], None]:
+        """A progress callback for bytes arriving from several download threads at once."""
         done = 0
+        lock = threading.Lock()
 
         def advance(n: int) -> None:
             nonlocal done
-            done += n
-            self.progress("downloading .debs", done, total)
+            with lock:
+                done += n
+                self.progress(stage, done, total)
 
-        with http_client(self.ca_bundle) as client:
-            return fetch_debs(debs, self.cache, client, mirror, advance)
+        return advance
 
     def _keep_rootfs(self, key: str, root: Path) -> None:
         """Keep an unpacked base: its interpreter compiles the wheels' bytecode."""
@@ -476,16 +472,12 @@ class NativeBuilder:
         if base is not None:
             key = base.key(plan)
             rootfs = self.rootfs_dir / key
-            if not rootfs.exists():
+            if not rootfs.exists():  # the base layer came from the cache without its tree
                 with tempfile.TemporaryDirectory(prefix="dlenv-rootfs-",
                                                  dir=self.cache.root.parent) as t:
-                    from dlenv.build.debian import materialize_base
-
-                    self.progress("unpacking the base's interpreter", 0, 1)
                     tree = Path(t, "root")
                     tree.mkdir()
-                    materialize_base(self._fetch_debs(base.debs), base.debs, tree, plan.user,
-                                     plan.workdir)
+                    self._debian(plan, base, tree)
                     self._keep_rootfs(key, tree)
             found = interpreter_in(rootfs, plan.python)
         found = found or host_interpreter(plan.python)
@@ -502,9 +494,7 @@ class NativeBuilder:
             return ()
         interpreter = self._bytecode_interpreter(plan)
         if interpreter is None:
-            return (f"bytecode was not compiled: no python{plan.python} that runs on this "
-                    "build host was found (the base is not a Debian base dlenv unpacked); "
-                    "each container compiles what it imports, at every start",)
+            return (_no_bytecode(plan.python, "the Python packages'"),)
         self.progress(f"compiling {layer.name}", 0, 1)
         compile_tree(interpreter, root, [site_packages(plan.python)])
         record_bytecode(root, plan.python)
@@ -537,6 +527,11 @@ class NativeBuilder:
                                  fix="build again when the file is no longer being written")
             os.chmod(dest, 0o755 if f.executable else 0o644)
         return owners
+
+
+def _no_bytecode(python: str, what: str) -> str:
+    return (f"{what} bytecode was not compiled: no python{python} of the image runs on this "
+            "build host; each container compiles what it imports, at every start")
 
 
 def default_store(cache_dir: Path) -> OCIStore:

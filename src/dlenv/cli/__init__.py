@@ -333,6 +333,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from dlenv.lock import LOCK_FILE, read_lock
     from dlenv.verify import Request, evaluate, probe_host, probe_image, request_for
 
@@ -342,14 +344,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
             _, file = _load(args.dir)
             request = request_for(read_lock(file.parent / LOCK_FILE), args.profile)
             if args.framework:
-                request = Request(args.framework, request.packages, request.dirs)
+                request = replace(request, framework=args.framework)
         seen = probe_host(request)
         checks = evaluate(seen, expect_gpu=args.gpu, in_image=False)
         title = f"dlenv verify --host ({seen.get('executable')})"
     else:
         from dlenv.build import plan_build
-        from dlenv.cache import default_cache_dir
-        from dlenv.doctor import gather, parse_gpus
+        from dlenv.doctor import parse_gpus, query_gpus
 
         spec, file = _load(args.dir or ".")
         lock = _fresh_lock(spec, file, args.cache_dir, frozen=True)
@@ -358,8 +359,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
         expect_gpu = bool(lock.target.get("cuda")) and not args.allow_cpu
         gpus = False
         if expect_gpu:
-            smi = gather(default_cache_dir(args.cache_dir)).nvidia_smi
-            gpus = bool(smi and parse_gpus(smi))
+            rc, smi, _ = query_gpus()
+            gpus = rc == 0 and bool(parse_gpus(smi))
         seen = probe_image(image, request, engine=args.engine, gpus=gpus, workdir=spec.workdir)
         checks = evaluate(seen, expect_gpu=expect_gpu, in_image=True)
         title = f"dlenv verify {image}"

@@ -323,9 +323,13 @@ def extra_cas(bundle: str | None) -> tuple[str, ...]:
     return tuple(sorted(host - public))
 
 
+def query_gpus(run: Runner = run_command) -> tuple[int, str, str]:
+    """nvidia-smi's CSV of the GPUs (exit code, output, error)."""
+    return run(["nvidia-smi", f"--query-gpu={SMI_QUERY}", "--format=csv,noheader,nounits"])
+
+
 def gather(cache_dir: Path, run: Runner = run_command) -> HostFacts:
-    rc, smi, smi_err = run(["nvidia-smi", f"--query-gpu={SMI_QUERY}",
-                            "--format=csv,noheader,nounits"])
+    rc, smi, smi_err = query_gpus(run)
     proc = Path("/proc/driver/nvidia/version")
     drc, docker, docker_err = run(["docker", "info", "--format", "{{json .}}"])
     prc, podman, _ = run(["podman", "info", "--format", "json"])
