@@ -54,7 +54,7 @@ def make_wheel(directory: Path, name: str, files: dict[str, bytes],
     record.append(f"{dist}/RECORD,,")
     members[f"{dist}/RECORD"] = ("\n".join(record) + "\n").encode()
     path = directory / f"{name}-{version}-py3-none-any.whl"
-    with zipfile.ZipFile(path, "w") as z:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
         for member, data in members.items():
             z.writestr(member, data)
     return path
@@ -97,6 +97,18 @@ def test_wheels_install_where_debian_python_looks_with_scripts_and_record(tmp_pa
     record = (site / "alpha-1.0.dist-info/RECORD").read_text()
     assert "../../../bin/shared-tool," in record and "alpha/core.py,sha256=" in record
     assert (site / "alpha-1.0.dist-info/INSTALLER").read_text() == "dlenv\n"
+
+
+def test_a_wheels_own_scripts_get_the_image_python(tmp_path):
+    # A script under .data/scripts (jsonpointer ships one): installer reads its first line,
+    # then seeks back to rewrite the shebang, through the isal inflater.
+    body = b"#!python\nimport sys\n" + b"# padding\n" * 20000
+    wheel = make_wheel(tmp_path, "tool", {"tool/__init__.py": b"",
+                                          "tool-1.0.data/scripts/tool-cli": body})
+    root = tmp_path / "root"
+    install_wheels([(locked(wheel), wheel)], root, PY)
+    script = (root / "usr/local/bin/tool-cli").read_bytes()
+    assert script == b"#!/usr/bin/python3\n" + body.split(b"\n", 1)[1]
 
 
 def test_bytecode_is_unchecked_hash_reproducible_and_recorded(tmp_path, wheels):

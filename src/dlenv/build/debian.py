@@ -135,15 +135,22 @@ def _control(deb: Path) -> str:
     return text.strip()
 
 
+def users_text(user: User) -> dict[str, str]:
+    """/etc/passwd, group and shadow of an image: root, nobody and the spec's user."""
+    return {
+        "passwd": "root:x:0:0:root:/root:/bin/bash\n"
+                  "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+                  f"{user.name}:x:{user.uid}:{user.gid}::/home/{user.name}:/bin/bash\n",
+        "group": f"root:x:0:\nnogroup:x:65534:\n{user.name}:x:{user.gid}:\n",
+        "shadow": f"root:*:1::::::\nnobody:*:1::::::\n{user.name}:*:1::::::\n",
+    }
+
+
 def write_users(root: Path, user: User) -> None:
     etc = root / "etc"
     etc.mkdir(exist_ok=True)
-    (etc / "passwd").write_text(
-        "root:x:0:0:root:/root:/bin/bash\n"
-        "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
-        f"{user.name}:x:{user.uid}:{user.gid}::/home/{user.name}:/bin/bash\n")
-    (etc / "group").write_text(f"root:x:0:\nnogroup:x:65534:\n{user.name}:x:{user.gid}:\n")
-    (etc / "shadow").write_text(f"root:*:1::::::\nnobody:*:1::::::\n{user.name}:*:1::::::\n")
+    for name, text in users_text(user).items():
+        (etc / name).write_text(text)
     os.chmod(etc / "shadow", 0o640)
 
 

@@ -89,18 +89,39 @@ class _Inflater(io.RawIOBase):
 
     def __init__(self, path: str, info: zipfile.ZipInfo) -> None:
         self.f = open(path, "rb")  # noqa: SIM115 - closed in close()
-        self.f.seek(info.header_offset)
+        self.info = info
+        self._rewind()
+
+    def _rewind(self) -> None:
+        self.f.seek(self.info.header_offset)
         header = self.f.read(30)
         if header[:4] != b"PK\x03\x04":
-            raise zipfile.BadZipFile(f"bad local header for {info.filename}")
+            raise zipfile.BadZipFile(f"bad local header for {self.info.filename}")
         skip = int.from_bytes(header[26:28], "little") + int.from_bytes(header[28:30], "little")
         self.f.seek(skip, io.SEEK_CUR)
-        self.left = info.compress_size
+        self.left = self.info.compress_size
         self.inflate = isal_zlib.decompressobj(-15)
-        self.info = info
         self.crc = 0
         self.size = 0
         self.pending = b""
+
+    # installer reads a script's first line and seeks back to rewrite its shebang.
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.size
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        target = {io.SEEK_SET: 0, io.SEEK_CUR: self.size,
+                  io.SEEK_END: self.info.file_size}[whence] + offset
+        if target < self.size:
+            self._rewind()
+        scratch = bytearray(1 << 16)
+        while self.size < target:
+            if not self.readinto(memoryview(scratch)[:min(len(scratch), target - self.size)]):
+                break
+        return self.size
 
     def readable(self) -> bool:
         return True

@@ -367,6 +367,222 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return _checks_result(checks, {"seen": seen}, args.json, title)
 
 
+# --- run, shell, jupyter, ssh, ps, stop ----------------------------------------------------
+
+def _public_key(path: str | None) -> tuple[str | None, str | None]:
+    """The public key's text and the matching private key's path (for ~/.ssh/config)."""
+    candidates = [Path(path).expanduser()] if path else [
+        Path.home() / ".ssh" / f"id_{k}.pub" for k in ("ed25519", "ecdsa", "rsa")]
+    for pub in candidates:
+        if pub.is_file():
+            text = pub.read_text().strip()
+            if not text.startswith(("ssh-", "ecdsa-", "sk-")):
+                from dlenv.errors import EngineError
+
+                raise EngineError(f"{pub} is not an SSH public key",
+                                  fix="pass the .pub file made by ssh-keygen with --key")
+            private = pub.with_suffix("") if pub.suffix == ".pub" else None
+            return text, str(private) if private and private.exists() else None
+    if path:
+        from dlenv.errors import EngineError
+
+        raise EngineError(f"no public key at {path}", fix="make one with 'ssh-keygen -t "
+                          "ed25519' or pass another with --key")
+    return None, None
+
+
+def _mounts(values: Sequence[str]) -> tuple[Any, ...]:
+    from dlenv.errors import EngineError
+    from dlenv.run import Mount
+
+    out = []
+    for value in values:
+        parts = value.split(":")
+        if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] not in ("ro", "rw")):
+            raise EngineError(f"--mount {value!r} is not HOST:CONTAINER[:ro]",
+                              fix="e.g. --mount ~/datasets:/data/datasets:ro")
+        source = Path(parts[0]).expanduser().resolve()
+        if not source.exists():
+            raise EngineError(f"--mount: {source} does not exist",
+                              fix="create it first, or fix the path")
+        out.append(Mount(str(source), parts[1], readonly=len(parts) == 3 and parts[2] == "ro"))
+    return tuple(out)
+
+
+def _publish(values: Sequence[str]) -> tuple[tuple[int | None, int], ...]:
+    from dlenv.errors import EngineError
+
+    out: list[tuple[int | None, int]] = []
+    for value in values:
+        host, _, container = value.rpartition(":")
+        try:
+            out.append((int(host) if host else None, int(container)))
+        except ValueError:
+            raise EngineError(f"--publish {value!r} is not [HOST:]CONTAINER",
+                              fix="e.g. --publish 6006 or --publish 16006:6006") from None
+    return tuple(out)
+
+
+def _ssh_config_entry(alias: str, port: int, user: str, identity: str | None) -> None:
+    """Add or replace this environment's block in ~/.ssh/config (atomically)."""
+    from dlenv.lock import write_atomic
+
+    path = Path.home() / ".ssh" / "config"
+    begin, end = f"# >>> dlenv {alias}", f"# <<< dlenv {alias}"
+    old = path.read_text() if path.exists() else ""
+    if begin in old and end in old:
+        head, rest = old.split(begin, 1)
+        old = head + rest.split(end, 1)[1].lstrip("\n")
+    lines = [begin, f"Host {alias}", "    HostName 127.0.0.1", f"    Port {port}",
+             f"    User {user}", *([f"    IdentityFile {identity}"] if identity else []),
+             "    IdentitiesOnly yes", end]
+    path.parent.mkdir(mode=0o700, exist_ok=True)
+    write_atomic(path, ("\n".join(lines) + "\n\n" + old).encode())
+    path.chmod(0o600)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import os
+    import secrets
+
+    from dlenv.build import builder_for, plan_build
+    from dlenv.doctor import diagnose, gather, host_bundle, needs_from_target
+    from dlenv.engine import detect
+    from dlenv.oci.export import write_docker_archive
+    from dlenv.run import Host, RunOptions, choose_profile, decide_gpus, plan_run
+    from dlenv.run.launch import (
+        default_data_dir,
+        free_port,
+        host_ids,
+        image_for,
+        run_foreground,
+        start_detached,
+    )
+
+    mode = args.mode
+    spec, file = _load(args.dir)
+    project = file.parent.resolve()
+    profile = choose_profile(spec, mode, args.profile)
+    key, identity = _public_key(args.key) if mode == "ssh" else (None, None)
+    mounts, publish = _mounts(args.mount), _publish(getattr(args, "publish", []))
+    engine = detect(args.engine)
+    lock = _fresh_lock(spec, file, args.cache_dir, frozen=False)
+    gpus = False
+    if lock.target.get("cuda"):
+        facts = gather(Path(args.cache_dir or "."))
+        gpus = decide_gpus(True, diagnose(facts, needs_from_target(spec.name, lock.target)),
+                           args.allow_cpu)
+    if args.image:
+        image = args.image
+    else:
+        plan = plan_build(spec, lock, profile=profile)
+        builder, _ = builder_for(spec, args.cache_dir)
+        with err.status(f"building {plan.tag}"):
+            result = builder.build(plan)
+        tag = f"{plan.tag}-run"  # the project is mounted, not copied: not `dlenv build`'s tag
+        with err.status(f"loading {tag} into {engine.kind}"):
+            image_for(tag, result.config.digest, engine,
+                      lambda f: write_docker_archive(builder.store, result.manifest, f, tag))
+        image = result.config.digest
+    port = args.port if getattr(args, "port", None) else None
+    expose_ip = "0.0.0.0" if args.expose else "127.0.0.1"
+    if mode in ("jupyter", "ssh") and port is None:
+        port = free_port(expose_ip, 8888 if mode == "jupyter" else 2222)
+    uid, gid = host_ids(project)
+    token = secrets.token_urlsafe(32) if mode == "jupyter" else ""
+    host = Host(project_dir=str(project), uid=uid, gid=gid,
+                data_dir=str(default_data_dir().resolve()),
+                memory_bytes=os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"),
+                ca_bundle=None if args.no_host_ca else host_bundle(), engine=engine.kind,
+                nonce=secrets.token_hex(2), token=token)
+    options = RunOptions(
+        mode=mode, command=tuple(getattr(args, "cmd", ()) or ()), memory=args.memory,
+        cpus=args.cpus, shm_size=args.shm_size, publish=publish, port=port,
+        expose=args.expose, gpus=gpus, mounts=mounts, volumes=not args.no_volumes,
+        tty=sys.stdin.isatty() and sys.stdout.isatty(), authorized_key=key)
+    run_plan = plan_run(spec, image, profile, options, host, image_env=spec.env)
+    if args.dry_run:
+        _emit_json({**run_plan.to_json(), "argv": [engine.exe, "run", *run_plan.args(
+            engine.kind)]})
+        return 0
+    for note in run_plan.notes:
+        err.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True)
+    if not run_plan.detach:
+        return run_foreground(run_plan, engine)
+    start_detached(run_plan, engine, token=token)
+    if mode == "ssh" and args.ssh_config:
+        _ssh_config_entry(f"dlenv-{spec.name}", int(run_plan.extra["port"]), spec.user.name,
+                          identity)
+    if args.json:
+        _emit_json(run_plan.to_json())
+        return 0
+    if mode == "jupyter":
+        out.print(f"JupyterLab for {spec.name} ({profile}) runs as {run_plan.name}:\n"
+                  f"  {run_plan.extra['url']}\n"
+                  f"notebooks are in {project}; 'dlenv stop {args.dir or '.'}' ends it",
+                  soft_wrap=True)
+    else:
+        line = run_plan.extra["ssh"] + (f" -i {identity}" if identity else "")
+        out.print(f"SSH for {spec.name} ({profile}) runs as {run_plan.name}:\n  {line}",
+                  soft_wrap=True)
+        if args.ssh_config:
+            out.print(f"  or: ssh dlenv-{spec.name}  (added to ~/.ssh/config for VS Code "
+                      "Remote-SSH)")
+    return 0
+
+
+def _started(args: argparse.Namespace) -> list[Any]:
+    from dlenv.engine import LABEL, detect
+
+    engine = detect(args.engine)
+    found = engine.containers(f"{LABEL}.env")
+    if getattr(args, "dir", None):
+        _, file = _load(args.dir)
+        project = str(file.parent.resolve())
+        found = [c for c in found if c.labels.get(f"{LABEL}.project") == project]
+    return [engine, found]
+
+
+def cmd_ps(args: argparse.Namespace) -> int:
+    from dlenv.engine import LABEL
+
+    _, found = _started(args)
+    if args.json:
+        _emit_json([c.to_json() for c in found])
+        return 0
+    table = Table(title="containers dlenv started")
+    for col in ("name", "env", "mode", "profile", "status", "ports"):
+        table.add_column(col)
+    for c in found:
+        table.add_row(c.name, c.labels.get(f"{LABEL}.env", ""), c.labels.get(f"{LABEL}.mode", ""),
+                      c.labels.get(f"{LABEL}.profile", ""), c.status, c.ports)
+    out.print(table)
+    return 0
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    from dlenv.errors import EngineError
+    from dlenv.run.launch import stop
+
+    engine, found = _started(args)
+    if args.name:
+        known = {c.name for c in found}
+        unknown = [n for n in args.name if n not in known]
+        if unknown:
+            raise EngineError(f"not started by dlenv: {', '.join(unknown)}",
+                              fix="'dlenv ps' lists the containers dlenv started")
+        names = list(args.name)
+    else:
+        names = [c.name for c in found]
+    stopped = stop(engine, names)
+    if args.json:
+        _emit_json({"stopped": stopped})
+    else:
+        out.print(f"stopped {len(stopped)} container(s)" + (": " + ", ".join(stopped)
+                                                              if stopped else ""))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dlenv", description="Reproducible deep-learning "
                                 "container environments from one spec.")
@@ -458,12 +674,75 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--cache-dir")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_verify)
+
+    for mode, text in (
+            ("run", "run the environment's command (or -- CMD) with the project mounted"),
+            ("shell", "an interactive shell in the environment (dev profile by default)"),
+            ("jupyter", "JupyterLab from the dev profile, on 127.0.0.1 with a token"),
+            ("ssh", "an SSH server (key only) from the dev profile, for VS Code Remote-SSH")):
+        s = sub.add_parser(mode, help=text)
+        s.add_argument("dir", nargs="?", default=".")
+        s.add_argument("--profile", help="profile to run (default: dev for shell/jupyter/ssh)")
+        s.add_argument("--image", help="run this image (tag or id) instead of building")
+        s.add_argument("--engine", choices=["docker", "podman"],
+                       help="container engine (default: the first that answers)")
+        s.add_argument("--memory", help="memory limit, e.g. 16g")
+        s.add_argument("--cpus", help="CPU limit, e.g. 4")
+        s.add_argument("--shm-size", help="/dev/shm size (default: a quarter of the host's "
+                       "memory, 1g to 16g)")
+        s.add_argument("--mount", action="append", default=[], metavar="HOST:CONTAINER[:ro]",
+                       help="also bind-mount a host path (repeatable)")
+        s.add_argument("--no-volumes", action="store_true",
+                       help="no named volumes for home, /data and /models")
+        s.add_argument("--expose", action="store_true",
+                       help="publish ports on every interface, not only 127.0.0.1")
+        s.add_argument("--allow-cpu", action="store_true",
+                       help="run a CUDA environment without a GPU")
+        s.add_argument("--no-host-ca", action="store_true",
+                       help="do not mount the host's CA bundle (read-only) for pip and HTTPS")
+        s.add_argument("--dry-run", action="store_true",
+                       help="print the plan and the engine command, start nothing")
+        s.add_argument("--cache-dir")
+        if mode in ("run", "shell"):
+            s.add_argument("--publish", "-p", action="append", default=[],
+                           metavar="[HOST:]CONTAINER", help="publish a port on 127.0.0.1")
+        else:
+            s.add_argument("--port", type=int, help="host port (default: the first free from "
+                           + ("8888)" if mode == "jupyter" else "2222)"))
+            s.add_argument("--json", action="store_true")
+        if mode == "ssh":
+            s.add_argument("--key", help="public key to log in with (default ~/.ssh/id_*.pub)")
+            s.add_argument("--ssh-config", action="store_true",
+                           help="add a Host entry to ~/.ssh/config (VS Code Remote-SSH)")
+        s.set_defaults(func=cmd_run, mode=mode, cmd=[], json=False, key=None, port=None,
+                       publish=[], ssh_config=False)
+
+    s = sub.add_parser("ps", help="list the containers dlenv started")
+    s.add_argument("dir", nargs="?", help="only this project's")
+    s.add_argument("--engine", choices=["docker", "podman"])
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_ps)
+
+    s = sub.add_parser("stop", help="stop and remove containers dlenv started (a project's, "
+                                    "or --name)")
+    s.add_argument("dir", nargs="?", default=".")
+    s.add_argument("--name", action="append", default=[], help="only this container")
+    s.add_argument("--engine", choices=["docker", "podman"])
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_stop)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command: list[str] = []
+    if "--" in argv and argv and argv[0] == "run":  # dlenv run [DIR] [options] -- CMD ...
+        at = argv.index("--")
+        argv, command = argv[:at], argv[at + 1:]
     args = parser.parse_args(argv)
+    if command:
+        args.cmd = command
     try:
         code: int = args.func(args)
         return code

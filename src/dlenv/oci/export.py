@@ -10,7 +10,6 @@ import io
 import json
 import os
 import shutil
-import subprocess
 import tarfile
 from pathlib import Path
 from typing import IO
@@ -90,27 +89,16 @@ def save_docker_archive(store: OCIStore, manifest: Descriptor, path: Path,
 
 
 def load_into_docker(store: OCIStore, manifest: Descriptor, repo_tag: str,
-                     docker: str = "docker") -> str:
-    """Pipe the image into `docker load`; return the engine's message."""
-    try:
-        proc = subprocess.Popen([docker, "load"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE)
-    except FileNotFoundError as exc:
+                     docker: str = "docker") -> bool:
+    """Pipe the image into `docker load`."""
+    from dlenv.engine import CliEngine
+
+    exe = shutil.which(docker)
+    if exe is None:
         raise EngineError("the docker command is not installed",
-                          fix="install Docker (Debian: apt-get install docker.io)") from exc
-    assert proc.stdin is not None
-    try:
-        write_docker_archive(store, manifest, proc.stdin, repo_tag)
-        proc.stdin.close()
-    except BrokenPipeError:
-        pass
-    assert proc.stdout is not None and proc.stderr is not None
-    stdout, stderr = proc.stdout.read(), proc.stderr.read()
-    proc.wait()
-    if proc.returncode != 0:
-        raise EngineError(f"docker load failed: {stderr.decode().strip()}",
-                          fix="check that the Docker engine runs (docker info)")
-    return stdout.decode().strip()
+                          fix="install Docker (Debian: apt-get install docker.io)")
+    CliEngine("docker", exe).load(lambda f: write_docker_archive(store, manifest, f, repo_tag))
+    return True
 
 
 def parse_output(value: str) -> tuple[str, Path]:

@@ -1,0 +1,185 @@
+"""Carry a ``RunPlan`` out through an engine: check, write files, make volumes, start, wait.
+
+Every check that can fail (image present, ports free) runs before anything is created, and a
+start that fails removes the container and the volumes this call made, so bad input leaves
+nothing behind.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
+
+import httpx
+import platformdirs
+
+from dlenv.engine import Engine
+from dlenv.errors import EngineError
+from dlenv.lock import write_atomic
+from dlenv.run import JUPYTER_PORT, RunPlan
+
+READY_TIMEOUT = 90.0
+
+
+def default_data_dir() -> Path:
+    env = os.environ.get("DLENV_DATA_DIR")
+    return Path(env) if env else Path(platformdirs.user_data_dir("dlenv"))
+
+
+def host_ids(project_dir: Path) -> tuple[int, int]:
+    """Whose files the container writes: this user's, or for root the project's owner."""
+    uid, gid = os.getuid(), os.getgid()
+    if uid == 0:
+        st = project_dir.stat()
+        uid, gid = st.st_uid, st.st_gid
+    return uid, gid
+
+
+def port_free(ip: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((ip, port))
+        except OSError as exc:
+            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                return False
+            raise
+    return True
+
+
+def free_port(ip: str, preferred: int) -> int:
+    """``preferred`` when free, else the next free one above it (within 100)."""
+    for port in range(preferred, preferred + 100):
+        if port_free(ip, port):
+            return port
+    raise EngineError(f"no free port on {ip} from {preferred} to {preferred + 99}",
+                      fix="pass --port with a free port")
+
+
+def check_ports(plan: RunPlan) -> None:
+    for p in plan.ports:
+        if not port_free(p.host_ip, p.host_port):
+            raise EngineError(f"port {p.host_port} on {p.host_ip} is in use",
+                              fix="stop what listens there, or pick another port with --port "
+                                  "(Jupyter, SSH) or --publish HOST:CONTAINER")
+
+
+def _own(path: Path, plan: RunPlan) -> None:
+    if os.getuid() == 0:
+        os.chown(path, plan.uid, plan.gid)
+
+
+def prepare(plan: RunPlan, engine: Engine) -> list[str]:
+    """Check the image and ports, write the plan's files, make missing volumes; return the
+    names of volumes made now (for cleanup when the start fails)."""
+    if engine.image_id(plan.image) is None:
+        raise EngineError(f"the image {plan.image} is not in {engine.kind}",
+                          fix="build it with 'dlenv build --load', or pull it with 'dlenv pull'")
+    check_ports(plan)
+    for f in plan.files:
+        path = Path(f.host_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, f.content.encode())
+        os.chmod(path, f.mode)
+        _own(path, plan)
+    made = []
+    try:
+        for v in plan.volumes:
+            device = Path(v.device)
+            if not device.is_dir():
+                device.mkdir(parents=True, mode=0o700)
+                _own(device, plan)
+            if not engine.volume_exists(v.name):
+                labels = dict(plan.labels)
+                labels.pop("dev.dlenv.mode", None)
+                engine.create_volume(v.name, str(device), labels)
+                made.append(v.name)
+    except BaseException:
+        for name in made:
+            engine.remove_volume(name)
+        raise
+    return made
+
+
+def run_foreground(plan: RunPlan, engine: Engine) -> int:
+    """Run attached; the command's exit code. Ctrl-C stops the container."""
+    made = prepare(plan, engine)
+    code = engine.run(plan.args(engine.kind))
+    if code == 125 and engine.inspect(plan.name) is None:
+        # The engine refused to start it (its own error, already shown): undo what we made.
+        for name in made:
+            engine.remove_volume(name)
+    return code
+
+
+def _ready_jupyter(plan: RunPlan, token: str) -> bool:
+    port = next(p.host_port for p in plan.ports if p.container_port == JUPYTER_PORT)
+    try:
+        r = httpx.get(f"http://127.0.0.1:{port}/api/status",
+                      headers={"Authorization": f"token {token}"}, timeout=2)
+    except httpx.HTTPError:
+        return False
+    return r.status_code == 200
+
+
+def _ready_ssh(plan: RunPlan) -> bool:
+    port = plan.ports[0].host_port
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+            return s.recv(8).startswith(b"SSH-2.0")
+    except OSError:
+        return False
+
+
+def start_detached(plan: RunPlan, engine: Engine, token: str = "",
+                   timeout: float = READY_TIMEOUT) -> str:
+    """Start a service container (Jupyter, SSH) and wait until it answers; its id."""
+    existing = engine.inspect(plan.name)
+    if existing is not None:
+        raise EngineError(f"{plan.name} already exists",
+                          fix="'dlenv ps' shows it; 'dlenv stop' ends it")
+    made = prepare(plan, engine)
+    try:
+        cid = engine.start(plan.args(engine.kind))
+        ready: Callable[[], bool] = (lambda: _ready_jupyter(plan, token)) \
+            if plan.mode == "jupyter" else (lambda: _ready_ssh(plan))
+        deadline = time.monotonic() + timeout
+        while not ready():
+            state = (engine.inspect(plan.name) or {}).get("State")
+            if not (isinstance(state, dict) and state.get("Running")):
+                raise EngineError(f"{plan.name} stopped while starting:\n"
+                                  f"{engine.logs(plan.name).strip()}")
+            if time.monotonic() > deadline:
+                raise EngineError(f"{plan.name} did not answer within {timeout:.0f} s:\n"
+                                  f"{engine.logs(plan.name).strip()}")
+            time.sleep(0.5)
+        return cid
+    except BaseException:
+        engine.remove(plan.name)
+        for name in made:
+            engine.remove_volume(name)
+        raise
+
+
+def stop(engine: Engine, names: list[str]) -> list[str]:
+    for name in names:
+        engine.remove(name)
+    return names
+
+
+def image_for(plan_tag: str, config_digest: str, engine: Engine,
+              write: Callable[[IO[bytes]], None]) -> bool:
+    """Make sure the engine holds the built image (by its config digest, which is the
+    engine's image id); load it through ``write`` when missing. True when it was loaded."""
+    if engine.image_id(plan_tag) == config_digest:
+        return False
+    engine.load(write)
+    found = engine.image_id(plan_tag)
+    if found != config_digest:
+        raise EngineError(f"{engine.kind} holds {found} for {plan_tag} after loading, not "
+                          f"{config_digest}", fix=f"check '{engine.kind} images'")
+    return True
