@@ -50,7 +50,7 @@ class Engine(Protocol):
     def volume_exists(self, name: str) -> bool: ...
     def create_volume(self, name: str, device: str, labels: Mapping[str, str]) -> None: ...
     def remove_volume(self, name: str) -> None: ...
-    def run(self, args: Sequence[str]) -> int: ...
+    def run(self, args: Sequence[str], name: str) -> int: ...
     def start(self, args: Sequence[str]) -> str: ...
     def containers(self, label: str) -> list[Container]: ...
     def inspect(self, name: str) -> dict[str, object] | None: ...
@@ -118,18 +118,22 @@ class CliEngine:
     def remove_volume(self, name: str) -> None:
         self._call("volume", "rm", "--force", name, check=False)
 
-    def run(self, args: Sequence[str]) -> int:
-        """``run ARGS`` in the foreground, attached to this terminal; the command's exit code."""
+    def run(self, args: Sequence[str], name: str) -> int:
+        """``run ARGS`` attached to this terminal; the command's exit code. On Ctrl-C the
+        container ``name`` is stopped (TERM, then KILL after 10 s) before this returns."""
         proc = subprocess.Popen([self.exe, "run", *args])
         try:
             return proc.wait()
         except KeyboardInterrupt:
-            # The CLI forwards the signal to the container (sig-proxy); wait for it to stop.
+            # The terminal sent SIGINT to the CLI too, but a signal to dlenv alone (kill -INT)
+            # would leave the container running: stop it explicitly either way.
+            subprocess.run([self.exe, "stop", "--time", "10", name], capture_output=True,
+                           timeout=60, check=False)
             try:
-                return proc.wait(timeout=15)
-            except (subprocess.TimeoutExpired, KeyboardInterrupt):
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
                 proc.kill()
-                raise
+            raise
 
     def start(self, args: Sequence[str]) -> str:
         proc = self._call("run", "--detach", *args, check=False)

@@ -108,7 +108,7 @@ def prepare(plan: RunPlan, engine: Engine) -> list[str]:
 def run_foreground(plan: RunPlan, engine: Engine) -> int:
     """Run attached; the command's exit code. Ctrl-C stops the container."""
     made = prepare(plan, engine)
-    code = engine.run(plan.args(engine.kind))
+    code = engine.run(plan.args(engine.kind), plan.name)
     if code == 125 and engine.inspect(plan.name) is None:
         # The engine refused to start it (its own error, already shown): undo what we made.
         for name in made:
