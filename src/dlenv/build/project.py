@@ -32,14 +32,26 @@ class ProjectFile:
     link: str | None = None  # a symbolic link's target (kept as a link)
 
 
-def ignore_spec(directory: Path) -> pathspec.GitIgnoreSpec:
-    lines = list(ALWAYS_IGNORED)
+def user_ignores(directory: Path) -> list[str]:
+    """The project's own ignore rules: .dlenvignore, else .dockerignore (not one dlenv
+    rendered, which repeats ALWAYS_IGNORED)."""
     for name in IGNORE_FILES:
         path = directory / name
         if path.is_file():
-            lines += path.read_text(encoding="utf-8").splitlines()
-            break
-    return pathspec.GitIgnoreSpec.from_lines(lines)
+            lines = path.read_text(encoding="utf-8").splitlines()
+            if lines and lines[0].startswith(RENDERED_MARK):
+                return [x for x in lines[1:] if x not in ALWAYS_IGNORED and x != GENERATED]
+            return lines
+    return []
+
+
+def ignore_spec(directory: Path) -> pathspec.GitIgnoreSpec:
+    # .dlenv/ holds what `dlenv dockerfile` generated: never project code.
+    return pathspec.GitIgnoreSpec.from_lines(
+        [*ALWAYS_IGNORED, GENERATED, *user_ignores(directory)])
+
+RENDERED_MARK = "# Rendered by dlenv"
+GENERATED = "/.dlenv/"
 
 
 def _walk(directory: Path, ignore: pathspec.GitIgnoreSpec, rel: str = "") -> Iterator[str]:

@@ -165,6 +165,8 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     spec, file = _load(args.dir)
     lock = _fresh_lock(spec, file, args.cache_dir, args.frozen)
+    if args.backend == "docker":
+        return _build_with_docker(args, spec, file, lock)
     project = () if args.no_project else collect_project(file.parent)
     plan = plan_build(spec, lock, profile=args.profile, compression=args.compression,
                       bytecode=not args.no_bytecode, project=project)
@@ -215,6 +217,76 @@ def cmd_build(args: argparse.Namespace) -> int:
                   f"one is used: {shown}{more}", soft_wrap=True)
     for note in result.notes:
         out.print(f"[yellow]note:[/] {note}", soft_wrap=True)
+    return 0
+
+
+def _eject(spec: Any, file: Path, lock: Any, output: str | None, cache_dir: str | None) -> Any:
+    from dlenv.build import builder_for, lock_digest
+    from dlenv.build.dockerfile import render_dockerfile
+    from dlenv.build.eject import write_context
+    from dlenv.build.project import collect_project, user_ignores
+
+    context = file.parent
+    rendered = render_dockerfile(spec, lock, lock_digest(lock), collect_project(context),
+                                 user_ignores(context))
+    target = Path(output) if output else context / "Dockerfile"
+    builder, _ = builder_for(spec, cache_dir)
+    with err.status("writing the Dockerfile and its context"):
+        written = write_context(rendered, spec, lock, context, target, builder)
+    return rendered, target, written
+
+
+def cmd_dockerfile(args: argparse.Namespace) -> int:
+    spec, file = _load(args.dir)
+    lock = _fresh_lock(spec, file, args.cache_dir, args.frozen)
+    if args.stdout:
+        from dlenv.build import lock_digest
+        from dlenv.build.dockerfile import render_dockerfile
+        from dlenv.build.project import collect_project, user_ignores
+
+        rendered = render_dockerfile(spec, lock, lock_digest(lock),
+                                     collect_project(file.parent), user_ignores(file.parent))
+        sys.stdout.write(rendered.dockerfile)
+        return 0
+    rendered, target, written = _eject(spec, file, lock, args.output, args.cache_dir)
+    if args.json:
+        _emit_json({"dockerfile": str(target), "targets": list(rendered.targets),
+                    "written": [str(p) for p in written]})
+        return 0
+    out.print(f"wrote {target} (targets: {', '.join(rendered.targets)}) and its context in "
+              f"{file.parent / '.dlenv'}\nbuild it: DOCKER_BUILDKIT=1 /usr/bin/docker build "
+              f"--secret id=ca,src=/etc/ssl/certs/ca-certificates.crt --target runtime "
+              f"-t {spec.name} {file.parent}\nor: dlenv build {args.dir} --backend docker",
+              soft_wrap=True)
+    return 0
+
+
+def _build_with_docker(args: argparse.Namespace, spec: Any, file: Path, lock: Any) -> int:
+    from dlenv.build import plan_build
+    from dlenv.build.eject import compare_with_lock, docker_build, installed_packages
+    from dlenv.doctor import host_bundle
+    from dlenv.errors import BuildError
+
+    started = time.monotonic()
+    _, target, _ = _eject(spec, file, lock, None, args.cache_dir)
+    stage = args.profile or "runtime"
+    tag = args.tag or plan_build(spec, lock, profile=args.profile).tag
+    with err.status(f"docker build --target {stage} (BuildKit)") as status:
+        image = docker_build(file.parent, target, stage, tag, host_bundle(),
+                             log=lambda line: status.update(escape(line[-100:])))
+    problems = compare_with_lock(installed_packages(tag), lock, args.profile)
+    if problems:
+        raise BuildError(f"{tag} does not hold exactly the locked packages: "
+                         + "; ".join(problems[:10]), fix="report this: the Dockerfile and the "
+                         "lock disagree")
+    elapsed = time.monotonic() - started
+    if args.json:
+        _emit_json({"tag": tag, "image": image, "backend": "docker", "target": stage,
+                    "dockerfile": str(target), "seconds": round(elapsed, 3)})
+    else:
+        out.print(f"image {tag} {image}: built by Docker from {target} (target {stage}) in "
+                  f"{elapsed:.1f} s; it holds exactly the {len(lock.wheels_for(args.profile))} "
+                  "locked packages", soft_wrap=True)
     return 0
 
 
@@ -627,6 +699,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--load", action="store_true", help="load the image into Docker")
     s.add_argument("--tag", help="image name:tag (default NAME:latest or NAME:PROFILE)")
     s.add_argument("--compression", choices=["gzip", "zstd", "none"], default="gzip")
+    s.add_argument("--backend", choices=["native", "docker"], default="native",
+                   help="docker: render the Dockerfile and build it with BuildKit")
     s.add_argument("--frozen", action="store_true", help="fail instead of re-locking")
     s.add_argument("--no-bytecode", action="store_true",
                    help="do not precompile .pyc (smaller, but every start compiles imports)")
@@ -635,6 +709,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--cache-dir", help="cache and image store (default $DLENV_CACHE_DIR)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_build)
+
+    s = sub.add_parser("dockerfile", help="render the lock as a multi-stage Dockerfile (eject)")
+    s.add_argument("dir", nargs="?", default=".")
+    s.add_argument("-o", "--output", help="where to write it (default DIR/Dockerfile)")
+    s.add_argument("--stdout", action="store_true", help="print it, write nothing")
+    s.add_argument("--frozen", action="store_true", help="fail instead of re-locking")
+    s.add_argument("--cache-dir")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_dockerfile)
 
     s = sub.add_parser("push", help="push the built image to a registry")
     s.add_argument("ref", help="registry/repository:tag")

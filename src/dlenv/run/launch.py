@@ -83,8 +83,7 @@ def prepare(plan: RunPlan, engine: Engine) -> list[str]:
     for f in plan.files:
         path = Path(f.host_path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, f.content.encode())
-        os.chmod(path, f.mode)
+        write_atomic(path, f.content.encode(), f.mode)
         _own(path, plan)
     made = []
     try:

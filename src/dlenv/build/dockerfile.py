@@ -1,0 +1,191 @@
+"""Eject: the same lock and layer plan as the native build, rendered as a Dockerfile.
+
+``render_dockerfile`` is pure: it returns the Dockerfile's text, the ``.dockerignore`` and the
+small context files (requirements with hashes), and names the two files only the executor
+can provide: the Debian base's root file system (the native build's base layer, for a
+``FROM scratch`` stage, as Debian's own images are made) and the locked pip wheel that
+bootstraps the builder. Every stage is reproducible from the lock:
+
+- ``base`` (and ``base-PROFILE`` when a profile adds .debs): the locked .debs, or the registry
+  base pinned by digest;
+- ``builder``: wheels installed with ``--require-hashes`` from the lock, one group per layer
+  of the native plan (big wheels alone, framework first), BuildKit caching pip's downloads,
+  the host's CA bundle as a secret mount (never copied);
+- ``runtime`` and one target per profile: only what runs, copied from the builder, the
+  project's files last, a non-root ``USER``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from dlenv import __version__
+from dlenv.build import DEFAULT_PATH, BuildPlan, LayerPlan, plan_build
+from dlenv.build.project import ALWAYS_IGNORED, RENDERED_MARK, ProjectFile
+from dlenv.lock import Lock, LockedWheel
+from dlenv.spec import Spec
+
+CONTEXT_DIR = ".dlenv"  # generated context files, next to the Dockerfile
+CA_SECRET = "ca"
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    dockerfile: str
+    dockerignore: str
+    files: tuple[tuple[str, str], ...]  # (path in the context, text)
+    bases: tuple[tuple[str, str | None], ...]  # (context path of a base tarball, profile)
+    pip_wheel: tuple[str, LockedWheel] | None  # (context path, the locked pip wheel)
+    targets: tuple[str, ...]
+
+
+def _quote(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _json_list(items: Sequence[str]) -> str:
+    return "[" + ", ".join(_quote(i) for i in items) + "]"
+
+
+def base_key(plan: BuildPlan) -> str:
+    """Names the base tarball: the native base layer's key (the locked .debs, user, workdir)."""
+    return plan.layers[0].key(plan)[:16]
+
+
+def _pip_group(group: LayerPlan, index: int, python: str, pip: str, stage_note: str) -> str:
+    root = f"/opt/layers/{index}"
+    req = f"/tmp/dlenv/requirements-{index}.txt"
+    return (
+        f"# {group.name}{stage_note}\n"
+        "RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \\\n"
+        "    --mount=type=cache,target=/root/.cache/pip \\\n"
+        f"    --mount=type=secret,id={CA_SECRET} \\\n"
+        f"    if [ -f /run/secrets/{CA_SECRET} ]; then export PIP_CERT=/run/secrets/{CA_SECRET};"
+        " fi \\\n"
+        f"    && python3 /tmp/dlenv/{pip}/pip install --require-hashes --no-deps "
+        "--only-binary=:all: \\\n"
+        f"       --root {root} --prefix /usr/local --root-user-action=ignore -r {req} \\\n"
+        # pip from PyPI installs into site-packages; Debian's python3 reads dist-packages.
+        f"    && mv {root}/usr/local/lib/python{python}/site-packages "
+        f"{root}/usr/local/lib/python{python}/dist-packages\n")
+
+
+def _project_copies(files: Sequence[ProjectFile], workdir: str, owner: str) -> list[str]:
+    """One COPY per top-level directory and one for the top-level files (COPY of a
+    directory copies its contents, so each keeps its name in the target)."""
+    tops: dict[str, bool] = {}
+    for f in files:
+        head, sep, _ = f.path.partition("/")
+        tops[head] = tops.get(head, False) or bool(sep)
+    singles = [name for name, is_dir in tops.items() if not is_dir]
+    lines = []
+    if singles:
+        lines.append(f"COPY --chown={owner} {' '.join(singles)} {workdir}/")
+    lines += [f"COPY --chown={owner} {name} {workdir}/{name}"
+              for name, is_dir in tops.items() if is_dir]
+    return lines
+
+
+def render_dockerfile(spec: Spec, lock: Lock, lock_digest: str,
+                      project: Sequence[ProjectFile] = (),
+                      ignores: Sequence[str] = ()) -> Rendered:
+    """The Dockerfile for ``spec``'s runtime and one build target per profile."""
+    plain = plan_build(spec, lock, project=project)
+    python = plain.python
+    pip = next((w for w in lock.wheels if w.name == "pip"), None)
+    pip_path = f"pip/{pip.filename}" if pip else None
+    owner = f"{spec.user.uid}:{spec.user.gid}"
+    files: list[tuple[str, str]] = []
+    bases: list[tuple[str, str | None]] = []
+    out = [
+        f"# Rendered by dlenv {__version__} from dlenv.lock ({lock_digest}); do not edit:",
+        "# change dlenv.toml, run 'dlenv lock', then 'dlenv dockerfile' again.",
+        f"# Build (BuildKit): DOCKER_BUILDKIT=1 docker build --secret id={CA_SECRET},"
+        "src=/etc/ssl/certs/ca-certificates.crt \\",
+        f"#     --target runtime -t {spec.name} .",
+        "# Targets: runtime" + "".join(f", {p.name}" for p in spec.profiles) + ".",
+        "",
+    ]
+
+    def base_stage(plan: BuildPlan, profile: str | None) -> str:
+        stage = f"base-{profile}" if profile else "base"
+        if lock.base.kind == "image":
+            out.append(f"FROM {plan.base_ref} AS {stage}")
+            out.append("")
+            return stage
+        path = f"{CONTEXT_DIR}/base-{base_key(plan)}.tar.gz"
+        if any(p == path for p, _ in bases):  # same .debs as another stage's base
+            return next(f"base-{q}" if q else "base" for p, q in bases if p == path)
+        bases.append((path, profile))
+        debs = plan.layers[0].debs
+        out.append(f"FROM scratch AS {stage}")
+        out.append(f"# Debian {lock.base.suite}: {len(debs)} packages pinned in dlenv.lock "
+                   "(InRelease checked with gpgv, each .deb by sha256), assembled by dlenv")
+        out.append(f"ADD {path} /")
+        out.append("")
+        return stage
+
+    def builder_stage(groups: list[LayerPlan], start: int, parent: str, name: str,
+                      note: str) -> list[int]:
+        out.append(f"FROM {parent} AS {name}")
+        out.append("ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1")
+        indexes = []
+        for i, group in enumerate(groups, start=start):
+            files.append((f"{CONTEXT_DIR}/requirements-{i}.txt",
+                          "# generated by dlenv from dlenv.lock\n"
+                          + "".join(w.requirement_line() + "\n" for w in group.wheels)))
+            out.append(_pip_group(group, i, python, pip_path or "pip", note))
+            indexes.append(i)
+        return indexes
+
+    def final_stage(plan: BuildPlan, base: str, copies: list[tuple[str, int]],
+                    name: str, parent_is_runtime: bool) -> None:
+        out.append(f"FROM {base} AS {name}")
+        for stage, i in copies:
+            out.append(f"COPY --from={stage} /opt/layers/{i}/ /")
+        cfg = plan.config
+        env = [(k, v) for k, v in cfg.env if not (k == "PATH" and v == DEFAULT_PATH)]
+        if env:
+            out.append("ENV " + " \\\n    ".join(f"{k}={_quote(v)}" for k, v in env))
+        labels = sorted(cfg.labels.items())
+        out.append("LABEL " + " \\\n      ".join(f"{k}={_quote(v)}" for k, v in labels))
+        for port in cfg.exposed_ports:
+            out.append(f"EXPOSE {port}")
+        out.append(f"WORKDIR {cfg.workdir}")
+        out.append(f"USER {cfg.user}")
+        out.extend(_project_copies(project, cfg.workdir, owner))
+        out.append(f"CMD {_json_list(cfg.cmd)}")
+        out.append("")
+        del parent_is_runtime
+
+    wheel_groups = [layer for layer in plain.layers if layer.kind == "wheels"]
+    base = base_stage(plain, None)
+    common = builder_stage(wheel_groups, 1, base, "builder", "") if wheel_groups else []
+    final_stage(plain, base, [("builder", i) for i in common], "runtime", False)
+    targets = ["runtime"]
+    next_index = len(wheel_groups) + 1
+    for profile in spec.profiles:
+        plan = plan_build(spec, lock, profile=profile.name, project=project)
+        pbase = base_stage(plan, profile.name)
+        own = [layer for layer in plan.layers if layer.kind == "wheels"
+               and all(w.profiles for w in layer.wheels)]
+        copies = [("builder", i) for i in common]
+        if own:
+            stage = f"builder-{profile.name}"
+            parent = "builder" if wheel_groups else pbase
+            indexes = builder_stage(own, next_index, parent, stage,
+                                    f" (profile {profile.name})")
+            next_index += len(own)
+            copies += [(stage, i) for i in indexes]
+        final_stage(plan, pbase, copies, profile.name, True)
+        targets.append(profile.name)
+    ignore = [f"{RENDERED_MARK}: what the image never gets ({CONTEXT_DIR}/ stays: the "
+              "build reads the base and the requirements from it).",
+              *ALWAYS_IGNORED, *ignores]
+    return Rendered(
+        dockerfile="\n".join(out).rstrip("\n") + "\n",
+        dockerignore="\n".join(ignore) + "\n",
+        files=tuple(files), bases=tuple(bases),
+        pip_wheel=(f"{CONTEXT_DIR}/{pip_path}", pip) if pip and pip_path else None,
+        targets=tuple(targets))
