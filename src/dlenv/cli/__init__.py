@@ -655,6 +655,45 @@ def cmd_stop(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_lint(args: argparse.Namespace) -> int:
+    from dlenv.errors import DlenvError
+    from dlenv.lint import (
+        SEVERITIES,
+        at_or_above,
+        hadolint_binary,
+        lint_path,
+        run_hadolint,
+        to_sarif,
+    )
+
+    paths = [Path(p) for p in args.paths] or [Path("Dockerfile")]
+    hadolint = None if args.no_hadolint else hadolint_binary()
+    findings = []
+    for path in paths:
+        if not path.is_file():
+            raise DlenvError(f"{path}: no such file", fix="name a Dockerfile or compose file")
+        findings += lint_path(path)
+        if hadolint and path.suffix not in (".yml", ".yaml"):
+            findings += run_hadolint(path, hadolint)
+    findings.sort(key=lambda f: (f.file, f.line, SEVERITIES.index(f.severity), f.rule))
+    failing = at_or_above(findings, args.failure_threshold)
+    if args.format == "json":
+        _emit_json({"findings": [f.to_json() for f in findings], "hadolint": bool(hadolint),
+                    "failed": bool(failing)})
+    elif args.format == "sarif":
+        _emit_json(to_sarif(findings))
+    else:
+        colour = {"error": "red", "warning": "yellow", "info": "cyan", "style": "dim"}
+        for f in findings:
+            out.print(f"{escape(f.file)}:{f.line}: [{colour[f.severity]}]{f.severity}[/] "
+                      f"{f.rule} {escape(f.message)}" + (f"\n    fix: {escape(f.fix)}"
+                                                           if f.fix else ""), soft_wrap=True)
+        counts = {s: sum(f.severity == s for f in findings) for s in SEVERITIES}
+        out.print(f"{len(paths)} file(s): " + ", ".join(f"{n} {s}" for s, n in counts.items())
+                  + ("" if hadolint else " (hadolint not installed: dlenv rules only)"))
+    return 1 if failing else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dlenv", description="Reproducible deep-learning "
                                 "container environments from one spec.")
@@ -799,6 +838,15 @@ def build_parser() -> argparse.ArgumentParser:
                            help="add a Host entry to ~/.ssh/config (VS Code Remote-SSH)")
         s.set_defaults(func=cmd_run, mode=mode, cmd=[], json=False, key=None, port=None,
                        publish=[], ssh_config=False)
+
+    s = sub.add_parser("lint", help="ML-aware checks for Dockerfiles and compose files "
+                                    "(and hadolint's, when installed)")
+    s.add_argument("paths", nargs="*", help="Dockerfiles or compose files (default Dockerfile)")
+    s.add_argument("--format", choices=["text", "json", "sarif"], default="text")
+    s.add_argument("--failure-threshold", choices=["error", "warning", "info", "style", "none"],
+                   default="warning", help="exit 1 when a finding is this severe or more")
+    s.add_argument("--no-hadolint", action="store_true", help="dlenv's rules only")
+    s.set_defaults(func=cmd_lint)
 
     s = sub.add_parser("ps", help="list the containers dlenv started")
     s.add_argument("dir", nargs="?", help="only this project's")
