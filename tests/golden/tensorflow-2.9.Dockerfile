@@ -1,0 +1,96 @@
+# Rendered by dlenv 0.1.0 from dlenv.lock (sha256:219757209571a84add2e6002ccfc697190a49293d39c52035b42e71f89ea4bc4); do not edit:
+# change dlenv.toml, run 'dlenv lock', then 'dlenv dockerfile' again.
+# Build (BuildKit): DOCKER_BUILDKIT=1 docker build --secret id=ca,src=/etc/ssl/certs/ca-certificates.crt \
+#     --target runtime -t tensorflow-lts .
+# Targets: runtime.
+
+FROM scratch AS base
+# Debian bullseye: 60 packages pinned in dlenv.lock (InRelease checked with gpgv, each .deb by sha256), assembled by dlenv
+ADD .dlenv/base-7d0980464e98a5bb.tar.gz /
+
+FROM base AS builder
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
+# libclang 18.1.1
+RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
+    --mount=type=cache,target=/root/.cache/pip \
+    --mount=type=secret,id=ca \
+    if [ -f /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
+    && python3 /tmp/dlenv/pip/pip-26.0.1-py3-none-any.whl/pip install --require-hashes --no-deps --only-binary=:all: \
+       --root /opt/layers/1 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-1.txt \
+    && mv /opt/layers/1/usr/local/lib/python3.9/site-packages /opt/layers/1/usr/local/lib/python3.9/dist-packages
+
+# numpy 1.26.4
+RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
+    --mount=type=cache,target=/root/.cache/pip \
+    --mount=type=secret,id=ca \
+    if [ -f /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
+    && python3 /tmp/dlenv/pip/pip-26.0.1-py3-none-any.whl/pip install --require-hashes --no-deps --only-binary=:all: \
+       --root /opt/layers/2 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-2.txt \
+    && mv /opt/layers/2/usr/local/lib/python3.9/site-packages /opt/layers/2/usr/local/lib/python3.9/dist-packages
+
+# tensorflow 2.9.3
+RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
+    --mount=type=cache,target=/root/.cache/pip \
+    --mount=type=secret,id=ca \
+    if [ -f /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
+    && python3 /tmp/dlenv/pip/pip-26.0.1-py3-none-any.whl/pip install --require-hashes --no-deps --only-binary=:all: \
+       --root /opt/layers/3 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-3.txt \
+    && mv /opt/layers/3/usr/local/lib/python3.9/site-packages /opt/layers/3/usr/local/lib/python3.9/dist-packages
+
+# python packages 1/4
+RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
+    --mount=type=cache,target=/root/.cache/pip \
+    --mount=type=secret,id=ca \
+    if [ -f /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
+    && python3 /tmp/dlenv/pip/pip-26.0.1-py3-none-any.whl/pip install --require-hashes --no-deps --only-binary=:all: \
+       --root /opt/layers/4 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-4.txt \
+    && mv /opt/layers/4/usr/local/lib/python3.9/site-packages /opt/layers/4/usr/local/lib/python3.9/dist-packages
+
+# python packages 2/4
+RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
+    --mount=type=cache,target=/root/.cache/pip \
+    --mount=type=secret,id=ca \
+    if [ -f /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
+    && python3 /tmp/dlenv/pip/pip-26.0.1-py3-none-any.whl/pip install --require-hashes --no-deps --only-binary=:all: \
+       --root /opt/layers/5 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-5.txt \
+    && mv /opt/layers/5/usr/local/lib/python3.9/site-packages /opt/layers/5/usr/local/lib/python3.9/dist-packages
+
+# python packages 3/4
+RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
+    --mount=type=cache,target=/root/.cache/pip \
+    --mount=type=secret,id=ca \
+    if [ -f /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
+    && python3 /tmp/dlenv/pip/pip-26.0.1-py3-none-any.whl/pip install --require-hashes --no-deps --only-binary=:all: \
+       --root /opt/layers/6 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-6.txt \
+    && mv /opt/layers/6/usr/local/lib/python3.9/site-packages /opt/layers/6/usr/local/lib/python3.9/dist-packages
+
+# python packages 4/4
+RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
+    --mount=type=cache,target=/root/.cache/pip \
+    --mount=type=secret,id=ca \
+    if [ -f /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
+    && python3 /tmp/dlenv/pip/pip-26.0.1-py3-none-any.whl/pip install --require-hashes --no-deps --only-binary=:all: \
+       --root /opt/layers/7 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-7.txt \
+    && mv /opt/layers/7/usr/local/lib/python3.9/site-packages /opt/layers/7/usr/local/lib/python3.9/dist-packages
+
+FROM base AS runtime
+COPY --from=builder /opt/layers/1/ /
+COPY --from=builder /opt/layers/2/ /
+COPY --from=builder /opt/layers/3/ /
+COPY --from=builder /opt/layers/4/ /
+COPY --from=builder /opt/layers/5/ /
+COPY --from=builder /opt/layers/6/ /
+COPY --from=builder /opt/layers/7/ /
+ENV LANG="C.UTF-8" \
+    PYTHONUNBUFFERED="1" \
+    HOME="/home/dlenv" \
+    SSL_CERT_FILE="/etc/ssl/certs/ca-certificates.crt"
+LABEL dev.dlenv.lock.digest="sha256:219757209571a84add2e6002ccfc697190a49293d39c52035b42e71f89ea4bc4" \
+      dev.dlenv.profile="" \
+      dev.dlenv.python="3.9" \
+      dev.dlenv.spec.digest="sha256:5c7a30d87e595d6d84cd846e680c5e44ad04dfd9e83350756837399d88c7c17c" \
+      org.opencontainers.image.created="2026-11-05T08:33:19Z" \
+      org.opencontainers.image.title="tensorflow-lts"
+WORKDIR /workspace
+USER 1000:1000
+CMD ["python3"]

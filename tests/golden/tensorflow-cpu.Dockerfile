@@ -1,0 +1,120 @@
+# Rendered by dlenv 0.1.0 from dlenv.lock (sha256:e2a9054c770201e41de956410a561241ae8220a467d7d0ba6f8583a49fa9c2e9); do not edit:
+# change dlenv.toml, run 'dlenv lock', then 'dlenv dockerfile' again.
+# Build (BuildKit): DOCKER_BUILDKIT=1 docker build --secret id=ca,src=/etc/ssl/certs/ca-certificates.crt \
+#     --target runtime -t tensorflow-cpu .
+# Targets: runtime, train.
+
+FROM scratch AS base
+# Debian bookworm: 58 packages pinned in dlenv.lock (InRelease checked with gpgv, each .deb by sha256), assembled by dlenv
+ADD .dlenv/base-6f7b56e3d2d7e1ca.tar.gz /
+
+FROM base AS builder
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
+# libclang 18.1.1
+RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
+    --mount=type=cache,target=/root/.cache/pip \
+    --mount=type=secret,id=ca \
+    if [ -f /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
+    && python3 /tmp/dlenv/pip/pip-26.3-py3-none-any.whl/pip install --require-hashes --no-deps --only-binary=:all: \
+       --root /opt/layers/1 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-1.txt \
+    && mv /opt/layers/1/usr/local/lib/python3.11/site-packages /opt/layers/1/usr/local/lib/python3.11/dist-packages
+
+# numpy 1.26.4
+RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
+    --mount=type=cache,target=/root/.cache/pip \
+    --mount=type=secret,id=ca \
+    if [ -f /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
+    && python3 /tmp/dlenv/pip/pip-26.3-py3-none-any.whl/pip install --require-hashes --no-deps --only-binary=:all: \
+       --root /opt/layers/2 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-2.txt \
+    && mv /opt/layers/2/usr/local/lib/python3.11/site-packages /opt/layers/2/usr/local/lib/python3.11/dist-packages
+
+# tensorflow 2.15.1
+RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
+    --mount=type=cache,target=/root/.cache/pip \
+    --mount=type=secret,id=ca \
+    if [ -f /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
+    && python3 /tmp/dlenv/pip/pip-26.3-py3-none-any.whl/pip install --require-hashes --no-deps --only-binary=:all: \
+       --root /opt/layers/3 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-3.txt \
+    && mv /opt/layers/3/usr/local/lib/python3.11/site-packages /opt/layers/3/usr/local/lib/python3.11/dist-packages
+
+# python packages 1/4
+RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
+    --mount=type=cache,target=/root/.cache/pip \
+    --mount=type=secret,id=ca \
+    if [ -f /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
+    && python3 /tmp/dlenv/pip/pip-26.3-py3-none-any.whl/pip install --require-hashes --no-deps --only-binary=:all: \
+       --root /opt/layers/4 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-4.txt \
+    && mv /opt/layers/4/usr/local/lib/python3.11/site-packages /opt/layers/4/usr/local/lib/python3.11/dist-packages
+
+# python packages 2/4
+RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
+    --mount=type=cache,target=/root/.cache/pip \
+    --mount=type=secret,id=ca \
+    if [ -f /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
+    && python3 /tmp/dlenv/pip/pip-26.3-py3-none-any.whl/pip install --require-hashes --no-deps --only-binary=:all: \
+       --root /opt/layers/5 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-5.txt \
+    && mv /opt/layers/5/usr/local/lib/python3.11/site-packages /opt/layers/5/usr/local/lib/python3.11/dist-packages
+
+# python packages 3/4
+RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
+    --mount=type=cache,target=/root/.cache/pip \
+    --mount=type=secret,id=ca \
+    if [ -f /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
+    && python3 /tmp/dlenv/pip/pip-26.3-py3-none-any.whl/pip install --require-hashes --no-deps --only-binary=:all: \
+       --root /opt/layers/6 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-6.txt \
+    && mv /opt/layers/6/usr/local/lib/python3.11/site-packages /opt/layers/6/usr/local/lib/python3.11/dist-packages
+
+# python packages 4/4
+RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
+    --mount=type=cache,target=/root/.cache/pip \
+    --mount=type=secret,id=ca \
+    if [ -f /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
+    && python3 /tmp/dlenv/pip/pip-26.3-py3-none-any.whl/pip install --require-hashes --no-deps --only-binary=:all: \
+       --root /opt/layers/7 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-7.txt \
+    && mv /opt/layers/7/usr/local/lib/python3.11/site-packages /opt/layers/7/usr/local/lib/python3.11/dist-packages
+
+FROM base AS runtime
+COPY --from=builder /opt/layers/1/ /
+COPY --from=builder /opt/layers/2/ /
+COPY --from=builder /opt/layers/3/ /
+COPY --from=builder /opt/layers/4/ /
+COPY --from=builder /opt/layers/5/ /
+COPY --from=builder /opt/layers/6/ /
+COPY --from=builder /opt/layers/7/ /
+ENV LANG="C.UTF-8" \
+    PYTHONUNBUFFERED="1" \
+    HOME="/home/dlenv" \
+    SSL_CERT_FILE="/etc/ssl/certs/ca-certificates.crt" \
+    TF_CPP_MIN_LOG_LEVEL="2"
+LABEL dev.dlenv.lock.digest="sha256:e2a9054c770201e41de956410a561241ae8220a467d7d0ba6f8583a49fa9c2e9" \
+      dev.dlenv.profile="" \
+      dev.dlenv.python="3.11" \
+      dev.dlenv.spec.digest="sha256:31eab2a2b63ae6e968b4ed94e1bd706bfeb76a267231893cc2ed500ed698155b" \
+      org.opencontainers.image.created="2026-11-10T15:50:53Z" \
+      org.opencontainers.image.title="tensorflow-cpu"
+WORKDIR /workspace
+USER 1000:1000
+CMD ["python3"]
+
+FROM base AS train
+COPY --from=builder /opt/layers/1/ /
+COPY --from=builder /opt/layers/2/ /
+COPY --from=builder /opt/layers/3/ /
+COPY --from=builder /opt/layers/4/ /
+COPY --from=builder /opt/layers/5/ /
+COPY --from=builder /opt/layers/6/ /
+COPY --from=builder /opt/layers/7/ /
+ENV LANG="C.UTF-8" \
+    PYTHONUNBUFFERED="1" \
+    HOME="/home/dlenv" \
+    SSL_CERT_FILE="/etc/ssl/certs/ca-certificates.crt" \
+    TF_CPP_MIN_LOG_LEVEL="2"
+LABEL dev.dlenv.lock.digest="sha256:e2a9054c770201e41de956410a561241ae8220a467d7d0ba6f8583a49fa9c2e9" \
+      dev.dlenv.profile="train" \
+      dev.dlenv.python="3.11" \
+      dev.dlenv.spec.digest="sha256:31eab2a2b63ae6e968b4ed94e1bd706bfeb76a267231893cc2ed500ed698155b" \
+      org.opencontainers.image.created="2026-11-10T15:50:53Z" \
+      org.opencontainers.image.title="tensorflow-cpu"
+WORKDIR /workspace
+USER 1000:1000
+CMD ["python", "train.py"]
