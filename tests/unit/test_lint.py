@@ -20,7 +20,7 @@ RUN pip install tensorflow-gpu pandas
 CMD ["jupyter", "notebook", "--ip=0.0.0.0", "--allow-root", "--NotebookApp.token=''"]
 """
 
-GOOD = """FROM python:3.11-slim@sha256:0000000000000000000000000000000000000000000000000000000000000000 AS base
+GOOD = """FROM python:3.11-slim@sha256:%s AS base
 RUN apt-get update \\
     && apt-get install -y --no-install-recommends libgomp1 \\
     && rm -rf /var/lib/apt/lists/*
@@ -29,7 +29,7 @@ RUN pip install --no-cache-dir --require-hashes -r /tmp/requirements.txt
 RUN useradd -u 1000 -m app
 USER 1000:1000
 CMD ["python", "train.py"]
-"""
+""" % ("0" * 64)
 
 
 def rules(findings) -> dict[str, list[int]]:
