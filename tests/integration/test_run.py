@@ -261,3 +261,31 @@ def test_bad_input_is_refused_and_leaves_nothing_behind(project, tmp_path_factor
 
     assert containers(fresh) == []
     assert _volume_count() == before
+
+
+def test_podman_runs_the_same_plan(project, tmp_path):
+    import shutil
+
+    if shutil.which("podman") is None:
+        pytest.fail("podman is not installed (scripts/setup installs it)")
+    root, env = project
+    # Podman as root here needs explicit ulimits (its defaults ask for a capability this
+    # root lacks): a containers.conf, as a user would set one.
+    conf = tmp_path / "containers.conf"
+    conf.write_text('[containers]\ndefault_ulimits = ["nofile=20000:20000", '
+                    '"nproc=32768:32768"]\n')
+    penv = {**env, "CONTAINERS_CONF": str(conf)}
+    r = dlenv(penv, "run", str(root), "--engine", "podman", "--", "python3", "-c",
+              "import os, pathlib, six; pathlib.Path('from-podman.txt').write_text('p'); "
+              "print(os.getuid(), six.__name__); raise SystemExit(3)")
+    assert r.returncode == 3, r.stderr
+    assert r.stdout.split() == [str(OWNER), "six"]
+    assert (root / "from-podman.txt").stat().st_uid == OWNER
+    left = subprocess.run(["podman", "ps", "-aq", "--filter",
+                           f"label=dev.dlenv.project={root.resolve()}"],
+                          capture_output=True, text=True, env={**os.environ, **penv},
+                          check=False).stdout.split()
+    assert left == []
+    subprocess.run(["podman", "volume", "prune", "-f", "--filter",
+                    f"label=dev.dlenv.project={root.resolve()}"], capture_output=True,
+                   env={**os.environ, **penv}, check=False)

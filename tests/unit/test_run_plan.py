@@ -76,12 +76,11 @@ def test_project_volumes_limits_and_host_ca():
     assert "type=bind,source=/p,target=/workspace" in mounts
     assert ("type=bind,source=/etc/ssl/certs/ca-certificates.crt,"
             "target=/run/dlenv/ca-certificates.crt,readonly") in mounts
-    volumes = {m.split(",")[2].split("=")[1]: m.split(",")[1].split("=")[1]
-               for m in mounts if m.startswith("type=volume")}
+    volumes = dict(reversed(v.split(":")[:2]) for v in flag_values(a, "--volume"))
     pid = plan.labels[-1][1]
     assert volumes == {"/home/dlenv": f"dlenv-team-{pid}-home", "/data": f"dlenv-team-{pid}-data",
                        "/models": f"dlenv-team-{pid}-models"}
-    assert all(m.endswith("volume-nocopy") for m in mounts if m.startswith("type=volume"))
+    assert all(v.endswith(":nocopy") for v in flag_values(a, "--volume"))
     assert {v.device for v in plan.volumes} == {f"/d/volumes/{v.name}" for v in plan.volumes}
     assert flag_values(a, "--memory") == ["8g"] and flag_values(a, "--cpus") == ["2"]
     assert flag_values(a, "--shm-size") == ["6g"]

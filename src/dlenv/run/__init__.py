@@ -160,9 +160,10 @@ class RunPlan:
         for f in self.files:
             a += ["--mount", f"type=bind,source={f.host_path},target={f.target},readonly"]
         for v in self.volumes:
-            # volume-nocopy: the engine would otherwise copy the image's directory (and its
+            # nocopy: the engine would otherwise copy the image's directory (and its
             # owner, the image's uid) into a new volume, over the owner dlenv chose.
-            a += ["--mount", f"type=volume,source={v.name},target={v.target},volume-nocopy"]
+            # (--volume: Podman's --mount knows no such option, its -v and Docker's do).
+            a += ["--volume", f"{v.name}:{v.target}:nocopy"]
         for p in self.ports:
             a += ["--publish", f"{p.host_ip}:{p.host_port}:{p.container_port}"]
         return [*a, self.image, *self.command]
