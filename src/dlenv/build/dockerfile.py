@@ -140,7 +140,7 @@ def render_dockerfile(spec: Spec, lock: Lock, lock_digest: str,
         return indexes
 
     def final_stage(plan: BuildPlan, base: str, copies: list[tuple[str, int]],
-                    name: str, parent_is_runtime: bool) -> None:
+                    name: str) -> None:
         out.append(f"FROM {base} AS {name}")
         for stage, i in copies:
             out.append(f"COPY --from={stage} /opt/layers/{i}/ /")
@@ -157,12 +157,11 @@ def render_dockerfile(spec: Spec, lock: Lock, lock_digest: str,
         out.extend(_project_copies(project, cfg.workdir, owner))
         out.append(f"CMD {_json_list(cfg.cmd)}")
         out.append("")
-        del parent_is_runtime
 
     wheel_groups = [layer for layer in plain.layers if layer.kind == "wheels"]
     base = base_stage(plain, None)
     common = builder_stage(wheel_groups, 1, base, "builder", "") if wheel_groups else []
-    final_stage(plain, base, [("builder", i) for i in common], "runtime", False)
+    final_stage(plain, base, [("builder", i) for i in common], "runtime")
     targets = ["runtime"]
     next_index = len(wheel_groups) + 1
     for profile in spec.profiles:
@@ -178,7 +177,7 @@ def render_dockerfile(spec: Spec, lock: Lock, lock_digest: str,
                                     f" (profile {profile.name})")
             next_index += len(own)
             copies += [(stage, i) for i in indexes]
-        final_stage(plan, pbase, copies, profile.name, True)
+        final_stage(plan, pbase, copies, profile.name)
         targets.append(profile.name)
     ignore = [f"{RENDERED_MARK}: what the image never gets ({CONTEXT_DIR}/ stays: the "
               "build reads the base and the requirements from it).",

@@ -220,19 +220,24 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
-def _eject(spec: Any, file: Path, lock: Any, output: str | None, cache_dir: str | None) -> Any:
-    from dlenv.build import builder_for, lock_digest
+def _render(spec: Any, file: Path, lock: Any) -> Any:
+    from dlenv.build import lock_digest
     from dlenv.build.dockerfile import render_dockerfile
-    from dlenv.build.eject import write_context
     from dlenv.build.project import collect_project, user_ignores
 
-    context = file.parent
-    rendered = render_dockerfile(spec, lock, lock_digest(lock), collect_project(context),
-                                 user_ignores(context))
-    target = Path(output) if output else context / "Dockerfile"
+    return render_dockerfile(spec, lock, lock_digest(lock), collect_project(file.parent),
+                             user_ignores(file.parent))
+
+
+def _eject(spec: Any, file: Path, lock: Any, output: str | None, cache_dir: str | None) -> Any:
+    from dlenv.build import builder_for
+    from dlenv.build.eject import write_context
+
+    rendered = _render(spec, file, lock)
+    target = Path(output) if output else file.parent / "Dockerfile"
     builder, _ = builder_for(spec, cache_dir)
     with err.status("writing the Dockerfile and its context"):
-        written = write_context(rendered, spec, lock, context, target, builder)
+        written = write_context(rendered, spec, lock, file.parent, target, builder)
     return rendered, target, written
 
 
@@ -240,13 +245,7 @@ def cmd_dockerfile(args: argparse.Namespace) -> int:
     spec, file = _load(args.dir)
     lock = _fresh_lock(spec, file, args.cache_dir, args.frozen)
     if args.stdout:
-        from dlenv.build import lock_digest
-        from dlenv.build.dockerfile import render_dockerfile
-        from dlenv.build.project import collect_project, user_ignores
-
-        rendered = render_dockerfile(spec, lock, lock_digest(lock),
-                                     collect_project(file.parent), user_ignores(file.parent))
-        sys.stdout.write(rendered.dockerfile)
+        sys.stdout.write(_render(spec, file, lock).dockerfile)
         return 0
     rendered, target, written = _eject(spec, file, lock, args.output, args.cache_dir)
     if args.json:
@@ -443,21 +442,19 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def _public_key(path: str | None) -> tuple[str | None, str | None]:
     """The public key's text and the matching private key's path (for ~/.ssh/config)."""
+    from dlenv.errors import EngineError
+
     candidates = [Path(path).expanduser()] if path else [
         Path.home() / ".ssh" / f"id_{k}.pub" for k in ("ed25519", "ecdsa", "rsa")]
     for pub in candidates:
         if pub.is_file():
             text = pub.read_text().strip()
             if not text.startswith(("ssh-", "ecdsa-", "sk-")):
-                from dlenv.errors import EngineError
-
                 raise EngineError(f"{pub} is not an SSH public key",
                                   fix="pass the .pub file made by ssh-keygen with --key")
             private = pub.with_suffix("") if pub.suffix == ".pub" else None
             return text, str(private) if private and private.exists() else None
     if path:
-        from dlenv.errors import EngineError
-
         raise EngineError(f"no public key at {path}", fix="make one with 'ssh-keygen -t "
                           "ed25519' or pass another with --key")
     return None, None
@@ -518,6 +515,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     import secrets
 
     from dlenv.build import builder_for, plan_build
+    from dlenv.cache import default_cache_dir
     from dlenv.doctor import diagnose, gather, host_bundle, needs_from_target
     from dlenv.engine import detect
     from dlenv.oci.export import write_docker_archive
@@ -541,7 +539,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     lock = _fresh_lock(spec, file, args.cache_dir, frozen=False)
     gpus = False
     if lock.target.get("cuda"):
-        facts = gather(Path(args.cache_dir or "."))
+        facts = gather(default_cache_dir(args.cache_dir))
         gpus = decide_gpus(True, diagnose(facts, needs_from_target(spec.name, lock.target)),
                            args.allow_cpu)
     if args.image:
@@ -565,7 +563,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     host = Host(project_dir=str(project), uid=uid, gid=gid,
                 data_dir=str(default_data_dir().resolve()),
                 memory_bytes=os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"),
-                ca_bundle=None if args.no_host_ca else host_bundle(), engine=engine.kind,
+                ca_bundle=None if args.no_host_ca else host_bundle(),
                 nonce=secrets.token_hex(2), token=token)
     options = RunOptions(
         mode=mode, command=tuple(getattr(args, "cmd", ()) or ()), memory=args.memory,
@@ -603,7 +601,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _started(args: argparse.Namespace) -> list[Any]:
+def _started(args: argparse.Namespace) -> tuple[Any, list[Any]]:
     from dlenv.engine import LABEL, detect
 
     engine = detect(args.engine)
@@ -612,7 +610,7 @@ def _started(args: argparse.Namespace) -> list[Any]:
         _, file = _load(args.dir)
         project = str(file.parent.resolve())
         found = [c for c in found if c.labels.get(f"{LABEL}.project") == project]
-    return [engine, found]
+    return engine, found
 
 
 def cmd_ps(args: argparse.Namespace) -> int:
@@ -634,7 +632,6 @@ def cmd_ps(args: argparse.Namespace) -> int:
 
 def cmd_stop(args: argparse.Namespace) -> int:
     from dlenv.errors import EngineError
-    from dlenv.run.launch import stop
 
     engine, found = _started(args)
     if args.name:
@@ -646,7 +643,9 @@ def cmd_stop(args: argparse.Namespace) -> int:
         names = list(args.name)
     else:
         names = [c.name for c in found]
-    stopped = stop(engine, names)
+    for name in names:
+        engine.remove(name)
+    stopped = names
     if args.json:
         _emit_json({"stopped": stopped})
     else:

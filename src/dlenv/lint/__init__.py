@@ -396,14 +396,13 @@ def lint_compose(text: str, file: str = "compose.yaml") -> list[Finding]:
 
 # --- files, hadolint, reports ------------------------------------------------------------------
 
-def is_compose(path: Path) -> bool:
-    return path.suffix in (".yml", ".yaml") and ("compose" in path.name or "services:" in
-                                                  path.read_text(errors="replace"))
+def is_compose(path: Path, text: str) -> bool:
+    return path.suffix in (".yml", ".yaml") and ("compose" in path.name or "services:" in text)
 
 
 def lint_path(path: Path) -> list[Finding]:
     text = path.read_text(encoding="utf-8", errors="replace")
-    if is_compose(path):
+    if is_compose(path, text):
         return lint_compose(text, str(path))
     return lint_dockerfile(text, str(path),
                            has_dockerignore=(path.parent / ".dockerignore").is_file())

@@ -95,7 +95,6 @@ class Host:
     data_dir: str  # volumes' host directories and generated files live below it
     memory_bytes: int
     ca_bundle: str | None = None
-    engine: str = "docker"
     nonce: str = ""  # tells apart several shells of one project
     token: str = ""  # Jupyter's token (random, made by the launcher)
 
@@ -120,7 +119,6 @@ class RunPlan:
     labels: tuple[tuple[str, str], ...] = ()
     detach: bool = False
     tty: bool = False
-    remove: bool = True
     extra: dict[str, str] = field(default_factory=dict)  # url, ssh line: what to tell the user
     notes: tuple[str, ...] = ()
 
@@ -137,10 +135,8 @@ class RunPlan:
         a = ["--name", self.name, "--init", "--user", self.user, "--workdir", self.workdir,
              "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
              "--shm-size", self.shm_size]
-        if not self.detach:
-            a.append("--interactive")
-        if self.remove:
-            a.append("--rm")
+        if not self.detach:  # services are kept for their logs; `dlenv stop` removes them
+            a += ["--interactive", "--rm"]
         if self.tty:
             a.append("--tty")
         if self.memory:
@@ -355,5 +351,5 @@ def plan_run(spec: Spec, image: str, profile: str | None, options: RunOptions,
         command=command, env=tuple(env), mounts=tuple(mounts), volumes=tuple(volumes),
         files=tuple(files), ports=tuple(ports), memory=options.memory, cpus=options.cpus,
         shm_size=options.shm_size or default_shm(host.memory_bytes), gpus=options.gpus,
-        labels=labels, detach=detach, tty=options.tty and not detach, remove=not detach,
+        labels=labels, detach=detach, tty=options.tty and not detach,
         extra=extra, notes=tuple(notes))

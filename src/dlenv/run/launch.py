@@ -164,12 +164,6 @@ def start_detached(plan: RunPlan, engine: Engine, token: str = "",
         raise
 
 
-def stop(engine: Engine, names: list[str]) -> list[str]:
-    for name in names:
-        engine.remove(name)
-    return names
-
-
 def image_for(plan_tag: str, config_digest: str, engine: Engine,
               write: Callable[[IO[bytes]], None]) -> bool:
     """Make sure the engine holds the built image (by its config digest, which is the
