@@ -7,6 +7,7 @@ may fetch the same file; the rename makes the last writer win with identical con
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import ssl
@@ -19,10 +20,27 @@ from typing import Any
 import httpx
 import platformdirs
 
-from dlenv.errors import FetchError, IntegrityError
+from dlenv.errors import FetchError, IntegrityError, UsageError
+from dlenv.fsutil import shorten, temp_prefix
 
 CHUNK = 1 << 20
 RETRIES = 4
+# A server that accepts no connection in 10 s, or sends nothing for 30 s, is retried, then
+# reported (a stalled mirror used to cost four times two minutes before any word).
+TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+
+
+def describe_transport_error(exc: httpx.TransportError) -> str:
+    """What went wrong on the wire, in words (httpx's timeouts carry no message)."""
+    host = ""
+    with contextlib.suppress(RuntimeError):
+        host = exc.request.url.host
+    where = f" from {host}" if host else ""
+    if isinstance(exc, httpx.ConnectTimeout):
+        return f"no connection{where} within {TIMEOUT.connect:.0f} s"
+    if isinstance(exc, httpx.ReadTimeout):
+        return f"nothing arrived{where} for {TIMEOUT.read:.0f} s"
+    return str(exc) or type(exc).__name__
 
 
 def default_cache_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
@@ -32,9 +50,21 @@ def default_cache_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
     return Path(env) if env else Path(platformdirs.user_cache_dir("dlenv"))
 
 
-def http_client(ca_bundle: str | None = None, timeout: float = 120) -> httpx.Client:
-    verify: Any = ssl.create_default_context(cafile=ca_bundle) if ca_bundle else True
-    return httpx.Client(follow_redirects=True, timeout=timeout, verify=verify,
+def tls_context(ca_bundle: str | None) -> Any:
+    """What httpx verifies servers with: the given CA bundle, else its default."""
+    if not ca_bundle:
+        return True
+    try:
+        return ssl.create_default_context(cafile=ca_bundle)
+    except (OSError, ssl.SSLError) as exc:
+        raise UsageError(f"the CA bundle {shorten(ca_bundle)} cannot be read: "
+                         f"{getattr(exc, 'strerror', None) or exc}",
+                         fix="set index.ca_bundle (or SSL_CERT_FILE) to a PEM file of CA "
+                             "certificates that exists on this host") from None
+
+
+def http_client(ca_bundle: str | None = None) -> httpx.Client:
+    return httpx.Client(follow_redirects=True, timeout=TIMEOUT, verify=tls_context(ca_bundle),
                         headers={"User-Agent": "dlenv"})
 
 
@@ -52,7 +82,11 @@ class ContentCache:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.dir = root / "sha256"
-        self.dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise UsageError(f"the cache {root.parent} is under a file, not a directory",
+                             fix="pass --cache-dir (or DLENV_CACHE_DIR) a directory") from None
 
     def path(self, sha256: str) -> Path:
         return self.dir / sha256
@@ -80,17 +114,23 @@ class ContentCache:
             if progress:
                 progress(found.stat().st_size)
             return found
-        fd, tmp_name = tempfile.mkstemp(dir=self.dir, prefix=f".{sha256[:16]}.", suffix=".part")
+        fd, tmp_name = tempfile.mkstemp(dir=self.dir, prefix=temp_prefix(sha256[:16]),
+                                        suffix=".part")
         tmp = Path(tmp_name)
         os.close(fd)
-        last: Exception | None = None
+        last = ""
         try:
             for attempt in range(RETRIES):
                 try:
                     self._download(client, url, tmp, progress)
                     break
+                except httpx.UnsupportedProtocol:
+                    raise FetchError(f"{shorten(url)}: dlenv downloads over http(s) only",
+                                     fix="serve the files over HTTP, or run 'dlenv lock' "
+                                         "with an http(s) index") from None
                 except (httpx.TransportError, _Retryable) as exc:
-                    last = exc
+                    last = describe_transport_error(exc) \
+                        if isinstance(exc, httpx.TransportError) else str(exc)
                     sleep(min(2 ** attempt * 0.5, 8))
             else:
                 raise FetchError(f"download of {url} failed after {RETRIES} tries: {last}",

@@ -2,6 +2,7 @@
 
     DlenvError                  base; carries an optional ``fix`` hint       exit 3
     ├── SpecError               dlenv.toml is wrong (all problems at once)   exit 2
+    ├── UsageError              a command-line value is wrong                exit 2
     ├── ResolveError            no supported combination; names nearest ones exit 2
     ├── LockError               resolution or lock file problem              exit 2
     │   └── StaleLockError      the lock no longer matches the spec          exit 1
@@ -59,6 +60,12 @@ class SpecError(DlenvError):
 
     def __str__(self) -> str:
         return self.message
+
+
+class UsageError(DlenvError):
+    """A command-line argument is malformed or impossible (a path, port, size, reference)."""
+
+    exit_code = 2
 
 
 class ResolveError(DlenvError):

@@ -94,3 +94,4 @@ LABEL dev.dlenv.lock.digest="sha256:9666ecb34a1ec490c19bd4048c7c59df730f97387ed3
 WORKDIR /workspace
 USER 1000:1000
 CMD ["python3"]
+# dlenv-rendered: sha256:a9f1e4e34d3f804b869301ad98a9b8d4d82b14d73bf1658571e636426ad02c08

@@ -109,3 +109,4 @@ EXPOSE 8888
 WORKDIR /workspace
 USER 1000:1000
 CMD ["python3"]
+# dlenv-rendered: sha256:ee9aeebad1c9f6e001914e08fc5407038ac28e929dc783062874529ecac71514

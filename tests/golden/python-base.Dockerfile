@@ -34,7 +34,7 @@ LABEL dev.dlenv.lock.digest="sha256:956dfe10f7f0231ea7fdf2899e0dd655315aadb78632
       org.opencontainers.image.title="python-base"
 WORKDIR /workspace
 USER 1000:1000
-COPY --chown=1000:1000 hello.py /workspace/
+COPY --chown=1000:1000 ["hello.py", "/workspace/"]
 CMD ["python3"]
 
 FROM base AS train
@@ -52,5 +52,6 @@ LABEL dev.dlenv.lock.digest="sha256:956dfe10f7f0231ea7fdf2899e0dd655315aadb78632
       org.opencontainers.image.title="python-base"
 WORKDIR /workspace
 USER 1000:1000
-COPY --chown=1000:1000 hello.py /workspace/
+COPY --chown=1000:1000 ["hello.py", "/workspace/"]
 CMD ["python3", "hello.py"]
+# dlenv-rendered: sha256:fd33559af9f5aa0828c5321e3cd254ca53ae47f1b6826ed4a29a58ffc045db90

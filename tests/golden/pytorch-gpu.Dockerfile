@@ -178,3 +178,4 @@ LABEL dev.dlenv.cuda="12.4" \
 WORKDIR /workspace
 USER 1000:1000
 CMD ["python3"]
+# dlenv-rendered: sha256:5cee420aed42e7632c2c7433f38d339c1d226dac506173308b77559c65930ba8

@@ -94,3 +94,4 @@ LABEL dev.dlenv.lock.digest="sha256:219757209571a84add2e6002ccfc697190a49293d39c
 WORKDIR /workspace
 USER 1000:1000
 CMD ["python3"]
+# dlenv-rendered: sha256:d4b255c72330ff977767ee151140905ae786911e08c03a6bf8acc8c6ad97a9e4

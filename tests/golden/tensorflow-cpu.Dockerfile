@@ -118,3 +118,4 @@ LABEL dev.dlenv.lock.digest="sha256:e2a9054c770201e41de956410a561241ae8220a467d7
 WORKDIR /workspace
 USER 1000:1000
 CMD ["python", "train.py"]
+# dlenv-rendered: sha256:997bff0bbe9ff1c97e42a7fd7aadbd1c945fbc0f5ec469ffa4569c33bc7e6ccd

@@ -236,3 +236,4 @@ LABEL dev.dlenv.cuda="12.3" \
 WORKDIR /workspace
 USER 1000:1000
 CMD ["python", "train.py"]
+# dlenv-rendered: sha256:0165fcdd2eeb5e9a3181f6473125444fd79f7b7e8420a15164c1c7c55f9257bc

@@ -7,6 +7,7 @@ import io
 import json
 import os
 import random
+import subprocess
 import tarfile
 from pathlib import Path
 
@@ -89,15 +90,26 @@ def test_layer_keeps_hard_links_symlinks_and_fixed_metadata(tmp_path):
 
 def test_store_write_is_atomic_and_gc_removes_leftovers(tmp_path):
     store = OCIStore(tmp_path)
-    (store.blobs / ".tmp-crashed.part").write_bytes(b"half a layer")
+    crashed = f".dlenv-tmp-{dead_pid()}-blob-x.part"  # left by a killed process
+    running = f".dlenv-tmp-{os.getpid()}-blob-y.part"  # a build still writing
+    for name in (crashed, running):
+        (store.blobs / name).write_bytes(b"half a layer")
+        os.utime(store.blobs / name, (1e9, 1e9))
     cfg = store.put_bytes(b"{}", "application/vnd.oci.image.config.v1+json")
     manifest = store.put_bytes(json.dumps({"config": cfg.to_json(), "layers": []}).encode(),
                                "application/vnd.oci.image.manifest.v1+json")
     orphan = store.put_bytes(b"orphan", "application/octet-stream")
     store.tag("x:1", manifest)
     removed = store.gc()
-    assert ".tmp-crashed.part" in removed and orphan.hex in removed
+    assert crashed in removed and orphan.hex in removed and running not in removed
+    assert (store.blobs / running).exists()
     assert store.has(cfg.digest) and store.resolve("x:1") is not None
+
+
+def dead_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
 
 
 def test_tagging_a_manifest_with_a_missing_blob_is_refused(tmp_path):

@@ -27,7 +27,7 @@ SHA = "ab" * 32
 
 
 def wheel(name: str, version: str = "1.0", profiles: tuple[str, ...] = ()) -> LockedWheel:
-    fn = f"{name}-{version}-py3-none-any.whl"
+    fn = f"{name.replace('-', '_')}-{version}-py3-none-any.whl"
     return LockedWheel(name=name, version=version, filename=fn, url=f"https://idx.example/{fn}",
                        sha256=SHA, size=10, profiles=profiles)
 
@@ -87,12 +87,14 @@ def test_lock_check_exit_codes(tmp_path: Path, capsys):
     (tmp_path / "dlenv.toml").write_text('name = "x"\n')
     assert main(["lock", str(tmp_path), "--check"]) == 2  # no lock at all
     spec = parse_spec({"name": "x"})
-    stale = Lock(spec_digest="sha256:old", source_date_epoch=1, target={},
+    target = resolve_target(spec).to_dict()
+    stale = Lock(spec_digest="sha256:" + "1" * 64, source_date_epoch=1, target=target,
                  base=LockedBase(kind="debian", suite="trixie"))
     (tmp_path / "dlenv.lock").write_text(dumps(stale))
     assert main(["lock", str(tmp_path), "--check"]) == 1
-    fresh = Lock(spec_digest=spec.digest(), source_date_epoch=1, target={},
-                 base=LockedBase(kind="debian", suite="trixie"))
+    fresh = Lock(spec_digest=spec.digest(), source_date_epoch=1, target=target,
+                 base=LockedBase(kind="debian", suite="trixie"), wheels=(wheel("pip"),),
+                 debs=sample_lock().debs)
     (tmp_path / "dlenv.lock").write_text(dumps(fresh))
     assert main(["lock", str(tmp_path), "--check"]) == 0
     assert read_lock(tmp_path / "dlenv.lock").base.suite == "trixie"

@@ -32,6 +32,7 @@ from dlenv.build.wheels import (
 )
 from dlenv.cache import ContentCache, default_cache_dir, http_client, sha256_file
 from dlenv.errors import BuildError
+from dlenv.fsutil import inside, sweep, temp_prefix
 from dlenv.lock import Lock, LockedDeb, LockedWheel, dumps
 from dlenv.oci import MT_MANIFEST, Descriptor, LayerBlob
 from dlenv.oci.image import (
@@ -140,9 +141,17 @@ def _interpreter_id(lock: Lock, python: str) -> str:
     return f"image {lock.base.digest}"
 
 
+RUN_SUFFIX = "-run"  # tags of images for `dlenv run`, where the project is mounted
+
+
 def plan_build(spec: Spec, lock: Lock, *, profile: str | None = None,
                compression: str = "gzip", bytecode: bool = True,
-               project: Sequence[ProjectFile] = ()) -> BuildPlan:
+               project: Sequence[ProjectFile] = (), for_run: bool = False) -> BuildPlan:
+    """The image of ``spec``'s ``profile``. ``for_run``: the image development containers
+    start, without the project's files (they are mounted); it has a tag of its own, so that
+    what ``dlenv build`` made (and ``dlenv push`` sends) is never replaced by it."""
+    if for_run and project:
+        raise ValueError("an image for `dlenv run` has the project mounted, not copied")
     if lock.base.kind == "image" and not lock.base.digest:
         raise BuildError(f"the lock has no digest for the base {lock.base.ref}",
                          fix="run 'dlenv lock' again")
@@ -188,7 +197,8 @@ def plan_build(spec: Spec, lock: Lock, *, profile: str | None = None,
         cmd=chosen.command if chosen and chosen.command else ("python3",), labels=labels,
         exposed_ports=chosen.ports if chosen else (),
     )
-    tag = f"{spec.name}:{profile}" if profile else f"{spec.name}:latest"
+    tag = (f"{spec.name}:{profile}" if profile else f"{spec.name}:latest") \
+        + (RUN_SUFFIX if for_run else "")
     return BuildPlan(
         name=spec.name, tag=tag, profile=profile, python=python,
         epoch=lock.source_date_epoch, compression=compression, workdir=spec.workdir,
@@ -246,6 +256,8 @@ class NativeBuilder:
         self.cache = ContentCache(cache_dir / "blobs")
         self.layer_index = cache_dir / "layers"
         self.layer_index.mkdir(parents=True, exist_ok=True)
+        for directory in (cache_dir, self.cache.dir, store.blobs):
+            sweep(directory)  # what killed builds left: layer trees, partial downloads
         self.rootfs_dir = cache_dir / "rootfs"
         self.mirror = mirror
         self.ca_bundle = ca_bundle
@@ -256,18 +268,29 @@ class NativeBuilder:
 
     # --- the layer records: which blob a layer key gave --------------------------------
     def _cached_layer(self, key: str) -> _Built | None:
+        """The blob a layer key gave before, when its record reads and the store still holds
+        that blob intact (size and stamp; see ``OCIStore.check``); else None, and a bad
+        record is dropped so the layer is built again."""
         path = self.layer_index / f"{key}.json"
         if not path.exists():
             return None
-        data = json.loads(path.read_text())
-        blob = LayerBlob(descriptor=Descriptor.from_json(data["descriptor"]),
-                         diff_id=data["diff_id"], name=data["name"])
-        if not self.store.has(blob.descriptor.digest):
+        try:
+            data = json.loads(path.read_bytes())
+            blob = LayerBlob(descriptor=Descriptor.from_json(data["descriptor"]),
+                             diff_id=str(data["diff_id"]), name=str(data["name"]))
+            built = _Built(blob, tuple(map(str, data.get("files", ()))),
+                           tuple(map(str, data.get("notes", ()))))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            path.unlink(missing_ok=True)
             return None
-        return _Built(blob, tuple(data.get("files", ())), tuple(data.get("notes", ())))
+        desc = blob.descriptor
+        if not self.store.check(desc.digest, desc.size, blob.diff_id):
+            path.unlink(missing_ok=True)
+            return None
+        return built
 
     def _remember(self, key: str, built: _Built) -> None:
-        from dlenv.lock import write_atomic
+        from dlenv.fsutil import write_atomic
 
         write_atomic(self.layer_index / f"{key}.json", json.dumps({
             "descriptor": built.blob.descriptor.to_json(), "diff_id": built.blob.diff_id,
@@ -371,7 +394,8 @@ class NativeBuilder:
 
     def _build_layer(self, plan: BuildPlan, layer: LayerPlan,
                      wheel_paths: Mapping[str, Future[Path]]) -> _Built:
-        with tempfile.TemporaryDirectory(prefix="dlenv-layer-", dir=self.cache.root.parent) as t:
+        with tempfile.TemporaryDirectory(prefix=temp_prefix("layer"),
+                                         dir=self.cache.root.parent) as t:
             root = Path(t, "root")
             root.mkdir()
             owners: dict[str, tuple[int, int]] = {}
@@ -385,7 +409,7 @@ class NativeBuilder:
                 modes = {"tmp": 0o1777, "var/tmp": 0o1777, "root": 0o700, "etc/shadow": 0o640}
             elif layer.kind == "user-dirs":
                 for d in (f"home/{plan.user.name}", plan.workdir.lstrip("/")):
-                    (root / d).mkdir(parents=True, exist_ok=True)
+                    inside(root, d).mkdir(parents=True, exist_ok=True)
                     owners[d] = ids
             elif layer.kind == "wheels":
                 notes = self._wheels(plan, layer, root, wheel_paths)
@@ -401,7 +425,7 @@ class NativeBuilder:
             self.progress(f"writing layer: {layer.name}", 0, 1)
             with self.store.writer() as f:
                 blob = write_layer(root, f, options, name=layer.name)
-                self.store.commit(f, blob.descriptor.digest)
+                self.store.commit(f, blob.descriptor.digest, blob.diff_id)
             self.progress(f"writing layer: {layer.name}", 1, 1)
             if layer.kind == "debian":
                 self._keep_rootfs(layer.key(plan), root)
@@ -473,7 +497,7 @@ class NativeBuilder:
             key = base.key(plan)
             rootfs = self.rootfs_dir / key
             if not rootfs.exists():  # the base layer came from the cache without its tree
-                with tempfile.TemporaryDirectory(prefix="dlenv-rootfs-",
+                with tempfile.TemporaryDirectory(prefix=temp_prefix("rootfs"),
                                                  dir=self.cache.root.parent) as t:
                     tree = Path(t, "root")
                     tree.mkdir()
@@ -509,9 +533,9 @@ class NativeBuilder:
         workdir = plan.workdir.lstrip("/")
         ids = (plan.user.uid, plan.user.gid)
         owners = {workdir: ids}
-        (root / workdir).mkdir(parents=True)
+        inside(root, workdir).mkdir(parents=True)
         for f in layer.files:
-            dest = root / workdir / f.path
+            dest = inside(root, f"{workdir}/{f.path}")
             dest.parent.mkdir(parents=True, exist_ok=True)
             rel = f"{workdir}/{f.path}"
             parts = rel.split("/")

@@ -19,6 +19,7 @@ from debian.debfile import DebFile
 
 from dlenv.cache import ContentCache, default_cache_dir, http_client
 from dlenv.errors import BuildError
+from dlenv.fsutil import inside
 from dlenv.lock import Lock, LockedBase, LockedDeb
 from dlenv.resolve.debian import RUNTIME_PACKAGES, closure, fetch_suite, find_mirror
 from dlenv.spec import Spec, User
@@ -104,7 +105,7 @@ def _unpack(deb: Path, root: Path) -> list[str]:
             rel = _target_path(member.name)
             if not rel or rel in MERGED:
                 continue
-            dest = root / rel
+            dest = inside(root, rel)  # never through a link out of the tree
             if member.isdir():
                 if dest.is_symlink():
                     continue  # a directory merged into another (e.g. lib64 -> usr/lib64)
@@ -118,7 +119,7 @@ def _unpack(deb: Path, root: Path) -> list[str]:
             if member.issym():
                 os.symlink(member.linkname, dest)
             elif member.islnk():
-                os.link(root / _target_path(member.linkname), dest)
+                os.link(inside(root, _target_path(member.linkname)), dest)
             elif member.isfile():
                 source = tar.extractfile(member)
                 assert source is not None
@@ -193,8 +194,9 @@ def _post_install(root: Path, user: User, workdir: str) -> None:
     write_users(root, user)
     for d, mode in (("tmp", 0o1777), ("var/tmp", 0o1777), ("root", 0o700),
                     (f"home/{user.name}", 0o755), (workdir.lstrip("/"), 0o755)):
-        (root / d).mkdir(parents=True, exist_ok=True)
-        os.chmod(root / d, mode)
+        path = inside(root, d)  # the spec names the workdir: it must stay in the tree
+        path.mkdir(parents=True, exist_ok=True)
+        os.chmod(path, mode)
     # libc-bin's trigger: the dynamic linker cache, for libraries outside the default paths.
     proc = subprocess.run(["ldconfig", "-r", str(root)], capture_output=True, text=True,
                           check=False)

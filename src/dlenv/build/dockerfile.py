@@ -17,12 +17,17 @@ bootstraps the builder. Every stage is reproducible from the lock:
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from dlenv import __version__
 from dlenv.build import DEFAULT_PATH, BuildPlan, LayerPlan, plan_build
-from dlenv.build.project import ALWAYS_IGNORED, RENDERED_MARK, ProjectFile
+from dlenv.build.project import ALWAYS_IGNORED, RENDERED_MARK, SECRET_PATTERNS, ProjectFile
+from dlenv.errors import BuildError
+from dlenv.fsutil import shorten
+from dlenv.lint import seal
 from dlenv.lock import Lock, LockedWheel
 from dlenv.spec import Spec
 
@@ -40,12 +45,21 @@ class Rendered:
     targets: tuple[str, ...]
 
 
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def _quote(value: str) -> str:
+    """A double-quoted Dockerfile word. A Dockerfile has no escape for a line break: a
+    value holding one would end the instruction and start another, so it is refused."""
+    if _UNSAFE.search(value):
+        raise BuildError(f"{shorten(value)} cannot be written into a Dockerfile (a line "
+                         "break or control character)", fix="remove it from dlenv.toml")
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _json_list(items: Sequence[str]) -> str:
-    return "[" + ", ".join(_quote(i) for i in items) + "]"
+    """An exec-form list: Docker reads it as JSON, whose escapes cover any character."""
+    return json.dumps(list(items))
 
 
 def base_key(plan: BuildPlan) -> str:
@@ -73,16 +87,21 @@ def _pip_group(group: LayerPlan, index: int, python: str, pip: str, stage_note: 
 
 def _project_copies(files: Sequence[ProjectFile], workdir: str, owner: str) -> list[str]:
     """One COPY per top-level directory and one for the top-level files (COPY of a
-    directory copies its contents, so each keeps its name in the target)."""
+    directory copies its contents, so each keeps its name in the target), in JSON form so
+    that no file name is read as more words or instructions."""
     tops: dict[str, bool] = {}
     for f in files:
         head, sep, _ = f.path.partition("/")
+        if _UNSAFE.search(head) or re.search(r"[*?\[\]\\]", head):
+            raise BuildError(f"the project file {shorten(head)} cannot be named in a "
+                             "Dockerfile COPY (a control or wildcard character)",
+                             fix="rename it, or list it in .dlenvignore")
         tops[head] = tops.get(head, False) or bool(sep)
     singles = [name for name, is_dir in tops.items() if not is_dir]
     lines = []
     if singles:
-        lines.append(f"COPY --chown={owner} {' '.join(singles)} {workdir}/")
-    lines += [f"COPY --chown={owner} {name} {workdir}/{name}"
+        lines.append(f"COPY --chown={owner} {_json_list([*singles, workdir + '/'])}")
+    lines += [f"COPY --chown={owner} {_json_list([name, f'{workdir}/{name}'])}"
               for name, is_dir in tops.items() if is_dir]
     return lines
 
@@ -152,6 +171,9 @@ def render_dockerfile(spec: Spec, lock: Lock, lock_digest: str,
         out.append("LABEL " + " \\\n      ".join(f"{k}={_quote(v)}" for k, v in labels))
         for port in cfg.exposed_ports:
             out.append(f"EXPOSE {port}")
+        if not re.fullmatch(r"/[A-Za-z0-9._@+/-]*", cfg.workdir):
+            raise BuildError(f"workdir {shorten(cfg.workdir)} cannot be written into a "
+                             "Dockerfile", fix="use a plain absolute path such as /workspace")
         out.append(f"WORKDIR {cfg.workdir}")
         out.append(f"USER {cfg.user}")
         out.extend(_project_copies(project, cfg.workdir, owner))
@@ -181,9 +203,9 @@ def render_dockerfile(spec: Spec, lock: Lock, lock_digest: str,
         targets.append(profile.name)
     ignore = [f"{RENDERED_MARK}: what the image never gets ({CONTEXT_DIR}/ stays: the "
               "build reads the base and the requirements from it).",
-              *ALWAYS_IGNORED, *ignores]
+              *ALWAYS_IGNORED, *SECRET_PATTERNS, *ignores]
     return Rendered(
-        dockerfile="\n".join(out).rstrip("\n") + "\n",
+        dockerfile=seal("\n".join(out).rstrip("\n") + "\n"),
         dockerignore="\n".join(ignore) + "\n",
         files=tuple(files), bases=tuple(bases),
         pip_wheel=(f"{CONTEXT_DIR}/{pip_path}", pip) if pip and pip_path else None,

@@ -21,7 +21,8 @@ from dlenv.build import NativeBuilder, plan_build
 from dlenv.build.dockerfile import CA_SECRET, CONTEXT_DIR, Rendered
 from dlenv.cache import http_client
 from dlenv.errors import BuildError, EngineError
-from dlenv.lock import Lock, write_atomic
+from dlenv.fsutil import write_atomic
+from dlenv.lock import Lock
 from dlenv.spec import Spec
 
 # Debian's engine gives BuildKit only through its own client with DOCKER_BUILDKIT=1; a newer

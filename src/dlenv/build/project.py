@@ -1,9 +1,12 @@
 """The project's own files: what of the spec's directory goes into the image's workdir.
 
-A ``.dlenvignore`` (or, when there is none, a ``.dockerignore``) excludes paths with
-gitignore-style patterns (``pathspec`` implements them). Version control data, caches, the
-spec and the lock are never copied: the spec and the lock are in the image's labels, and
-leaving them out keeps a package change from also changing the project layer.
+``.dockerignore`` and ``.dlenvignore`` (read in that order, so the second can re-include
+with ``!``) exclude paths with gitignore-style patterns (``pathspec`` implements them).
+Version control data, caches, the spec and the lock are never copied: the spec and the lock
+are in the image's labels, and leaving them out keeps a package change from also changing
+the project layer. Files that usually hold credentials (``.env``, private keys, ``.ssh/``,
+cloud and registry logins) are left out too unless an ignore file re-includes them, and then
+``credential_like`` names them so the user is warned.
 """
 
 from __future__ import annotations
@@ -17,7 +20,14 @@ import pathspec
 
 from dlenv.cache import sha256_file
 
-IGNORE_FILES = (".dlenvignore", ".dockerignore")
+IGNORE_FILES = (".dockerignore", ".dlenvignore")  # both apply; the later one wins
+# Where keys and logins live in a checkout; an image layer is readable by anyone who pulls it.
+SECRET_PATTERNS = (
+    ".env", ".env.*", "!.env.example", "!.env.sample", "!.env.template", "*.pem", "*.key",
+    "*.p12", "*.pfx", "*.jks", "*.keystore", "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*",
+    "!*.pub", ".ssh/", ".aws/", ".azure/", ".gnupg/", ".kube/", ".docker/config.json",
+    ".netrc", ".pypirc", ".npmrc", ".git-credentials", "credentials.json",
+    "service-account*.json", "*.tfstate")
 ALWAYS_IGNORED = (".git/", ".hg/", ".svn/", "__pycache__/", "*.pyc", ".venv/",
                   ".ipynb_checkpoints/", ".pytest_cache/", ".mypy_cache/", ".ruff_cache/",
                   "/dlenv.toml", "/dlenv.lock", "/.dlenvignore", "/.dockerignore")
@@ -33,22 +43,32 @@ class ProjectFile:
 
 
 def user_ignores(directory: Path) -> list[str]:
-    """The project's own ignore rules: .dlenvignore, else .dockerignore (not one dlenv
-    rendered, which repeats ALWAYS_IGNORED)."""
+    """The project's own ignore rules: .dockerignore's, then .dlenvignore's (of a
+    .dockerignore that dlenv rendered, only what it carried over from the project)."""
+    out: list[str] = []
     for name in IGNORE_FILES:
         path = directory / name
         if path.is_file():
-            lines = path.read_text(encoding="utf-8").splitlines()
+            lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
             if lines and lines[0].startswith(RENDERED_MARK):
-                return [x for x in lines[1:] if x not in ALWAYS_IGNORED and x != GENERATED]
-            return lines
-    return []
+                lines = [x for x in lines[1:] if x not in (*ALWAYS_IGNORED, *SECRET_PATTERNS)
+                         and x != GENERATED]
+            out += lines
+    return out
 
 
 def ignore_spec(directory: Path) -> pathspec.GitIgnoreSpec:
     # .dlenv/ holds what `dlenv dockerfile` generated: never project code.
     return pathspec.GitIgnoreSpec.from_lines(
-        [*ALWAYS_IGNORED, GENERATED, *user_ignores(directory)])
+        [*ALWAYS_IGNORED, *SECRET_PATTERNS, GENERATED, *user_ignores(directory)])
+
+
+_SECRETS = pathspec.GitIgnoreSpec.from_lines(SECRET_PATTERNS)
+
+
+def credential_like(files: tuple[ProjectFile, ...]) -> list[str]:
+    """Paths among ``files`` that look like credentials (an ignore file re-included them)."""
+    return [f.path for f in files if _SECRETS.match_file(f.path)]
 
 RENDERED_MARK = "# Rendered by dlenv"
 GENERATED = "/.dlenv/"

@@ -35,6 +35,7 @@ from installer.utils import Scheme
 from isal import isal_zlib
 
 from dlenv.errors import BuildError
+from dlenv.fsutil import inside
 from dlenv.lock import LockedWheel
 
 INTERPRETER = "/usr/bin/python3"
@@ -204,13 +205,11 @@ def _inside(rootfs: Path, rel: str) -> Path | None:
     """``rel`` below ``rootfs`` with symbolic links resolved inside the tree (an absolute
     target such as bullseye's /lib64/ld-linux-x86-64.so.2 -> /lib/... means the tree's
     /lib, not the host's), or None when it does not lead to a file."""
-    path = rootfs / rel
-    for _ in range(16):
-        if not path.is_symlink():
-            return path if path.is_file() else None
-        target = os.readlink(path)
-        path = rootfs / target.lstrip("/") if target.startswith("/") else path.parent / target
-    return None
+    try:
+        path = inside(rootfs, rel, follow_last=True)
+    except BuildError:
+        return None
+    return path if path.is_file() else None
 
 
 def interpreter_in(rootfs: Path, python: str) -> Interpreter | None:

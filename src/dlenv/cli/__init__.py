@@ -15,7 +15,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from dlenv import __version__
-from dlenv.errors import DlenvError, SpecError
+from dlenv.errors import DlenvError, SpecError, UsageError
+from dlenv.run import PIDS_LIMIT
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -110,13 +111,13 @@ def cmd_resolve(args: argparse.Namespace) -> int:
 
 
 def cmd_lock(args: argparse.Namespace) -> int:
-    from dlenv.lock import LOCK_FILE, read_lock, write_lock
-    from dlenv.lock.create import lock_project
+    from dlenv.lock import LOCK_FILE, write_lock
+    from dlenv.lock.create import load_lock, lock_project
 
     spec, file = _load(args.dir)
     lock_path = file.parent / LOCK_FILE
     if args.check:
-        read_lock(lock_path).check_fresh(spec.digest())
+        load_lock(spec, lock_path)
         out.print(f"{lock_path} is up to date")
         return 0
     with err.status(f"locking {spec.name}"):
@@ -137,17 +138,17 @@ def cmd_lock(args: argparse.Namespace) -> int:
 
 
 def _fresh_lock(spec: Any, file: Path, cache_dir: str | None, frozen: bool) -> Any:
-    """The project's lock; made or remade first when missing or stale (unless --frozen)."""
-    from dlenv.errors import LockError
+    """The project's lock; made or remade first when missing or stale (unless --frozen).
+    A lock that is damaged or does not match the spec is never overwritten silently."""
+    from dlenv.errors import StaleLockError
     from dlenv.lock import LOCK_FILE, read_lock, write_lock
-    from dlenv.lock.create import lock_project
+    from dlenv.lock.create import load_lock, lock_project
 
     path = file.parent / LOCK_FILE
     try:
-        lock = read_lock(path)
-        lock.check_fresh(spec.digest())
-        return lock
-    except LockError:
+        if path.exists() or frozen:
+            return load_lock(spec, path) if path.exists() else read_lock(path)
+    except StaleLockError:
         if frozen:
             raise
     with err.status(f"locking {spec.name} (the lock was missing or stale)"):
@@ -160,14 +161,13 @@ def cmd_build(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
     from dlenv.build import builder_for, plan_build
-    from dlenv.build.project import collect_project
     from dlenv.oci.export import export_oci, load_into_docker, parse_output, save_docker_archive
 
     spec, file = _load(args.dir)
     lock = _fresh_lock(spec, file, args.cache_dir, args.frozen)
     if args.backend == "docker":
         return _build_with_docker(args, spec, file, lock)
-    project = () if args.no_project else collect_project(file.parent)
+    project = () if args.no_project else _project_files(file.parent)
     plan = plan_build(spec, lock, profile=args.profile, compression=args.compression,
                       bytecode=not args.no_bytecode, project=project)
     started = time.monotonic()
@@ -220,12 +220,24 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _project_files(directory: Path) -> Any:
+    """The project's files for an image; warns of any that look like credentials."""
+    from dlenv.build.project import collect_project, credential_like
+
+    files = collect_project(directory)
+    for path in credential_like(files):
+        err.print(f"[yellow]warning:[/] {escape(path)} looks like a credential and goes into "
+                  "the image (an ignore file re-includes it); remove the '!' line from "
+                  ".dlenvignore/.dockerignore unless the image must carry it", soft_wrap=True)
+    return files
+
+
 def _render(spec: Any, file: Path, lock: Any) -> Any:
     from dlenv.build import lock_digest
     from dlenv.build.dockerfile import render_dockerfile
-    from dlenv.build.project import collect_project, user_ignores
+    from dlenv.build.project import user_ignores
 
-    return render_dockerfile(spec, lock, lock_digest(lock), collect_project(file.parent),
+    return render_dockerfile(spec, lock, lock_digest(lock), _project_files(file.parent),
                              user_ignores(file.parent))
 
 
@@ -297,17 +309,27 @@ def _store(cache_dir: str | None) -> Any:
 
 
 def cmd_push(args: argparse.Namespace) -> int:
-    from dlenv.build import plan_build
-    from dlenv.lock import LOCK_FILE, read_lock
+    from dlenv.build import lock_digest, plan_build
+    from dlenv.lock import LOCK_FILE
+    from dlenv.lock.create import load_lock
     from dlenv.oci.registry import Reference, RegistryClient
 
     spec, file = _load(args.dir)
-    plan = plan_build(spec, read_lock(file.parent / LOCK_FILE), profile=args.profile)
+    lock = load_lock(spec, file.parent / LOCK_FILE)
+    plan = plan_build(spec, lock, profile=args.profile)
     store = _store(args.cache_dir)
     manifest = store.resolve(plan.tag)
     if manifest is None:
-        raise DlenvError(f"{plan.tag} is not built", fix=f"run 'dlenv build {args.dir}' first")
+        raise UsageError(f"{plan.tag} is not built", fix=f"run 'dlenv build {args.dir}' first")
     ref = Reference.parse(args.ref)
+    doc = store.read_json(manifest.digest)
+    labels = store.read_json(doc["config"]["digest"]).get("config", {}).get("Labels") or {}
+    for key, want in (("dev.dlenv.lock.digest", lock_digest(lock)),
+                      ("dev.dlenv.spec.digest", spec.digest())):
+        if labels.get(key) != want:
+            raise UsageError(f"{plan.tag} in the store was built from another "
+                             f"{'lock' if 'lock' in key else 'spec'} than the project's now",
+                             fix=f"run 'dlenv build {args.dir}' first, then push")
     client = RegistryClient()
     try:
         with err.status(f"pushing {plan.tag} to {ref}"):
@@ -315,9 +337,11 @@ def cmd_push(args: argparse.Namespace) -> int:
     finally:
         client.close()
     if args.json:
-        _emit_json({"ref": str(ref), "digest": digest, "blobs_sent": sent})
+        _emit_json({"ref": str(ref), "digest": digest, "blobs_sent": sent, "image": plan.tag,
+                    "layers": len(doc["layers"])})
     else:
-        out.print(f"pushed {ref}@{digest} ({sent} blobs sent, the rest were there)",
+        out.print(f"pushed {plan.tag} ({len(doc['layers'])} layers, built from the current "
+                  f"lock) as {ref}@{digest} ({sent} blobs sent, the rest were there)",
                   soft_wrap=True)
     return 0
 
@@ -378,14 +402,15 @@ def _needs(directory: str | None) -> Any:
     """What the spec in ``directory`` needs of a host, from its lock (None without one)."""
     from dlenv.doctor import needs_from_target
     from dlenv.errors import LockError
-    from dlenv.lock import LOCK_FILE, read_lock
+    from dlenv.lock import LOCK_FILE
+    from dlenv.lock.create import load_lock
     from dlenv.resolve import resolve_target
 
     if directory is None:
         return None
     spec, file = _load(directory)
     try:
-        target = read_lock(file.parent / LOCK_FILE).target
+        target = load_lock(spec, file.parent / LOCK_FILE).target
     except LockError:  # no lock, or a stale one: the spec decides the same target
         target = resolve_target(spec).to_dict()
     return needs_from_target(spec.name, target)
@@ -406,14 +431,15 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from dlenv.lock import LOCK_FILE, read_lock
+    from dlenv.lock import LOCK_FILE
+    from dlenv.lock.create import load_lock
     from dlenv.verify import Request, evaluate, probe_host, probe_image, request_for
 
     if args.host:
         request = Request(framework=args.framework, packages=())
         if args.dir is not None:
-            _, file = _load(args.dir)
-            request = request_for(read_lock(file.parent / LOCK_FILE), args.profile)
+            spec, file = _load(args.dir)
+            request = request_for(load_lock(spec, file.parent / LOCK_FILE), args.profile)
             if args.framework:
                 request = replace(request, framework=args.framework)
         seen = probe_host(request)
@@ -461,40 +487,72 @@ def _public_key(path: str | None) -> tuple[str | None, str | None]:
 
 
 def _mounts(values: Sequence[str]) -> tuple[Any, ...]:
-    from dlenv.errors import EngineError
+    from dlenv.errors import UsageError
+    from dlenv.fsutil import shorten
     from dlenv.run import Mount
 
     out = []
     for value in values:
         parts = value.split(":")
         if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] not in ("ro", "rw")):
-            raise EngineError(f"--mount {value!r} is not HOST:CONTAINER[:ro]",
-                              fix="e.g. --mount ~/datasets:/data/datasets:ro")
+            raise UsageError(f"--mount {shorten(value)} is not HOST:CONTAINER[:ro]",
+                             fix="e.g. --mount ~/datasets:/data/datasets:ro")
+        target = parts[1]
+        if not target.startswith("/") or any(p in (".", "..") for p in target.split("/")) \
+                or target.rstrip("/") in ("", "/proc", "/sys", "/dev", "/etc"):
+            raise UsageError(f"--mount: {shorten(target)} is not an absolute container path "
+                             "outside the system directories", fix="e.g. /data/datasets")
         source = Path(parts[0]).expanduser().resolve()
         if not source.exists():
-            raise EngineError(f"--mount: {source} does not exist",
-                              fix="create it first, or fix the path")
-        out.append(Mount(str(source), parts[1], readonly=len(parts) == 3 and parts[2] == "ro"))
+            raise UsageError(f"--mount: {source} does not exist",
+                             fix="create it first, or fix the path")
+        out.append(Mount(str(source), target, readonly=len(parts) == 3 and parts[2] == "ro"))
     return tuple(out)
 
 
 def _publish(values: Sequence[str]) -> tuple[tuple[int | None, int], ...]:
-    from dlenv.errors import EngineError
+    from dlenv.errors import UsageError
+    from dlenv.fsutil import shorten
 
     out: list[tuple[int | None, int]] = []
     for value in values:
         host, _, container = value.rpartition(":")
         try:
-            out.append((int(host) if host else None, int(container)))
+            ports = (int(host) if host else None, int(container))
         except ValueError:
-            raise EngineError(f"--publish {value!r} is not [HOST:]CONTAINER",
-                              fix="e.g. --publish 6006 or --publish 16006:6006") from None
+            ports = (0, 0)
+        if not all(p is None or 0 < p < 65536 for p in ports):
+            raise UsageError(f"--publish {shorten(value)} is not [HOST:]CONTAINER with ports "
+                             "1-65535", fix="e.g. --publish 6006 or --publish 16006:6006")
+        out.append(ports)
     return tuple(out)
+
+
+def _limits(args: argparse.Namespace) -> None:
+    """Resource limits are passed to the engine as they are: check their form first."""
+    import re
+
+    from dlenv.errors import UsageError
+    from dlenv.fsutil import shorten
+
+    for flag, value, pattern, example in (
+            ("--memory", args.memory, r"\d+(\.\d+)?[bkmgBKMG]?", "16g"),
+            ("--shm-size", args.shm_size, r"\d+(\.\d+)?[bkmgBKMG]?", "8g"),
+            ("--cpus", args.cpus, r"\d+(\.\d+)?", "4")):
+        if value is not None and not re.fullmatch(pattern, value):
+            raise UsageError(f"{flag} {shorten(value)} is not a size or number",
+                             fix=f"e.g. {flag} {example}")
+    if args.pids_limit < 0:
+        raise UsageError("--pids-limit must be 0 (the engine's default) or more")
+    if args.image is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}",
+                                                   args.image):
+        raise UsageError(f"--image {shorten(args.image)} is not an image name or id",
+                         fix="e.g. --image team/env:1 or --image sha256:…")
 
 
 def _ssh_config_entry(alias: str, port: int, user: str, identity: str | None) -> None:
     """Add or replace this environment's block in ~/.ssh/config (atomically)."""
-    from dlenv.lock import write_atomic
+    from dlenv.fsutil import write_atomic
 
     path = Path.home() / ".ssh" / "config"
     begin, end = f"# >>> dlenv {alias}", f"# <<< dlenv {alias}"
@@ -535,6 +593,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     profile = choose_profile(spec, mode, args.profile)
     key, identity = _public_key(args.key) if mode == "ssh" else (None, None)
     mounts, publish = _mounts(args.mount), _publish(getattr(args, "publish", []))
+    _limits(args)
     engine = detect(args.engine)
     lock = _fresh_lock(spec, file, args.cache_dir, frozen=False)
     gpus = False
@@ -545,11 +604,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.image:
         image = args.image
     else:
-        plan = plan_build(spec, lock, profile=profile)
+        plan = plan_build(spec, lock, profile=profile, for_run=True)
         builder, _ = builder_for(spec, args.cache_dir)
         with err.status(f"building {plan.tag}"):
             result = builder.build(plan)
-        tag = f"{plan.tag}-run"  # the project is mounted, not copied: not `dlenv build`'s tag
+        tag = plan.tag  # the project is mounted, not copied: not `dlenv build`'s tag
         with err.status(f"loading {tag} into {engine.kind}"):
             image_for(tag, result.config.digest, engine,
                       lambda f: write_docker_archive(builder.store, result.manifest, f, tag))
@@ -567,7 +626,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                 nonce=secrets.token_hex(2), token=token)
     options = RunOptions(
         mode=mode, command=tuple(getattr(args, "cmd", ()) or ()), memory=args.memory,
-        cpus=args.cpus, shm_size=args.shm_size, publish=publish, port=port,
+        cpus=args.cpus, shm_size=args.shm_size, pids_limit=args.pids_limit,
+        publish=publish, port=port,
         expose=args.expose, gpus=gpus, mounts=mounts, volumes=not args.no_volumes,
         tty=sys.stdin.isatty() and sys.stdout.isatty(), authorized_key=key)
     run_plan = plan_run(spec, image, profile, options, host, image_env=spec.env)
@@ -811,6 +871,8 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument("--cpus", help="CPU limit, e.g. 4")
         s.add_argument("--shm-size", help="/dev/shm size (default: a quarter of the host's "
                        "memory, 1g to 16g)")
+        s.add_argument("--pids-limit", type=int, default=PIDS_LIMIT,
+                       help=f"most processes and threads (default {PIDS_LIMIT}; 0: no limit)")
         s.add_argument("--mount", action="append", default=[], metavar="HOST:CONTAINER[:ro]",
                        help="also bind-mount a host path (repeatable)")
         s.add_argument("--no-volumes", action="store_true",
@@ -882,3 +944,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         err.print("interrupted")
         return 130
+    except OSError as exc:
+        # The world said no: a full disk, a permission, a path that is a file. Every write
+        # went to a temporary name first, so what was there before is intact.
+        err.print("[bold red]error:[/]", escape(_os_error(exc)), soft_wrap=True)
+        return 3
+
+
+def _os_error(exc: OSError) -> str:
+    import errno
+
+    where = f": {exc.filename}" if exc.filename else ""
+    text = f"{exc.strerror or exc}{where}"
+    if exc.errno == errno.ENOSPC:
+        return (f"{text} — the disk is full; nothing was replaced (the cache, the store and "
+                "the previous image are intact). Free space, or point --cache-dir / "
+                "DLENV_CACHE_DIR at a larger disk, and run again")
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"{text} — dlenv may not write there; check the owner and permissions"
+    return text

@@ -8,7 +8,10 @@ features (CDI devices), so the CLIs are the interface.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import re
 import shutil
 import subprocess
 import tempfile
@@ -16,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, Protocol
 
-from dlenv.errors import EngineError
+from dlenv.errors import EngineError, UsageError
 
 ENGINES = ("docker", "podman")
 LABEL = "dev.dlenv"  # prefix of every label on what dlenv starts
@@ -40,6 +43,25 @@ class Container:
     def to_json(self) -> dict[str, object]:
         return {"name": self.name, "state": self.state, "status": self.status,
                 "image": self.image, "ports": self.ports, "labels": dict(self.labels)}
+
+
+def mount_option(*fields: tuple[str, str | None]) -> str:
+    """The value of ``--mount`` from typed fields, never by pasting user values together.
+
+    Docker and Podman read it as one CSV record of ``key=value`` fields, so a field holding
+    a comma or a quote is quoted the CSV way (the csv module does exactly that); a value
+    with a line break or NUL has no safe spelling there and is refused."""
+    row = []
+    for key, value in fields:
+        if not re.fullmatch(r"[a-z-]+", key):
+            raise ValueError(f"bad mount option name {key!r}")
+        if value is not None and re.search(r"[\x00-\x1f\x7f]", value):
+            raise UsageError(f"{key} {value!r} holds a control character",
+                             fix="rename the path, or mount another one")
+        row.append(key if value is None else f"{key}={value}")
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="").writerow(row)
+    return buffer.getvalue()
 
 
 class Engine(Protocol):

@@ -8,6 +8,7 @@ rule id, a severity, a location, what is wrong and the fix. hadolint's findings 
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import re
@@ -69,6 +70,9 @@ _RULES = [
          "the download is not verified and the layer is not reproducible"),
     Rule("ML017", "warning", "no .dockerignore beside the Dockerfile",
          "the whole directory (.git, data, checkpoints) is sent to the engine"),
+    Rule("ML018", "error", "a Dockerfile dlenv rendered was changed afterwards",
+         "its instructions are not the ones dlenv wrote: an edit, or a value that broke "
+         "out of its line"),
     Rule("ML101", "error", "privileged container in compose",
          "a privileged container is root on the host"),
     Rule("ML102", "warning", "host IPC, PID or network namespace in compose",
@@ -194,10 +198,35 @@ def _framework_cuda(reqs: Iterable[str]) -> list[tuple[str, set[str]]]:
     return out
 
 
+SEAL = "# dlenv-rendered: sha256:"
+
+
+def seal(body: str) -> str:
+    """``body`` with a last line holding its own digest, which ML018 checks."""
+    return f"{body}{SEAL}{hashlib.sha256(body.encode()).hexdigest()}\n"
+
+
+def _seal_broken(text: str) -> int | None:
+    """The line of a seal that does not match the text above it (None: intact or none)."""
+    at = text.rfind(SEAL)
+    if at < 0:
+        return None
+    body, digest = text[:at], text[at + len(SEAL):].strip()
+    if digest == hashlib.sha256(body.encode()).hexdigest():
+        return None
+    return body.count("\n") + 1
+
+
 def lint_dockerfile(text: str, file: str = "Dockerfile",
                     has_dockerignore: bool | None = None) -> list[Finding]:
     """Every finding for one Dockerfile. ``has_dockerignore`` None: not checked."""
     found: list[Finding] = []
+    broken = _seal_broken(text)
+    if broken is not None:
+        found.append(_f("ML018", file, broken, "this Dockerfile says dlenv rendered it, but "
+                        "its text is not what dlenv wrote",
+                        "render it again with 'dlenv dockerfile' and review the diff; change "
+                        "dlenv.toml, not the Dockerfile"))
     instrs = _instructions(text)
     stages: list[dict[str, Any]] = []
     names: set[str] = set()

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from dlenv.lock import Lock, LockedBase, LockedWheel
-from dlenv.resolve import Target
+from dlenv.errors import LockError
+from dlenv.fsutil import shorten
+from dlenv.lock import Lock, LockedBase, LockedWheel, read_lock
+from dlenv.resolve import Target, resolve_target
 from dlenv.resolve.python import (
     IndexConfig,
     PythonResolver,
@@ -107,13 +110,15 @@ def lock_project(spec: Spec, *, cache_dir: str | None = None,
     """Resolve the target, every wheel and (for a Debian base) every .deb of ``spec``."""
     import os
 
-    from dlenv.resolve import resolve_target
     from dlenv.resolve.python import UvResolver, index_config
 
     env = dict(os.environ if environ is None else environ)
     target = resolve_target(spec)
     index = index_config(spec.index, target, env)
-    wheels, epoch = lock_python(spec, target, UvResolver(environ=env), index)
+    from dlenv.cache import default_cache_dir
+
+    resolver = UvResolver(environ=env, cache_dir=default_cache_dir(cache_dir) / "uv")
+    wheels, epoch = lock_python(spec, target, resolver, index)
     lock = create_lock(spec, target, wheels, epoch)
     if target.suite:
         from dlenv.build.debian import lock_debs
@@ -130,4 +135,51 @@ def lock_project(spec: Spec, *, cache_dir: str | None = None,
         finally:
             client.close()
         lock = replace(lock, base=LockedBase(kind="image", ref=target.base, digest=digest))
+    return lock
+
+
+def _normal(target: dict[str, object]) -> dict[str, object]:
+    return {k: v for k, v in target.items() if v is not None and v != [] and v != ()}
+
+
+def check_lock(spec: Spec, lock: Lock) -> None:
+    """A lock may be used for ``spec`` only when it was made for it (else ``StaleLockError``)
+    and says what resolving the spec decides: the same target and base, and a locked version
+    within every requirement of the spec. Anything else (a lock edited by hand or by a
+    stranger's commit) is refused with a ``LockError`` before it reaches a build."""
+    lock.check_fresh(spec.digest())
+    target = resolve_target(spec)
+    expected, found = _normal(target.to_dict()), _normal(lock.target)
+    problems = [f"target.{k} is {shorten(found.get(k))}, the spec gives "
+                f"{shorten(expected.get(k))}"
+                for k in sorted(set(expected) | set(found), key=str)
+                if expected.get(k) != found.get(k)]
+    base = base_of(target)
+    if (lock.base.kind, lock.base.suite, lock.base.ref) != (base.kind, base.suite, base.ref):
+        problems.append(f"base is {lock.base.kind} {shorten(lock.base.suite or lock.base.ref)}"
+                        f", the spec gives {base.kind} {shorten(base.suite or base.ref)}")
+    if base.kind == "debian" and not lock.debs:
+        problems.append("a Debian base needs its .debs, and the lock has none")
+    versions = {w.name: w.version for w in lock.wheels}
+    for raw in python_sets(spec, target).union:
+        req = Requirement(raw)
+        if req.marker is not None or req.url:
+            continue  # uv decided these for the target; nothing simple to compare
+        name = str(canonicalize_name(req.name))
+        if name not in versions:
+            problems.append(f"{shorten(raw)} is in the spec and not in the lock")
+        elif not req.specifier.contains(versions[name], prereleases=True):
+            problems.append(f"the lock has {name} {shorten(versions[name])}, the spec asks "
+                            f"for {shorten(raw)}")
+    if problems:
+        raise LockError(f"{lock.source} does not match {spec.source}: " + "; ".join(problems[:5])
+                        + (f" and {len(problems) - 5} more" if len(problems) > 5 else ""),
+                        fix="the lock was edited or made by another dlenv; run 'dlenv lock' "
+                            "to rewrite it")
+
+
+def load_lock(spec: Spec, path: Path) -> Lock:
+    """Read ``path`` and check it against ``spec`` (``check_lock``)."""
+    lock = read_lock(path)
+    check_lock(spec, lock)
     return lock

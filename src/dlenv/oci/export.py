@@ -14,23 +14,23 @@ import tarfile
 from pathlib import Path
 from typing import IO
 
-from dlenv.errors import BuildError, EngineError
-from dlenv.lock import write_atomic
+from dlenv.errors import EngineError, UsageError
+from dlenv.fsutil import write_atomic
 from dlenv.oci import MT_INDEX, Descriptor, canonical_json
 from dlenv.oci.store import REF_ANNOTATION, OCIStore
 
 
-def _blobs_of(store: OCIStore, manifest: Descriptor) -> tuple[dict[str, object], list[str]]:
-    doc = store.read_json(manifest.digest)
-    return doc, [doc["config"]["digest"], *(x["digest"] for x in doc["layers"])]
-
-
 def export_oci(store: OCIStore, manifest: Descriptor, dest: Path, ref: str) -> None:
-    """Write a standalone OCI layout holding this one image, tagged ``ref``."""
-    _, digests = _blobs_of(store, manifest)
+    """Write a standalone OCI layout holding this one image, tagged ``ref``. Every blob is
+    hashed first: a hard link to a damaged store file would carry the damage out."""
+    digests = store.verified_blobs(manifest)
     blobs = dest / "blobs" / "sha256"
-    blobs.mkdir(parents=True, exist_ok=True)
-    for digest in [manifest.digest, *digests]:
+    try:
+        blobs.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise UsageError(f"--output oci:{dest}: a file is in the way of that directory",
+                         fix="name a directory that is new or holds an OCI layout") from None
+    for digest in digests:
         target = blobs / digest.split(":", 1)[1]
         if target.exists():
             continue
@@ -55,8 +55,10 @@ def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
 
 def write_docker_archive(store: OCIStore, manifest: Descriptor, out: IO[bytes],
                          repo_tag: str) -> None:
-    """Stream a `docker load`-able archive (compressed layers are accepted by the engine)."""
-    doc, _ = _blobs_of(store, manifest)
+    """Stream a `docker load`-able archive (compressed layers are accepted by the engine);
+    every blob is hashed before the first byte goes out."""
+    store.verified_blobs(manifest)
+    doc = store.read_json(manifest.digest)
     config = doc["config"]
     layers = doc["layers"]
     assert isinstance(config, dict) and isinstance(layers, list)
@@ -77,6 +79,11 @@ def write_docker_archive(store: OCIStore, manifest: Descriptor, out: IO[bytes],
 def save_docker_archive(store: OCIStore, manifest: Descriptor, path: Path,
                         repo_tag: str) -> None:
     """Write a docker-archive file atomically (temp name, fsync, rename)."""
+    if not path.parent.is_dir() or path.is_dir():
+        raise UsageError(f"--output docker-archive:{path}: "
+                         + ("it is a directory" if path.is_dir() else
+                            f"the directory {path.parent} does not exist"),
+                         fix="name a file in an existing directory")
     tmp = path.with_name(f".{path.name}.part")
     try:
         with tmp.open("wb") as f:
@@ -104,6 +111,6 @@ def load_into_docker(store: OCIStore, manifest: Descriptor, repo_tag: str,
 def parse_output(value: str) -> tuple[str, Path]:
     kind, _, where = value.partition(":")
     if kind not in ("oci", "docker-archive") or not where:
-        raise BuildError(f"unknown output {value!r}",
+        raise UsageError(f"unknown output {value!r}",
                          fix="use --output oci:DIR or --output docker-archive:FILE")
     return kind, Path(where)

@@ -21,7 +21,9 @@ from typing import Any
 
 import httpx
 
-from dlenv.errors import IntegrityError, RegistryError
+from dlenv.cache import TIMEOUT, describe_transport_error
+from dlenv.errors import IntegrityError, RegistryError, UsageError
+from dlenv.fsutil import shorten
 from dlenv.oci import MT_DOCKER_LIST, MT_DOCKER_MANIFEST, MT_INDEX, MT_MANIFEST, Descriptor
 from dlenv.oci.store import OCIStore
 
@@ -54,7 +56,8 @@ class Reference:
         else:
             registry, repository = DEFAULT_REGISTRY, ref if "/" in ref else f"library/{ref}"
         if not re.fullmatch(r"[a-z0-9]+(?:[._/-][a-z0-9]+)*", repository):
-            raise RegistryError(f"{ref!r} is not a valid image reference")
+            raise UsageError(f"{shorten(ref)} is not a valid image reference",
+                             fix="write REGISTRY/REPOSITORY[:TAG][@sha256:DIGEST], lowercase")
         return cls(registry, repository, tag if tag or digest else "latest", digest)
 
     @property
@@ -81,6 +84,24 @@ def docker_credentials(registry: str, config: Path | None = None) -> tuple[str, 
     return None
 
 
+def _document(ref: Reference, body: bytes) -> dict[str, Any]:
+    """A manifest or index from a registry, which is outside input like any other."""
+    try:
+        doc = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        raise RegistryError(f"{ref}: the registry sent a manifest that is not JSON") from None
+    if not isinstance(doc, dict):
+        raise RegistryError(f"{ref}: the registry sent a manifest that is not a JSON object")
+    return doc
+
+
+def _digest(ref: Reference, value: object) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"sha256:[0-9a-f]{64}", value):
+        raise RegistryError(f"{ref}: the registry named a blob {shorten(value)}, not a sha256 "
+                            "digest")
+    return value
+
+
 def _plain_http(registry: str) -> bool:
     host = registry.rsplit(":", 1)[0]
     return host in ("localhost", "127.0.0.1", "::1") or host.startswith("127.")
@@ -91,7 +112,7 @@ class RegistryClient:
                  mirrors: dict[str, str] | None = None, verify: Any = True,
                  credentials: Callable[[str], tuple[str, str] | None] = docker_credentials,
                  sleep: Callable[[float], None] = time.sleep) -> None:
-        self.http = httpx.Client(transport=transport, verify=verify, timeout=120,
+        self.http = httpx.Client(transport=transport, verify=verify, timeout=TIMEOUT,
                                  follow_redirects=True)
         self.mirrors = mirrors or {}
         self.credentials = credentials
@@ -145,7 +166,7 @@ class RegistryClient:
             try:
                 r = self.http.request(method, url, **kwargs)
             except httpx.TransportError as exc:
-                last = str(exc) or type(exc).__name__
+                last = describe_transport_error(exc)
                 self.sleep(min(0.5 * 2 ** attempt, 8))
                 continue
             if r.status_code == 401 and key not in self.tokens:
@@ -175,14 +196,17 @@ class RegistryClient:
         if ref.digest and ref.digest != digest:
             raise IntegrityError(f"{ref}: registry sent a manifest with digest {digest}")
         media = r.headers.get("content-type", "").split(";")[0]
-        doc = json.loads(body)
+        doc = _document(ref, body)
         media = doc.get("mediaType", media)
         if media in (MT_INDEX, MT_DOCKER_LIST):
-            for m in doc["manifests"]:
-                p = m.get("platform", {})
-                if p.get("os") == "linux" and p.get("architecture") == "amd64":
-                    return self.manifest(Reference(ref.registry, ref.repository, None,
-                                                   m["digest"]))
+            try:
+                for m in doc["manifests"]:
+                    p = m.get("platform", {})
+                    if p.get("os") == "linux" and p.get("architecture") == "amd64":
+                        return self.manifest(Reference(ref.registry, ref.repository, None,
+                                                       _digest(ref, m["digest"])))
+            except (KeyError, TypeError, AttributeError):
+                raise RegistryError(f"{ref}: the registry sent a malformed index") from None
             raise RegistryError(f"{ref} has no linux/amd64 image")
         return body, media, digest
 
@@ -192,6 +216,7 @@ class RegistryClient:
     def blob_to_store(self, ref: Reference, digest: str, store: OCIStore) -> None:
         if store.has(digest) and store.verify_blob(digest):
             return
+        last = ""
         for attempt in range(RETRIES):
             with store.writer() as f:
                 h = hashlib.sha256()
@@ -205,25 +230,36 @@ class RegistryClient:
                         if r.status_code == 401 and attempt == 0:
                             self.request("HEAD", ref, f"{ref.repository}/blobs/{digest}")
                             continue
+                        if r.status_code >= 500 or r.status_code == 429:
+                            last = f"HTTP {r.status_code}"
+                            self.sleep(min(0.5 * 2 ** attempt, 8))
+                            continue
                         if r.status_code != 200:
                             raise RegistryError(f"{ref}: blob {digest}: HTTP {r.status_code}")
                         for chunk in r.iter_bytes(1 << 20):
                             h.update(chunk)
                             f.write(chunk)
-                except httpx.TransportError:
+                except httpx.TransportError as exc:
+                    last = describe_transport_error(exc)
                     self.sleep(min(0.5 * 2 ** attempt, 8))
                     continue
                 if "sha256:" + h.hexdigest() != digest:
                     raise IntegrityError(f"{ref}: blob {digest} arrived with another digest")
                 store.commit(f, digest)
                 return
-        raise RegistryError(f"{ref}: blob {digest} could not be downloaded")
+        raise RegistryError(f"{ref}: blob {digest} could not be downloaded after {RETRIES} "
+                            f"tries ({last})", fix="check that the registry is up and reachable")
 
     def pull(self, ref: Reference, store: OCIStore, tag: str | None = None) -> Descriptor:
         body, media, digest = self.manifest(ref)
-        doc = json.loads(body)
-        for blob in [doc["config"], *doc["layers"]]:
-            self.blob_to_store(ref, blob["digest"], store)
+        doc = _document(ref, body)
+        try:
+            digests = [_digest(ref, b["digest"]) for b in [doc["config"], *doc["layers"]]]
+        except (KeyError, TypeError):
+            raise RegistryError(f"{ref}: the registry sent a manifest without config or "
+                                "layers") from None
+        for blob in digests:
+            self.blob_to_store(ref, blob, store)
         desc = store.put_bytes(body, media)
         assert desc.digest == digest
         store.tag(tag or str(ref), desc)
@@ -263,10 +299,10 @@ class RegistryClient:
         return location if location.startswith("http") else self._base(ref.registry) + location
 
     def push(self, store: OCIStore, manifest: Descriptor, ref: Reference) -> tuple[str, int]:
-        """Push an image; return its digest and how many blobs were sent."""
-        doc = store.read_json(manifest.digest)
-        sent = sum(self.push_blob(ref, store, b["digest"])
-                   for b in [doc["config"], *doc["layers"]])
+        """Push an image (each blob hashed in full first); return its digest and how many
+        blobs were sent."""
+        _, *blobs = store.verified_blobs(manifest)
+        sent = sum(self.push_blob(ref, store, digest) for digest in blobs)
         body = store.blob_path(manifest.digest).read_bytes()
         r = self.request("PUT", ref, f"{ref.repository}/manifests/{ref.reference}", push=True,
                          content=body, headers={"Content-Type": manifest.media_type})

@@ -3,6 +3,11 @@
 Blobs are written under a temporary name, fsynced and renamed to their digest, so a blob
 name always holds exactly that content. ``index.json`` is replaced atomically under a lock,
 and only after every blob it names exists; garbage collection removes what no tag reaches.
+
+A blob is not trusted for existing: each committed blob gets a stamp (size, inode, mtime and
+the layer's diff_id) in ``.verified/``; reusing a blob in a build checks its size and stamp
+(cheap), and anything that leaves the store (an output, a load, a push) is hashed in full
+first. A blob that fails is removed, so the next build makes it again.
 """
 
 from __future__ import annotations
@@ -17,8 +22,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from dlenv.errors import BuildError, IntegrityError
-from dlenv.lock import write_atomic
+from dlenv.cache import sha256_file
+from dlenv.errors import BuildError, IntegrityError, UsageError
+from dlenv.fsutil import sweep, temp_prefix, write_atomic
 from dlenv.oci import MT_INDEX, MT_MANIFEST, Descriptor, canonical_json
 
 REF_ANNOTATION = "org.opencontainers.image.ref.name"
@@ -28,7 +34,14 @@ class OCIStore:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.blobs = root / "blobs" / "sha256"
-        self.blobs.mkdir(parents=True, exist_ok=True)
+        self.stamps = root / ".verified"
+        try:
+            self.blobs.mkdir(parents=True, exist_ok=True)
+            self.stamps.mkdir(exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise UsageError(f"the image store {root} is under a file, not a directory",
+                             fix="pass --cache-dir (or DLENV_CACHE_DIR) a directory") from None
+        self._hashed: set[str] = set()  # digests hashed in full by this process
         layout = root / "oci-layout"
         if not layout.exists():
             write_atomic(layout, b'{"imageLayoutVersion":"1.0.0"}')
@@ -44,14 +57,15 @@ class OCIStore:
 
     def put_bytes(self, data: bytes, media_type: str) -> Descriptor:
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
-        if not self.has(digest):
+        if not self.verify_blob(digest):
             write_atomic(self.blob_path(digest), data)
+            self._stamp(digest)
         return Descriptor(media_type=media_type, digest=digest, size=len(data))
 
     @contextlib.contextmanager
     def writer(self) -> Iterator[IO[bytes]]:
         """A temporary blob file; ``commit`` it under its digest once its content is known."""
-        fd, name = tempfile.mkstemp(dir=self.blobs, prefix=".tmp-", suffix=".part")
+        fd, name = tempfile.mkstemp(dir=self.blobs, prefix=temp_prefix("blob"), suffix=".part")
         os.close(fd)
         f = open(name, "w+b")  # noqa: SIM115 - closed in the finally below
         try:
@@ -60,29 +74,92 @@ class OCIStore:
             f.close()
             Path(name).unlink(missing_ok=True)
 
-    def commit(self, f: IO[bytes], digest: str) -> None:
+    def commit(self, f: IO[bytes], digest: str, diff_id: str | None = None) -> None:
+        """Give the written blob its name; ``digest`` was computed while it was written."""
         f.flush()
         os.fsync(f.fileno())
         os.replace(f.name, self.blob_path(digest))
+        self._stamp(digest, diff_id)
+
+    # --- verification -------------------------------------------------------------------
+    def _stamp_path(self, digest: str) -> Path:
+        return self.stamps / digest.split(":", 1)[1]
+
+    def _stamp(self, digest: str, diff_id: str | None = None) -> None:
+        st = self.blob_path(digest).stat()
+        self._hashed.add(digest)
+        write_atomic(self._stamp_path(digest), json.dumps(
+            {"size": st.st_size, "ino": st.st_ino, "mtime_ns": st.st_mtime_ns,
+             "diff_id": diff_id}).encode())
+
+    def _read_stamp(self, digest: str) -> dict[str, Any]:
+        try:
+            data = json.loads(self._stamp_path(digest).read_bytes())
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def check(self, digest: str, size: int, diff_id: str | None = None) -> bool:
+        """Whether the blob may be reused as ``digest`` of ``size`` (and, for a layer, of
+        ``diff_id``): its size and stamp match, or failing that its full hash does. A
+        damaged blob is removed; False also when the stamp names another diff_id."""
+        path = self.blob_path(digest)
+        try:
+            st = path.stat()
+        except OSError:
+            return False
+        if st.st_size != size:
+            path.unlink(missing_ok=True)
+            return False
+        stamp = self._read_stamp(digest)
+        if diff_id and stamp.get("diff_id") and stamp["diff_id"] != diff_id:
+            return False
+        if stamp.get("size") == st.st_size and stamp.get("ino") == st.st_ino \
+                and stamp.get("mtime_ns") == st.st_mtime_ns:
+            return True
+        if not self.verify_blob(digest, force=True):
+            return False
+        self._stamp(digest, diff_id or stamp.get("diff_id"))
+        return True
+
+    def verify_blob(self, digest: str, *, force: bool = False) -> bool:
+        """Whether the blob is there and hashes to ``digest`` (hashed in full, once per
+        process unless ``force``); a damaged one is removed."""
+        path = self.blob_path(digest)
+        if not force and digest in self._hashed:
+            return path.exists()
+        ok = path.exists() and "sha256:" + sha256_file(path) == digest
+        if ok:
+            self._hashed.add(digest)
+        else:
+            self._hashed.discard(digest)
+            if path.exists():
+                path.unlink()
+        return ok
+
+    def verified_blobs(self, manifest: Descriptor) -> list[str]:
+        """The manifest's blobs (manifest, config, layers), each hashed in full: what leaves
+        the store is never a damaged file. ``IntegrityError`` names a bad one (removed)."""
+        doc = self.read_json(manifest.digest)
+        digests = [manifest.digest, doc["config"]["digest"], *(x["digest"] for x in doc["layers"])]
+        for digest in digests:
+            if not self.verify_blob(digest):
+                raise IntegrityError(f"store blob {digest} is missing or damaged and was removed",
+                                     fix="build again: the layer is made anew")
+        return digests
 
     def read_json(self, digest: str) -> dict[str, Any]:
         path = self.blob_path(digest)
-        data = path.read_bytes()
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise IntegrityError(f"store blob {digest} is missing", fix="build again") from None
         if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
             path.unlink(missing_ok=True)
             raise IntegrityError(f"store blob {digest} is damaged and was removed",
                                  fix="build again")
         loaded: dict[str, Any] = json.loads(data)
         return loaded
-
-    def verify_blob(self, digest: str) -> bool:
-        from dlenv.cache import sha256_file
-
-        path = self.blob_path(digest)
-        ok = path.exists() and "sha256:" + sha256_file(path) == digest
-        if path.exists() and not ok:
-            path.unlink()
-        return ok
 
     # --- index --------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -95,9 +172,17 @@ class OCIStore:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
     def _read_index(self) -> list[dict[str, Any]]:
-        data = json.loads((self.root / "index.json").read_text())
-        manifests: list[dict[str, Any]] = data.get("manifests", [])
-        return manifests
+        """The tags; a damaged index.json reads as no tags (the next tag rewrites it, and
+        the blobs are still there for builds to reuse)."""
+        try:
+            data = json.loads((self.root / "index.json").read_bytes())
+            manifests = data["manifests"]
+            if all(isinstance(m, dict) and isinstance(m.get("digest"), str)
+                   and isinstance(m.get("annotations", {}), dict) for m in manifests):
+                return list(manifests)
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        return []
 
     def _write_index(self, manifests: list[dict[str, Any]]) -> None:
         doc = {"schemaVersion": 2, "mediaType": MT_INDEX, "manifests": manifests}
@@ -138,8 +223,10 @@ class OCIStore:
                     doc = self.read_json(m["digest"])
                     keep |= {doc["config"]["digest"], *(x["digest"] for x in doc["layers"])}
             removed = []
+            removed = sweep(self.blobs)
             for path in self.blobs.iterdir():
-                if path.name.startswith(".tmp-") or "sha256:" + path.name not in keep:
+                if not path.name.startswith(".") and "sha256:" + path.name not in keep:
                     path.unlink(missing_ok=True)
+                    self._stamp_path("sha256:" + path.name).unlink(missing_ok=True)
                     removed.append(path.name)
             return removed

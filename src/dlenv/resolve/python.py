@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import ssl
 import subprocess
 import tempfile
 import tomllib
@@ -22,10 +21,13 @@ import httpx
 from packaging.tags import Tag
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
+from dlenv.cache import http_client
 from dlenv.errors import FetchError, LockError
 from dlenv.lock import LockedWheel
 from dlenv.resolve import Target
 from dlenv.spec import IndexSettings
+
+UV_TIMEOUT = 900.0  # a resolution that takes longer is stuck (or the network is)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -89,15 +91,21 @@ class PythonResolver(Protocol):
 
 
 class UvResolver:
-    """Runs ``uv pip compile`` with a clean configuration (no host pip.conf, no find-links)."""
+    """Runs ``uv pip compile`` with a clean configuration (no host pip.conf, no find-links).
 
-    def __init__(self, uv: str | None = None, environ: Mapping[str, str] | None = None) -> None:
+    uv's cache lives in ``cache_dir`` (dlenv's own cache, private to this user: a fixed
+    directory in the shared temp dir could be made first by another local user)."""
+
+    def __init__(self, uv: str | None = None, environ: Mapping[str, str] | None = None,
+                 cache_dir: Path | None = None, timeout: float = UV_TIMEOUT) -> None:
         if uv is None:
             from uv import find_uv_bin
 
             uv = find_uv_bin()
         self.uv = uv
         self.environ = dict(os.environ if environ is None else environ)
+        self.cache_dir = cache_dir
+        self.timeout = timeout
 
     def compile(self, requirements: Sequence[str], target: Target, index: IndexConfig,
                 constraints: Sequence[str] = ()) -> dict[str, Any]:
@@ -123,17 +131,31 @@ class UvResolver:
             env = {k: v for k, v in self.environ.items()
                    if not k.startswith(("PIP_", "UV_"))}
             env["UV_CACHE_DIR"] = self.environ.get("UV_CACHE_DIR", "") or str(
-                Path(tempfile.gettempdir(), "dlenv-uv-cache"))
+                private_dir(self.cache_dir or Path(tmp, "uv-cache")))
             if index.ca_bundle:
                 env["SSL_CERT_FILE"] = index.ca_bundle
-            proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+            try:
+                proc = subprocess.run(cmd, capture_output=True, text=True, env=env,
+                                      check=False, timeout=self.timeout)
+            except subprocess.TimeoutExpired:
+                raise FetchError(f"uv did not finish resolving within {self.timeout:.0f} s",
+                                 fix="check the network and the index; a very large set of "
+                                     "requirements may need fewer open ranges") from None
             if proc.returncode != 0:
                 raise explain_uv_failure(proc.stderr, target)
             data: dict[str, Any] = tomllib.loads(out.read_text())
             return data
 
 
-def explain_uv_failure(stderr: str, target: Target) -> LockError:
+def private_dir(path: Path) -> Path:
+    """``path`` as a directory only this user can enter (made so when missing)."""
+    path.mkdir(parents=True, exist_ok=True)
+    if path.stat().st_uid == os.getuid():
+        path.chmod(0o700)
+    return path
+
+
+def explain_uv_failure(stderr: str, target: Target) -> LockError | FetchError:
     """Turn uv's resolver report into one clear error with a fix."""
     text = re.sub(r"\x1b\[[0-9;]*m", "", stderr).strip()
     tag = f"cp{target.python.replace('.', '')}-{target.wheel_platform}"
@@ -152,8 +174,12 @@ def explain_uv_failure(stderr: str, target: Target) -> LockError:
         return LockError(f"the packages cannot be resolved together for {tag}:\n{text}",
                          fix="loosen the conflicting pins named above")
     if re.search(r"(certificate|SSL|tls)", text, re.I):
-        return LockError(f"TLS failure talking to the package index:\n{text}",
-                         fix="set index.ca_bundle (or SSL_CERT_FILE) to your CA bundle")
+        return FetchError(f"TLS failure talking to the package index:\n{text}",
+                          fix="set index.ca_bundle (or SSL_CERT_FILE) to your CA bundle")
+    if re.search(r"(Failed to fetch|error sending request|dns error|connection|timed out|"
+                 r"HTTP status server error|Could not connect)", text, re.I):
+        return FetchError(f"the package index could not be reached:\n{text}",
+                          fix="check the network, the proxy and index.url, then run again")
     return LockError(f"uv could not resolve the packages:\n{text}",
                      fix="check the index settings and the network")
 
@@ -165,8 +191,7 @@ def head_sizes(urls: Sequence[str], ca_bundle: str | None = None) -> dict[str, i
     """Sizes of files whose index did not state them, read with HEAD requests."""
     if not urls:
         return {}
-    verify: Any = ssl.create_default_context(cafile=ca_bundle) if ca_bundle else True
-    with httpx.Client(follow_redirects=True, timeout=60, verify=verify) as client:
+    with http_client(ca_bundle) as client:
         def one(url: str) -> tuple[str, int]:
             try:
                 r = client.head(url)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from pathlib import PurePosixPath
 
 from dlenv.build.debian import users_text
 from dlenv.doctor import FAIL, SKIP, Check
-from dlenv.engine import LABEL
+from dlenv.engine import LABEL, mount_option
 from dlenv.errors import EngineError, Problem, SpecError
 from dlenv.spec import Profile, Spec, User
 
@@ -30,6 +31,10 @@ RUN_DIR = "/run/dlenv"  # where generated files are mounted, read-only
 CA_PATH = f"{RUN_DIR}/ca-certificates.crt"
 SSHD_KEYS = "/var/lib/dlenv/sshd"
 GIB = 1 << 30
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# A fork bomb in a notebook stops here, far above what DataLoader workers and their threads
+# use; no memory limit is set unless asked: training wants the whole machine.
+PIDS_LIMIT = 16384
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +80,7 @@ class RunOptions:
     memory: str | None = None
     cpus: str | None = None
     shm_size: str | None = None
+    pids_limit: int = PIDS_LIMIT
     publish: tuple[tuple[int | None, int], ...] = ()  # (host port or None = same, container)
     port: int | None = None  # host port for Jupyter or SSH
     expose: bool = False
@@ -115,6 +121,7 @@ class RunPlan:
     memory: str | None = None
     cpus: str | None = None
     shm_size: str = "1g"
+    pids_limit: int = 0  # 0: the engine's default
     gpus: bool = False
     labels: tuple[tuple[str, str], ...] = ()
     detach: bool = False
@@ -143,6 +150,8 @@ class RunPlan:
             a += ["--memory", self.memory]
         if self.cpus:
             a += ["--cpus", self.cpus]
+        if self.pids_limit:
+            a += ["--pids-limit", str(self.pids_limit)]
         if self.gpus:
             # Docker asks the nvidia runtime hook; Podman takes the GPUs as CDI devices.
             a += ["--gpus", "all"] if engine == "docker" else ["--device", "nvidia.com/gpu=all"]
@@ -150,15 +159,19 @@ class RunPlan:
             a += ["--label", f"{key}={value}"]
         for key, value in self.env:
             a += ["--env", f"{key}={value}"]
-        for m in self.mounts:
-            a += ["--mount", f"type=bind,source={m.source},target={m.target}"
-                  + (",readonly" if m.readonly else "")]
-        for f in self.files:
-            a += ["--mount", f"type=bind,source={f.host_path},target={f.target},readonly"]
+        binds = [*((m.source, m.target, m.readonly) for m in self.mounts),
+                 *((f.host_path, f.target, True) for f in self.files)]
+        for source, target, readonly in binds:
+            a += ["--mount", mount_option(("type", "bind"), ("source", source),
+                                          ("target", target),
+                                          *([("readonly", None)] if readonly else []))]
         for v in self.volumes:
             # nocopy: the engine would otherwise copy the image's directory (and its
             # owner, the image's uid) into a new volume, over the owner dlenv chose.
             # (--volume: Podman's --mount knows no such option, its -v and Docker's do).
+            # Names come from the validated spec name, targets are dlenv's own: no colons.
+            if ":" in v.name + v.target or "," in v.name + v.target:
+                raise ValueError(f"volume {v.name}:{v.target} cannot be written for -v")
             a += ["--volume", f"{v.name}:{v.target}:nocopy"]
         for p in self.ports:
             a += ["--publish", f"{p.host_ip}:{p.host_port}:{p.container_port}"]
@@ -254,6 +267,10 @@ def _sshd_config(user: User, env: Sequence[tuple[str, str]]) -> str:
         "PrintMotd no",
         "Subsystem sftp internal-sftp",
     ]
+    if any(_CONTROL.search(k + v) for k, v in env):
+        raise SpecError([Problem(file="dlenv.toml", key="env", message="a value holds a line "
+                                 "break, which would end sshd_config's line",
+                                 fix="write env values on one line")])
     if env:
         lines.append("SetEnv " + " ".join(f"{k}={shlex.quote(v)}" for k, v in env))
     return "\n".join(lines) + "\n"
@@ -350,6 +367,7 @@ def plan_run(spec: Spec, image: str, profile: str | None, options: RunOptions,
         name=name, image=image, mode=mode, user=f"{uid}:{gid}", workdir=spec.workdir,
         command=command, env=tuple(env), mounts=tuple(mounts), volumes=tuple(volumes),
         files=tuple(files), ports=tuple(ports), memory=options.memory, cpus=options.cpus,
-        shm_size=options.shm_size or default_shm(host.memory_bytes), gpus=options.gpus,
+        shm_size=options.shm_size or default_shm(host.memory_bytes),
+        pids_limit=options.pids_limit, gpus=options.gpus,
         labels=labels, detach=detach, tty=options.tty and not detach,
         extra=extra, notes=tuple(notes))

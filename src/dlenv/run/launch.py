@@ -20,7 +20,7 @@ import platformdirs
 
 from dlenv.engine import Engine
 from dlenv.errors import EngineError
-from dlenv.lock import write_atomic
+from dlenv.fsutil import write_atomic
 from dlenv.run import JUPYTER_PORT, RunPlan
 
 READY_TIMEOUT = 90.0

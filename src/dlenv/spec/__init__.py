@@ -20,14 +20,35 @@ from packaging.specifiers import SpecifierSet
 
 from dlenv.compat import DISTRIBUTION, FRAMEWORKS
 from dlenv.errors import Problem, SpecError
+from dlenv.fsutil import shorten
 
 SPEC_FILE = "dlenv.toml"
 PYPROJECT = "pyproject.toml"
 PROFILE_NAMES = ("dev", "train", "serve")
-_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
-_APT_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+(=[A-Za-z0-9.+~:-]+)?$")
-_ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Every pattern is used with fullmatch: `$` alone would accept a trailing newline.
+_NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
+_APT_RE = re.compile(r"[a-z0-9][a-z0-9+.-]+(=[A-Za-z0-9.+~:-]+)?")
+_ENV_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+_USER_RE = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
+_IMAGE_RE = re.compile(r"[a-z0-9][a-z0-9._/:@-]{0,254}")
+_URL_RE = re.compile(r"(https?|file)://[^\s\x00-\x1f\x7f]{1,2000}")
+# A path in the image: absolute, normalised, of characters that need no quoting anywhere
+# it is written (engine --mount options, Dockerfiles, sshd_config, YAML).
+_PATH_PART_RE = re.compile(r"[A-Za-z0-9_@+-][A-Za-z0-9._@+-]{0,127}")
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _SUITES = ("bullseye", "bookworm", "trixie")
+# Where a project mounted at the workdir would hide or break the system or dlenv's own mounts.
+_SYSTEM_DIRS = frozenset({
+    "/", "/bin", "/boot", "/data", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64",
+    "/libx32", "/models", "/proc", "/root", "/run", "/sbin",
+    "/sys", "/tmp", "/usr", "/usr/bin", "/usr/lib", "/usr/lib64", "/usr/local",
+    "/usr/local/bin", "/usr/local/lib", "/usr/sbin", "/usr/share", "/var", "/var/lib"})
+_SYSTEM_TREES = ("/proc/", "/sys/", "/dev/", "/etc/", "/run/", "/boot/", "/bin/", "/sbin/",
+                 "/lib/", "/lib64/", "/usr/bin/", "/usr/sbin/", "/usr/lib/", "/var/lib/")
+RESERVED_USERS = frozenset({"root", "nobody", "nogroup", "daemon", "bin", "sys"})
+MAX_VALUE = 4096  # longest string value a spec may hold (requirements, env values, paths)
+MAX_REQUIREMENT = 1000
+MAX_SPEC_BYTES = 1 << 20
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -168,15 +189,19 @@ class _Collector:
         for key in table:
             if key in known:
                 continue
-            close = difflib.get_close_matches(key, known, n=1)
+            close = difflib.get_close_matches(key, known, n=1) if len(key) < 100 else []
             fix = f"did you mean '{close[0]}'?" if close else "known keys: " + ", ".join(known)
-            self.add(f"{where}{key}", "unknown key", fix)
+            self.add(f"{where}{key if len(key) < 60 else shorten(key, 60)}", "unknown key", fix)
 
     def string(self, key: str, value: Any) -> str | None:
         if value is None:
             return None
         if not isinstance(value, str):
             self.add(key, f"expected a string, got {_kind(value)}", f'write {key} = "..."')
+            return None
+        if len(value) > MAX_VALUE or "\x00" in value:
+            self.add(key, f"{shorten(value)} is too long or holds a NUL character",
+                     f"keep values under {MAX_VALUE} characters")
             return None
         return value
 
@@ -186,7 +211,19 @@ class _Collector:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             self.add(key, "expected a list of strings", f'write {key} = ["...", "..."]')
             return ()
+        if len(value) > 1000 or any(len(v) > MAX_VALUE or "\x00" in v for v in value):
+            self.add(key, "too many or too long values, or a NUL character",
+                     f"at most 1000 values of {MAX_VALUE} characters")
+            return ()
         return tuple(value)
+
+    def line(self, key: str, value: str | None) -> str | None:
+        """A string that is written into files line by line: no control characters."""
+        if value is not None and _CONTROL_RE.search(value):
+            self.add(key, f"{shorten(value)} holds a line break or control character",
+                     "write it on one line, without control characters")
+            return None
+        return value
 
     def boolean(self, key: str, value: Any, default: bool = False) -> bool:
         if value is None:
@@ -220,14 +257,18 @@ USER_KEYS = ("name", "uid", "gid")
 
 
 def _parse_framework(c: _Collector, value: Any) -> FrameworkReq | None:
-    raw = c.string("framework", value)
+    raw = c.line("framework", c.string("framework", value))
     if raw is None or raw.strip().lower() in ("", "none"):
         return None
     try:
         req = Requirement(raw.replace("pytorch", "torch", 1) if raw.startswith("pytorch") else raw)
     except InvalidRequirement as exc:
-        c.add("framework", f"cannot parse {raw!r}: {exc}",
+        c.add("framework", f"cannot parse {shorten(raw)}: {str(exc).splitlines()[0]}",
               'write e.g. framework = "tensorflow==2.15.*"')
+        return None
+    if any(s.operator == "===" for s in req.specifier):
+        c.add("framework", "=== (arbitrary equality) is not supported for the framework",
+              f'write {req.name}=={req.specifier and next(iter(req.specifier)).version}')
         return None
     by_dist = {dist: name for name, dist in DISTRIBUTION.items()}
     name = by_dist.get(req.name.lower())
@@ -245,7 +286,7 @@ def _parse_framework(c: _Collector, value: Any) -> FrameworkReq | None:
               "put such requirements in packages")
         return None
     if req.specifier and not _satisfiable(req.specifier):
-        c.add("framework", f"version specifier {str(req.specifier)!r} admits no version",
+        c.add("framework", f"version specifier {shorten(str(req.specifier))} admits no version",
               "loosen it, e.g. '==2.15.*'")
         return None
     return FrameworkReq(name=name, specifier=str(req.specifier))
@@ -257,13 +298,17 @@ def _satisfiable(spec: SpecifierSet) -> bool:
     Probes each version the specifiers name and its neighbours: a satisfiable set always
     admits one of them or a version past them all.
     """
-    from packaging.version import Version
+    from packaging.version import InvalidVersion, Version
 
     probes = {"0", "9999"}
     for s in spec:
-        v = Version(s.version.removesuffix(".*"))
+        try:
+            v = Version(s.version.removesuffix(".*"))
+        except InvalidVersion:
+            return False
         parts = [*v.release, 0, 0][:3]
-        probes |= {str(v), f"{v}.post1", f"{parts[0]}.{parts[1]}.{parts[2] + 1}",
+        probes |= {str(v), f"{v.base_version}.post{(v.post or 0) + 1}",
+                   f"{parts[0]}.{parts[1]}.{parts[2] + 1}",
                    f"{parts[0]}.{parts[1] + 1}", f"{parts[0] + 1}"}
         if parts[2] > 0:
             probes.add(f"{parts[0]}.{parts[1]}.{parts[2] - 1}")
@@ -275,11 +320,15 @@ def _satisfiable(spec: SpecifierSet) -> bool:
 def _parse_requirements(c: _Collector, key: str, values: tuple[str, ...]) -> tuple[str, ...]:
     good = []
     for i, raw in enumerate(values):
+        if len(raw) > MAX_REQUIREMENT or _CONTROL_RE.search(raw):
+            c.add(f"{key}[{i}]", f"{shorten(raw)} is not a requirement (too long, or a "
+                  "line break)", 'write e.g. "pandas>=2.1"')
+            continue
         try:
             req = Requirement(raw)
         except InvalidRequirement as exc:
-            c.add(f"{key}[{i}]", f"{raw!r} is not a PEP 508 requirement ({exc})",
-                  'write e.g. "pandas>=2.1"')
+            c.add(f"{key}[{i}]", f"{shorten(raw)} is not a PEP 508 requirement "
+                  f"({str(exc).splitlines()[0]})", 'write e.g. "pandas>=2.1"')
             continue
         if req.name.lower() == "tensorflow-gpu":
             c.add(f"{key}[{i}]", "tensorflow-gpu is a stub from TensorFlow 2.12 on",
@@ -295,8 +344,8 @@ def _parse_requirements(c: _Collector, key: str, values: tuple[str, ...]) -> tup
 
 def _parse_apt(c: _Collector, key: str, values: tuple[str, ...]) -> tuple[str, ...]:
     for i, raw in enumerate(values):
-        if not _APT_RE.match(raw):
-            c.add(f"{key}[{i}]", f"{raw!r} is not a Debian package name",
+        if not _APT_RE.fullmatch(raw):
+            c.add(f"{key}[{i}]", f"{shorten(raw)} is not a Debian package name",
                   "use lowercase names such as 'git' or 'libgl1'")
     return values
 
@@ -305,11 +354,13 @@ def _parse_env(c: _Collector, key: str, value: Any) -> tuple[tuple[str, str], ..
     table = c.table(key, value)
     out = []
     for name, val in table.items():
-        if not _ENV_RE.match(name):
-            c.add(f"{key}.{name}", "not a valid environment variable name",
+        if not _ENV_RE.fullmatch(name):
+            c.add(f"{key}.{shorten(name, 40)}", "not a valid environment variable name",
                   "use letters, digits and underscores")
         elif not isinstance(val, str | int | float | bool):
             c.add(f"{key}.{name}", f"expected a string, got {_kind(val)}")
+        elif c.line(f"{key}.{name}", c.string(f"{key}.{name}", str(val))) is None:
+            continue
         else:
             out.append((name, str(val).lower() if isinstance(val, bool) else str(val)))
     return tuple(sorted(out))
@@ -319,8 +370,9 @@ def _parse_profile(c: _Collector, name: str, value: Any) -> Profile | None:
     key = f"profiles.{name}"
     table = c.table(key, value)
     if name not in PROFILE_NAMES:
-        close = difflib.get_close_matches(name, PROFILE_NAMES, n=1)
-        c.add(key, f"unknown profile {name!r}",
+        close = difflib.get_close_matches(name, PROFILE_NAMES, n=1) if len(name) < 100 else []
+        shown = name if len(name) <= 40 else shorten(name, 40)
+        c.add(f"profiles.{shown}", f"unknown profile {shorten(name, 40)}",
               f"did you mean '{close[0]}'?" if close else "profiles are dev, train and serve")
         return None
     c.unknown_keys(f"{key}.", table, PROFILE_KEYS)
@@ -337,7 +389,7 @@ def _parse_profile(c: _Collector, name: str, value: Any) -> Profile | None:
         apt=_parse_apt(c, f"{key}.apt", c.string_list(f"{key}.apt", table.get("apt"))),
         jupyter=c.boolean(f"{key}.jupyter", table.get("jupyter")),
         ssh=c.boolean(f"{key}.ssh", table.get("ssh")),
-        command=c.string_list(f"{key}.command", table.get("command")),
+        command=c.string_list(f"{key}.command", table.get("command")),  # argv: no shell
         ports=tuple(ports),
         env=_parse_env(c, f"{key}.env", table.get("env")),
     )
@@ -356,8 +408,8 @@ def _parse_base(c: _Collector, value: Any) -> Base:
                   else "use debian:bullseye, debian:bookworm or debian:trixie")
             return Base(kind="debian")
         return Base(kind="debian", suite=suite)
-    if not re.match(r"^[a-z0-9][a-z0-9._/:@-]*$", raw):
-        c.add("base", f"{raw!r} is not an image reference",
+    if not _IMAGE_RE.fullmatch(raw):
+        c.add("base", f"{shorten(raw)} is not an image reference",
               'write e.g. base = "debian:bookworm" or "registry.example/team/python:3.11"')
         return Base(kind="debian")
     return Base(kind="image", ref=raw)
@@ -367,8 +419,11 @@ def _parse_user(c: _Collector, value: Any) -> User:
     table = c.table("user", value)
     c.unknown_keys("user.", table, USER_KEYS)
     name = c.string("user.name", table.get("name")) or "dlenv"
-    if not re.match(r"^[a-z_][a-z0-9_-]{0,31}$", name):
-        c.add("user.name", f"{name!r} is not a valid user name", "use lowercase letters")
+    if not _USER_RE.fullmatch(name):
+        c.add("user.name", f"{shorten(name)} is not a valid user name", "use lowercase letters")
+    elif name in RESERVED_USERS:
+        c.add("user.name", f"{name!r} is a system account; images run as a user of their own",
+              'pick another name, e.g. user.name = "dlenv"')
     ids = {}
     for key in ("uid", "gid"):
         raw = table.get(key, 1000)
@@ -391,10 +446,12 @@ def _parse_index(c: _Collector, value: Any) -> IndexSettings:
     checked = [("index.url", url), ("index.pytorch_url", pytorch_url),
                *(("index.extra_urls", e) for e in extra)]
     for key, u in checked:
-        if u is not None and not re.match(r"^(https?|file)://", u):
-            c.add(key, f"{u!r} is not an http(s) or file URL", "write e.g. https://pypi.example.internal/simple")
+        if u is not None and not _URL_RE.fullmatch(u):
+            c.add(key, f"{shorten(u)} is not an http(s) or file URL",
+                  "write e.g. https://pypi.example.internal/simple")
+    ca_bundle = c.line("index.ca_bundle", c.string("index.ca_bundle", table.get("ca_bundle")))
     return IndexSettings(
-        url=url, extra_urls=extra, ca_bundle=c.string("index.ca_bundle", table.get("ca_bundle")),
+        url=url, extra_urls=extra, ca_bundle=ca_bundle,
         allow_sdist=c.boolean("index.allow_sdist", table.get("allow_sdist")),
         pytorch_url=pytorch_url.rstrip("/") if pytorch_url else None,
     )
@@ -406,10 +463,23 @@ def _parse_accelerator(c: _Collector, value: Any) -> tuple[Literal["cpu", "cuda"
         return "cpu", None
     m = re.fullmatch(r"cuda(1[1-3])?", raw)
     if not m:
-        c.add("accelerator", f"unknown accelerator {raw!r}",
+        c.add("accelerator", f"unknown accelerator {shorten(raw)}",
               'use "cpu", "cuda", or a CUDA major such as "cuda12"')
         return "cpu", None
     return "cuda", m.group(1)
+
+
+def image_dir_problem(path: str) -> str | None:
+    """Why ``path`` cannot be a working directory in the image (None when it can be)."""
+    if not path.startswith("/"):
+        return "is not absolute"
+    parts = path[1:].split("/")
+    if not all(_PATH_PART_RE.fullmatch(p) for p in parts):
+        return ("is not a plain normalised path (no '..', '.', '//', trailing '/', spaces, "
+                "commas, quotes or control characters)")
+    if path in _SYSTEM_DIRS or path.startswith(_SYSTEM_TREES):
+        return "is a system directory: the project mounted there would hide it"
+    return None
 
 
 def parse_spec(data: dict[str, Any], *, file: str = SPEC_FILE, text: str = "",
@@ -420,15 +490,19 @@ def parse_spec(data: dict[str, Any], *, file: str = SPEC_FILE, text: str = "",
     name = c.string("name", data.get("name"))
     if name is None and "name" not in data:
         c.add("name", "missing", 'add name = "my-env" (lowercase, digits, . _ -)')
-    elif name is not None and not _NAME_RE.match(name):
-        c.add("name", f"{name!r} is not a valid name", "use lowercase letters, digits, . _ -")
+    elif name is not None and not _NAME_RE.fullmatch(name):
+        c.add("name", f"{shorten(name)} is not a valid name",
+              "use lowercase letters, digits, . _ -")
     python = c.string("python", data.get("python"))
     if python is not None and not re.fullmatch(r"3\.\d{1,2}", python):
-        c.add("python", f"{python!r} is not a Python version", 'write python = "3.11"')
+        c.add("python", f"{shorten(python)} is not a Python version", 'write python = "3.11"')
         python = None
     workdir = c.string("workdir", data.get("workdir")) or "/workspace"
-    if not workdir.startswith("/"):
-        c.add("workdir", f"{workdir!r} is not absolute", 'write workdir = "/workspace"')
+    problem = image_dir_problem(workdir)
+    if problem:
+        c.add("workdir", f"{shorten(workdir)} {problem}",
+              'write an absolute path of letters, digits and . _ - @ +, e.g. '
+              'workdir = "/workspace"')
     accelerator, cuda_major = _parse_accelerator(c, data.get("accelerator"))
     profiles_table = c.table("profiles", data.get("profiles"))
     profiles = [_parse_profile(c, n, v) for n, v in profiles_table.items()]
@@ -470,19 +544,32 @@ def find_spec_file(directory: Path) -> Path:
 def load_spec(path: Path) -> Spec:
     """Read and parse a spec file or project directory."""
     file = find_spec_file(path)
-    text = file.read_text("utf-8")
+    raw = file.read_bytes()
+    if len(raw) > MAX_SPEC_BYTES:
+        raise SpecError([Problem(file=str(file), key="", message=f"{len(raw)} bytes is too "
+                                 "large for a spec", fix=f"keep it under {MAX_SPEC_BYTES} bytes")])
     try:
+        text = raw.decode("utf-8")
         data = tomllib.loads(text)
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise SpecError([Problem(file=str(file), key="", line=line,
+                                 message=f"not UTF-8 text (byte {exc.start})",
+                                 fix="save the file as UTF-8")]) from None
     except tomllib.TOMLDecodeError as exc:
         m = re.search(r"line (\d+)", str(exc))
         raise SpecError([Problem(
             file=str(file), key="", line=int(m.group(1)) if m else None,
             message=f"not valid TOML: {exc}", fix="fix the syntax at that line",
         )]) from None
+    except RecursionError:
+        raise SpecError([Problem(file=str(file), key="", message="values nested too deeply",
+                                 fix="a spec needs no nesting deeper than a table of "
+                                     "lists")]) from None
     prefix = ""
     if file.name == PYPROJECT:
         tool = data.get("tool", {})
-        if not isinstance(tool, dict) or "dlenv" not in tool:
+        if not isinstance(tool, dict) or not isinstance(tool.get("dlenv"), dict):
             raise SpecError([Problem(file=str(file), key="tool.dlenv",
                                      message="no [tool.dlenv] table",
                                      fix="add [tool.dlenv] or write a dlenv.toml")])

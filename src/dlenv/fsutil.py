@@ -1,0 +1,128 @@
+"""Small file-system helpers every layer uses: atomic writes, paths kept inside a tree,
+temporary names a later run can clean up, and values shortened for messages.
+
+This module sits at the bottom: it imports nothing of dlenv but ``errors``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path, PurePosixPath
+
+from dlenv.errors import BuildError
+
+# Temporary names carry the writing process's id, so a later run can tell a leftover of a
+# killed process (removed) from the work of one still running (kept).
+TEMP_MARK = "dlenv-tmp"
+
+
+def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Write ``data`` to ``path`` so that a crash leaves the old file or the new, never half.
+    ``mode`` as for any new file (mkstemp alone would leave 0600: a lock only root can read)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, mode & ~_umask())
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+def temp_prefix(what: str) -> str:
+    """A prefix for a temporary file or directory that ``sweep`` can attribute to its owner."""
+    return f".{TEMP_MARK}-{os.getpid()}-{what}-"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's live process
+    return True
+
+
+def sweep(directory: Path, min_age: float = 60.0) -> list[str]:
+    """Remove what killed dlenv processes left in ``directory`` (temporary trees and
+    partial files); keep those of live processes and anything younger than ``min_age``."""
+    removed: list[str] = []
+    marker = f".{TEMP_MARK}-"
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return removed
+    now = time.time()
+    for entry in entries:
+        if not entry.name.startswith(marker):
+            continue
+        pid_text = entry.name[len(marker):].split("-", 1)[0]
+        if not pid_text.isdigit() or _alive(int(pid_text)):
+            continue
+        with contextlib.suppress(OSError):
+            if now - entry.stat(follow_symlinks=False).st_mtime < min_age:
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                os.unlink(entry.path)
+            removed.append(entry.name)
+    return removed
+
+
+def inside(root: Path, rel: str | PurePosixPath, *, follow_last: bool = False,
+           max_links: int = 40) -> Path:
+    """``root/rel``, resolved as if ``root`` were ``/`` (absolute symlinks in the tree point
+    into the tree, as they will in the container), refused when it leaves the tree.
+
+    ``os.path.realpath`` resolves against the host's ``/``, and tarfile's extraction filters
+    only check one member at a time, so the walk over the tree's own links is done here.
+    The last component is followed only with ``follow_last`` (to read what a link names);
+    otherwise writing there replaces a link, never its target.
+    """
+    parts = [p for p in PurePosixPath(str(rel)).parts if p not in ("/", "", ".")]
+    resolved: list[str] = []
+    links = 0
+    while parts:
+        part = parts.pop(0)
+        if part == "..":
+            if not resolved:
+                raise BuildError(f"{rel}: the path leaves the image's file system",
+                                 fix="paths in a spec, lock or package stay inside the image")
+            resolved.pop()
+            continue
+        candidate = root.joinpath(*resolved, part)
+        if (parts or follow_last) and candidate.is_symlink():
+            links += 1
+            if links > max_links:
+                raise BuildError(f"{rel}: too many symbolic links in the image's tree")
+            target = PurePosixPath(os.readlink(candidate))
+            if target.is_absolute():
+                resolved = []
+            parts = [p for p in target.parts if p not in ("/", "", ".")] + parts
+            continue
+        resolved.append(part)
+    return root.joinpath(*resolved)
+
+
+def shorten(value: object, limit: int = 80) -> str:
+    """``repr`` of a value for a message, cut in the middle when long."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    keep = (limit - 5) // 2
+    return f"{text[:keep]} … {text[-keep:]} ({len(text)} characters)"
