@@ -21,7 +21,7 @@ import httpx
 import platformdirs
 
 from dlenv.errors import FetchError, IntegrityError, UsageError
-from dlenv.fsutil import shorten, temp_prefix
+from dlenv.fsutil import ensure_dir, shorten, temp_prefix
 
 CHUNK = 1 << 20
 RETRIES = 4
@@ -82,11 +82,7 @@ class ContentCache:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.dir = root / "sha256"
-        try:
-            self.dir.mkdir(parents=True, exist_ok=True)
-        except (FileExistsError, NotADirectoryError):
-            raise UsageError(f"the cache {root.parent} is under a file, not a directory",
-                             fix="pass --cache-dir (or DLENV_CACHE_DIR) a directory") from None
+        ensure_dir(self.dir, "the download cache")
 
     def path(self, sha256: str) -> Path:
         return self.dir / sha256

@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path, PurePosixPath
 
-from dlenv.errors import BuildError
+from dlenv.errors import BuildError, UsageError
 
 # Temporary names carry the writing process's id, so a later run can tell a leftover of a
 # killed process (removed) from the work of one still running (kept).
@@ -40,6 +40,17 @@ def _umask() -> int:
     current = os.umask(0)
     os.umask(current)
     return current
+
+
+def ensure_dir(path: Path, what: str, mode: int = 0o777) -> Path:
+    """``path`` as a directory (made when missing); a file in the way is a ``UsageError``
+    naming ``what`` it is for, not a traceback."""
+    try:
+        path.mkdir(parents=True, exist_ok=True, mode=mode)
+    except (FileExistsError, NotADirectoryError):
+        raise UsageError(f"{what} {path} is under a file, not a directory",
+                         fix="pass --cache-dir (or DLENV_CACHE_DIR) a directory") from None
+    return path
 
 
 def temp_prefix(what: str) -> str:

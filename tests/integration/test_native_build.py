@@ -135,6 +135,69 @@ def test_registry_round_trip_by_digest(project, built, registry, tmp_path):
     assert json.loads(skopeo.stdout)["Digest"] == built["digest"]
 
 
+def test_push_sends_what_build_built_even_after_a_run(project, registry, tmp_path):
+    # `dlenv run` builds the image without the project's files (they are mounted): it must
+    # not take the tag `dlenv build` gave, which `dlenv push` sends.
+    docker_ready()
+    root, cache = project
+    team = tmp_path / "team"
+    team.mkdir()
+    for name in ("dlenv.toml", "dlenv.lock"):
+        (team / name).write_bytes((root / name).read_bytes())
+    (team / "train.py").write_text("print('the team code')\n")
+    r = dlenv("build", str(team), "--cache-dir", str(cache), "--json")
+    assert r.returncode == 0, r.stderr
+    released = json.loads(r.stdout)["digest"]
+    r = dlenv("run", str(team), "--cache-dir", str(cache), "--no-volumes", "--", "true",
+              env={"DLENV_DATA_DIR": str(tmp_path / "data")})
+    assert r.returncode == 0, r.stderr
+    store = default_store(cache)
+    assert store.resolve("pybase:latest").digest == released
+    assert store.resolve("pybase:latest-run").digest != released  # no project layer
+    r = dlenv("push", f"{registry}/team/pybase:after-run", str(team), "--cache-dir", str(cache),
+              "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["digest"] == released
+
+
+def _flip(path, keep_mtime: bool) -> None:
+    st = path.stat()
+    with path.open("r+b") as f:
+        f.seek(st.st_size // 2)
+        byte = f.read(1)
+        f.seek(st.st_size // 2)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    if keep_mtime:
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def test_a_damaged_store_blob_is_never_exported_and_is_built_again(project, built, tmp_path):
+    root, cache = project
+    small = min(built["layers"], key=lambda x: x["size"])
+    blob = default_store(cache).blob_path(small["digest"])
+    # A flipped byte that keeps the size and the mtime passes the cheap reuse check, so the
+    # build reuses it, but the full hash before any output catches it.
+    _flip(blob, keep_mtime=True)
+    oci = tmp_path / "oci"
+    r = dlenv("build", str(root), "--cache-dir", str(cache), "--output", f"oci:{oci}")
+    assert r.returncode == 3 and "damaged" in r.stderr and "Traceback" not in r.stderr
+    assert not (oci / "blobs/sha256" / small["digest"].split(":")[1]).exists()
+    # The damaged blob was removed: the next build makes the layer again, byte for byte.
+    r = dlenv("build", str(root), "--cache-dir", str(cache), "--output", f"oci:{oci}",
+              "--json", "--tag", "pybase:repaired")
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    rebuilt = next(x for x in data["layers"] if x["digest"] == small["digest"])
+    assert data["digest"] == built["digest"] and not rebuilt["reused"]
+    subprocess.run(["skopeo", "copy", f"oci:{oci}:pybase:repaired", f"dir:{tmp_path / 'copy'}"],
+                   capture_output=True, check=True)
+    # A damaged blob with a new mtime fails its stamp: the build hashes it and rebuilds.
+    _flip(blob, keep_mtime=False)
+    data = json.loads(dlenv("build", str(root), "--cache-dir", str(cache), "--json").stdout)
+    assert data["digest"] == built["digest"]
+    assert not next(x for x in data["layers"] if x["digest"] == small["digest"])["reused"]
+
+
 def test_a_registry_image_as_base_is_locked_by_digest_and_reused(
         project, built, registry, tmp_path):
     docker_ready()

@@ -289,3 +289,22 @@ def test_podman_runs_the_same_plan(project, tmp_path):
     subprocess.run(["podman", "volume", "prune", "-f", "--filter",
                     f"label=dev.dlenv.project={root.resolve()}"], capture_output=True,
                    env={**os.environ, **penv}, check=False)
+
+
+def test_a_project_path_with_a_comma_mounts_that_directory_and_no_other(project,
+                                                                         tmp_path_factory):
+    # The project's path goes into --mount as a CSV field; pasted as text, the part after
+    # the comma would become options of its own (here: a second source).
+    root, env = project
+    decoy = tmp_path_factory.mktemp("decoy")
+    odd = tmp_path_factory.mktemp("odd") / f"team,source={decoy}"  # nested: decoy has '/'
+    odd.mkdir(parents=True)
+    for name in ("dlenv.toml", "dlenv.lock"):
+        (odd / name).write_bytes((root / name).read_bytes())
+    (odd / "here.txt").write_text("the project\n")
+    os.chown(odd, OWNER, OWNER)
+    r = dlenv(env, "run", str(odd), "--no-volumes", "--", "sh", "-c",
+              "cat here.txt && echo made > out.txt")
+    assert r.returncode == 0, r.stderr
+    assert "the project" in r.stdout
+    assert (odd / "out.txt").read_text() == "made\n" and not (decoy / "out.txt").exists()

@@ -8,6 +8,7 @@ the time zone, the users, and the dynamic linker cache. No maintainer script run
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
@@ -167,8 +168,15 @@ def materialize_base(debs: Mapping[str, Path], locked: Sequence[LockedDeb], root
     status = []
     for deb in sorted(locked, key=lambda d: d.name):
         path = debs[deb.name]
-        listed = _unpack(path, root)
         control = _control(path)
+        fields = dict(re.findall(r"^(Package|Version|Architecture): (.+)$", control, re.M))
+        if (fields.get("Package"), fields.get("Version"), fields.get("Architecture")) != \
+                (deb.name, deb.version, deb.architecture):
+            raise BuildError(f"{deb.filename} is {fields.get('Package')} "
+                             f"{fields.get('Version')} ({fields.get('Architecture')}), but the "
+                             f"lock names it {deb.name} {deb.version} ({deb.architecture})",
+                             fix="the lock was edited; run 'dlenv lock' to rewrite it")
+        listed = _unpack(path, root)
         key = deb.name + (":amd64" if "Multi-Arch: same" in control else "")
         (info / f"{key}.list").write_text("\n".join(listed) + "\n")
         lines = control.splitlines()

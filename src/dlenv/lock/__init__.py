@@ -16,6 +16,7 @@ import tomli_w
 
 from dlenv.errors import LockError, StaleLockError
 from dlenv.fsutil import shorten, write_atomic
+from dlenv.spec import IMAGE_RE, PROFILE_NAMES, SUITES
 
 LOCK_FILE = "dlenv.lock"
 # 2: every lock pins pip, and Debian-based locks pin their .debs.
@@ -129,10 +130,7 @@ _DEB_NAME_RE = re.compile(r"[a-z0-9][a-z0-9+.-]{0,127}")
 _DEB_VERSION_RE = re.compile(r"[A-Za-z0-9.+~:-]{1,128}")
 _DEB_PATH_RE = re.compile(r"pool/(?:[A-Za-z0-9+_~-][A-Za-z0-9+._~-]*/)+[A-Za-z0-9+._~-]+\.deb")
 _DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
-_IMAGE_RE = re.compile(r"[a-z0-9][a-z0-9._/:@-]{0,254}")
 _PYTHON_RE = re.compile(r"3\.\d{1,2}")
-PROFILES = ("dev", "train", "serve")
-SUITES = ("bullseye", "bookworm", "trixie")
 MAX_EPOCH = 253402300799  # 9999-12-31T23:59:59Z, the last second RFC 3339 can write
 MAX_LOCK_BYTES = 32 << 20
 _TOP_KEYS = ("version", "spec_digest", "source_date_epoch", "target", "base", "wheels", "debs")
@@ -180,9 +178,9 @@ class _Reader:
 
     def profiles(self, table: dict[str, Any], where: str) -> tuple[str, ...]:
         value = self.get(table, "profiles", where, list, required=False) or []
-        if not all(isinstance(p, str) and p in PROFILES for p in value) or \
+        if not all(isinstance(p, str) and p in PROFILE_NAMES for p in value) or \
                 len(set(value)) != len(value):
-            self.bad(f"{where}profiles", f"profiles are {', '.join(PROFILES)}, each once")
+            self.bad(f"{where}profiles", f"profiles are {', '.join(PROFILE_NAMES)}, each once")
             return ()
         return tuple(value)
 
@@ -238,7 +236,7 @@ def _base(r: _Reader, data: dict[str, Any]) -> LockedBase:
             r.bad("base", "a Debian base has no ref or digest")
         return LockedBase(kind=kind, suite=suite, release_sha256=release)
     if kind == "image":
-        return LockedBase(kind=kind, ref=r.text(table, "ref", "base.", _IMAGE_RE),
+        return LockedBase(kind=kind, ref=r.text(table, "ref", "base.", IMAGE_RE),
                           digest=r.text(table, "digest", "base.", _DIGEST_RE))
     if kind:
         r.bad("base.kind", f"{shorten(kind)} is not debian or image")

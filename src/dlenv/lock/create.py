@@ -9,6 +9,7 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from dlenv.cache import default_cache_dir, tls_context
 from dlenv.errors import LockError
 from dlenv.fsutil import shorten
 from dlenv.lock import Lock, LockedBase, LockedWheel, read_lock
@@ -115,8 +116,7 @@ def lock_project(spec: Spec, *, cache_dir: str | None = None,
     env = dict(os.environ if environ is None else environ)
     target = resolve_target(spec)
     index = index_config(spec.index, target, env)
-    from dlenv.cache import default_cache_dir
-
+    tls_context(index.ca_bundle)  # a missing or unreadable bundle: say so before uv runs
     resolver = UvResolver(environ=env, cache_dir=default_cache_dir(cache_dir) / "uv")
     wheels, epoch = lock_python(spec, target, resolver, index)
     lock = create_lock(spec, target, wheels, epoch)

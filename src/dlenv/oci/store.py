@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from dlenv.cache import sha256_file
-from dlenv.errors import BuildError, IntegrityError, UsageError
-from dlenv.fsutil import sweep, temp_prefix, write_atomic
+from dlenv.errors import BuildError, IntegrityError
+from dlenv.fsutil import ensure_dir, sweep, temp_prefix, write_atomic
 from dlenv.oci import MT_INDEX, MT_MANIFEST, Descriptor, canonical_json
 
 REF_ANNOTATION = "org.opencontainers.image.ref.name"
@@ -35,12 +35,8 @@ class OCIStore:
         self.root = root
         self.blobs = root / "blobs" / "sha256"
         self.stamps = root / ".verified"
-        try:
-            self.blobs.mkdir(parents=True, exist_ok=True)
-            self.stamps.mkdir(exist_ok=True)
-        except (FileExistsError, NotADirectoryError):
-            raise UsageError(f"the image store {root} is under a file, not a directory",
-                             fix="pass --cache-dir (or DLENV_CACHE_DIR) a directory") from None
+        ensure_dir(self.blobs, "the image store")
+        ensure_dir(self.stamps, "the image store")
         self._hashed: set[str] = set()  # digests hashed in full by this process
         layout = root / "oci-layout"
         if not layout.exists():

@@ -23,6 +23,7 @@ from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from dlenv.cache import http_client
 from dlenv.errors import FetchError, LockError
+from dlenv.fsutil import ensure_dir
 from dlenv.lock import LockedWheel
 from dlenv.resolve import Target
 from dlenv.spec import IndexSettings
@@ -149,7 +150,7 @@ class UvResolver:
 
 def private_dir(path: Path) -> Path:
     """``path`` as a directory only this user can enter (made so when missing)."""
-    path.mkdir(parents=True, exist_ok=True)
+    ensure_dir(path, "uv's cache")
     if path.stat().st_uid == os.getuid():
         path.chmod(0o700)
     return path

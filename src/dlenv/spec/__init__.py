@@ -30,13 +30,13 @@ _NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
 _APT_RE = re.compile(r"[a-z0-9][a-z0-9+.-]+(=[A-Za-z0-9.+~:-]+)?")
 _ENV_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 _USER_RE = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
-_IMAGE_RE = re.compile(r"[a-z0-9][a-z0-9._/:@-]{0,254}")
+IMAGE_RE = re.compile(r"[a-z0-9][a-z0-9._/:@-]{0,254}")
 _URL_RE = re.compile(r"(https?|file)://[^\s\x00-\x1f\x7f]{1,2000}")
 # A path in the image: absolute, normalised, of characters that need no quoting anywhere
 # it is written (engine --mount options, Dockerfiles, sshd_config, YAML).
 _PATH_PART_RE = re.compile(r"[A-Za-z0-9_@+-][A-Za-z0-9._@+-]{0,127}")
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
-_SUITES = ("bullseye", "bookworm", "trixie")
+SUITES = ("bullseye", "bookworm", "trixie")
 # Where a project mounted at the workdir would hide or break the system or dlenv's own mounts.
 _SYSTEM_DIRS = frozenset({
     "/", "/bin", "/boot", "/data", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64",
@@ -401,14 +401,14 @@ def _parse_base(c: _Collector, value: Any) -> Base:
         return Base(kind="debian")
     if raw.startswith("debian:"):
         suite = raw.split(":", 1)[1]
-        if suite not in _SUITES:
-            close = difflib.get_close_matches(suite, _SUITES, n=1)
+        if suite not in SUITES:
+            close = difflib.get_close_matches(suite, SUITES, n=1)
             c.add("base", f"Debian suite {suite!r} is not supported",
                   f"did you mean 'debian:{close[0]}'?" if close
                   else "use debian:bullseye, debian:bookworm or debian:trixie")
             return Base(kind="debian")
         return Base(kind="debian", suite=suite)
-    if not _IMAGE_RE.fullmatch(raw):
+    if not IMAGE_RE.fullmatch(raw):
         c.add("base", f"{shorten(raw)} is not an image reference",
               'write e.g. base = "debian:bookworm" or "registry.example/team/python:3.11"')
         return Base(kind="debian")
