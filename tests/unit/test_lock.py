@@ -21,7 +21,7 @@ from dlenv.resolve.python import (
     target_tags,
     wheels_from_pylock,
 )
-from dlenv.spec import IndexSettings, parse_spec
+from dlenv.spec import IndexSettings, load_spec, parse_spec
 
 SHA = "ab" * 32
 
@@ -185,3 +185,38 @@ def test_profile_packages_are_locked_with_the_base_and_marked_as_theirs():
     assert epoch == int(datetime(2024, 1, 1, tzinfo=UTC).timestamp())
     # the per-profile resolutions are pinned to the union's versions
     assert all(c for _, c in resolver.calls[1:])
+
+
+def test_runtime_constraints_reach_every_resolution_and_the_lock_check():
+    spec = parse_spec({"name": "x", "framework": "pytorch==2.2.*", "python": "3.11",
+                       "profiles": {"dev": {"jupyter": True}}})
+    t = resolve_target(spec)
+    resolver = FakeResolver()
+    resolver.graph = {**FakeResolver.graph, "torch": ["numpy"]}
+    index = IndexConfig(url=None, extra_urls=(), ca_bundle=None, allow_sdist=False)
+    lock_python(spec, t, resolver, index, sizes=lambda urls: {})
+    assert all("numpy<2" in constraints for _, constraints in resolver.calls)
+
+
+def test_a_lock_breaking_a_runtime_need_is_refused():
+    from dataclasses import replace
+
+    from dlenv.lock.create import check_lock
+    from tests.conftest import EXAMPLES
+
+    spec = load_spec(EXAMPLES / "tensorflow-2.9")
+    lock = read_lock(Path(__file__).parent.parent / "fixtures/locks/tensorflow-2.9.lock")
+    check_lock(spec, lock)
+    numpy2 = replace(lock, wheels=tuple(replace(w, version="2.2.6") if w.name == "numpy" else w
+                                        for w in lock.wheels))
+    with pytest.raises(LockError, match=r"tensorflow 2\.9 needs numpy<2"):
+        check_lock(spec, numpy2)
+
+
+def test_every_fixture_lock_matches_its_example_spec():
+    from dlenv.lock.create import check_lock
+    from tests.conftest import EXAMPLES
+
+    here = Path(__file__).parent.parent / "fixtures/locks"
+    for example in sorted(p for p in EXAMPLES.iterdir() if (p / "dlenv.toml").exists()):
+        check_lock(load_spec(example), read_lock(here / f"{example.name}.lock"))

@@ -184,3 +184,37 @@ def test_matrix_command_prints_json(capsys):
     data = json.loads(capsys.readouterr().out)
     line = next(r for r in data["frameworks"]["tensorflow"] if r["line"] == "2.15")
     assert line["cuda"][0]["extra"] == "and-cuda" and line["python"] == ["3.9", "3.11"]
+
+
+def test_an_exact_pin_on_tf_2150_with_cuda_takes_its_fixed_release():
+    # `tensorflow==2.15.0` was "2.15.0 and not 2.15.0": dlenv's own exclusion conflicted.
+    t = target(framework="tensorflow==2.15.0", accelerator="cuda")
+    assert t.requirement == "tensorflow[and-cuda]==2.15.*,==2.15.0.post1"
+    replaced = next(d for d in t.decisions if d.key == "replace")
+    assert replaced.value == "2.15.0 -> 2.15.0.post1" and "tensorrt" in replaced.reason
+
+
+def test_post_releases_parse_and_keep_the_exclusion():
+    t = target(framework="tensorflow==2.15.0.post1", accelerator="cuda")
+    assert "==2.15.0.post1" in t.requirement and "!=2.15.0" in t.requirement
+
+
+@pytest.mark.parametrize(("framework", "needs"), [
+    ("tensorflow==2.9.*", ("numpy<2", "protobuf<3.20")),
+    ("tensorflow==2.11.0", ("numpy<2", "protobuf<3.20")),
+    ("tensorflow==2.15.*", ()),
+    ("pytorch==2.2.*", ("numpy<2",)),
+    ("pytorch==2.3.*", ()),
+    ("jax==0.4.20", ("numpy<2",)),
+    ("jax==0.4.*", ()),  # 0.4.26 and later run on NumPy 2: the resolver picks those
+])
+def test_runtime_needs_the_metadata_leaves_out_come_from_the_matrix(framework, needs):
+    t = target(framework=framework)
+    assert t.constraints == needs
+    assert t.to_dict()["constraints"] == list(needs)
+    if needs:
+        assert any(d.key == "constraints" and "NumPy 1.x" in d.reason for d in t.decisions)
+
+
+def test_patch_releases_past_9_are_in_their_line():
+    assert target(framework="jax==0.4.38").framework_line == "0.4"

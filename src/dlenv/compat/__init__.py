@@ -60,8 +60,13 @@ class Release:
     python_max: str
     manylinux: str
     cuda_options: tuple[CudaOption, ...]
-    exclude_with_cuda: tuple[str, ...] = ()
+    # With CUDA wheels: a version that cannot be resolved -> the release that fixes it.
+    cuda_replace: tuple[tuple[str, str], ...] = ()
     gpu_package: str | None = None
+
+    @property
+    def exclude_with_cuda(self) -> tuple[str, ...]:
+        return tuple(bad for bad, _ in self.cuda_replace)
 
     @property
     def distribution(self) -> str:
@@ -73,14 +78,28 @@ class Release:
     def allowed_by(self, spec: SpecifierSet) -> bool:
         """Whether any version of this line satisfies ``spec``.
 
-        Release lines are probed at their patch and post releases, so the matrix need not list
-        every patch version PyPI has.
+        Release lines are probed at their patch and post releases (``versions``), so the
+        matrix need not list every patch version PyPI has (JAX's 0.4 line reached 0.4.38).
         """
-        probes = [f"{self.line}.{n}" for n in range(10)] + [f"{self.line}.0.post1"]
-        return any(spec.contains(Version(p), prereleases=True) for p in probes)
+        return bool(self.versions(spec))
 
     def default_cuda(self) -> CudaOption | None:
         return self.cuda_options[0] if self.cuda_options else None
+
+    def versions(self, spec: SpecifierSet) -> list[Version]:
+        """Probe versions of this line that ``spec`` admits (patches 0-99, their .post1)."""
+        probes = [Version(f"{self.line}.{n}{post}") for n in range(100) for post in ("", ".post1")]
+        return [v for v in probes if spec.contains(v, prereleases=True)]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RuntimeRule:
+    """Constraints some releases need at run time that their own metadata leaves out."""
+
+    framework: str
+    versions: SpecifierSet
+    needs: tuple[str, ...]
+    why: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +117,13 @@ class Matrix:
     arch_ranges: dict[str, tuple[str, str]]
     sources: dict[str, str] = field(default_factory=dict)
     updated: str = ""
+    runtime: tuple[RuntimeRule, ...] = ()
+
+    def runtime_needs(self, release: Release, spec: SpecifierSet) -> list[RuntimeRule]:
+        """The rules that cover every version of ``release`` that ``spec`` allows."""
+        allowed = release.versions(spec)
+        return [r for r in self.runtime if r.framework == release.framework and allowed
+                and all(r.versions.contains(v, prereleases=True) for v in allowed)]
 
     def lines(self, framework: str) -> tuple[Release, ...]:
         return self.releases[framework]
@@ -144,7 +170,7 @@ def _tf(row: dict[str, Any]) -> Release:
     return Release(
         framework="tensorflow", line=row["line"], python_min=row["python"][0],
         python_max=row["python"][1], manylinux=row["manylinux"], cuda_options=tuple(options),
-        exclude_with_cuda=tuple(row.get("and_cuda_exclude", ())),
+        cuda_replace=tuple(sorted(row.get("and_cuda_replace", {}).items())),
         gpu_package=row.get("gpu_package"),
     )
 
@@ -198,6 +224,9 @@ def parse_matrix(data: dict[str, Any]) -> Matrix:
         arch_ranges={k: (v[0], v[1]) for k, v in data["cuda"]["arch"].items()},
         sources=dict(data.get("sources", {})),
         updated=str(data.get("updated", "")),
+        runtime=tuple(RuntimeRule(framework=r["framework"], versions=SpecifierSet(r["versions"]),
+                                  needs=tuple(r["needs"]), why=r["why"])
+                      for r in data.get("runtime", [])),
     )
 
 

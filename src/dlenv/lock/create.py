@@ -67,12 +67,12 @@ def lock_python(spec: Spec, target: Target, resolver: PythonResolver, index: Ind
     if not sets.union:
         return (), DEFAULT_EPOCH
     lookup = sizes or (lambda urls: head_sizes(urls, index.ca_bundle))
-    doc = resolver.compile(sets.union, target, index)
+    doc = resolver.compile(sets.union, target, index, target.constraints)
     wheels = wheels_from_pylock(doc, target, lookup)
     epoch = newest_upload(doc) or DEFAULT_EPOCH
     if not sets.profiles:
         return tuple(sorted(wheels)), epoch
-    pins = [f"{w.name}=={w.version}" for w in wheels]
+    pins = [*target.constraints, *(f"{w.name}=={w.version}" for w in wheels)]
     base_names = _names(resolver.compile(sets.base, target, index, pins)) if sets.base else set()
     members: dict[str, set[str]] = {}
     for name, extra in sets.profiles:
@@ -171,6 +171,12 @@ def check_lock(spec: Spec, lock: Lock) -> None:
         elif not req.specifier.contains(versions[name], prereleases=True):
             problems.append(f"the lock has {name} {shorten(versions[name])}, the spec asks "
                             f"for {shorten(raw)}")
+    for raw in target.constraints:  # what the framework needs at run time, if locked
+        req = Requirement(raw)
+        name = str(canonicalize_name(req.name))
+        if name in versions and not req.specifier.contains(versions[name], prereleases=True):
+            problems.append(f"the lock has {name} {shorten(versions[name])}, and "
+                            f"{target.framework} {target.framework_line} needs {raw}")
     if problems:
         raise LockError(f"{lock.source} does not match {spec.source}: " + "; ".join(problems[:5])
                         + (f" and {len(problems) - 5} more" if len(problems) > 5 else ""),

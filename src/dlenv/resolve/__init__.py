@@ -50,6 +50,7 @@ class Target:
     cuda_source: str | None  # wheels | variant-index | base-image
     extra_index_urls: tuple[str, ...]
     decisions: tuple[Decision, ...]
+    constraints: tuple[str, ...] = ()  # what the framework needs at run time (matrix rules)
 
     @property
     def uv_platform(self) -> str:
@@ -63,6 +64,7 @@ class Target:
             "requirement": self.requirement, "cuda": self.cuda, "cudnn": self.cudnn,
             "min_driver": self.min_driver, "gpu_archs": list(self.gpu_archs),
             "cuda_source": self.cuda_source, "extra_index_urls": list(self.extra_index_urls),
+            "constraints": list(self.constraints),
         }
 
 
@@ -224,11 +226,18 @@ def resolve_target(spec: Spec, matrix: Matrix | None = None) -> Target:
     wheel_platform = _wheel_platform(glibc, release, decisions)
 
     requirement = None
+    constraints: list[str] = []
     extra_indexes: list[str] = []
     cuda = cudnn = min_driver = cuda_source = None
     archs: tuple[str, ...] = ()
     if release is not None:
         requirement = _framework_requirement(spec, release, option, decisions)
+        assert spec.framework is not None
+        for rule in matrix.runtime_needs(release, spec.framework.specifier_set()):
+            constraints += [n for n in rule.needs if n not in constraints]
+            decisions.append(Decision(
+                key="constraints", value=", ".join(rule.needs),
+                reason=f"{release.framework} {rule.versions} is {rule.why}"))
         if option is not None:
             cuda, cudnn, cuda_source = option.cuda, option.cudnn, option.source
             min_driver = matrix.min_driver(option.cuda)
@@ -267,7 +276,7 @@ def resolve_target(spec: Spec, matrix: Matrix | None = None) -> Target:
         framework_line=release.line if release else None,
         requirement=requirement, cuda=cuda, cudnn=cudnn, min_driver=min_driver,
         gpu_archs=archs, cuda_source=cuda_source, extra_index_urls=tuple(extra_indexes),
-        decisions=tuple(decisions),
+        decisions=tuple(decisions), constraints=tuple(constraints),
     )
 
 
@@ -326,16 +335,20 @@ def _framework_requirement(spec: Spec, release: Release, option: CudaOption | No
     assert spec.framework is not None
     extra = f"[{option.extra}]" if option and option.extra else ""
     parts = [f"=={release.line}.*"]
-    if spec.framework.specifier:
-        parts.append(spec.framework.specifier)
+    user = [str(s) for s in spec.framework.specifier_set()]
     if option is not None and option.source == "wheels":
-        for bad in release.exclude_with_cuda:
-            parts.append(f"!={bad}")
-            decisions.append(Decision(
-                key="exclude", value=f"{release.distribution}=={bad}",
-                reason=f"{release.distribution}{extra}=={bad} cannot be resolved from PyPI "
-                       "(it pins tensorrt-libs, which PyPI does not carry); the .post1 "
-                       "release drops that pin"))
+        for bad, good in release.cuda_replace:
+            why = (f"{release.distribution}{extra}=={bad} cannot be resolved from PyPI (it pins "
+                   f"tensorrt-libs, which PyPI does not carry); {good} is the same release "
+                   "with that pin dropped")
+            if f"=={bad}" in user:  # the user's exact pin: the release that works
+                user = [f"=={good}" if s == f"=={bad}" else s for s in user]
+                decisions.append(Decision(key="replace", value=f"{bad} -> {good}", reason=why))
+            else:
+                parts.append(f"!={bad}")
+                decisions.append(Decision(key="exclude", value=f"{release.distribution}=={bad}",
+                                          reason=why))
+    parts += user
     requirement = f"{release.distribution}{extra}{SpecifierSet(','.join(parts))}"
     decisions.append(Decision(key="requirement", value=requirement,
                               reason="framework requirement handed to the resolver"))
