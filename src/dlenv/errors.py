@@ -5,7 +5,8 @@
     ├── UsageError              a command-line value is wrong                exit 2
     ├── ResolveError            no supported combination; names nearest ones exit 2
     ├── LockError               resolution or lock file problem              exit 2
-    │   └── StaleLockError      the lock no longer matches the spec          exit 1
+    │   ├── StaleLockError      the lock no longer matches the spec          exit 1
+    │   └── NoWheelError        a package has no wheel for the target        exit 2
     ├── FetchError              a download failed or a hash did not match    exit 3
     │   └── IntegrityError      content did not match its pinned digest      exit 3
     ├── BuildError              the image could not be assembled             exit 3
@@ -88,6 +89,14 @@ class LockError(DlenvError):
 
 class StaleLockError(LockError):
     exit_code = 1
+
+
+class NoWheelError(LockError):
+    """``package`` has no wheel for the target's Python and platform."""
+
+    def __init__(self, message: str, *, package: str, fix: str | None = None) -> None:
+        super().__init__(message, fix=fix)
+        self.package = package
 
 
 class FetchError(DlenvError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import ClassVar
@@ -220,3 +221,75 @@ def test_every_fixture_lock_matches_its_example_spec():
     here = Path(__file__).parent.parent / "fixtures/locks"
     for example in sorted(p for p in EXAMPLES.iterdir() if (p / "dlenv.toml").exists()):
         check_lock(load_spec(example), read_lock(here / f"{example.name}.lock"))
+
+
+def _choosing(spec_data: dict, failures: dict):
+    """lock_choosing with a stand-in resolver that fails for the (line, python) listed."""
+    from dlenv.lock.create import lock_choosing
+
+    spec = parse_spec({"name": "x", **spec_data})
+    seen = []
+
+    def lock_with(t):
+        seen.append((t.framework_line, t.python))
+        failure = failures.get((t.framework_line, t.python))
+        if failure:
+            raise failure
+        return (wheel("pip"),), 1
+
+    target, _, _ = lock_choosing(spec, resolve_target(spec), lock_with)
+    return spec, target, seen
+
+
+def test_a_package_pinning_the_framework_chooses_its_line():
+    from dlenv.lock.create import check_lock
+
+    conflict = LockError("Because torchvision==0.21.0 depends on torch==2.6.0 and you require "
+                         "torch==2.15.*, we can conclude that your requirements are "
+                         "unsatisfiable.")
+    spec, t, seen = _choosing({"framework": "pytorch", "packages": ["torchvision==0.21.0"]},
+                              {("2.15", "3.13"): conflict})
+    assert seen == [("2.15", "3.13"), ("2.6", "3.13")]
+    assert t.framework_line == "2.6" and t.requirement == "torch==2.6.*" and t.cuda is None
+    assert t.chosen_by == "torchvision==0.21.0 depends on torch==2.6.0"
+    framework = next(d for d in t.decisions if d.key == "framework")
+    assert framework.reason == t.chosen_by
+    lock = Lock(spec_digest=spec.digest(), source_date_epoch=1, target=t.to_dict(),
+                base=LockedBase(kind="debian", suite=t.suite), debs=sample_lock().debs,
+                wheels=(wheel("pip"), wheel("torch", "2.6.0"), wheel("torchvision", "0.21.0")))
+    check_lock(spec, lock)  # the recorded choice gives the same target again
+    widened = replace(lock, target={**lock.target, "framework_line": "2.1",
+                                    "python": "3.11"})
+    with pytest.raises(LockError):
+        check_lock(spec, widened)
+
+
+def test_a_package_without_a_wheel_for_the_newest_python_chooses_an_older_one():
+    from dlenv.errors import NoWheelError
+
+    missing = NoWheelError("tokenizers has no wheel for the target cp313", package="tokenizers")
+    _, t, seen = _choosing({"framework": "pytorch", "packages": ["transformers==4.44.2"]},
+                           {("2.15", "3.13"): missing})
+    assert seen == [("2.15", "3.13"), ("2.15", "3.11")]
+    assert (t.python, t.suite) == ("3.11", "bookworm")
+    assert t.chosen_by == "tokenizers has no wheel for Python 3.13"
+    assert next(d for d in t.decisions if d.key == "python").reason == t.chosen_by
+
+
+def test_a_python_the_spec_fixes_is_never_changed():
+    from dlenv.errors import NoWheelError
+
+    missing = NoWheelError("tokenizers has no wheel", package="tokenizers")
+    with pytest.raises(NoWheelError):
+        _choosing({"python": "3.13", "packages": ["tokenizers==0.19.1"]},
+                  {(None, "3.13"): missing})
+
+
+def test_when_no_choice_works_the_first_error_is_raised_with_what_was_tried():
+    conflict = LockError("Because torchvision==0.21.0 depends on torch==2.6.0 and you require "
+                         "torch==2.15.*, we can conclude that your requirements are unsatisfiable.")
+    with pytest.raises(LockError) as info:
+        _choosing({"framework": "pytorch", "packages": ["torchvision==0.21.0"]},
+                  {("2.15", "3.13"): conflict, ("2.6", "3.13"): LockError("still no")})
+    assert "torchvision==0.21.0 depends on torch==2.6.0" in str(info.value)
+    assert "also tried 2.6 on Python 3.13" in str(info.value)

@@ -91,10 +91,16 @@ def _load(dir_: str) -> tuple[Any, Path]:
 
 
 def cmd_resolve(args: argparse.Namespace) -> int:
+    from dlenv.errors import LockError
+    from dlenv.lock import LOCK_FILE
+    from dlenv.lock.create import load_lock, target_of
     from dlenv.resolve import resolve_target
 
-    spec, _ = _load(args.dir)
-    target = resolve_target(spec)
+    spec, file = _load(args.dir)
+    try:  # a fresh lock knows what the packages chose (a framework line, a Python)
+        target = target_of(spec, load_lock(spec, file.parent / LOCK_FILE))
+    except LockError:
+        target = resolve_target(spec)
     if args.json:
         data = target.to_dict()
         data["decisions"] = [{"key": d.key, "value": d.value, "reason": d.reason}

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from packaging.requirements import Requirement
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 
 from dlenv.cache import default_cache_dir, tls_context
-from dlenv.errors import LockError
+from dlenv.compat import DISTRIBUTION, load_matrix
+from dlenv.errors import LockError, NoWheelError, ResolveError
 from dlenv.fsutil import shorten
 from dlenv.lock import Lock, LockedBase, LockedWheel, read_lock
-from dlenv.resolve import Target, resolve_target
+from dlenv.resolve import Choice, Target, resolve_target
 from dlenv.resolve.python import (
     IndexConfig,
     PythonResolver,
@@ -118,7 +122,8 @@ def lock_project(spec: Spec, *, cache_dir: str | None = None,
     index = index_config(spec.index, target, env)
     tls_context(index.ca_bundle)  # a missing or unreadable bundle: say so before uv runs
     resolver = UvResolver(environ=env, cache_dir=default_cache_dir(cache_dir) / "uv")
-    wheels, epoch = lock_python(spec, target, resolver, index)
+    target, wheels, epoch = lock_choosing(
+        spec, target, lambda t: lock_python(spec, t, resolver, index_config(spec.index, t, env)))
     lock = create_lock(spec, target, wheels, epoch)
     if target.suite:
         from dlenv.build.debian import lock_debs
@@ -138,6 +143,79 @@ def lock_project(spec: Spec, *, cache_dir: str | None = None,
     return lock
 
 
+MAX_CHOICES = 6  # resolutions tried with other lines or Pythons before giving up
+
+
+def lock_choosing(spec: Spec, target: Target,
+                  lock_with: Callable[[Target], tuple[tuple[LockedWheel, ...], int]]
+                  ) -> tuple[Target, tuple[LockedWheel, ...], int]:
+    """Lock the packages for ``target``; when they cannot be locked there and the spec leaves
+    the choice open, let them choose: the framework line a package depends on
+    (torchvision 0.21 -> torch 2.6), or an older Python when one has no wheel for the newest
+    (tokenizers 0.19 -> not 3.13). The target records what chose (``chosen_by``)."""
+    first: LockError | None = None
+    tried = {(target.framework_line, target.python)}
+    for _ in range(MAX_CHOICES):
+        try:
+            wheels, epoch = lock_with(target)
+            return target, wheels, epoch
+        except LockError as exc:
+            first = first or exc
+            following = _next_target(spec, target, exc, tried)
+            if following is None:
+                break
+            target = following
+            tried.add((target.framework_line, target.python))
+    assert first is not None
+    if len(tried) > 1:
+        first.fix = (first.fix or "") + " (dlenv also tried " + ", ".join(
+            f"{line or 'no framework'} on Python {py}" for line, py in sorted(tried, key=str)
+            [1:]) + ")"
+    raise first
+
+
+def _next_target(spec: Spec, target: Target, exc: LockError,
+                 tried: set[tuple[str | None, str]]) -> Target | None:
+    """The target to try after the resolver's failure ``exc``, or None."""
+    matrix = load_matrix()
+    message = str(exc)
+    if target.framework and spec.framework is not None:
+        dist = DISTRIBUTION[target.framework]
+        found = re.search(rf"(\S+) depends on {re.escape(dist)}(?:\[[^\]]*\])?"
+                          r"((?:[<>=!~]=?[A-Za-z0-9.*+]+,?)+)", message)
+        if found:
+            try:
+                needed = SpecifierSet(found.group(2).rstrip(","))
+            except InvalidSpecifier:
+                needed = None
+            allowed = spec.framework.specifier_set()
+            for release in reversed(matrix.lines(target.framework)):
+                if needed is not None and release.allowed_by(allowed) \
+                        and release.versions(needed) and \
+                        all(line != release.line for line, _ in tried):
+                    why = f"{found.group(1)} depends on {dist}{needed}"
+                    with contextlib.suppress(ResolveError):
+                        return resolve_target(spec, choice=Choice(line=release.line, why=why))
+    needs_python = re.search(r"([A-Za-z][\w.-]*)==\S+ depends on Python", message)
+    package = exc.package if isinstance(exc, NoWheelError) else \
+        needs_python.group(1) if needs_python else None
+    if package and spec.python is None and spec.base.kind == "debian" and not spec.base.suite:
+        lower = sorted({s.python for s in matrix.suites
+                        if _pyver(s.python) < _pyver(target.python)}, key=_pyver, reverse=True)
+        for python in lower:
+            if (target.framework_line, python) in tried:
+                continue
+            why = f"{package} has no wheel for Python {target.python}"
+            with contextlib.suppress(ResolveError):
+                return resolve_target(spec, choice=Choice(line=target.framework_line,
+                                                          python=python, why=why))
+    return None
+
+
+def _pyver(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in version.split("."))
+
+
 def _normal(target: dict[str, object]) -> dict[str, object]:
     return {k: v for k, v in target.items() if v is not None and v != [] and v != ()}
 
@@ -148,7 +226,7 @@ def check_lock(spec: Spec, lock: Lock) -> None:
     within every requirement of the spec. Anything else (a lock edited by hand or by a
     stranger's commit) is refused with a ``LockError`` before it reaches a build."""
     lock.check_fresh(spec.digest())
-    target = resolve_target(spec)
+    target = target_of(spec, lock)
     expected, found = _normal(target.to_dict()), _normal(lock.target)
     problems = [f"target.{k} is {shorten(found.get(k))}, the spec gives "
                 f"{shorten(expected.get(k))}"
@@ -182,6 +260,24 @@ def check_lock(spec: Spec, lock: Lock) -> None:
                         + (f" and {len(problems) - 5} more" if len(problems) > 5 else ""),
                         fix="the lock was edited or made by another dlenv; run 'dlenv lock' "
                             "to rewrite it")
+
+
+def target_of(spec: Spec, lock: Lock) -> Target:
+    """The target ``spec`` resolves to with the choice its lock records (what the packages
+    chose), or a LockError when the spec does not allow that choice."""
+    chosen_by = lock.target.get("chosen_by")
+    choice = Choice(line=_text(lock.target.get("framework_line")),
+                    python=_text(lock.target.get("python")),
+                    why=chosen_by) if isinstance(chosen_by, str) and chosen_by else None
+    try:
+        return resolve_target(spec, choice=choice)
+    except ResolveError as exc:
+        raise LockError(f"{lock.source} does not match {spec.source}: {exc.message}",
+                        fix="run 'dlenv lock' to rewrite it") from None
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def load_lock(spec: Spec, path: Path) -> Lock:

@@ -31,6 +31,16 @@ class Decision:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Choice:
+    """What resolving the packages chose among what the spec allows: a framework line and a
+    Python older than the newest, and why (the package that decided)."""
+
+    line: str | None = None
+    python: str | None = None
+    why: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Target:
     """Everything the lock and the build need to know about where the environment runs."""
 
@@ -51,6 +61,7 @@ class Target:
     extra_index_urls: tuple[str, ...]
     decisions: tuple[Decision, ...]
     constraints: tuple[str, ...] = ()  # what the framework needs at run time (matrix rules)
+    chosen_by: str | None = None  # Choice.why, when the packages chose line or Python
 
     @property
     def uv_platform(self) -> str:
@@ -64,8 +75,12 @@ class Target:
             "requirement": self.requirement, "cuda": self.cuda, "cudnn": self.cudnn,
             "min_driver": self.min_driver, "gpu_archs": list(self.gpu_archs),
             "cuda_source": self.cuda_source, "extra_index_urls": list(self.extra_index_urls),
-            "constraints": list(self.constraints),
+            "constraints": list(self.constraints), "chosen_by": self.chosen_by,
         }
+
+    @property
+    def choice(self) -> Choice:
+        return Choice(line=self.framework_line, python=self.python, why=self.chosen_by or "")
 
 
 def _pyver(v: str) -> tuple[int, ...]:
@@ -177,11 +192,22 @@ def _alternatives(spec: Spec, matrix: Matrix, releases: tuple[Release, ...],
     return [text for _, text in sorted(scored)[:3]]
 
 
-def resolve_target(spec: Spec, matrix: Matrix | None = None) -> Target:
-    """Decide the target of ``spec``; raise ResolveError naming nearby working combinations."""
+def resolve_target(spec: Spec, matrix: Matrix | None = None, *,
+                   choice: Choice | None = None) -> Target:
+    """Decide the target of ``spec``; raise ResolveError naming nearby working combinations.
+
+    ``choice`` narrows it to a framework line and a Python the packages chose (the lock
+    records it, so the same target comes out again); both must be allowed by the spec."""
     matrix = matrix or load_matrix()
     decisions: list[Decision] = []
     pythons, py_reason = _python_candidates(spec, matrix)
+    if choice is not None and choice.python and choice.why:
+        if choice.python not in pythons:
+            raise ResolveError(f"{spec.source}: python {choice.python} is not one the spec "
+                               f"allows ({', '.join(pythons)})", fix="run 'dlenv lock'")
+        if choice.python != pythons[0]:
+            py_reason = choice.why
+        pythons = [choice.python]
     release: Release | None = None
     option: CudaOption | None = None
     python = pythons[0]
@@ -189,6 +215,12 @@ def resolve_target(spec: Spec, matrix: Matrix | None = None) -> Target:
     if spec.framework is not None:
         releases = matrix.lines(spec.framework.name)
         wanted = [r for r in releases if r.allowed_by(spec.framework.specifier_set())]
+        newest = wanted[-1].line if wanted else None
+        if choice is not None and choice.line and choice.why:
+            wanted = [r for r in wanted if r.line == choice.line]
+            if not wanted:
+                raise ResolveError(f"{spec.source}: framework: line {choice.line} is not one "
+                                   "the spec allows", fix="run 'dlenv lock'")
         if not wanted:
             raise ResolveError(
                 f"{spec.source}: framework: no {spec.framework.name} release in the matrix "
@@ -218,8 +250,9 @@ def resolve_target(spec: Spec, matrix: Matrix | None = None) -> Target:
             )
         decisions.append(Decision(
             key="framework", value=f"{release.framework} {release.line}",
-            reason=f"newest release line matching '{spec.framework.specifier or 'any'}' "
-                   f"that supports Python {python}"))
+            reason=choice.why if choice is not None and choice.why and choice.line != newest else
+            f"newest release line matching '{spec.framework.specifier or 'any'}' "
+            f"that supports Python {python}"))
     decisions.append(Decision(key="python", value=python, reason=py_reason))
 
     base, suite_name, glibc = _decide_base(spec, matrix, python, decisions)
@@ -277,6 +310,7 @@ def resolve_target(spec: Spec, matrix: Matrix | None = None) -> Target:
         requirement=requirement, cuda=cuda, cudnn=cudnn, min_driver=min_driver,
         gpu_archs=archs, cuda_source=cuda_source, extra_index_urls=tuple(extra_indexes),
         decisions=tuple(decisions), constraints=tuple(constraints),
+        chosen_by=choice.why if choice is not None and choice.why else None,
     )
 
 

@@ -22,7 +22,7 @@ from packaging.tags import Tag
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from dlenv.cache import http_client
-from dlenv.errors import FetchError, LockError
+from dlenv.errors import FetchError, LockError, NoWheelError
 from dlenv.fsutil import ensure_dir
 from dlenv.lock import LockedWheel
 from dlenv.resolve import Target
@@ -163,11 +163,12 @@ def explain_uv_failure(stderr: str, target: Target) -> LockError | FetchError:
     m = re.search(r"(?:Because|and) ([A-Za-z0-9_.\-]+)(?:\[[^\]]*\])?(?:[=<>!~][^ ]*)? has no "
                   r"wheels with a matching (?:platform|Python ABI|Python implementation) tag", text)
     if m is None:
-        m = re.search(r"([A-Za-z0-9_.\-]+)(?:==\S+)? (?:has no|only has) (?:usable )?wheels?", text)
+        m = re.search(r"([A-Za-z][A-Za-z0-9_.\-]*)(?:[=<>!~,][^ ]*)? (?:has no|only has) "
+                      r"(?:usable )?wheels?", text)
     if m is not None:
         name = m.group(1)
-        return LockError(
-            f"{name} has no wheel for the target {tag}:\n{text}",
+        return NoWheelError(
+            f"{name} has no wheel for the target {tag}:\n{text}", package=name,
             fix=f"pin a version of {name} that ships a {tag} wheel, or set "
                 "index.allow_sdist = true to let dlenv build it from source",
         )
@@ -214,10 +215,11 @@ def wheels_from_pylock(doc: dict[str, Any], target: Target,
                    for w in pkg.get("wheels", [])}
         filename = best_wheel(by_name, tags)
         if filename is None:
-            raise LockError(
+            raise NoWheelError(
                 f"{pkg['name']} {pkg.get('version', '')} has no wheel for the target "
                 f"cp{target.python.replace('.', '')}-{target.wheel_platform}",
                 fix=f"pin another version of {pkg['name']}, or set index.allow_sdist = true",
+                package=str(pkg["name"]),
             )
         chosen.append((pkg, by_name[filename]))
     missing = [w["url"] for _, w in chosen if "size" not in w]
