@@ -158,7 +158,7 @@ class FakeResolver:
     def __init__(self) -> None:
         self.calls: list[tuple[tuple[str, ...], tuple[str, ...]]] = []
 
-    def compile(self, requirements, target, index, constraints=()):
+    def compile(self, requirements, target, index, constraints=(), no_binary=()):
         self.calls.append((tuple(requirements), tuple(constraints)))
         seen: list[str] = []
         todo = [r.split("=")[0].split("[")[0] for r in requirements]

@@ -20,6 +20,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from dlenv.build.project import ProjectFile
 from dlenv.build.wheels import (
     Interpreter,
@@ -44,6 +46,7 @@ from dlenv.oci.image import (
 )
 from dlenv.oci.layer import LayerOptions, write_layer
 from dlenv.oci.store import OCIStore
+from dlenv.resolve.sdist import SdistBuilds
 from dlenv.spec import Spec, User
 
 # Bump when the bytes a layer plan produces change, so cached layers are not reused.
@@ -251,7 +254,8 @@ class NativeBuilder:
     """Executes build plans without a container engine."""
 
     def __init__(self, store: OCIStore, cache_dir: Path, *, mirror: str | None = None,
-                 ca_bundle: str | None = None, progress: Progress | None = None) -> None:
+                 ca_bundle: str | None = None, progress: Progress | None = None,
+                 sdists: SdistBuilds | None = None) -> None:
         self.store = store
         self.cache = ContentCache(cache_dir / "blobs")
         self.layer_index = cache_dir / "layers"
@@ -262,6 +266,7 @@ class NativeBuilder:
         self.mirror = mirror
         self.ca_bundle = ca_bundle
         self.progress = progress or (lambda stage, done, total: None)
+        self.sdists = sdists  # rebuilds the wheels of source-only packages
         self._interpreters: dict[str, Interpreter | None] = {}  # by BuildPlan.interpreter
         self._interpreter_lock = threading.Lock()
         self._base_future: Future[_Built] | None = None
@@ -374,7 +379,7 @@ class NativeBuilder:
         with http_client(self.ca_bundle) as client, \
                 ThreadPoolExecutor(max_workers=8) as downloads, \
                 ThreadPoolExecutor(max_workers=workers) as builders:
-            fetches = {sha: downloads.submit(self.cache.fetch, client, w.url, sha, advance)
+            fetches = {sha: downloads.submit(self.wheel_file, client, w, advance)
                        for sha, w in sorted(wheels.items(), key=lambda x: -x[1].size)}
             futures = {}
             for i, layer in sorted(todo, key=size):
@@ -391,6 +396,20 @@ class NativeBuilder:
                 raise
             finally:
                 self._base_future = None
+
+    def wheel_file(self, client: httpx.Client, wheel: LockedWheel,
+                   advance: Callable[[int], None] | None = None) -> Path:
+        """The locked wheel, verified: downloaded, or (source-only packages) built again."""
+        if wheel.sdist is None:
+            return self.cache.fetch(client, wheel.url, wheel.sha256, advance)
+        if self.sdists is None:
+            raise BuildError(f"{wheel.name} {wheel.version} is built from its sdist, and this "
+                             "build has no way to build it")
+        self.progress(f"building {wheel.name} {wheel.version} from source", 0, 1)
+        path = self.sdists.wheel(client, wheel)
+        if advance:
+            advance(wheel.size)
+        return path
 
     def _build_layer(self, plan: BuildPlan, layer: LayerPlan,
                      wheel_paths: Mapping[str, Future[Path]]) -> _Built:
@@ -564,6 +583,11 @@ def default_store(cache_dir: Path) -> OCIStore:
 
 def builder_for(spec: Spec, cache_dir: str | None,
                 progress: Progress | None = None) -> tuple[NativeBuilder, Path]:
+    from dlenv.resolve.python import UvResolver, index_config
+
     root = default_cache_dir(cache_dir)
-    return NativeBuilder(default_store(root), root, ca_bundle=spec.index.ca_bundle,
-                         progress=progress), root
+    store = default_store(root)
+    index = index_config(spec.index, None, os.environ)
+    sdists = SdistBuilds(UvResolver(cache_dir=root / "uv"), ContentCache(root / "blobs"), index)
+    return NativeBuilder(store, root, ca_bundle=index.ca_bundle, progress=progress,
+                         sdists=sdists), root

@@ -43,6 +43,8 @@ class Rendered:
     bases: tuple[tuple[str, str | None], ...]  # (context path of a base tarball, profile)
     pip_wheel: tuple[str, LockedWheel] | None  # (context path, the locked pip wheel)
     targets: tuple[str, ...]
+    # Wheels dlenv built from sdists (the index has none): (context path, locked wheel).
+    built_wheels: tuple[tuple[str, LockedWheel], ...] = ()
 
 
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
@@ -78,7 +80,9 @@ def _pip_group(group: LayerPlan, index: int, python: str, pip: str, stage_note: 
         f"    if [ -f /run/secrets/{CA_SECRET} ]; then export PIP_CERT=/run/secrets/{CA_SECRET};"
         " fi \\\n"
         f"    && python3 /tmp/dlenv/{pip}/pip install --require-hashes --no-deps "
-        "--only-binary=:all: \\\n"
+        "--only-binary=:all: "
+        + ("--find-links /tmp/dlenv/wheels " if any(w.sdist for w in group.wheels) else "")
+        + "\\\n"
         f"       --root {root} --prefix /usr/local --root-user-action=ignore -r {req} \\\n"
         # pip from PyPI installs into site-packages; Debian's python3 reads dist-packages.
         f"    && mv {root}/usr/local/lib/python{python}/site-packages "
@@ -209,4 +213,6 @@ def render_dockerfile(spec: Spec, lock: Lock, lock_digest: str,
         dockerignore="\n".join(ignore) + "\n",
         files=tuple(files), bases=tuple(bases),
         pip_wheel=(f"{CONTEXT_DIR}/{pip_path}", pip) if pip and pip_path else None,
+        built_wheels=tuple((f"{CONTEXT_DIR}/wheels/{w.filename}", w)
+                           for w in sorted(lock.wheels) if w.sdist is not None),
         targets=tuple(targets))

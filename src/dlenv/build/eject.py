@@ -54,12 +54,12 @@ def write_context(rendered: Rendered, spec: Spec, lock: Lock, context: Path, doc
         result = builder.build(base_only)
         _place(builder.store.blob_path(result.layers[0].descriptor.digest), context / rel)
         written.append(context / rel)
-    if rendered.pip_wheel:
-        rel, wheel = rendered.pip_wheel
-        (context / rel).parent.mkdir(parents=True, exist_ok=True)
-        with http_client(spec.index.ca_bundle) as client:
-            _place(builder.cache.fetch(client, wheel.url, wheel.sha256), context / rel)
-        written.append(context / rel)
+    wheels = [*([rendered.pip_wheel] if rendered.pip_wheel else []), *rendered.built_wheels]
+    with http_client(builder.ca_bundle) as client:
+        for rel, wheel in wheels:  # the locked pip, and wheels dlenv built from sdists
+            (context / rel).parent.mkdir(parents=True, exist_ok=True)
+            _place(builder.wheel_file(client, wheel), context / rel)
+            written.append(context / rel)
     write_atomic(context / ".dockerignore", rendered.dockerignore.encode())
     write_atomic(dockerfile, rendered.dockerfile.encode())
     return [*written, context / ".dockerignore", dockerfile]

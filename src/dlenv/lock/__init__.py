@@ -26,14 +26,26 @@ _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, order=True)
+class LockedSdist:
+    """The source a wheel was built from, when the index has no wheel (pure Python only)."""
+
+    url: str
+    sha256: str
+    size: int
+    epoch: int  # SOURCE_DATE_EPOCH of the build (the sdist's upload time): same bytes later
+    build_requires: tuple[str, ...]  # "name==version --hash=sha256:…", the build environment
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, order=True)
 class LockedWheel:
     name: str
     version: str
     filename: str
-    url: str
+    url: str  # "" for a wheel built from ``sdist``
     sha256: str
     size: int
     profiles: tuple[str, ...] = ()  # empty: in every image; else only in these profiles
+    sdist: LockedSdist | None = None
 
     def requirement_line(self) -> str:
         return f"{self.name}=={self.version} --hash=sha256:{self.sha256}"
@@ -95,6 +107,13 @@ def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in d.items() if v is not None and v != () and v != []}
 
 
+def _sdist_table(sdist: LockedSdist | None) -> dict[str, Any] | None:
+    if sdist is None:
+        return None
+    return {"url": sdist.url, "sha256": sdist.sha256, "size": sdist.size, "epoch": sdist.epoch,
+            "build_requires": list(sdist.build_requires)}
+
+
 def dumps(lock: Lock) -> str:
     """Canonical text of a lock: same lock, same bytes."""
     doc: dict[str, Any] = {
@@ -110,8 +129,9 @@ def dumps(lock: Lock) -> str:
     if lock.wheels:
         doc["wheels"] = [
             _drop_none({"name": w.name, "version": w.version, "filename": w.filename,
-                        "url": w.url, "sha256": w.sha256, "size": w.size,
-                        "profiles": list(w.profiles)})
+                        "url": w.url if w.sdist is None else None, "sha256": w.sha256,
+                        "size": w.size,
+                        "profiles": list(w.profiles), "sdist": _sdist_table(w.sdist)})
             for w in sorted(lock.wheels)
         ]
     if lock.debs:
@@ -130,6 +150,8 @@ _DEB_NAME_RE = re.compile(r"[a-z0-9][a-z0-9+.-]{0,127}")
 _DEB_VERSION_RE = re.compile(r"[A-Za-z0-9.+~:-]{1,128}")
 _DEB_PATH_RE = re.compile(r"pool/(?:[A-Za-z0-9+_~-][A-Za-z0-9+._~-]*/)+[A-Za-z0-9+._~-]+\.deb")
 _DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
+_PIN_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*==[A-Za-z0-9.+!_-]+( --hash=sha256:[0-9a-f]{64})+")
+_PURE_TAGS = ("py3-none-any", "py2.py3-none-any")
 _PYTHON_RE = re.compile(r"3\.\d{1,2}")
 MAX_EPOCH = 253402300799  # 9999-12-31T23:59:59Z, the last second RFC 3339 can write
 MAX_LOCK_BYTES = 32 << 20
@@ -198,11 +220,18 @@ def _wheel(r: _Reader, where: str, w: dict[str, Any]) -> LockedWheel:
     from packaging.utils import InvalidWheelFilename, parse_wheel_filename
     from packaging.version import InvalidVersion, Version
 
+    sdist = _sdist(r, where, w["sdist"]) if isinstance(w.get("sdist"), dict) else None
+    if "sdist" in w and sdist is None:
+        r.bad(f"{where}sdist", "expected a table")
     wheel = LockedWheel(
         name=r.text(w, "name", where, _NAME_RE), version=r.get(w, "version", where, str) or "",
-        filename=r.get(w, "filename", where, str) or "", url=r.text(w, "url", where, _URL_RE),
+        filename=r.get(w, "filename", where, str) or "",
+        url=r.text(w, "url", where, _URL_RE, required="sdist" not in w),
         sha256=r.sha(w, where), size=r.number(w, "size", where, 1 << 40),
-        profiles=r.profiles(w, where))
+        profiles=r.profiles(w, where), sdist=sdist)
+    if sdist is not None and (wheel.url or not wheel.filename.endswith(
+            tuple(f"-{t}.whl" for t in _PURE_TAGS))):
+        r.bad(f"{where}sdist", "a wheel built from an sdist is pure Python and has no url")
     try:
         name, version, _, _ = parse_wheel_filename(wheel.filename)
         if name != wheel.name or version != Version(wheel.version):
@@ -213,6 +242,19 @@ def _wheel(r: _Reader, where: str, w: dict[str, Any]) -> LockedWheel:
     if wheel.url and unquote(urlsplit(wheel.url).path).rsplit("/", 1)[-1] != wheel.filename:
         r.bad(f"{where}url", f"{shorten(wheel.url)} does not name {shorten(wheel.filename)}")
     return wheel
+
+
+def _sdist(r: _Reader, where: str, d: dict[str, Any]) -> LockedSdist:
+    where += "sdist."
+    sdist = LockedSdist(
+        url=r.text(d, "url", where, _URL_RE), sha256=r.sha(d, where),
+        size=r.number(d, "size", where, 1 << 36), epoch=r.number(d, "epoch", where, MAX_EPOCH),
+        build_requires=tuple(r.get(d, "build_requires", where, list) or ()))
+    if not all(isinstance(x, str) and _PIN_RE.fullmatch(x) for x in sdist.build_requires):
+        r.bad(f"{where}build_requires", "expected pins like 'name==1.0 --hash=sha256:…'")
+    if sdist.url and not sdist.url.endswith((".tar.gz", ".zip")):
+        r.bad(f"{where}url", f"{shorten(sdist.url)} is not an sdist")
+    return sdist
 
 
 def _deb(r: _Reader, where: str, d: dict[str, Any]) -> LockedDeb:

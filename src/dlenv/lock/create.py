@@ -5,14 +5,16 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 from packaging.requirements import Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 
-from dlenv.cache import default_cache_dir, tls_context
+from dlenv.cache import ContentCache, default_cache_dir, http_client, tls_context
 from dlenv.compat import DISTRIBUTION, load_matrix
 from dlenv.errors import LockError, NoWheelError, ResolveError
 from dlenv.fsutil import shorten
@@ -26,6 +28,7 @@ from dlenv.resolve.python import (
     newest_upload,
     wheels_from_pylock,
 )
+from dlenv.resolve.sdist import SdistBuilds
 from dlenv.spec import Profile, Spec
 
 # Zip's epoch; used when the index gives no upload times (wheels inside are older anyway).
@@ -63,31 +66,67 @@ def python_sets(spec: Spec, target: Target) -> PythonSets:
     return PythonSets(base=base, profiles=profiles)
 
 
+MAX_SDISTS = 10  # source-only packages one lock may build
+
+
 def lock_python(spec: Spec, target: Target, resolver: PythonResolver, index: IndexConfig,
-                sizes: SizeLookup | None = None) -> tuple[tuple[LockedWheel, ...], int]:
+                sizes: SizeLookup | None = None,
+                sdists: Callable[..., LockedWheel] | None = None
+                ) -> tuple[tuple[LockedWheel, ...], int]:
     """Resolve every wheel once for the union of profiles, so versions agree across images,
-    then mark which wheels only some profiles need."""
+    then mark which wheels only some profiles need. A package published only as source is
+    built into a wheel by ``sdists`` (``SdistBuilds.lock`` of a client: pure Python only)
+    when it is given."""
     sets = python_sets(spec, target)
     if not sets.union:
         return (), DEFAULT_EPOCH
     lookup = sizes or (lambda urls: head_sizes(urls, index.ca_bundle))
-    doc = resolver.compile(sets.union, target, index, target.constraints)
-    wheels = wheels_from_pylock(doc, target, lookup)
+    no_binary: list[str] = []  # the source-only packages, found while resolving
+
+    def compile_(requirements: Sequence[str], constraints: Sequence[str]) -> dict[str, Any]:
+        return _compile(resolver, requirements, target, index, constraints, no_binary,
+                        can_build=sdists is not None)
+
+    doc = compile_(sets.union, target.constraints)
+    tag = f"cp{target.python.replace('.', '')}-{target.wheel_platform}"
+    from_sdist = None if sdists is None else (lambda pkg: sdists(
+        str(canonicalize_name(pkg["name"])), str(pkg["version"]), pkg["sdist"], tag))
+    wheels = wheels_from_pylock(doc, target, lookup, from_sdist)
     epoch = newest_upload(doc) or DEFAULT_EPOCH
     if not sets.profiles:
         return tuple(sorted(wheels)), epoch
     pins = [*target.constraints, *(f"{w.name}=={w.version}" for w in wheels)]
-    base_names = _names(resolver.compile(sets.base, target, index, pins)) if sets.base else set()
+    base_names = _names(compile_(sets.base, pins)) if sets.base else set()
     members: dict[str, set[str]] = {}
     for name, extra in sets.profiles:
-        for pkg in _names(resolver.compile((*sets.base, *extra), target, index, pins)):
+        for pkg in _names(compile_((*sets.base, *extra), pins)):
             members.setdefault(pkg, set()).add(name)
     out = []
     for w in wheels:
         only = () if w.name in base_names else tuple(sorted(members.get(w.name, ())))
-        out.append(LockedWheel(name=w.name, version=w.version, filename=w.filename, url=w.url,
-                               sha256=w.sha256, size=w.size, profiles=only))
+        out.append(replace(w, profiles=only))
     return tuple(sorted(out)), epoch
+
+
+def _compile(resolver: PythonResolver, requirements: Sequence[str], target: Target,
+             index: IndexConfig, constraints: Sequence[str], no_binary: list[str], *,
+             can_build: bool) -> dict[str, Any]:
+    """Resolve; a package the resolver finds no wheel for may then come from its sdist
+    (``no_binary`` grows). When that does not resolve either, the wheel problem stands."""
+    first: NoWheelError | None = None
+    while True:
+        try:
+            return resolver.compile(requirements, target, index, constraints, tuple(no_binary))
+        except NoWheelError as exc:
+            name = str(canonicalize_name(exc.package))
+            if not can_build or name in no_binary or len(no_binary) >= MAX_SDISTS:
+                raise (first or exc) from None
+            first = first or exc
+            no_binary.append(name)
+        except LockError:
+            if first is not None:
+                raise first from None
+            raise
 
 
 def _names(doc: dict[str, object]) -> set[str]:
@@ -122,23 +161,28 @@ def lock_project(spec: Spec, *, cache_dir: str | None = None,
     index = index_config(spec.index, target, env)
     tls_context(index.ca_bundle)  # a missing or unreadable bundle: say so before uv runs
     resolver = UvResolver(environ=env, cache_dir=default_cache_dir(cache_dir) / "uv")
-    target, wheels, epoch = lock_choosing(
-        spec, target, lambda t: lock_python(spec, t, resolver, index_config(spec.index, t, env)))
+    cache = ContentCache(default_cache_dir(cache_dir) / "blobs")
+
+    def lock_with(t: Target) -> tuple[tuple[LockedWheel, ...], int]:
+        for_t = index_config(spec.index, t, env)
+        builds = SdistBuilds(resolver, cache, for_t)
+        return lock_python(spec, t, resolver, for_t, sdists=partial(builds.lock, client))
+
+    with http_client(index.ca_bundle) as client:
+        target, wheels, epoch = lock_choosing(spec, target, lock_with)
     lock = create_lock(spec, target, wheels, epoch)
     if target.suite:
         from dlenv.build.debian import lock_debs
 
         lock = lock_debs(lock, spec, cache_dir=cache_dir, environ=env)
     else:
-        from dataclasses import replace
-
         from dlenv.oci.registry import Reference, RegistryClient
 
-        client = RegistryClient()
+        registry = RegistryClient()
         try:
-            digest = client.resolve_digest(Reference.parse(target.base))
+            digest = registry.resolve_digest(Reference.parse(target.base))
         finally:
-            client.close()
+            registry.close()
         lock = replace(lock, base=LockedBase(kind="image", ref=target.base, digest=digest))
     return lock
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import sys
 import tempfile
 import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -22,7 +23,7 @@ from packaging.tags import Tag
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from dlenv.cache import http_client
-from dlenv.errors import FetchError, LockError, NoWheelError
+from dlenv.errors import BuildError, FetchError, LockError, NoWheelError
 from dlenv.fsutil import ensure_dir
 from dlenv.lock import LockedWheel
 from dlenv.resolve import Target
@@ -41,12 +42,14 @@ class IndexConfig:
     allow_sdist: bool
 
 
-def index_config(settings: IndexSettings, target: Target,
+def index_config(settings: IndexSettings, target: Target | None,
                  environ: Mapping[str, str]) -> IndexConfig:
-    """The spec wins; then uv's and pip's own variables, as users already set them."""
+    """The spec wins; then uv's and pip's own variables, as users already set them.
+    ``target`` adds its own indexes (PyTorch's variant builds)."""
     url = settings.url or environ.get("UV_INDEX_URL") or environ.get("PIP_INDEX_URL")
     extra_env = environ.get("UV_EXTRA_INDEX_URL") or environ.get("PIP_EXTRA_INDEX_URL") or ""
-    extra = [*settings.extra_urls, *extra_env.split(), *target.extra_index_urls]
+    extra = [*settings.extra_urls, *extra_env.split(),
+             *(target.extra_index_urls if target else ())]
     ca = settings.ca_bundle or environ.get("SSL_CERT_FILE") or environ.get("PIP_CERT")
     return IndexConfig(url=url, extra_urls=tuple(dict.fromkeys(extra)), ca_bundle=ca,
                        allow_sdist=settings.allow_sdist)
@@ -86,13 +89,16 @@ def best_wheel(filenames: Iterable[str], tags: Sequence[Tag]) -> str | None:
 
 class PythonResolver(Protocol):
     def compile(self, requirements: Sequence[str], target: Target, index: IndexConfig,
-                constraints: Sequence[str] = ()) -> dict[str, Any]:
-        """Resolve and return the parsed pylock.toml document."""
+                constraints: Sequence[str] = (), no_binary: Sequence[str] = ()
+                ) -> dict[str, Any]:
+        """Resolve and return the parsed pylock.toml document; packages in ``no_binary`` may
+        (and must) come from their sdist."""
         ...
 
 
 class UvResolver:
-    """Runs ``uv pip compile`` with a clean configuration (no host pip.conf, no find-links).
+    """Runs ``uv pip compile`` (and ``uv build`` for sdists) with a clean configuration (no
+    host pip.conf, no find-links).
 
     uv's cache lives in ``cache_dir`` (dlenv's own cache, private to this user: a fixed
     directory in the shared temp dir could be made first by another local user)."""
@@ -108,44 +114,87 @@ class UvResolver:
         self.cache_dir = cache_dir
         self.timeout = timeout
 
+    def _run(self, args: Sequence[str], index: IndexConfig, tmp: str, what: str,
+             extra_env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        cmd = [self.uv, *args, "--no-config", "--quiet"]
+        if index.url:
+            cmd += ["--index-url", index.url]
+        for extra in index.extra_urls:
+            cmd += ["--extra-index-url", extra]
+        env = {k: v for k, v in self.environ.items() if not k.startswith(("PIP_", "UV_"))}
+        env["UV_CACHE_DIR"] = self.environ.get("UV_CACHE_DIR", "") or str(
+            private_dir(self.cache_dir or Path(tmp, "uv-cache")))
+        if index.ca_bundle:
+            env["SSL_CERT_FILE"] = index.ca_bundle
+        env.update(extra_env or {})
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, env=env, check=False,
+                                  timeout=self.timeout)
+        except subprocess.TimeoutExpired:
+            raise FetchError(f"uv did not finish {what} within {self.timeout:.0f} s",
+                             fix="check the network and the index; a very large set of "
+                                 "requirements may need fewer open ranges") from None
+
     def compile(self, requirements: Sequence[str], target: Target, index: IndexConfig,
-                constraints: Sequence[str] = ()) -> dict[str, Any]:
+                constraints: Sequence[str] = (), no_binary: Sequence[str] = ()
+                ) -> dict[str, Any]:
         with tempfile.TemporaryDirectory(prefix="dlenv-lock-") as tmp:
             req = Path(tmp, "requirements.in")
             req.write_text("\n".join(requirements) + "\n")
             out = Path(tmp, "pylock.toml")
-            cmd = [
-                self.uv, "pip", "compile", str(req), "--no-config", "--quiet", "--no-header",
-                "--python-version", target.python, "--python-platform", target.uv_platform,
-                "--format", "pylock.toml", "-o", str(out),
-            ]
+            args = ["pip", "compile", str(req), "--no-header",
+                    "--python-version", target.python, "--python-platform", target.uv_platform,
+                    "--format", "pylock.toml", "-o", str(out)]
             if not index.allow_sdist:
-                cmd += ["--only-binary", ":all:"]
-            if index.url:
-                cmd += ["--index-url", index.url]
-            for extra in index.extra_urls:
-                cmd += ["--extra-index-url", extra]
+                args += ["--only-binary", ":all:"]
+            for name in no_binary:
+                args += ["--no-binary", name]
             if constraints:
                 con = Path(tmp, "constraints.txt")
                 con.write_text("\n".join(constraints) + "\n")
-                cmd += ["--constraint", str(con)]
-            env = {k: v for k, v in self.environ.items()
-                   if not k.startswith(("PIP_", "UV_"))}
-            env["UV_CACHE_DIR"] = self.environ.get("UV_CACHE_DIR", "") or str(
-                private_dir(self.cache_dir or Path(tmp, "uv-cache")))
-            if index.ca_bundle:
-                env["SSL_CERT_FILE"] = index.ca_bundle
-            try:
-                proc = subprocess.run(cmd, capture_output=True, text=True, env=env,
-                                      check=False, timeout=self.timeout)
-            except subprocess.TimeoutExpired:
-                raise FetchError(f"uv did not finish resolving within {self.timeout:.0f} s",
-                                 fix="check the network and the index; a very large set of "
-                                     "requirements may need fewer open ranges") from None
+                args += ["--constraint", str(con)]
+            proc = self._run(args, index, tmp, "resolving")
             if proc.returncode != 0:
                 raise explain_uv_failure(proc.stderr, target)
             data: dict[str, Any] = tomllib.loads(out.read_text())
             return data
+
+    def pin_build_requires(self, requires: Sequence[str], index: IndexConfig
+                           ) -> tuple[str, ...]:
+        """``requires`` (an sdist's build-system requirements) pinned with hashes."""
+        with tempfile.TemporaryDirectory(prefix="dlenv-build-") as tmp:
+            req = Path(tmp, "build.in")
+            req.write_text("\n".join(requires) + "\n")
+            out = Path(tmp, "build.txt")
+            proc = self._run(["pip", "compile", str(req), "--generate-hashes", "--no-header",
+                              "--no-annotate", "--only-binary", ":all:",
+                              "--python-version", f"{sys.version_info[0]}.{sys.version_info[1]}",
+                              "-o", str(out)],
+                             index, tmp, "resolving build requirements")
+            if proc.returncode != 0:
+                raise LockError(f"the build requirements {', '.join(requires)} cannot be "
+                                f"resolved:\n{proc.stderr.strip()}")
+            text = out.read_text().replace("\\\n", " ")
+            return tuple(" ".join(line.split()) for line in text.splitlines()
+                         if line.strip() and not line.lstrip().startswith("#"))
+
+    def build_wheel(self, sdist: Path, build_requires: Sequence[str], epoch: int,
+                    index: IndexConfig, out: Path) -> Path:
+        """Build ``sdist`` into a wheel in ``out`` in an isolated environment holding exactly
+        ``build_requires`` (hash-checked), with SOURCE_DATE_EPOCH = ``epoch``."""
+        with tempfile.TemporaryDirectory(prefix="dlenv-build-") as tmp:
+            pins = Path(tmp, "build-constraints.txt")
+            pins.write_text("\n".join(build_requires) + "\n")
+            proc = self._run(["build", str(sdist), "--wheel", "-o", str(out),
+                              "--build-constraints", str(pins), "--require-hashes",
+                              "--python", sys.executable, "--no-python-downloads"],
+                             index, tmp, f"building {sdist.name}",
+                             {"SOURCE_DATE_EPOCH": str(epoch), "PYTHONHASHSEED": "0"})
+            built = sorted(out.glob("*.whl"))
+            if proc.returncode != 0 or len(built) != 1:
+                tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
+                raise BuildError(f"{sdist.name} did not build into a wheel:\n{tail}")
+            return built[0]
 
 
 def private_dir(path: Path) -> Path:
@@ -206,14 +255,21 @@ def head_sizes(urls: Sequence[str], ca_bundle: str | None = None) -> dict[str, i
             return dict(pool.map(one, urls))
 
 
-def wheels_from_pylock(doc: dict[str, Any], target: Target,
-                       sizes: SizeLookup = head_sizes) -> list[LockedWheel]:
+FromSdist = Callable[[dict[str, Any]], LockedWheel]  # a pylock package -> its built wheel
+
+
+def wheels_from_pylock(doc: dict[str, Any], target: Target, sizes: SizeLookup = head_sizes,
+                       from_sdist: FromSdist | None = None) -> list[LockedWheel]:
     tags = target_tags(target)
     chosen: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    built: list[LockedWheel] = []
     for pkg in doc.get("packages", []):
         by_name = {Path(w["url"]).name if "url" in w else w["name"]: w
                    for w in pkg.get("wheels", [])}
         filename = best_wheel(by_name, tags)
+        if filename is None and "sdist" in pkg and from_sdist is not None:
+            built.append(from_sdist(pkg))
+            continue
         if filename is None:
             raise NoWheelError(
                 f"{pkg['name']} {pkg.get('version', '')} has no wheel for the target "
@@ -225,12 +281,12 @@ def wheels_from_pylock(doc: dict[str, Any], target: Target,
     missing = [w["url"] for _, w in chosen if "size" not in w]
     known = sizes(missing)
     return [
-        LockedWheel(
+        *(LockedWheel(
             name=str(canonicalize_name(pkg["name"])), version=str(pkg["version"]),
             filename=Path(wheel["url"]).name, url=wheel["url"],
             sha256=wheel["hashes"]["sha256"], size=int(wheel.get("size") or known[wheel["url"]]),
-        )
-        for pkg, wheel in chosen
+        ) for pkg, wheel in chosen),
+        *built,
     ]
 
 
