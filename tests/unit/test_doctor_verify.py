@@ -213,3 +213,20 @@ def test_a_framework_that_is_not_installed_is_an_import_failure(framework):
     seen = probe_host(Request(framework=framework, packages=()))
     status, _ = by_id(evaluate(seen, expect_gpu=False, in_image=False))["import"]
     assert status == "fail"
+
+
+def test_the_probe_imports_every_package_the_spec_names():
+    from importlib import metadata
+
+    from dlenv.verify import evaluate, probe
+
+    assert probe.top_modules(metadata.distribution("packaging")) == ["packaging"]
+    assert probe.top_modules(metadata.distribution("pyyaml")) == ["yaml"]  # not its name
+    seen = {"uid": 1000, "packages": {"count": 2}, "imports": probe.imports(
+        ["packaging", "pyyaml", "no-such-dist"])}
+    assert seen["imports"]["imported"] == ["packaging", "yaml"]
+    check = next(c for c in evaluate(seen, expect_gpu=False, in_image=True) if c.id == "imports")
+    assert check.status == "fail" and "no-such-dist: not installed" in check.evidence
+    seen["imports"]["failed"] = {}
+    check = next(c for c in evaluate(seen, expect_gpu=False, in_image=True) if c.id == "imports")
+    assert check.status == "ok" and "2 modules" in check.summary

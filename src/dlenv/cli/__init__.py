@@ -438,7 +438,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from dlenv.lock import LOCK_FILE
-    from dlenv.lock.create import load_lock
+    from dlenv.lock.create import load_lock, spec_requirements
     from dlenv.verify import Request, evaluate, probe_host, probe_image, request_for
 
     if args.host:
@@ -458,7 +458,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         spec, file = _load(args.dir or ".")
         lock = _fresh_lock(spec, file, args.cache_dir, frozen=True)
         image = args.image or plan_build(spec, lock, profile=args.profile).tag
-        request = request_for(lock, args.profile, (spec.workdir,))
+        request = request_for(lock, args.profile, (spec.workdir,), spec_requirements(spec))
         expect_gpu = bool(lock.target.get("cuda")) and not args.allow_cpu
         gpus = False
         if expect_gpu:

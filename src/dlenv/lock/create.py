@@ -69,6 +69,12 @@ def python_sets(spec: Spec, target: Target) -> PythonSets:
 MAX_SDISTS = 10  # source-only packages one lock may build
 
 
+def spec_requirements(spec: Spec) -> tuple[str, ...]:
+    """The distributions the spec names itself (packages of the spec and its profiles)."""
+    raw = [*spec.packages, *(r for p in spec.profiles for r in p.packages)]
+    return tuple(dict.fromkeys(str(canonicalize_name(Requirement(r).name)) for r in raw))
+
+
 def lock_python(spec: Spec, target: Target, resolver: PythonResolver, index: IndexConfig,
                 sizes: SizeLookup | None = None,
                 sdists: Callable[..., LockedWheel] | None = None
@@ -237,7 +243,7 @@ def _next_target(spec: Spec, target: Target, exc: LockError,
                 if needed is not None and release.allowed_by(allowed) \
                         and release.versions(needed) and \
                         all(line != release.line for line, _ in tried):
-                    why = f"{found.group(1)} depends on {dist}{needed}"
+                    why = _because(target, f"{found.group(1)} depends on {dist}{needed}")
                     with contextlib.suppress(ResolveError):
                         return resolve_target(spec, choice=Choice(line=release.line, why=why))
     needs_python = re.search(r"([A-Za-z][\w.-]*)==\S+ depends on Python", message)
@@ -249,11 +255,16 @@ def _next_target(spec: Spec, target: Target, exc: LockError,
         for python in lower:
             if (target.framework_line, python) in tried:
                 continue
-            why = f"{package} has no wheel for Python {target.python}"
+            why = _because(target, f"{package} has no wheel for Python {target.python}")
             with contextlib.suppress(ResolveError):
                 return resolve_target(spec, choice=Choice(line=target.framework_line,
                                                           python=python, why=why))
     return None
+
+
+def _because(target: Target, why: str) -> str:
+    """What chose, added to what chose before (a Python, then a line: both are reasons)."""
+    return f"{target.chosen_by}; {why}" if target.chosen_by else why
 
 
 def _pyver(version: str) -> tuple[int, ...]:

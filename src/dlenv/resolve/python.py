@@ -212,7 +212,7 @@ def explain_uv_failure(stderr: str, target: Target) -> LockError | FetchError:
     m = re.search(r"(?:Because|and) ([A-Za-z0-9_.\-]+)(?:\[[^\]]*\])?(?:[=<>!~][^ ]*)? has no "
                   r"wheels with a matching (?:platform|Python ABI|Python implementation) tag", text)
     if m is None:
-        m = re.search(r"([A-Za-z][A-Za-z0-9_.\-]*)(?:[=<>!~,][^ ]*)? (?:has no|only has) "
+        m = re.search(r"([A-Za-z][A-Za-z0-9_.\-]*)(?:[=<>!~,][^ ]*)? (?:has no|have no|only has) "
                       r"(?:usable )?wheels?", text)
     if m is not None:
         name = m.group(1)

@@ -31,18 +31,23 @@ class Request:
     framework: str | None
     packages: tuple[tuple[str, str], ...]  # (canonical name, version)
     dirs: tuple[str, ...] = ()
+    imports: tuple[str, ...] = ()  # distributions whose modules must import (the spec's own)
 
     def to_json(self) -> str:
         return json.dumps({"framework": self.framework, "packages": dict(self.packages),
-                           "dirs": list(self.dirs)})
+                           "dirs": list(self.dirs), "imports": list(self.imports)})
 
 
-def request_for(lock: Lock, profile: str | None, dirs: Sequence[str] = ()) -> Request:
+def request_for(lock: Lock, profile: str | None, dirs: Sequence[str] = (),
+                imports: Sequence[str] = ()) -> Request:
     framework = lock.target.get("framework")
+    locked = {w.name for w in lock.wheels_for(profile)}
     return Request(framework=None if framework in (None, "none") else str(framework),
                    packages=tuple((str(canonicalize_name(w.name)), w.version)
                                   for w in lock.wheels_for(profile)),
-                   dirs=tuple(dirs))
+                   dirs=tuple(dirs),
+                   imports=tuple(n for n in dict.fromkeys(
+                       str(canonicalize_name(i)) for i in imports) if n in locked))
 
 
 def _import_fix(error: str) -> str:
@@ -74,6 +79,15 @@ def evaluate(seen: dict[str, Any], *, expect_gpu: bool, in_image: bool) -> list[
     else:
         checks.append(Check("packages", OK, f"every locked package is installed at its version "
                             f"({pk.get('count', 0)} distributions)"))
+    if "imports" in seen:
+        im = seen["imports"]
+        failed = im.get("failed", {})
+        checks.append(Check(
+            "imports", FAIL if failed else OK,
+            f"{len(failed)} of the spec's packages do not import" if failed else
+            f"every package the spec names imports ({len(im.get('imported', []))} modules)",
+            "; ".join(f"{k}: {v}" for k, v in list(failed.items())[:5]),
+            _import_fix(" ".join(failed.values())) if failed else ""))
     for d, ok in seen.get("dirs", {}).items():
         checks.append(Check(f"dir {d}", OK if ok is True else FAIL,
                             f"{d} is writable" if ok is True else f"{d} is not writable",

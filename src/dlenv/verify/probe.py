@@ -33,6 +33,51 @@ def packages(expected):
     return {"count": len(have), "missing": missing, "mismatched": mismatched}
 
 
+_NOT_MODULES = {"test", "tests", "docs", "doc", "examples", "benchmarks", "bin"}
+
+
+def top_modules(dist):
+    """The importable top-level names a distribution installs."""
+    try:
+        text = dist.read_text("top_level.txt")
+    except Exception:  # some installers write none
+        text = None
+    names = set()
+    if text:
+        names = {line.strip() for line in text.splitlines()}
+    else:
+        for f in dist.files or ():
+            parts = f.parts
+            if not parts or parts[0] in ("..", "") or parts[0].endswith((".dist-info", ".data")):
+                continue
+            if len(parts) == 1 and parts[0].endswith(".py"):
+                names.add(parts[0][:-3])
+            elif len(parts) > 1 and parts[-1] == "__init__.py":
+                names.add(parts[0])
+    return sorted(n for n in names if n.isidentifier() and not n.startswith("_")
+                  and n not in _NOT_MODULES)
+
+
+def imports(names):
+    """Import every top-level module of the named distributions; what failed, and why."""
+    from importlib import metadata
+
+    done, failed = [], {}
+    for name in names:
+        try:
+            modules = top_modules(metadata.distribution(name))
+        except metadata.PackageNotFoundError:
+            failed[name] = "not installed"
+            continue
+        for module in modules:
+            try:
+                __import__(module)
+                done.append(module)
+            except BaseException as exc:  # a module may even call exit()
+                failed[f"{name}: {module}"] = _error(exc)
+    return {"imported": done, "failed": failed}
+
+
 def writable(dirs):
     out = {}
     for d in dirs:
@@ -247,6 +292,8 @@ def main():
            "executable": sys.executable,
            "packages": packages(request.get("packages", {})),
            "dirs": writable(request.get("dirs", []))}
+    if request.get("imports"):
+        out["imports"] = imports(request["imports"])
     framework = request.get("framework")
     if framework in PROBES:
         module, fn = PROBES[framework]
