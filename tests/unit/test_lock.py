@@ -10,7 +10,7 @@ from typing import ClassVar
 import pytest
 
 from dlenv.cli import main
-from dlenv.errors import LockError, StaleLockError
+from dlenv.errors import LockError, NoWheelError, StaleLockError
 from dlenv.lock import Lock, LockedBase, LockedDeb, LockedWheel, dumps, loads, read_lock
 from dlenv.lock.create import lock_python
 from dlenv.resolve import resolve_target
@@ -123,7 +123,7 @@ def test_a_package_with_no_wheel_for_the_target_is_a_clear_error():
     with pytest.raises(LockError) as info:
         wheels_from_pylock(doc, t, sizes=lambda urls: {})
     assert "fastpkg 2.0 has no wheel for the target cp39-manylinux_2_31_x86_64" in str(info.value)
-    assert "allow_sdist" in str(info.value)
+    assert "pin a version of fastpkg that ships a wheel" in str(info.value)
 
 
 def test_uv_no_wheel_report_becomes_an_error_naming_package_and_tag():
@@ -134,7 +134,8 @@ def test_uv_no_wheel_report_becomes_an_error_naming_package_and_tag():
               "unsatisfiable.")
     err = explain_uv_failure(stderr, t)
     assert str(err).startswith("oldpkg has no wheel for the target cp311-manylinux_2_36_x86_64")
-    assert "index.allow_sdist = true" in str(err)
+    assert "pin a version of oldpkg that ships a cp311-manylinux_2_36_x86_64 wheel" in str(err)
+    assert isinstance(err, NoWheelError) and err.package == "oldpkg"
 
 
 def test_index_settings_spec_beats_environment():

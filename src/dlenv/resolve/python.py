@@ -218,8 +218,8 @@ def explain_uv_failure(stderr: str, target: Target) -> LockError | FetchError:
         name = m.group(1)
         return NoWheelError(
             f"{name} has no wheel for the target {tag}:\n{text}", package=name,
-            fix=f"pin a version of {name} that ships a {tag} wheel, or set "
-                "index.allow_sdist = true to let dlenv build it from source",
+            fix=f"pin a version of {name} that ships a {tag} wheel, or set python to one it has "
+                "wheels for (dlenv builds pure-Python sdists itself)",
         )
     if "No solution found" in text or "unsatisfiable" in text:
         return LockError(f"the packages cannot be resolved together for {tag}:\n{text}",
@@ -274,7 +274,7 @@ def wheels_from_pylock(doc: dict[str, Any], target: Target, sizes: SizeLookup = 
             raise NoWheelError(
                 f"{pkg['name']} {pkg.get('version', '')} has no wheel for the target "
                 f"cp{target.python.replace('.', '')}-{target.wheel_platform}",
-                fix=f"pin another version of {pkg['name']}, or set index.allow_sdist = true",
+                fix=f"pin a version of {pkg['name']} that ships a wheel for this target",
                 package=str(pkg["name"]),
             )
         chosen.append((pkg, by_name[filename]))
