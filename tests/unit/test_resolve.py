@@ -218,3 +218,10 @@ def test_runtime_needs_the_metadata_leaves_out_come_from_the_matrix(framework, n
 
 def test_patch_releases_past_9_are_in_their_line():
     assert target(framework="jax==0.4.38").framework_line == "0.4"
+
+
+def test_a_cuda_image_dlenv_suggests_is_one_that_was_published():
+    # CUDA 11.2 images exist as 11.2.2 on Ubuntu 20.04; 11.2.0 was withdrawn, 22.04 never had it.
+    err = refusal(framework="tensorflow==2.9.0", accelerator="cuda")
+    assert "nvidia/cuda:11.2.2-cudnn8-runtime-ubuntu20.04" in str(err)
+    assert "ubuntu22.04" not in str(err).split(" — ")[0]

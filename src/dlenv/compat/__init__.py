@@ -118,6 +118,7 @@ class Matrix:
     sources: dict[str, str] = field(default_factory=dict)
     updated: str = ""
     runtime: tuple[RuntimeRule, ...] = ()
+    cuda_images: dict[str, str] = field(default_factory=dict)  # CUDA minor -> runtime image
 
     def runtime_needs(self, release: Release, spec: SpecifierSet) -> list[RuntimeRule]:
         """The rules that cover every version of ``release`` that ``spec`` allows."""
@@ -222,6 +223,7 @@ def parse_matrix(data: dict[str, Any]) -> Matrix:
         suites=suites,
         driver_floor=dict(data["cuda"]["driver"]),
         arch_ranges={k: (v[0], v[1]) for k, v in data["cuda"]["arch"].items()},
+        cuda_images=dict(data["cuda"].get("image", {})),
         sources=dict(data.get("sources", {})),
         updated=str(data.get("updated", "")),
         runtime=tuple(RuntimeRule(framework=r["framework"], versions=SpecifierSet(r["versions"]),

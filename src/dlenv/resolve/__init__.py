@@ -19,7 +19,6 @@ PLATFORM = "linux/amd64"
 # uv names target glibc versions up to this one; newer suites resolve against it (a wheel
 # tagged for an older glibc runs on a newer one, so this only forgoes hypothetical wheels).
 _UV_MAX_GLIBC_MINOR = 40
-_CUDA_BASE_HINT = "nvidia/cuda:{cuda}.0-cudnn{cudnn}-runtime-ubuntu22.04"
 _MANYLINUX_GLIBC = {"manylinux1": "2.5", "manylinux2010": "2.12", "manylinux2014": "2.17"}
 
 
@@ -123,7 +122,8 @@ def _cuda_option(
             reasons.append(
                 f"{label} ships no CUDA wheels (tensorflow[and-cuda] starts at 2.14), so CUDA "
                 f"{option.cuda} must come from a CUDA base image such as "
-                + _CUDA_BASE_HINT.format(cuda=option.cuda, cudnn=option.cudnn.split(".")[0])
+                + load_matrix().cuda_images.get(option.cuda, f"nvidia/cuda with CUDA "
+                                                             f"{option.cuda}")
             )
             continue
         if option.source != "base-image" and cuda_image:
