@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -225,3 +226,28 @@ def test_a_cuda_image_dlenv_suggests_is_one_that_was_published():
     err = refusal(framework="tensorflow==2.9.0", accelerator="cuda")
     assert "nvidia/cuda:11.2.2-cudnn8-runtime-ubuntu20.04" in str(err)
     assert "ubuntu22.04" not in str(err).split(" — ")[0]
+
+
+@pytest.mark.parametrize("fields", [
+    {"framework": "tensorflow==2.14.*", "accelerator": "cuda", "python": "3.11"},
+    {"framework": "tensorflow==2.9.0", "accelerator": "cuda"},
+    {"framework": "pytorch==2.0.*", "python": "3.13"},
+    {"framework": "tensorflow==2.21.*", "python": "3.9"},
+    {"framework": "jax==0.4.*", "accelerator": "cuda13"},
+])
+def test_every_suggested_combination_resolves_when_followed(fields):
+    # A refusal names the nearest combinations that work: write each into the spec as a
+    # user would, and it must resolve to what was promised.
+    err = refusal(**fields)
+    assert err.alternatives
+    for text in err.alternatives:
+        found = re.fullmatch(r"(\w+) ([\d.]+) with Python ([\d.]+) \(base (\S+?)(?:, CUDA "
+                             r"([\d.]+))?\)", text)
+        assert found, text
+        framework, line, python, base, cuda = found.groups()
+        spec = {"framework": f"{framework}=={line}.*", "python": python, "base": base}
+        if cuda:
+            spec["accelerator"] = f"cuda{cuda.split('.')[0]}"
+        t = target(**spec)
+        assert (t.framework_line, t.python, t.base) == (line, python, base)
+        assert t.cuda == cuda
