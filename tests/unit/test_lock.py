@@ -294,3 +294,16 @@ def test_when_no_choice_works_the_first_error_is_raised_with_what_was_tried():
                   {("2.15", "3.13"): conflict, ("2.6", "3.13"): LockError("still no")})
     assert "torchvision==0.21.0 depends on torch==2.6.0" in str(info.value)
     assert "also tried 2.6 on Python 3.13" in str(info.value)
+
+
+def test_a_python_chosen_before_is_kept_when_a_line_is_chosen_after():
+    from dlenv.errors import NoWheelError
+
+    missing = NoWheelError("torchvision has no wheel", package="torchvision")
+    conflict = LockError("Because torchvision==0.20.0 depends on torch==2.5.0 and you require "
+                         "torch==2.15.*, we can conclude that your requirements are unsatisfiable.")
+    _, t, seen = _choosing({"framework": "pytorch", "packages": ["torchvision==0.20.0"]},
+                           {("2.15", "3.13"): missing, ("2.15", "3.11"): conflict})
+    assert seen == [("2.15", "3.13"), ("2.15", "3.11"), ("2.5", "3.11")]
+    assert t.chosen_by == ("torchvision has no wheel for Python 3.13; "
+                           "torchvision==0.20.0 depends on torch==2.5.0")

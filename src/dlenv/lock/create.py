@@ -244,8 +244,12 @@ def _next_target(spec: Spec, target: Target, exc: LockError,
                         and release.versions(needed) and \
                         all(line != release.line for line, _ in tried):
                     why = _because(target, f"{found.group(1)} depends on {dist}{needed}")
-                    with contextlib.suppress(ResolveError):
-                        return resolve_target(spec, choice=Choice(line=release.line, why=why))
+                    # Keep a Python chosen before (the newest had no wheels), if the line can.
+                    for python in dict.fromkeys([target.python if target.chosen_by else None,
+                                                 None]):
+                        with contextlib.suppress(ResolveError):
+                            return resolve_target(spec, choice=Choice(
+                                line=release.line, python=python, why=why))
     needs_python = re.search(r"([A-Za-z][\w.-]*)==\S+ depends on Python", message)
     package = exc.package if isinstance(exc, NoWheelError) else \
         needs_python.group(1) if needs_python else None
@@ -264,7 +268,8 @@ def _next_target(spec: Spec, target: Target, exc: LockError,
 
 def _because(target: Target, why: str) -> str:
     """What chose, added to what chose before (a Python, then a line: both are reasons)."""
-    return f"{target.chosen_by}; {why}" if target.chosen_by else why
+    reasons = [*(target.chosen_by or "").split("; "), why]
+    return "; ".join(r for r in dict.fromkeys(reasons) if r)
 
 
 def _pyver(version: str) -> tuple[int, ...]:
