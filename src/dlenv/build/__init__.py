@@ -34,7 +34,7 @@ from dlenv.build.wheels import (
 )
 from dlenv.cache import ContentCache, default_cache_dir, http_client, sha256_file
 from dlenv.errors import BuildError
-from dlenv.fsutil import inside, sweep, temp_prefix
+from dlenv.fsutil import inside, sweep, temp_prefix, write_atomic
 from dlenv.lock import Lock, LockedDeb, LockedWheel, dumps
 from dlenv.oci import MT_MANIFEST, Descriptor, LayerBlob
 from dlenv.oci.image import (
@@ -295,8 +295,6 @@ class NativeBuilder:
         return built
 
     def _remember(self, key: str, built: _Built) -> None:
-        from dlenv.fsutil import write_atomic
-
         write_atomic(self.layer_index / f"{key}.json", json.dumps({
             "descriptor": built.blob.descriptor.to_json(), "diff_id": built.blob.diff_id,
             "name": built.blob.name, "files": list(built.files),
