@@ -29,6 +29,9 @@ EXPECTED = {
     "tf-215-gpu-article": {"cuda": "12.2", "requirement": "==2.15.0.post1",
                            "sdists": {"pathtools"}},
     "tf-29-lts-cpu": {"python": "3.9", "constraints": ["numpy<2", "protobuf<3.20"]},
+    "tf-29-lts-gpu": {"python": "3.9", "cuda": "11.2", "cuda_source": "cu11-wheels",
+                      "wheels": {"nvidia-cudnn-cu11", "nvidia-cublas-cu11",
+                                 "nvidia-cuda-nvcc-cu11"}},
     "tf-cli-helpers": {"sdists": {"wget"}},
     "tf-models-official": {"sdists": {"promise"}},
 }
@@ -62,6 +65,8 @@ def test_every_corpus_environment_locks(name, tmp_path, cache):
     for key, want in EXPECTED.get(name, {}).items():
         if key == "sdists":
             assert want <= sdists, sdists
+        elif key == "wheels":
+            assert want <= {w.name for w in lock.wheels}
         elif key in ("chosen_by", "requirement"):
             assert want in str(target.get(key)), target
         else:

@@ -58,11 +58,15 @@ def test_tensorflow_29_on_python_311_names_the_nearest_working_combinations():
     assert err.alternatives[0] == "tensorflow 2.9 with Python 3.9 (base debian:bullseye)"
 
 
-def test_tensorflow_212_cuda_via_wheels_is_refused():
-    err = refusal(framework="tensorflow==2.12.*", accelerator="cuda", python="3.11")
-    assert "ships no CUDA wheels" in str(err) and "nvidia/cuda:11.8.0-cudnn8" in str(err)
-    assert any(a.startswith("tensorflow 2.14") or a.startswith("tensorflow 2.15")
-               for a in err.alternatives)
+def test_tensorflow_before_214_gets_cuda_11_from_nvidia_wheels():
+    # TensorFlow 2.12 ships no CUDA wheels; NVIDIA's CUDA 11 wheels keep its sonames.
+    t = target(framework="tensorflow==2.12.*", accelerator="cuda", python="3.11")
+    assert (t.cuda, t.cuda_source, t.requirement) == ("11.8", "cu11-wheels", "tensorflow==2.12.*")
+    assert "nvidia-cudnn-cu11>=8.6,<9" in t.cuda_packages and t.min_driver == "450.80.02"
+    assert t.to_dict()["cuda_packages"] == list(t.cuda_packages)
+    t29 = target(framework="tensorflow==2.9.0", accelerator="cuda")
+    assert (t29.python, t29.cuda, t29.cudnn, t29.cuda_source) == ("3.9", "11.2", "8.1",
+                                                                  "cu11-wheels")
 
 
 def test_tensorflow_212_cuda_from_a_cuda_base_image_is_allowed():
@@ -161,7 +165,7 @@ def test_matrix_lists_every_tensorflow_release_from_24():
     lines = [r.line for r in load_matrix().lines("tensorflow")]
     assert lines[0] == "2.4" and lines[-1] == "2.21" and len(lines) == 18
     gpu = {r.line: r.cuda_options[0].source for r in load_matrix().lines("tensorflow")}
-    assert gpu["2.13"] == "base-image" and gpu["2.14"] == "wheels"
+    assert gpu["2.13"] == "cu11-wheels" and gpu["2.14"] == "wheels"
 
 
 def test_resolve_json_has_the_documented_keys(write_spec, capsys):
@@ -221,16 +225,14 @@ def test_patch_releases_past_9_are_in_their_line():
     assert target(framework="jax==0.4.38").framework_line == "0.4"
 
 
-def test_a_cuda_image_dlenv_suggests_is_one_that_was_published():
+def test_the_cuda_images_dlenv_names_are_ones_that_were_published():
     # CUDA 11.2 images exist as 11.2.2 on Ubuntu 20.04; 11.2.0 was withdrawn, 22.04 never had it.
-    err = refusal(framework="tensorflow==2.9.0", accelerator="cuda")
-    assert "nvidia/cuda:11.2.2-cudnn8-runtime-ubuntu20.04" in str(err)
-    assert "ubuntu22.04" not in str(err).split(" — ")[0]
+    assert load_matrix().cuda_images["11.2"] == "nvidia/cuda:11.2.2-cudnn8-runtime-ubuntu20.04"
 
 
 @pytest.mark.parametrize("fields", [
     {"framework": "tensorflow==2.14.*", "accelerator": "cuda", "python": "3.11"},
-    {"framework": "tensorflow==2.9.0", "accelerator": "cuda"},
+    {"framework": "pytorch==2.15.*", "python": "3.9"},
     {"framework": "pytorch==2.0.*", "python": "3.13"},
     {"framework": "tensorflow==2.21.*", "python": "3.9"},
     {"framework": "jax==0.4.*", "accelerator": "cuda13"},

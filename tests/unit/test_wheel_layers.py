@@ -4,6 +4,7 @@ with small wheels made here (no network): a local HTTP server on 127.0.0.1 serve
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import http.server
 import io
@@ -281,3 +282,29 @@ def test_the_base_loader_is_found_through_links_inside_the_tree_not_the_host(tmp
     assert found is not None and found.resolve() == \
         (tmp_path / "usr/lib/x86_64-linux-gnu/ld-2.31.so").resolve()
     assert _inside(tmp_path, "usr/bin/python3.9") is None
+
+
+def test_cuda_libraries_from_nvidia_wheels_get_links_where_the_loader_looks(tmp_path, wheels,
+                                                                         server):
+    from dlenv.build import plan_cuda_links
+
+    lib = f"/{SITE}/nvidia/cublas/lib/libcublas.so.11"
+    assert plan_cuda_links([lib, f"/{SITE}/nvidia/cublas/__init__.py",
+                            f"/{SITE}/nvidia/cuda_nvcc/bin/ptxas"]) == (
+        ("/usr/lib/x86_64-linux-gnu/libcublas.so.11", lib),
+        ("/usr/local/cuda", f"/{SITE}/nvidia/cuda_nvcc"))
+    wheels["nvidia_cublas_cu11"] = make_wheel(
+        next(iter(wheels.values())).parent, "nvidia_cublas_cu11",
+        {"nvidia/cublas/lib/libcublas.so.11": b"\x7fELF not really",
+         "nvidia/cuda_nvcc/bin/ptxas": b"#!/bin/sh\n"})
+    builder, plan, _ = build_tree(tmp_path, wheels, server)
+    result = builder.build(replace(plan, cuda_links=True))
+    assert result.layers[-1].name == "CUDA library links"
+    data = gzip.decompress(builder.store.blob_path(result.layers[-1].descriptor.digest)
+                           .read_bytes())
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        links = {m.name: m.linkname for m in tar if m.issym()}
+    assert links == {"usr/lib/x86_64-linux-gnu/libcublas.so.11": lib,
+                     "usr/local/cuda": f"/{SITE}/nvidia/cuda_nvcc"}
+    again = builder.build(replace(plan, cuda_links=True))
+    assert again.manifest == result.manifest and all(again.reused)

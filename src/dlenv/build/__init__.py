@@ -11,10 +11,11 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -64,11 +65,12 @@ MAX_OWN_LAYERS = 48  # engines allow about 127 layers; stay well below
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LayerPlan:
     name: str
-    kind: str  # debian | user-dirs | wheels | files
+    kind: str  # debian | user-dirs | wheels | files | links
     debs: tuple[LockedDeb, ...] = ()
     wheels: tuple[LockedWheel, ...] = ()
     files: tuple[ProjectFile, ...] = ()
     source: str | None = None  # the project directory, for kind "files" (not in the key)
+    links: tuple[tuple[str, str], ...] = ()  # (image path, target), for kind "links"
 
     def key(self, plan: BuildPlan) -> str:
         """What determines this layer's bytes; equal keys give equal blobs."""
@@ -84,6 +86,8 @@ class LayerPlan:
         elif self.kind == "files":
             data.update(files=[asdict(f) for f in self.files], user=asdict(plan.user),
                         workdir=plan.workdir)
+        elif self.kind == "links":
+            data.update(links=self.links)
         else:
             data.update(user=asdict(plan.user), workdir=plan.workdir)
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
@@ -104,6 +108,7 @@ class BuildPlan:
     bytecode: bool = True
     interpreter: str = ""  # which build of Python compiles the bytecode (part of layer keys)
     base_ref: str | None = None  # registry base, pinned: "ref@sha256:..."
+    cuda_links: bool = False  # link CUDA wheels' libraries where the loader looks (cu11)
     annotations: tuple[tuple[str, str], ...] = field(default=())
 
 
@@ -135,6 +140,26 @@ def plan_wheel_layers(wheels: Sequence[LockedWheel]) -> list[LayerPlan]:
                              wheels=tuple(sorted(small[i], key=lambda w: w.name)))
                    for i in sorted(small)]
     return layers
+
+
+_NVIDIA_LIB = re.compile(r"/usr/local/lib/python3\.\d+/dist-packages/nvidia/[^/]+/lib/"
+                         r"(lib[^/]+\.so[.\d]*)")
+_NVCC = re.compile(r"(/usr/local/lib/python3\.\d+/dist-packages/nvidia/cuda_nvcc)/bin/ptxas")
+SYSTEM_LIBS = "/usr/lib/x86_64-linux-gnu"
+
+
+def plan_cuda_links(files: Iterable[str]) -> tuple[tuple[str, str], ...]:
+    """Links that let the dynamic loader and XLA find CUDA from NVIDIA's wheels: each library
+    of an ``nvidia/*/lib`` directory in the system library directory (searched by default,
+    so no environment variable is needed), and ``/usr/local/cuda`` at nvcc's wheel (ptxas,
+    libdevice), where TensorFlow looks for them."""
+    links: dict[str, str] = {}
+    for path in sorted(files):
+        if found := _NVIDIA_LIB.fullmatch(path):
+            links.setdefault(f"{SYSTEM_LIBS}/{found.group(1)}", path)
+        elif found := _NVCC.fullmatch(path):
+            links["/usr/local/cuda"] = found.group(1)
+    return tuple(sorted(links.items()))
 
 
 def _interpreter_id(lock: Lock, python: str) -> str:
@@ -210,6 +235,7 @@ def plan_build(spec: Spec, lock: Lock, *, profile: str | None = None,
         config=config, annotations=(("org.opencontainers.image.title", spec.name),),
         base_ref=(f"{lock.base.ref.split('@')[0]}@{lock.base.digest}"
                   if lock.base.kind == "image" and lock.base.ref else None),
+        cuda_links=lock.target.get("cuda_source") == "cu11-wheels",
     )
 
 
@@ -349,7 +375,17 @@ class NativeBuilder:
                 if path in owner:
                     overlaps.append((path, owner[path], layer.name))
                 owner[path] = layer.name
-        own = blobs[len(blobs) - len(plan.layers):]
+        if plan.cuda_links:
+            links = LayerPlan(name="CUDA library links", kind="links",
+                              links=plan_cuda_links(owner))
+            key = links.key(plan)
+            built = self._cached_layer(key)
+            reused.append(built is not None)
+            if built is None:
+                built = self._build_layer(plan, links, {})
+                self._remember(key, built)
+            blobs.append(built.blob)
+        own = blobs[len(blobs) - len(plan.layers) - plan.cuda_links:]
         cfg_bytes = config_json(plan.config, own, plan.epoch, base=base_config)
         cfg = self.store.put_bytes(cfg_bytes, config_descriptor(cfg_bytes).media_type)
         manifest_bytes = manifest_json(cfg, [b.descriptor for b in blobs], dict(plan.annotations))
@@ -435,6 +471,11 @@ class NativeBuilder:
                     if p.is_file() and "__pycache__" not in p.parts))
             elif layer.kind == "files":
                 owners = self._project(plan, layer, root)
+            elif layer.kind == "links":
+                for path, target in layer.links:
+                    dest = inside(root, path)
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    os.symlink(target, dest)
             else:
                 raise BuildError(f"unknown layer kind {layer.kind}")
             options = LayerOptions(epoch=LAYER_EPOCH, compression=plan.compression,

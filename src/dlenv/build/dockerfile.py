@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from dlenv import __version__
-from dlenv.build import DEFAULT_PATH, BuildPlan, LayerPlan, plan_build
+from dlenv.build import DEFAULT_PATH, SYSTEM_LIBS, BuildPlan, LayerPlan, plan_build
 from dlenv.build.project import ALWAYS_IGNORED, RENDERED_MARK, SECRET_PATTERNS, ProjectFile
 from dlenv.errors import BuildError
 from dlenv.fsutil import shorten
@@ -167,6 +167,10 @@ def render_dockerfile(spec: Spec, lock: Lock, lock_digest: str,
         out.append(f"FROM {base} AS {name}")
         for stage, i in copies:
             out.append(f"COPY --from={stage} /opt/layers/{i}/ /")
+        if plan.cuda_links:  # as the native build's "CUDA library links" layer
+            nvidia = f"/usr/local/lib/python{python}/dist-packages/nvidia"
+            out.append(f'RUN for f in {nvidia}/*/lib/lib*.so*; do ln -s "$f" {SYSTEM_LIBS}/; '
+                       f"done \\\n    && ln -s {nvidia}/cuda_nvcc /usr/local/cuda")
         cfg = plan.config
         env = [(k, v) for k, v in cfg.env if not (k == "PATH" and v == DEFAULT_PATH)]
         if env:

@@ -19,7 +19,7 @@ Framework = Literal["tensorflow", "pytorch", "jax"]
 FRAMEWORKS: tuple[Framework, ...] = ("tensorflow", "pytorch", "jax")
 # The PyPI distribution that carries each framework.
 DISTRIBUTION: dict[str, str] = {"tensorflow": "tensorflow", "pytorch": "torch", "jax": "jax"}
-CudaSource = Literal["wheels", "variant-index", "base-image"]
+CudaSource = Literal["wheels", "cu11-wheels", "variant-index", "base-image"]
 
 # Compute capabilities NVIDIA has shipped, oldest first; toolkit ranges select from these.
 KNOWN_ARCHS: tuple[str, ...] = (
@@ -44,6 +44,7 @@ class CudaOption:
     variant: str | None = None  # PyTorch's +cuXXX build, served from its own wheel index
     min_sm: str | None = None  # the binaries' own floor, when above the toolkit's
     python_max: str | None = None  # a narrower Python range for this option
+    packages: tuple[str, ...] = ()  # requirements that bring CUDA (source cu11-wheels)
 
     @property
     def major(self) -> str:
@@ -157,7 +158,7 @@ def _py(version: str) -> tuple[int, ...]:
     return tuple(int(p) for p in version.split("."))
 
 
-def _tf(row: dict[str, Any]) -> Release:
+def _tf(row: dict[str, Any], wheels11: dict[str, Any]) -> Release:
     options: list[CudaOption] = []
     if row["and_cuda"]:
         options.append(
@@ -167,6 +168,10 @@ def _tf(row: dict[str, Any]) -> Release:
             )
         )
     else:
+        if row["cuda"].startswith("11.") and wheels11:
+            # NVIDIA's CUDA 11 wheels, found by the loader through links the build adds.
+            options.append(CudaOption(cuda=row["cuda"], cudnn=row["cudnn"],
+                                      source="cu11-wheels", packages=tuple(wheels11["packages"])))
         options.append(CudaOption(cuda=row["cuda"], cudnn=row["cudnn"], source="base-image"))
     return Release(
         framework="tensorflow", line=row["line"], python_min=row["python"][0],
@@ -213,7 +218,8 @@ def _jax(row: dict[str, Any]) -> Release:
 
 def parse_matrix(data: dict[str, Any]) -> Matrix:
     releases = {
-        "tensorflow": tuple(_tf(r) for r in data["tensorflow"]),
+        "tensorflow": tuple(_tf(r, data["cuda"].get("wheels11", {}))
+                            for r in data["tensorflow"]),
         "pytorch": tuple(_torch(r) for r in data["pytorch"]),
         "jax": tuple(_jax(r) for r in data["jax"]),
     }

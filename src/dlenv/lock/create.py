@@ -58,7 +58,8 @@ def profile_packages(profile: Profile) -> tuple[str, ...]:
 
 
 def python_sets(spec: Spec, target: Target) -> PythonSets:
-    base = ((target.requirement,) if target.requirement else ()) + spec.packages
+    base = ((target.requirement,) if target.requirement else ()) + target.cuda_packages \
+        + spec.packages
     if "pip" not in {canonicalize_name(Requirement(r).name) for r in base}:
         # Every image gets a locked pip, so `pip list`, `pip show` and scanners work inside.
         base += ("pip",)

@@ -56,10 +56,11 @@ class Target:
     cudnn: str | None
     min_driver: str | None
     gpu_archs: tuple[str, ...]
-    cuda_source: str | None  # wheels | variant-index | base-image
+    cuda_source: str | None  # wheels | cu11-wheels | variant-index | base-image
     extra_index_urls: tuple[str, ...]
     decisions: tuple[Decision, ...]
     constraints: tuple[str, ...] = ()  # what the framework needs at run time (matrix rules)
+    cuda_packages: tuple[str, ...] = ()  # requirements that bring CUDA (cu11-wheels)
     chosen_by: str | None = None  # Choice.why, when the packages chose line or Python
 
     @property
@@ -75,6 +76,7 @@ class Target:
             "min_driver": self.min_driver, "gpu_archs": list(self.gpu_archs),
             "cuda_source": self.cuda_source, "extra_index_urls": list(self.extra_index_urls),
             "constraints": list(self.constraints), "chosen_by": self.chosen_by,
+            "cuda_packages": list(self.cuda_packages),
         }
 
     @property
@@ -262,6 +264,7 @@ def resolve_target(spec: Spec, matrix: Matrix | None = None, *,
     constraints: list[str] = []
     extra_indexes: list[str] = []
     cuda = cudnn = min_driver = cuda_source = None
+    cuda_packages: tuple[str, ...] = ()
     archs: tuple[str, ...] = ()
     if release is not None:
         requirement = _framework_requirement(spec, release, option, decisions)
@@ -273,6 +276,7 @@ def resolve_target(spec: Spec, matrix: Matrix | None = None, *,
                 reason=f"{release.framework} {rule.versions} is {rule.why}"))
         if option is not None:
             cuda, cudnn, cuda_source = option.cuda, option.cudnn, option.source
+            cuda_packages = option.packages
             min_driver = matrix.min_driver(option.cuda)
             archs = matrix.gpu_archs(option.cuda, option.min_sm)
             if option.variant:
@@ -311,6 +315,7 @@ def resolve_target(spec: Spec, matrix: Matrix | None = None, *,
         gpu_archs=archs, cuda_source=cuda_source, extra_index_urls=tuple(extra_indexes),
         decisions=tuple(decisions), constraints=tuple(constraints),
         chosen_by=choice.why if choice is not None and choice.why else None,
+        cuda_packages=cuda_packages,
     )
 
 
@@ -404,6 +409,9 @@ def _cuda_reason(release: Release, option: CudaOption) -> str:
     if option.source == "wheels":
         how = f"nvidia-* wheels through {release.distribution}"
         how += f"[{option.extra}]" if option.extra else " from PyPI"
+    elif option.source == "cu11-wheels":
+        how = ("NVIDIA's CUDA 11 wheels, whose newer CUDA 11 and cuDNN 8 minors TensorFlow "
+               "accepts, linked where the dynamic loader looks")
     elif option.source == "variant-index":
         how = f"the +{option.variant} build from PyTorch's wheel index"
     else:
