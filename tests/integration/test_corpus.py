@@ -103,3 +103,37 @@ def test_tensorflow_with_a_source_only_package_builds_imports_and_verifies(tmp_p
     checks = {c["id"]: c for c in json.loads(r.stdout)["checks"]}
     assert checks["imports"]["status"] == "ok" and checks["import"]["status"] == "ok"
     assert checks["train step"]["status"] == "ok"
+
+
+# What TensorFlow 2.9's loader opens (tensorflow/stream_executor's dso_loader), and what
+# cuDNN 8 and cuSOLVER open in turn. libcuda.so.1 is the driver's: the container toolkit
+# mounts it at run time, so it is not part of the image.
+TF29_SONAMES = ("libcudart.so.11.0", "libcublas.so.11", "libcublasLt.so.11", "libcufft.so.10",
+                "libcurand.so.10", "libcusolver.so.11", "libcusparse.so.11", "libcudnn.so.8",
+                "libcudnn_ops_infer.so.8", "libcudnn_cnn_infer.so.8", "libnvrtc.so.11.2")
+
+
+def test_the_tf_29_gpu_image_opens_every_cuda_library_without_a_cuda_base(tmp_path, cache):
+    docker_ready()
+    project = tmp_path / "tf-29-lts-gpu"
+    project.mkdir()
+    shutil.copy(CORPUS / "tf-29-lts-gpu.toml", project / "dlenv.toml")
+    r = run_dlenv("build", str(project), "--cache-dir", str(cache), "--load", "--json",
+                  timeout=1800)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["layers"][-1]["name"] == "CUDA library links"
+    script = ("import ctypes, os, tensorflow as tf\n"
+              f"for name in {TF29_SONAMES!r}:\n"
+              "    ctypes.CDLL(name)\n"
+              "print(tf.__version__, tf.test.is_built_with_cuda(),\n"
+              "      os.path.exists('/usr/local/cuda/bin/ptxas'))\n")
+    try:
+        run = subprocess.run(["docker", "run", "--rm", "--env", "TF_CPP_MIN_LOG_LEVEL=0",
+                              "tf-29-lts-gpu:latest", "python3", "-c", script],
+                             capture_output=True, text=True, check=False)
+    finally:
+        subprocess.run(["docker", "rmi", "-f", "tf-29-lts-gpu:latest"], capture_output=True,
+                       check=False)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.split() == ["2.9.0", "True", "True"]
+    assert "Could not load dynamic library 'libcudart" not in run.stderr
