@@ -4,7 +4,7 @@ framework and every package the spec names inside the image. Not run in CI: the 
 environments bring about 3 GB of CUDA wheels each. Prints one line per environment and exits
 1 when any fails.
 
-    python scripts/check_corpus.py [NAME ...] [--cache-dir DIR] [--keep]
+    python scripts/check_corpus.py [NAME ...] [--cache-dir DIR]
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ def check(name: str, cache: str, work: Path) -> tuple[bool, str]:
         if r.returncode != 0:
             return False, f"{step[0]} failed: {r.stderr.strip().splitlines()[-1:]}"
     r = dlenv("verify", str(project), "--cache-dir", cache, "--allow-cpu", "--json")
+    # The images are large (PyTorch's CUDA wheels): give the engine its space back.
+    subprocess.run(["docker", "rmi", "-f", f"{name}:latest"], capture_output=True, check=False)
     checks = json.loads(r.stdout)["checks"] if r.stdout.strip() else []
     failed = [f"{c['id']}: {c['summary']}" for c in checks if c["status"] == "fail"]
     return r.returncode == 0, "; ".join(failed) or f"{len(checks)} checks passed"
