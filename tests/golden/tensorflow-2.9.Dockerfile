@@ -1,4 +1,4 @@
-# Rendered by dlenv 0.1.0 from dlenv.lock (sha256:7963522e95673b8fd26066127d7ca1de46417ad6d1821aad290c1fee04523a64); do not edit:
+# Rendered by dlenv 0.1.0 from dlenv.lock (sha256:0bd7ecc087ab25dd6fd143145c9d2855e5229501235d45ec90e0c4b72f2516aa); do not edit:
 # change dlenv.toml, run 'dlenv lock', then 'dlenv dockerfile' again.
 # Build (BuildKit): DOCKER_BUILDKIT=1 docker build --secret id=ca,src=/etc/ssl/certs/ca-certificates.crt \
 #     --target runtime -t tensorflow-lts .
@@ -85,7 +85,7 @@ ENV LANG="C.UTF-8" \
     PYTHONUNBUFFERED="1" \
     HOME="/home/dlenv" \
     SSL_CERT_FILE="/etc/ssl/certs/ca-certificates.crt"
-LABEL dev.dlenv.lock.digest="sha256:7963522e95673b8fd26066127d7ca1de46417ad6d1821aad290c1fee04523a64" \
+LABEL dev.dlenv.lock.digest="sha256:0bd7ecc087ab25dd6fd143145c9d2855e5229501235d45ec90e0c4b72f2516aa" \
       dev.dlenv.profile="" \
       dev.dlenv.python="3.9" \
       dev.dlenv.spec.digest="sha256:5c7a30d87e595d6d84cd846e680c5e44ad04dfd9e83350756837399d88c7c17c" \
@@ -94,4 +94,4 @@ LABEL dev.dlenv.lock.digest="sha256:7963522e95673b8fd26066127d7ca1de46417ad6d182
 WORKDIR /workspace
 USER 1000:1000
 CMD ["python3"]
-# dlenv-rendered: sha256:ba848b8bb9fd5de6f2ad704a9de4c5f45a0e7d787b19f37d96c82a96400a87aa
+# dlenv-rendered: sha256:0c211ce957e046642addc8a92570bcee43fafbfbb677a950f1f3994b1eea5c58

@@ -1,4 +1,4 @@
-# Rendered by dlenv 0.1.0 from dlenv.lock (sha256:e2a9054c770201e41de956410a561241ae8220a467d7d0ba6f8583a49fa9c2e9); do not edit:
+# Rendered by dlenv 0.1.0 from dlenv.lock (sha256:30dc9fb64804a903f4e40c8c45cc19c3b44abb47cb538b25b9a650ca17598da8); do not edit:
 # change dlenv.toml, run 'dlenv lock', then 'dlenv dockerfile' again.
 # Build (BuildKit): DOCKER_BUILDKIT=1 docker build --secret id=ca,src=/etc/ssl/certs/ca-certificates.crt \
 #     --target runtime -t tensorflow-cpu .
@@ -86,7 +86,7 @@ ENV LANG="C.UTF-8" \
     HOME="/home/dlenv" \
     SSL_CERT_FILE="/etc/ssl/certs/ca-certificates.crt" \
     TF_CPP_MIN_LOG_LEVEL="2"
-LABEL dev.dlenv.lock.digest="sha256:e2a9054c770201e41de956410a561241ae8220a467d7d0ba6f8583a49fa9c2e9" \
+LABEL dev.dlenv.lock.digest="sha256:30dc9fb64804a903f4e40c8c45cc19c3b44abb47cb538b25b9a650ca17598da8" \
       dev.dlenv.profile="" \
       dev.dlenv.python="3.11" \
       dev.dlenv.spec.digest="sha256:31eab2a2b63ae6e968b4ed94e1bd706bfeb76a267231893cc2ed500ed698155b" \
@@ -109,7 +109,7 @@ ENV LANG="C.UTF-8" \
     HOME="/home/dlenv" \
     SSL_CERT_FILE="/etc/ssl/certs/ca-certificates.crt" \
     TF_CPP_MIN_LOG_LEVEL="2"
-LABEL dev.dlenv.lock.digest="sha256:e2a9054c770201e41de956410a561241ae8220a467d7d0ba6f8583a49fa9c2e9" \
+LABEL dev.dlenv.lock.digest="sha256:30dc9fb64804a903f4e40c8c45cc19c3b44abb47cb538b25b9a650ca17598da8" \
       dev.dlenv.profile="train" \
       dev.dlenv.python="3.11" \
       dev.dlenv.spec.digest="sha256:31eab2a2b63ae6e968b4ed94e1bd706bfeb76a267231893cc2ed500ed698155b" \
@@ -118,4 +118,4 @@ LABEL dev.dlenv.lock.digest="sha256:e2a9054c770201e41de956410a561241ae8220a467d7
 WORKDIR /workspace
 USER 1000:1000
 CMD ["python", "train.py"]
-# dlenv-rendered: sha256:997bff0bbe9ff1c97e42a7fd7aadbd1c945fbc0f5ec469ffa4569c33bc7e6ccd
+# dlenv-rendered: sha256:474698bbc9f598d964cd6f755a0b970405eea966f271ded6e8a52f077e74f57b

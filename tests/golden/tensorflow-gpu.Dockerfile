@@ -1,4 +1,4 @@
-# Rendered by dlenv 0.1.0 from dlenv.lock (sha256:be9af6f1a5271f391251f46cf52e2dabb9595c6fca920ffc22f1fb2b6c7ac50f); do not edit:
+# Rendered by dlenv 0.1.0 from dlenv.lock (sha256:332c620705aa1d5d3910200753bff7abdd225652f251c4f81ba3cb194ca45fe2); do not edit:
 # change dlenv.toml, run 'dlenv lock', then 'dlenv dockerfile' again.
 # Build (BuildKit): DOCKER_BUILDKIT=1 docker build --secret id=ca,src=/etc/ssl/certs/ca-certificates.crt \
 #     --target runtime -t tensorflow-gpu .
@@ -189,7 +189,7 @@ ENV LANG="C.UTF-8" \
     NVIDIA_DRIVER_CAPABILITIES="compute,utility" \
     TF_CPP_MIN_LOG_LEVEL="2"
 LABEL dev.dlenv.cuda="12.3" \
-      dev.dlenv.lock.digest="sha256:be9af6f1a5271f391251f46cf52e2dabb9595c6fca920ffc22f1fb2b6c7ac50f" \
+      dev.dlenv.lock.digest="sha256:332c620705aa1d5d3910200753bff7abdd225652f251c4f81ba3cb194ca45fe2" \
       dev.dlenv.min-driver="525.60.13" \
       dev.dlenv.profile="" \
       dev.dlenv.python="3.11" \
@@ -226,7 +226,7 @@ ENV LANG="C.UTF-8" \
     NVIDIA_DRIVER_CAPABILITIES="compute,utility" \
     TF_CPP_MIN_LOG_LEVEL="2"
 LABEL dev.dlenv.cuda="12.3" \
-      dev.dlenv.lock.digest="sha256:be9af6f1a5271f391251f46cf52e2dabb9595c6fca920ffc22f1fb2b6c7ac50f" \
+      dev.dlenv.lock.digest="sha256:332c620705aa1d5d3910200753bff7abdd225652f251c4f81ba3cb194ca45fe2" \
       dev.dlenv.min-driver="525.60.13" \
       dev.dlenv.profile="train" \
       dev.dlenv.python="3.11" \
@@ -236,4 +236,4 @@ LABEL dev.dlenv.cuda="12.3" \
 WORKDIR /workspace
 USER 1000:1000
 CMD ["python", "train.py"]
-# dlenv-rendered: sha256:0165fcdd2eeb5e9a3181f6473125444fd79f7b7e8420a15164c1c7c55f9257bc
+# dlenv-rendered: sha256:5693c4673d0d4836808ec867dfab34c8c712525affcb8f8e3f6cc028e802b34a

@@ -28,7 +28,8 @@ EXPECTED = {
     "hf-transformers-444": {"python": "3.11", "chosen_by": "tokenizers has no wheel"},
     "tf-215-gpu-article": {"cuda": "12.2", "requirement": "==2.15.0.post1",
                            "sdists": {"pathtools"}},
-    "tf-29-lts-cpu": {"python": "3.9", "constraints": ["numpy<2", "protobuf<3.20"]},
+    "tf-29-lts-cpu": {"python": "3.9",
+                      "constraints": ["numpy<2", "protobuf<3.20", "setuptools<82"]},
     "tf-29-lts-gpu": {"python": "3.9", "cuda": "11.2", "cuda_source": "cu11-wheels",
                       "wheels": {"nvidia-cudnn-cu11", "nvidia-cublas-cu11",
                                  "nvidia-cuda-nvcc-cu11"}},
@@ -98,6 +99,9 @@ def test_tensorflow_with_a_source_only_package_builds_imports_and_verifies(tmp_p
     assert run.returncode == 0, run.stderr
     version, total = run.stdout.split()[-2:]
     assert version.startswith("2.15.") and total == "6"
+    board = subprocess.run(["docker", "run", "--rm", "tf-cli-helpers:latest", "tensorboard",
+                            "--version"], capture_output=True, text=True, check=False)
+    assert board.returncode == 0 and board.stdout.startswith("2.15"), board.stderr[-1000:]
     r = run_dlenv("verify", str(project), "--cache-dir", str(cache), "--json", timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr
     checks = {c["id"]: c for c in json.loads(r.stdout)["checks"]}
