@@ -36,7 +36,7 @@ from dlenv.build.wheels import (
 from dlenv.cache import ContentCache, default_cache_dir, http_client, sha256_file
 from dlenv.errors import BuildError
 from dlenv.fsutil import inside, sweep, temp_prefix, write_atomic
-from dlenv.lock import Lock, LockedDeb, LockedWheel, dumps
+from dlenv.lock import ZIP_EPOCH, Lock, LockedDeb, LockedWheel, dumps
 from dlenv.oci import MT_MANIFEST, Descriptor, LayerBlob
 from dlenv.oci.image import (
     ImageConfig,
@@ -55,7 +55,7 @@ LAYER_FORMAT = 4
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # File times inside every layer. Layers do not take the lock's date, so that two specs that
 # share a framework version share its layers' digests (the image config has the lock's date).
-LAYER_EPOCH = 315532800
+LAYER_EPOCH = ZIP_EPOCH
 BIG_WHEEL = 16 << 20  # a wheel this large gets a layer of its own
 BUCKETS = 4  # the other wheels are spread over this many layers, by a hash of their name
 PROFILE_BUCKETS = 2  # the same, for wheels only a profile has

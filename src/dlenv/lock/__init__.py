@@ -21,6 +21,8 @@ from dlenv.spec import IMAGE_RE, PROFILE_NAMES, SUITES
 LOCK_FILE = "dlenv.lock"
 # 2: every lock pins pip, and Debian-based locks pin their .debs.
 LOCK_VERSION = 2
+# Zip's epoch (1980-01-01): the date of anything that has no date of its own.
+ZIP_EPOCH = 315532800
 _HEADER = "# dlenv.lock: written by `dlenv lock`; do not edit. Artefacts are pinned by sha256.\n"
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 

@@ -18,7 +18,7 @@ from dlenv.cache import ContentCache, default_cache_dir, http_client, tls_contex
 from dlenv.compat import DISTRIBUTION, load_matrix
 from dlenv.errors import LockError, NoWheelError, ResolveError
 from dlenv.fsutil import shorten
-from dlenv.lock import Lock, LockedBase, LockedWheel, read_lock
+from dlenv.lock import ZIP_EPOCH, Lock, LockedBase, LockedWheel, read_lock
 from dlenv.resolve import Choice, Target, resolve_target
 from dlenv.resolve.python import (
     IndexConfig,
@@ -31,8 +31,8 @@ from dlenv.resolve.python import (
 from dlenv.resolve.sdist import SdistBuilds
 from dlenv.spec import Profile, Spec
 
-# Zip's epoch; used when the index gives no upload times (wheels inside are older anyway).
-DEFAULT_EPOCH = 315532800
+# Used when the index gives no upload times (wheels inside are older anyway).
+DEFAULT_EPOCH = ZIP_EPOCH
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,7 +31,7 @@ import httpx
 from dlenv.cache import ContentCache, sha256_file
 from dlenv.errors import BuildError, IntegrityError, NoWheelError
 from dlenv.fsutil import temp_prefix
-from dlenv.lock import LockedSdist, LockedWheel
+from dlenv.lock import ZIP_EPOCH, LockedSdist, LockedWheel
 from dlenv.resolve.python import IndexConfig, UvResolver
 
 LEGACY_REQUIRES = ("setuptools>=40.8.0", "wheel")  # PEP 517's default for a setup.py
@@ -39,7 +39,6 @@ PURE_TAGS = ("py3-none-any", "py2.py3-none-any")
 _COMPILED = (".c", ".cc", ".cpp", ".cxx", ".pyx", ".rs", ".f", ".f90", ".cu", ".go", ".m")
 _NATIVE_FILES = ("Cargo.toml", "CMakeLists.txt", "meson.build")
 _NATIVE_BACKENDS = ("maturin", "scikit_build", "mesonpy", "setuptools_rust", "cmake", "pybind11")
-DEFAULT_EPOCH = 315532800
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +109,7 @@ class SdistBuilds:
         """Build ``name`` ``version`` from its sdist (a pylock.toml entry) and pin it all."""
         url, sha = str(sdist["url"]), str(sdist["hashes"]["sha256"])
         uploaded = sdist.get("upload-time")
-        epoch = int(uploaded.timestamp()) if uploaded is not None else DEFAULT_EPOCH
+        epoch = int(uploaded.timestamp()) if uploaded is not None else ZIP_EPOCH
         path = self.cache.fetch(client, url, sha)
         facts = inspect_sdist(path, sdist_filename(url))
         fix = (f"pin a version of {name} that ships a wheel for {tag}, or add a package that "

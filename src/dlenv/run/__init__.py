@@ -248,7 +248,7 @@ def choose_profile(spec: Spec, mode: str, profile: str | None) -> str | None:
     return chosen.name if chosen else None
 
 
-def _sshd_config(user: User, env: Sequence[tuple[str, str]]) -> str:
+def _sshd_config(user: User, env: Sequence[tuple[str, str]], source: str) -> str:
     lines = [
         "# Written by dlenv for one container; mounted read-only.",
         f"Port {SSH_PORT}",
@@ -268,7 +268,7 @@ def _sshd_config(user: User, env: Sequence[tuple[str, str]]) -> str:
         "Subsystem sftp internal-sftp",
     ]
     if any(_CONTROL.search(k + v) for k, v in env):
-        raise SpecError([Problem(file="dlenv.toml", key="env", message="a value holds a line "
+        raise SpecError([Problem(file=source, key="env", message="a value holds a line "
                                  "break, which would end sshd_config's line",
                                  fix="write env values on one line")])
     if env:
@@ -345,7 +345,7 @@ def plan_run(spec: Spec, image: str, profile: str | None, options: RunOptions,
                              options.authorized_key.strip() + "\n", 0o600))
         session_env = [(k, v) for k, v in image_env if k not in ("HOME", "PATH")] + env
         files.append(RunFile(f"{run_dir}/sshd_config", f"{RUN_DIR}/sshd_config",
-                             _sshd_config(spec.user, session_env)))
+                             _sshd_config(spec.user, session_env, spec.source)))
         sname = volume_name(spec, host.project_dir, "sshd")
         volumes.append(Volume(sname, f"{host.data_dir}/volumes/{sname}", SSHD_KEYS))
         key = f"{SSHD_KEYS}/ssh_host_ed25519_key"
