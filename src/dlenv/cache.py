@@ -63,6 +63,15 @@ def tls_context(ca_bundle: str | None) -> Any:
                              "certificates that exists on this host") from None
 
 
+def host_bundle() -> str | None:
+    """The host's CA bundle: what this machine trusts (mounted into containers, never baked)."""
+    for candidate in (os.environ.get("SSL_CERT_FILE"), ssl.get_default_verify_paths().cafile,
+                      "/etc/ssl/certs/ca-certificates.crt"):
+        if candidate and Path(candidate).is_file():
+            return candidate
+    return None
+
+
 def http_client(ca_bundle: str | None = None) -> httpx.Client:
     return httpx.Client(follow_redirects=True, timeout=TIMEOUT, verify=tls_context(ca_bundle),
                         headers={"User-Agent": "dlenv"})

@@ -281,7 +281,7 @@ def cmd_dockerfile(args: argparse.Namespace) -> int:
 def _build_with_docker(args: argparse.Namespace, spec: Any, file: Path, lock: Any) -> int:
     from dlenv.build import plan_build
     from dlenv.build.eject import compare_with_lock, docker_build, installed_packages
-    from dlenv.doctor import host_bundle
+    from dlenv.cache import host_bundle
     from dlenv.errors import BuildError
 
     started = time.monotonic()
@@ -394,7 +394,7 @@ def _checks_result(checks: Sequence[Any], extra: dict[str, Any], as_json: bool,
     """Print checks (table or JSON); exit 1 when any failed."""
     from dataclasses import asdict
 
-    from dlenv.doctor import FAIL, worst
+    from dlenv.checks import FAIL, worst
 
     status = worst(checks)
     if as_json:
@@ -579,8 +579,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     import secrets
 
     from dlenv.build import builder_for, plan_build
-    from dlenv.cache import default_cache_dir
-    from dlenv.doctor import diagnose, gather, host_bundle, needs_from_target
+    from dlenv.cache import default_cache_dir, host_bundle
+    from dlenv.doctor import diagnose, gather, needs_from_target
     from dlenv.engine import detect
     from dlenv.oci.export import write_docker_archive
     from dlenv.run import Host, RunOptions, choose_profile, decide_gpus, plan_run

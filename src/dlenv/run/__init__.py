@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from dlenv.build.debian import users_text
-from dlenv.doctor import FAIL, SKIP, Check
+from dlenv.checks import FAIL, SKIP, Check
 from dlenv.engine import LABEL, mount_option
 from dlenv.errors import EngineError, Problem, SpecError
 from dlenv.spec import Profile, Spec, User

@@ -17,7 +17,7 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
-from dlenv.doctor import FAIL, OK, WARN, Check
+from dlenv.checks import FAIL, OK, WARN, Check, Status
 from dlenv.errors import EngineError
 from dlenv.lock import Lock
 
@@ -143,8 +143,9 @@ def evaluate(seen: dict[str, Any], *, expect_gpu: bool, in_image: bool) -> list[
                                 f"one training step on {step['device']}: loss "
                                 f"{step['loss_before']:.4f} → {step['loss_after']:.4f}",
                                 fix="" if down else "the loss did not go down"))
-    for key, label, status in (("compile", "XLA / compiled function", FAIL),
-                               ("mixed_precision", "mixed precision", WARN)):
+    optional: tuple[tuple[str, str, Status], ...] = (
+        ("compile", "XLA / compiled function", FAIL), ("mixed_precision", "mixed precision", WARN))
+    for key, label, status in optional:
         part = fw.get(key)
         if part is None:
             continue
