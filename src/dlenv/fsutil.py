@@ -1,4 +1,4 @@
-"""Small file-system helpers every layer uses: atomic writes, paths kept inside a tree,
+"""Small helpers every layer uses: atomic writes, canonical JSON, paths kept inside a tree,
 temporary names a later run can clean up, and values shortened for messages.
 
 This module sits at the bottom: it imports nothing of dlenv but ``errors``.
@@ -7,13 +7,23 @@ This module sits at the bottom: it imports nothing of dlenv but ``errors``.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import tempfile
 import time
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from dlenv.errors import BuildError, UsageError
+
+
+def canonical_json(data: Any, *, ascii_only: bool = False) -> bytes:
+    """The one JSON encoding dlenv hashes and writes: sorted keys, no spaces, UTF-8.
+    ``ascii_only`` escapes other characters (the spec's digest has always been taken so)."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=ascii_only).encode()
+
 
 # Temporary names carry the writing process's id, so a later run can tell a leftover of a
 # killed process (removed) from the work of one still running (kept).

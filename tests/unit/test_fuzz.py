@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from dlenv.errors import DlenvError
 from dlenv.lock import dumps, loads, read_lock
-from dlenv.lock.create import check_lock
+from dlenv.resolve.locking import check_lock
 from dlenv.spec import TOP_KEYS, load_spec, parse_spec
 from tests.conftest import EXAMPLES
 

@@ -37,12 +37,12 @@ from dlenv.errors import (
 from dlenv.fsutil import inside, sweep, temp_prefix
 from dlenv.lint import lint_dockerfile
 from dlenv.lock import LOCK_FILE, dumps, loads, read_lock
-from dlenv.lock.create import check_lock
 from dlenv.oci import Descriptor
 from dlenv.oci.export import export_oci, save_docker_archive
 from dlenv.oci.registry import Reference, RegistryClient
 from dlenv.oci.store import OCIStore
 from dlenv.resolve import resolve_target
+from dlenv.resolve.locking import check_lock
 from dlenv.resolve.python import IndexConfig, UvResolver, explain_uv_failure
 from dlenv.run import Host, RunOptions, plan_run
 from dlenv.spec import Spec, load_spec, parse_spec
@@ -453,7 +453,7 @@ def test_a_cache_under_a_file_exits_2(tmp_path, capsys, command):
 
 def test_a_full_disk_is_one_line_exit_3_and_the_old_lock_is_intact(tmp_path, capsys,
                                                                     monkeypatch):
-    import dlenv.lock.create as create
+    import dlenv.resolve.locking as create
 
     _, lock = example()
     (tmp_path / "dlenv.toml").write_text((EXAMPLES / "python-base/dlenv.toml").read_text())

@@ -12,8 +12,8 @@ import pytest
 from dlenv.cli import main
 from dlenv.errors import LockError, NoWheelError, StaleLockError
 from dlenv.lock import Lock, LockedBase, LockedDeb, LockedWheel, dumps, loads, read_lock
-from dlenv.lock.create import lock_python
 from dlenv.resolve import resolve_target
+from dlenv.resolve.locking import lock_python
 from dlenv.resolve.python import (
     IndexConfig,
     best_wheel,
@@ -203,7 +203,7 @@ def test_runtime_constraints_reach_every_resolution_and_the_lock_check():
 def test_a_lock_breaking_a_runtime_need_is_refused():
     from dataclasses import replace
 
-    from dlenv.lock.create import check_lock
+    from dlenv.resolve.locking import check_lock
     from tests.conftest import EXAMPLES
 
     spec = load_spec(EXAMPLES / "tensorflow-2.9")
@@ -216,7 +216,7 @@ def test_a_lock_breaking_a_runtime_need_is_refused():
 
 
 def test_every_fixture_lock_matches_its_example_spec():
-    from dlenv.lock.create import check_lock
+    from dlenv.resolve.locking import check_lock
     from tests.conftest import EXAMPLES
 
     here = Path(__file__).parent.parent / "fixtures/locks"
@@ -226,7 +226,7 @@ def test_every_fixture_lock_matches_its_example_spec():
 
 def _choosing(spec_data: dict, failures: dict):
     """lock_choosing with a stand-in resolver that fails for the (line, python) listed."""
-    from dlenv.lock.create import lock_choosing
+    from dlenv.resolve.locking import lock_choosing
 
     spec = parse_spec({"name": "x", **spec_data})
     seen = []
@@ -243,7 +243,7 @@ def _choosing(spec_data: dict, failures: dict):
 
 
 def test_a_package_pinning_the_framework_chooses_its_line():
-    from dlenv.lock.create import check_lock
+    from dlenv.resolve.locking import check_lock
 
     conflict = LockError("Because torchvision==0.21.0 depends on torch==2.6.0 and you require "
                          "torch==2.15.*, we can conclude that your requirements are "

@@ -11,8 +11,8 @@ import pytest
 
 from dlenv.errors import LockError, NoWheelError
 from dlenv.lock import Lock, LockedBase, LockedSdist, LockedWheel, dumps, loads
-from dlenv.lock.create import lock_python
 from dlenv.resolve import resolve_target
+from dlenv.resolve.locking import lock_python
 from dlenv.resolve.python import IndexConfig
 from dlenv.resolve.sdist import inspect_sdist, sdist_filename
 from dlenv.spec import parse_spec

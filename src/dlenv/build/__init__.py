@@ -35,7 +35,7 @@ from dlenv.build.wheels import (
 )
 from dlenv.cache import ContentCache, default_cache_dir, http_client, sha256_file
 from dlenv.errors import BuildError
-from dlenv.fsutil import inside, sweep, temp_prefix, write_atomic
+from dlenv.fsutil import canonical_json, inside, sweep, temp_prefix, write_atomic
 from dlenv.lock import ZIP_EPOCH, Lock, LockedDeb, LockedWheel, dumps
 from dlenv.oci import MT_MANIFEST, Descriptor, LayerBlob
 from dlenv.oci.image import (
@@ -90,7 +90,7 @@ class LayerPlan:
             data.update(links=self.links)
         else:
             data.update(user=asdict(plan.user), workdir=plan.workdir)
-        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+        return hashlib.sha256(canonical_json(data)).hexdigest()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -321,10 +321,10 @@ class NativeBuilder:
         return built
 
     def _remember(self, key: str, built: _Built) -> None:
-        write_atomic(self.layer_index / f"{key}.json", json.dumps({
+        write_atomic(self.layer_index / f"{key}.json", canonical_json({
             "descriptor": built.blob.descriptor.to_json(), "diff_id": built.blob.diff_id,
             "name": built.blob.name, "files": list(built.files),
-            "notes": list(built.notes)}).encode())
+            "notes": list(built.notes)}))
 
     def _base_image(self, plan: BuildPlan) -> tuple[list[LayerBlob], dict[str, Any]]:
         """Pull a registry base by digest (a no-op when the store has it)."""

@@ -1,4 +1,4 @@
-"""Lock and unpack the Debian packages of a native base, like a distroless image.
+"""Unpack the locked Debian packages of a native base, like a distroless image.
 
 Unpacking does what dpkg and the maintainer scripts would have done that matters at run
 time: the dpkg status database (so scanners see every package), merged /usr, the CA bundle,
@@ -18,62 +18,13 @@ from pathlib import Path
 import httpx
 from debian.debfile import DebFile
 
-from dlenv.cache import ContentCache, default_cache_dir, http_client
+from dlenv.cache import ContentCache
 from dlenv.errors import BuildError
 from dlenv.fsutil import inside
-from dlenv.lock import Lock, LockedBase, LockedDeb
-from dlenv.resolve.debian import RUNTIME_PACKAGES, closure, fetch_suite, find_mirror
-from dlenv.spec import Spec, User
+from dlenv.lock import LockedDeb
+from dlenv.spec import User
 
 MERGED = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
-SSH_PACKAGES = ("openssh-server",)
-
-
-def profile_apt(spec: Spec) -> dict[str, tuple[str, ...]]:
-    out = {}
-    for p in spec.profiles:
-        extra = (*p.apt, *(SSH_PACKAGES if p.ssh else ()))
-        if extra:
-            out[p.name] = extra
-    return out
-
-
-def lock_debs(lock: Lock, spec: Spec, *, cache_dir: str | None = None,
-              client: httpx.Client | None = None,
-              environ: Mapping[str, str] | None = None) -> Lock:
-    """Add every .deb of the base (and of each profile's apt packages) to ``lock``."""
-    suite = lock.base.suite
-    assert suite is not None
-    cache = ContentCache(default_cache_dir(cache_dir) / "blobs")
-    mirror = find_mirror(os.environ if environ is None else environ)
-    own = client is None
-    client = client or http_client(spec.index.ca_bundle)
-    try:
-        index = fetch_suite(client, mirror, suite, cache)
-    finally:
-        if own:
-            client.close()
-    wanted = [*RUNTIME_PACKAGES, *spec.apt]
-    python = tuple(int(x) for x in str(lock.target.get("python", "3.11")).split("."))
-    if python < (3, 10):
-        # Debian splits distutils out of these Pythons, and pip before 3.10 imports it.
-        wanted.append("python3-distutils")
-    base = {s.name: s for s in closure(index, wanted)}
-    members: dict[str, list[str]] = {}
-    stanzas = dict(base)
-    for profile, extra in sorted(profile_apt(spec).items()):
-        for s in closure(index, [*wanted, *extra]):
-            if s.name not in base:
-                members.setdefault(s.name, []).append(profile)
-                stanzas[s.name] = s
-    debs = tuple(
-        LockedDeb(name=s.name, version=s.get("Version"), architecture=s.get("Architecture"),
-                  filename=s.get("Filename"), sha256=s.get("SHA256"), size=int(s.get("Size")),
-                  profiles=tuple(members.get(s.name, ())))
-        for s in stanzas.values()
-    )
-    return lock.with_debs(debs, LockedBase(kind="debian", suite=suite,
-                                           release_sha256=index.release_sha256))
 
 
 def fetch_debs(debs: Sequence[LockedDeb], cache: ContentCache, client: httpx.Client,
@@ -137,21 +88,10 @@ def _control(deb: Path) -> str:
     return text.strip()
 
 
-def users_text(user: User) -> dict[str, str]:
-    """/etc/passwd, group and shadow of an image: root, nobody and the spec's user."""
-    return {
-        "passwd": "root:x:0:0:root:/root:/bin/bash\n"
-                  "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
-                  f"{user.name}:x:{user.uid}:{user.gid}::/home/{user.name}:/bin/bash\n",
-        "group": f"root:x:0:\nnogroup:x:65534:\n{user.name}:x:{user.gid}:\n",
-        "shadow": f"root:*:1::::::\nnobody:*:1::::::\n{user.name}:*:1::::::\n",
-    }
-
-
 def write_users(root: Path, user: User) -> None:
     etc = root / "etc"
     etc.mkdir(exist_ok=True)
-    for name, text in users_text(user).items():
+    for name, text in user.account_files().items():
         (etc / name).write_text(text)
     os.chmod(etc / "shadow", 0o640)
 

@@ -93,8 +93,8 @@ def _load(dir_: str) -> tuple[Any, Path]:
 def cmd_resolve(args: argparse.Namespace) -> int:
     from dlenv.errors import LockError
     from dlenv.lock import LOCK_FILE
-    from dlenv.lock.create import load_lock, target_of
     from dlenv.resolve import resolve_target
+    from dlenv.resolve.locking import load_lock, target_of
 
     spec, file = _load(args.dir)
     try:  # a fresh lock knows what the packages chose (a framework line, a Python)
@@ -118,7 +118,7 @@ def cmd_resolve(args: argparse.Namespace) -> int:
 
 def cmd_lock(args: argparse.Namespace) -> int:
     from dlenv.lock import LOCK_FILE, write_lock
-    from dlenv.lock.create import load_lock, lock_project
+    from dlenv.resolve.locking import load_lock, lock_project
 
     spec, file = _load(args.dir)
     lock_path = file.parent / LOCK_FILE
@@ -148,7 +148,7 @@ def _fresh_lock(spec: Any, file: Path, cache_dir: str | None, frozen: bool) -> A
     A lock that is damaged or does not match the spec is never overwritten silently."""
     from dlenv.errors import StaleLockError
     from dlenv.lock import LOCK_FILE, read_lock, write_lock
-    from dlenv.lock.create import load_lock, lock_project
+    from dlenv.resolve.locking import load_lock, lock_project
 
     path = file.parent / LOCK_FILE
     try:
@@ -317,8 +317,8 @@ def _store(cache_dir: str | None) -> Any:
 def cmd_push(args: argparse.Namespace) -> int:
     from dlenv.build import lock_digest, plan_build
     from dlenv.lock import LOCK_FILE
-    from dlenv.lock.create import load_lock
     from dlenv.oci.registry import Reference, RegistryClient
+    from dlenv.resolve.locking import load_lock
 
     spec, file = _load(args.dir)
     lock = load_lock(spec, file.parent / LOCK_FILE)
@@ -409,8 +409,8 @@ def _needs(directory: str | None) -> Any:
     from dlenv.doctor import needs_from_target
     from dlenv.errors import LockError
     from dlenv.lock import LOCK_FILE
-    from dlenv.lock.create import load_lock
     from dlenv.resolve import resolve_target
+    from dlenv.resolve.locking import load_lock
 
     if directory is None:
         return None
@@ -438,7 +438,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from dlenv.lock import LOCK_FILE
-    from dlenv.lock.create import load_lock, spec_requirements
+    from dlenv.resolve.locking import load_lock, spec_requirements
     from dlenv.verify import Request, evaluate, probe_host, probe_image, request_for
 
     if args.host:

@@ -3,7 +3,6 @@ manifest, the on-disk image-layout store, exports and the registry client."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,11 +15,6 @@ MT_LAYER_TAR = "application/vnd.oci.image.layer.v1.tar"
 MT_DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 MT_DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 LAYER_MEDIA_TYPES = {"gzip": MT_LAYER_GZIP, "zstd": MT_LAYER_ZSTD, "none": MT_LAYER_TAR}
-
-
-def canonical_json(data: Any) -> bytes:
-    """The one JSON encoding dlenv hashes: sorted keys, no spaces."""
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import IO
 
 from dlenv.errors import EngineError, UsageError
-from dlenv.fsutil import write_atomic
-from dlenv.oci import MT_INDEX, Descriptor, canonical_json
+from dlenv.fsutil import canonical_json, write_atomic
+from dlenv.oci import MT_INDEX, Descriptor
 from dlenv.oci.store import REF_ANNOTATION, OCIStore
 
 

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from dlenv.oci import MT_CONFIG, MT_MANIFEST, Descriptor, LayerBlob, canonical_json
+from dlenv.fsutil import canonical_json
+from dlenv.oci import MT_CONFIG, MT_MANIFEST, Descriptor, LayerBlob
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

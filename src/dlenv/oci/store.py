@@ -24,8 +24,8 @@ from typing import IO, Any
 
 from dlenv.cache import sha256_file
 from dlenv.errors import BuildError, IntegrityError
-from dlenv.fsutil import ensure_dir, sweep, temp_prefix, write_atomic
-from dlenv.oci import MT_INDEX, MT_MANIFEST, Descriptor, canonical_json
+from dlenv.fsutil import canonical_json, ensure_dir, sweep, temp_prefix, write_atomic
+from dlenv.oci import MT_INDEX, MT_MANIFEST, Descriptor
 
 REF_ANNOTATION = "org.opencontainers.image.ref.name"
 
@@ -84,9 +84,9 @@ class OCIStore:
     def _stamp(self, digest: str, diff_id: str | None = None) -> None:
         st = self.blob_path(digest).stat()
         self._hashed.add(digest)
-        write_atomic(self._stamp_path(digest), json.dumps(
+        write_atomic(self._stamp_path(digest), canonical_json(
             {"size": st.st_size, "ino": st.st_ino, "mtime_ns": st.st_mtime_ns,
-             "diff_id": diff_id}).encode())
+             "diff_id": diff_id}))
 
     def _read_stamp(self, digest: str) -> dict[str, Any]:
         try:

@@ -1,4 +1,5 @@
-"""Debian packages for a native base: the signed suite index and the dependency closure.
+"""Debian packages for a native base: the signed suite index, the dependency closure, and
+the .debs a lock pins (``lock_debs``).
 
 The suite's InRelease is verified with gpgv against the Debian archive keyring, the Packages
 index by the Release's sha256, and every .deb later by the index's sha256.
@@ -19,8 +20,10 @@ from pathlib import Path
 import httpx
 from debian.deb822 import Release
 
-from dlenv.cache import ContentCache
+from dlenv.cache import ContentCache, default_cache_dir, http_client
 from dlenv.errors import FetchError, IntegrityError, LockError
+from dlenv.lock import Lock, LockedBase, LockedDeb
+from dlenv.spec import Spec
 
 ARCH = "amd64"
 KEYRING_GLOB = "debian-archive-*.gpg"
@@ -211,3 +214,53 @@ def closure(index: SuiteIndex, wanted: Sequence[str]) -> list[Stanza]:
             f"Debian {index.suite} has no package {', '.join(missing)}",
             fix="check the names in apt = [...] (apt-cache search NAME on a Debian machine)")
     return sorted(chosen.values(), key=lambda s: s.name)
+
+
+SSH_PACKAGES = ("openssh-server",)
+
+
+def profile_apt(spec: Spec) -> dict[str, tuple[str, ...]]:
+    out = {}
+    for p in spec.profiles:
+        extra = (*p.apt, *(SSH_PACKAGES if p.ssh else ()))
+        if extra:
+            out[p.name] = extra
+    return out
+
+
+def lock_debs(lock: Lock, spec: Spec, *, cache_dir: str | None = None,
+              client: httpx.Client | None = None,
+              environ: Mapping[str, str] | None = None) -> Lock:
+    """Add every .deb of the base (and of each profile's apt packages) to ``lock``."""
+    suite = lock.base.suite
+    assert suite is not None
+    cache = ContentCache(default_cache_dir(cache_dir) / "blobs")
+    mirror = find_mirror(os.environ if environ is None else environ)
+    own = client is None
+    client = client or http_client(spec.index.ca_bundle)
+    try:
+        index = fetch_suite(client, mirror, suite, cache)
+    finally:
+        if own:
+            client.close()
+    wanted = [*RUNTIME_PACKAGES, *spec.apt]
+    python = tuple(int(x) for x in str(lock.target.get("python", "3.11")).split("."))
+    if python < (3, 10):
+        # Debian splits distutils out of these Pythons, and pip before 3.10 imports it.
+        wanted.append("python3-distutils")
+    base = {s.name: s for s in closure(index, wanted)}
+    members: dict[str, list[str]] = {}
+    stanzas = dict(base)
+    for profile, extra in sorted(profile_apt(spec).items()):
+        for s in closure(index, [*wanted, *extra]):
+            if s.name not in base:
+                members.setdefault(s.name, []).append(profile)
+                stanzas[s.name] = s
+    debs = tuple(
+        LockedDeb(name=s.name, version=s.get("Version"), architecture=s.get("Architecture"),
+                  filename=s.get("Filename"), sha256=s.get("SHA256"), size=int(s.get("Size")),
+                  profiles=tuple(members.get(s.name, ())))
+        for s in stanzas.values()
+    )
+    return lock.with_debs(debs, LockedBase(kind="debian", suite=suite,
+                                           release_sha256=index.release_sha256))

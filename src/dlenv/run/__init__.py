@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-from dlenv.build.debian import users_text
 from dlenv.checks import FAIL, SKIP, Check
 from dlenv.engine import LABEL, mount_option
 from dlenv.errors import EngineError, Problem, SpecError
@@ -299,7 +298,7 @@ def plan_run(spec: Spec, image: str, profile: str | None, options: RunOptions,
     if (uid, gid) != (spec.user.uid, spec.user.gid):
         # The host user's ids for the image's user, so files in mounts belong to them.
         remapped = User(name=spec.user.name, uid=uid, gid=gid)
-        for fname, text in users_text(remapped).items():
+        for fname, text in remapped.account_files().items():
             if fname != "shadow":
                 files.append(RunFile(f"{run_dir}/{fname}", f"/etc/{fname}", text))
     mounts = [Mount(host.project_dir, spec.workdir), *options.mounts]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-import json
 import re
 import tomllib
 from dataclasses import asdict, dataclass, field
@@ -20,7 +19,7 @@ from packaging.specifiers import SpecifierSet
 
 from dlenv.compat import DISTRIBUTION, FRAMEWORKS
 from dlenv.errors import Problem, SpecError
-from dlenv.fsutil import shorten
+from dlenv.fsutil import canonical_json, shorten
 
 SPEC_FILE = "dlenv.toml"
 PYPROJECT = "pyproject.toml"
@@ -82,6 +81,17 @@ class User:
     uid: int = 1000
     gid: int = 1000
 
+    def account_files(self) -> dict[str, str]:
+        """/etc/passwd, group and shadow of an image: root, nobody and this user. The image
+        build writes them; ``dlenv run`` mounts them when it runs as another uid."""
+        return {
+            "passwd": "root:x:0:0:root:/root:/bin/bash\n"
+                      "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+                      f"{self.name}:x:{self.uid}:{self.gid}::/home/{self.name}:/bin/bash\n",
+            "group": f"root:x:0:\nnogroup:x:65534:\n{self.name}:x:{self.gid}:\n",
+            "shadow": f"root:*:1::::::\nnobody:*:1::::::\n{self.name}:*:1::::::\n",
+        }
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class IndexSettings:
@@ -128,8 +138,8 @@ class Spec:
 
     def digest(self) -> str:
         """Digest of the meaning of the spec: comments and key order do not change it."""
-        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
-        return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+        return "sha256:" + hashlib.sha256(canonical_json(self.to_dict(),
+                                                          ascii_only=True)).hexdigest()
 
     def profile(self, name: str) -> Profile | None:
         return next((p for p in self.profiles if p.name == name), None)

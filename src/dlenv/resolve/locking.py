@@ -179,7 +179,7 @@ def lock_project(spec: Spec, *, cache_dir: str | None = None,
         target, wheels, epoch = lock_choosing(spec, target, lock_with)
     lock = create_lock(spec, target, wheels, epoch)
     if target.suite:
-        from dlenv.build.debian import lock_debs
+        from dlenv.resolve.debian import lock_debs
 
         lock = lock_debs(lock, spec, cache_dir=cache_dir, environ=env)
     else:
