@@ -90,7 +90,9 @@ class LayerPlan:
             data.update(links=self.links)
         else:
             data.update(user=asdict(plan.user), workdir=plan.workdir)
-        return hashlib.sha256(canonical_json(data)).hexdigest()
+        # The key's form is frozen: it names files users keep (the ejected base tarball) and
+        # every cached layer record, so it stays json.dumps' default spacing.
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
