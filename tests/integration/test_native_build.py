@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from dlenv.build import default_store
 from dlenv.cli import main
+from dlenv.image import default_store
 from dlenv.lock import read_lock
 from tests.conftest import docker_ready, locked_project, run_dlenv
 

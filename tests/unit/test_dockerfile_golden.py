@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from dlenv.build import lock_digest
-from dlenv.build.dockerfile import render_dockerfile
-from dlenv.build.project import collect_project, user_ignores
+from dlenv.image import lock_digest
+from dlenv.image.dockerfile import render_dockerfile
+from dlenv.image.project import collect_project, user_ignores
 from dlenv.lint import lint_dockerfile
 from dlenv.lock import read_lock
 from dlenv.spec import load_spec

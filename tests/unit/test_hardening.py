@@ -19,10 +19,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from dlenv.build import NativeBuilder, lock_digest, plan_build
-from dlenv.build.debian import _post_install
-from dlenv.build.dockerfile import render_dockerfile
-from dlenv.build.project import collect_project, credential_like
 from dlenv.cache import ContentCache, describe_transport_error, tls_context
 from dlenv.cli import main
 from dlenv.errors import (
@@ -35,6 +31,10 @@ from dlenv.errors import (
     UsageError,
 )
 from dlenv.fsutil import inside, sweep, temp_prefix
+from dlenv.image import NativeBuilder, lock_digest, plan_build
+from dlenv.image.debian import _post_install
+from dlenv.image.dockerfile import render_dockerfile
+from dlenv.image.project import collect_project, credential_like
 from dlenv.lint import lint_dockerfile
 from dlenv.lock import LOCK_FILE, dumps, loads, read_lock
 from dlenv.oci import Descriptor
@@ -508,7 +508,7 @@ def test_file_urls_fail_at_once_without_retries(tmp_path):
 
 
 def test_a_deb_that_is_not_the_package_the_lock_names_is_refused(tmp_path):
-    from dlenv.build.debian import materialize_base
+    from dlenv.image.debian import materialize_base
     from dlenv.lock import LockedDeb
 
     tree = tmp_path / "pkg"

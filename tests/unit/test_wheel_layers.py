@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from dlenv.build import (
+from dlenv.errors import IntegrityError
+from dlenv.image import (
     BIG_WHEEL,
     BUCKETS,
     MAX_OWN_LAYERS,
@@ -25,9 +26,8 @@ from dlenv.build import (
     plan_build,
     plan_wheel_layers,
 )
-from dlenv.build.project import collect_project
-from dlenv.build.wheels import compile_tree, host_interpreter, install_wheels, record_bytecode
-from dlenv.errors import IntegrityError
+from dlenv.image.project import collect_project
+from dlenv.image.wheels import compile_tree, host_interpreter, install_wheels, record_bytecode
 from dlenv.lock import Lock, LockedBase, LockedWheel
 from dlenv.oci.store import OCIStore
 from dlenv.spec import parse_spec
@@ -271,7 +271,7 @@ def test_a_wheel_with_a_wrong_hash_is_refused_and_nothing_is_tagged(tmp_path, wh
 
 
 def test_the_base_loader_is_found_through_links_inside_the_tree_not_the_host(tmp_path):
-    from dlenv.build.wheels import _inside
+    from dlenv.image.wheels import _inside
 
     (tmp_path / "usr/lib/x86_64-linux-gnu").mkdir(parents=True)
     (tmp_path / "usr/lib64").mkdir()
@@ -286,7 +286,7 @@ def test_the_base_loader_is_found_through_links_inside_the_tree_not_the_host(tmp
 
 def test_cuda_libraries_from_nvidia_wheels_get_links_where_the_loader_looks(tmp_path, wheels,
                                                                          server):
-    from dlenv.build import plan_cuda_links
+    from dlenv.image import plan_cuda_links
 
     lib = f"/{SITE}/nvidia/cublas/lib/libcublas.so.11"
     assert plan_cuda_links([lib, f"/{SITE}/nvidia/cublas/__init__.py",

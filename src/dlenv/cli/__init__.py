@@ -166,7 +166,7 @@ def _fresh_lock(spec: Any, file: Path, cache_dir: str | None, frozen: bool) -> A
 def cmd_build(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
-    from dlenv.build import builder_for, plan_build
+    from dlenv.image import builder_for, plan_build
     from dlenv.oci.export import export_oci, load_into_docker, parse_output, save_docker_archive
 
     spec, file = _load(args.dir)
@@ -228,7 +228,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def _project_files(directory: Path) -> Any:
     """The project's files for an image; warns of any that look like credentials."""
-    from dlenv.build.project import collect_project, credential_like
+    from dlenv.image.project import collect_project, credential_like
 
     files = collect_project(directory)
     for path in credential_like(files):
@@ -239,17 +239,17 @@ def _project_files(directory: Path) -> Any:
 
 
 def _render(spec: Any, file: Path, lock: Any) -> Any:
-    from dlenv.build import lock_digest
-    from dlenv.build.dockerfile import render_dockerfile
-    from dlenv.build.project import user_ignores
+    from dlenv.image import lock_digest
+    from dlenv.image.dockerfile import render_dockerfile
+    from dlenv.image.project import user_ignores
 
     return render_dockerfile(spec, lock, lock_digest(lock), _project_files(file.parent),
                              user_ignores(file.parent))
 
 
 def _eject(spec: Any, file: Path, lock: Any, output: str | None, cache_dir: str | None) -> Any:
-    from dlenv.build import builder_for
-    from dlenv.build.eject import write_context
+    from dlenv.image import builder_for
+    from dlenv.image.eject import write_context
 
     rendered = _render(spec, file, lock)
     target = Path(output) if output else file.parent / "Dockerfile"
@@ -279,10 +279,10 @@ def cmd_dockerfile(args: argparse.Namespace) -> int:
 
 
 def _build_with_docker(args: argparse.Namespace, spec: Any, file: Path, lock: Any) -> int:
-    from dlenv.build import plan_build
-    from dlenv.build.eject import compare_with_lock, docker_build, installed_packages
     from dlenv.cache import host_bundle
     from dlenv.errors import BuildError
+    from dlenv.image import plan_build
+    from dlenv.image.eject import compare_with_lock, docker_build, installed_packages
 
     started = time.monotonic()
     _, target, _ = _eject(spec, file, lock, None, args.cache_dir)
@@ -308,14 +308,14 @@ def _build_with_docker(args: argparse.Namespace, spec: Any, file: Path, lock: An
 
 
 def _store(cache_dir: str | None) -> Any:
-    from dlenv.build import default_store
     from dlenv.cache import default_cache_dir
+    from dlenv.image import default_store
 
     return default_store(default_cache_dir(cache_dir))
 
 
 def cmd_push(args: argparse.Namespace) -> int:
-    from dlenv.build import lock_digest, plan_build
+    from dlenv.image import lock_digest, plan_build
     from dlenv.lock import LOCK_FILE
     from dlenv.oci.registry import Reference, RegistryClient
     from dlenv.resolve.locking import load_lock
@@ -452,8 +452,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
         checks = evaluate(seen, expect_gpu=args.gpu, in_image=False)
         title = f"dlenv verify --host ({seen.get('executable')})"
     else:
-        from dlenv.build import plan_build
         from dlenv.doctor import parse_gpus, query_gpus
+        from dlenv.image import plan_build
 
         spec, file = _load(args.dir or ".")
         lock = _fresh_lock(spec, file, args.cache_dir, frozen=True)
@@ -578,10 +578,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     import os
     import secrets
 
-    from dlenv.build import builder_for, plan_build
     from dlenv.cache import default_cache_dir, host_bundle
     from dlenv.doctor import diagnose, gather, needs_from_target
     from dlenv.engine import detect
+    from dlenv.image import builder_for, plan_build
     from dlenv.oci.export import write_docker_archive
     from dlenv.run import Host, RunOptions, choose_profile, decide_gpus, plan_run
     from dlenv.run.launch import (

@@ -17,11 +17,11 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from dlenv.build import NativeBuilder, plan_build
-from dlenv.build.dockerfile import CA_SECRET, CONTEXT_DIR, Rendered
 from dlenv.cache import http_client
 from dlenv.errors import BuildError, EngineError
 from dlenv.fsutil import write_atomic
+from dlenv.image import NativeBuilder, plan_build
+from dlenv.image.dockerfile import CA_SECRET, CONTEXT_DIR, Rendered
 from dlenv.lock import Lock
 from dlenv.spec import Spec
 

@@ -23,8 +23,11 @@ from typing import Any
 
 import httpx
 
-from dlenv.build.project import ProjectFile
-from dlenv.build.wheels import (
+from dlenv.cache import ContentCache, default_cache_dir, http_client, sha256_file
+from dlenv.errors import BuildError
+from dlenv.fsutil import canonical_json, inside, sweep, temp_prefix, write_atomic
+from dlenv.image.project import ProjectFile
+from dlenv.image.wheels import (
     Interpreter,
     compile_tree,
     host_interpreter,
@@ -33,9 +36,6 @@ from dlenv.build.wheels import (
     record_bytecode,
     site_packages,
 )
-from dlenv.cache import ContentCache, default_cache_dir, http_client, sha256_file
-from dlenv.errors import BuildError
-from dlenv.fsutil import canonical_json, inside, sweep, temp_prefix, write_atomic
 from dlenv.lock import ZIP_EPOCH, Lock, LockedDeb, LockedWheel, dumps
 from dlenv.oci import MT_MANIFEST, Descriptor, LayerBlob
 from dlenv.oci.image import (
@@ -492,7 +492,7 @@ class NativeBuilder:
             return _Built(blob, files, notes)
 
     def _debian(self, plan: BuildPlan, layer: LayerPlan, root: Path) -> tuple[str, ...]:
-        from dlenv.build.debian import materialize_base
+        from dlenv.image.debian import materialize_base
 
         paths = self._fetch_debs(layer.debs)
         self.progress("unpacking .debs", 0, 1)
@@ -510,7 +510,7 @@ class NativeBuilder:
         return ()
 
     def _fetch_debs(self, debs: Sequence[LockedDeb]) -> dict[str, Path]:
-        from dlenv.build.debian import fetch_debs
+        from dlenv.image.debian import fetch_debs
         from dlenv.resolve.debian import find_mirror
 
         mirror = self.mirror or find_mirror(os.environ)

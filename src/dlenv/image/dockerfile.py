@@ -23,10 +23,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from dlenv import __version__
-from dlenv.build import DEFAULT_PATH, SYSTEM_LIBS, BuildPlan, LayerPlan, plan_build
-from dlenv.build.project import ALWAYS_IGNORED, RENDERED_MARK, SECRET_PATTERNS, ProjectFile
 from dlenv.errors import BuildError
 from dlenv.fsutil import shorten
+from dlenv.image import DEFAULT_PATH, SYSTEM_LIBS, BuildPlan, LayerPlan, plan_build
+from dlenv.image.project import ALWAYS_IGNORED, RENDERED_MARK, SECRET_PATTERNS, ProjectFile
 from dlenv.lint import seal
 from dlenv.lock import Lock, LockedWheel
 from dlenv.spec import Spec
