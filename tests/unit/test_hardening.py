@@ -225,9 +225,9 @@ def test_exports_hash_every_blob_and_never_link_a_damaged_one(tmp_path):
 
 def test_damaged_layer_records_and_index_are_rebuilt_not_fatal(tmp_path):
     builder = NativeBuilder(OCIStore(tmp_path / "store"), tmp_path)
-    (builder.layer_index / "k.json").write_text('{"descriptor": {"digest"')
-    assert builder._cached_layer("k") is None
-    assert not (builder.layer_index / "k.json").exists()
+    (builder.records.directory / "k.json").write_text('{"descriptor": {"digest"')
+    assert builder.records.get("k") is None
+    assert not (builder.records.directory / "k.json").exists()
     store = builder.store
     cfg = store.put_bytes(b"{}", "c")
     manifest = store.put_bytes(json.dumps({"config": cfg.to_json(), "layers": []}).encode(), "m")

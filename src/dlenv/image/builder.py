@@ -1,0 +1,195 @@
+"""``NativeBuilder`` carries a build plan out without a container engine: it schedules the
+missing layers (downloads and layer builds overlap), reuses the rest from their records, and
+writes the config and manifest and tags the image."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from dlenv.cache import ContentCache, default_cache_dir, http_client
+from dlenv.fsutil import sweep
+from dlenv.image.layers import LayerBuilder, Progress, byte_counter
+from dlenv.image.plan import BuildPlan, LayerPlan, plan_cuda_links
+from dlenv.image.records import Built, LayerRecords
+from dlenv.lock import LockedWheel
+from dlenv.oci import MT_MANIFEST, Descriptor, LayerBlob
+from dlenv.oci.image import config_descriptor, config_json, manifest_json
+from dlenv.oci.registry import Reference, RegistryClient
+from dlenv.oci.store import OCIStore
+from dlenv.resolve.python import UvResolver, index_config
+from dlenv.resolve.sdist import SdistBuilds
+from dlenv.spec import Spec
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BuildResult:
+    tag: str
+    manifest: Descriptor
+    config: Descriptor
+    layers: tuple[LayerBlob, ...]
+    reused: tuple[bool, ...]
+    # Image paths that more than one layer ships (the upper layer's file is the one seen).
+    overlaps: tuple[tuple[str, str, str], ...] = ()  # (path, lower layer, upper layer)
+    notes: tuple[str, ...] = ()  # what the user should know (e.g. bytecode not compiled)
+
+    @property
+    def size(self) -> int:
+        return self.manifest.size + self.config.size + sum(x.descriptor.size for x in self.layers)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "tag": self.tag, "digest": self.manifest.digest, "size": self.size,
+            "layers": [{"digest": x.descriptor.digest, "size": x.descriptor.size,
+                        "media_type": x.descriptor.media_type, "diff_id": x.diff_id,
+                        "name": x.name, "reused": r}
+                       for x, r in zip(self.layers, self.reused, strict=True)],
+            "overlaps": [{"path": p, "lower": a, "upper": b} for p, a, b in self.overlaps],
+            "notes": list(self.notes),
+        }
+
+
+class NativeBuilder:
+    """Executes build plans without a container engine."""
+
+    def __init__(self, store: OCIStore, cache_dir: Path, *, mirror: str | None = None,
+                 ca_bundle: str | None = None, progress: Progress | None = None,
+                 sdists: SdistBuilds | None = None) -> None:
+        self.store = store
+        cache = ContentCache(cache_dir / "blobs")
+        self.records = LayerRecords(cache_dir / "layers", store)
+        for directory in (cache_dir, cache.dir, store.blobs):
+            sweep(directory)  # what killed builds left: layer trees, partial downloads
+        self.ca_bundle = ca_bundle
+        self.progress = progress or (lambda stage, done, total: None)
+        self.layers = LayerBuilder(store, cache, cache_dir / "rootfs", mirror=mirror,
+                                   ca_bundle=ca_bundle, progress=self.progress, sdists=sdists)
+
+    def wheel_file(self, client: httpx.Client, wheel: LockedWheel,
+                   advance: Callable[[int], None] | None = None) -> Path:
+        """The locked wheel, verified: downloaded, or (source-only packages) built again."""
+        return self.layers.wheel_file(client, wheel, advance)
+
+    def build(self, plan: BuildPlan) -> BuildResult:
+        blobs: list[LayerBlob] = []
+        reused: list[bool] = []
+        notes: list[str] = []
+        owner: dict[str, str] = {}  # image path -> the wheel layer that ships it
+        overlaps: list[tuple[str, str, str]] = []
+        base_config: dict[str, Any] | None = None
+        if plan.base_ref:
+            base_layers, base_config = self._base_image(plan)
+            blobs += base_layers
+            reused += [True] * len(base_layers)
+        keys = [layer.key(plan) for layer in plan.layers]
+        cached = [self.records.get(k) for k in keys]
+        built_now = self._build_missing(plan, [
+            (i, layer) for i, (layer, c) in enumerate(zip(plan.layers, cached, strict=True))
+            if c is None])
+        for i, (layer, key) in enumerate(zip(plan.layers, keys, strict=True)):
+            built = cached[i]
+            if built is None:
+                built = built_now[i]
+                self.records.put(key, built)
+            reused.append(cached[i] is not None)
+            blobs.append(built.blob)
+            notes += [n for n in built.notes if n not in notes]
+            for path in built.files:
+                if path in owner:
+                    overlaps.append((path, owner[path], layer.name))
+                owner[path] = layer.name
+        if plan.cuda_links:
+            links = LayerPlan(name="CUDA library links", kind="links",
+                              links=plan_cuda_links(owner))
+            key = links.key(plan)
+            built = self.records.get(key)
+            reused.append(built is not None)
+            if built is None:
+                built = self.layers.build(plan, links, {})
+                self.records.put(key, built)
+            blobs.append(built.blob)
+        own = blobs[len(blobs) - len(plan.layers) - plan.cuda_links:]
+        cfg_bytes = config_json(plan.config, own, plan.epoch, base=base_config)
+        cfg = self.store.put_bytes(cfg_bytes, config_descriptor(cfg_bytes).media_type)
+        manifest_bytes = manifest_json(cfg, [b.descriptor for b in blobs], dict(plan.annotations))
+        manifest = self.store.put_bytes(manifest_bytes, MT_MANIFEST)
+        self.store.tag(plan.tag, manifest)
+        return BuildResult(tag=plan.tag, manifest=manifest, config=cfg, layers=tuple(blobs),
+                           reused=tuple(reused), overlaps=tuple(overlaps), notes=tuple(notes))
+
+    def _base_image(self, plan: BuildPlan) -> tuple[list[LayerBlob], dict[str, Any]]:
+        """Pull a registry base by digest (a no-op when the store has it)."""
+        assert plan.base_ref is not None
+        ref = Reference.parse(plan.base_ref)
+        manifest = self.store.resolve(plan.base_ref)
+        if manifest is None or not self.store.has(manifest.digest):
+            client = RegistryClient()
+            try:
+                self.progress(f"pulling {plan.base_ref}", 0, 1)
+                manifest = client.pull(ref, self.store, tag=plan.base_ref)
+            finally:
+                client.close()
+        doc = self.store.read_json(manifest.digest)
+        config = self.store.read_json(doc["config"]["digest"])
+        diff_ids = config["rootfs"]["diff_ids"]
+        layers = [LayerBlob(descriptor=Descriptor.from_json(x), diff_id=d, name="base")
+                  for x, d in zip(doc["layers"], diff_ids, strict=True)]
+        return layers, config
+
+    def _build_missing(self, plan: BuildPlan,
+                       todo: Sequence[tuple[int, LayerPlan]]) -> dict[int, Built]:
+        """Build layers concurrently while their wheels download: the base first (its
+        interpreter compiles the others' bytecode), then the largest layers, so the longest
+        chain of work starts at once. Each layer streams to the store; none is held in memory.
+        """
+        if not todo:
+            return {}
+        wheels = {w.sha256: w for _, layer in todo for w in layer.wheels}
+        advance = byte_counter(self.progress, "downloading wheels",
+                               sum(w.size for w in wheels.values()))
+
+        def size(item: tuple[int, LayerPlan]) -> int:
+            layer = item[1]
+            return -1 << 62 if layer.kind == "debian" else -sum(w.size for w in layer.wheels)
+
+        workers = max(2, min(4, (os.cpu_count() or 1) + 1))
+        with http_client(self.ca_bundle) as client, \
+                ThreadPoolExecutor(max_workers=8) as downloads, \
+                ThreadPoolExecutor(max_workers=workers) as builders:
+            fetches = {sha: downloads.submit(self.layers.wheel_file, client, w, advance)
+                       for sha, w in sorted(wheels.items(), key=lambda x: -x[1].size)}
+            futures = {}
+            for i, layer in sorted(todo, key=size):
+                future = builders.submit(self.layers.build, plan, layer, fetches)
+                if layer.kind == "debian":
+                    self.layers.base_future = future
+                futures[i] = future
+            try:
+                return {i: f.result() for i, f in futures.items()}
+            except BaseException:
+                pending: list[Future[Any]] = [*futures.values(), *fetches.values()]
+                for f in pending:
+                    f.cancel()
+                raise
+            finally:
+                self.layers.base_future = None
+
+
+def default_store(cache_dir: Path) -> OCIStore:
+    return OCIStore(cache_dir / "store")
+
+
+def builder_for(spec: Spec, cache_dir: str | None,
+                progress: Progress | None = None) -> tuple[NativeBuilder, Path]:
+    root = default_cache_dir(cache_dir)
+    store = default_store(root)
+    index = index_config(spec.index, None, os.environ)
+    sdists = SdistBuilds(UvResolver(cache_dir=root / "uv"), ContentCache(root / "blobs"), index)
+    return NativeBuilder(store, root, ca_bundle=index.ca_bundle, progress=progress,
+                         sdists=sdists), root

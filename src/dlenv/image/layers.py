@@ -1,0 +1,243 @@
+"""One layer of a plan, built: its tree made by kind (Debian base, user dirs, wheels, project
+files, CUDA links), bytecode compiled by the image's own interpreter, and the tree written to
+the store as a deterministic tar."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
+from pathlib import Path
+from typing import assert_never
+
+import httpx
+
+from dlenv.cache import ContentCache, http_client, sha256_file
+from dlenv.errors import BuildError
+from dlenv.fsutil import inside, temp_prefix
+from dlenv.image.debian import fetch_debs, materialize_base
+from dlenv.image.plan import LAYER_EPOCH, BuildPlan, LayerPlan
+from dlenv.image.records import Built
+from dlenv.image.wheels import (
+    Interpreter,
+    compile_tree,
+    host_interpreter,
+    install_wheels,
+    interpreter_in,
+    record_bytecode,
+    site_packages,
+)
+from dlenv.lock import LockedDeb, LockedWheel
+from dlenv.oci.layer import LayerOptions, write_layer
+from dlenv.oci.store import OCIStore
+from dlenv.resolve.debian import find_mirror
+from dlenv.resolve.sdist import SdistBuilds
+
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+def byte_counter(progress: Progress, stage: str, total: int) -> Callable[[int], None]:
+    """A progress callback for bytes arriving from several download threads at once."""
+    done = 0
+    lock = threading.Lock()
+
+    def advance(n: int) -> None:
+        nonlocal done
+        with lock:
+            done += n
+            progress(stage, done, total)
+
+    return advance
+
+
+class LayerBuilder:
+    """Builds single layers into the store; the scheduler (``NativeBuilder``) decides which
+    and in what order, and hands over the wheel downloads it started."""
+
+    def __init__(self, store: OCIStore, cache: ContentCache, rootfs_dir: Path, *,
+                 mirror: str | None, ca_bundle: str | None, progress: Progress,
+                 sdists: SdistBuilds | None) -> None:
+        self.store = store
+        self.cache = cache
+        self.rootfs_dir = rootfs_dir  # unpacked bases, kept for their interpreters
+        self.mirror = mirror
+        self.ca_bundle = ca_bundle
+        self.progress = progress
+        self.sdists = sdists  # rebuilds the wheels of source-only packages
+        self._interpreters: dict[str, Interpreter | None] = {}  # by BuildPlan.interpreter
+        self._interpreter_lock = threading.Lock()
+        # The base layer being built now: wheel layers wait for its tree to compile bytecode.
+        self.base_future: Future[Built] | None = None
+
+    def wheel_file(self, client: httpx.Client, wheel: LockedWheel,
+                   advance: Callable[[int], None] | None = None) -> Path:
+        """The locked wheel, verified: downloaded, or (source-only packages) built again."""
+        if wheel.sdist is None:
+            return self.cache.fetch(client, wheel.url, wheel.sha256, advance)
+        if self.sdists is None:
+            raise BuildError(f"{wheel.name} {wheel.version} is built from its sdist, and this "
+                             "build has no way to build it")
+        self.progress(f"building {wheel.name} {wheel.version} from source", 0, 1)
+        path = self.sdists.wheel(client, wheel)
+        if advance:
+            advance(wheel.size)
+        return path
+
+    def build(self, plan: BuildPlan, layer: LayerPlan,
+              wheel_paths: Mapping[str, Future[Path]]) -> Built:
+        with tempfile.TemporaryDirectory(prefix=temp_prefix("layer"),
+                                         dir=self.cache.root.parent) as t:
+            root = Path(t, "root")
+            root.mkdir()
+            owners: dict[str, tuple[int, int]] = {}
+            modes: dict[str, int] = {}
+            files: tuple[str, ...] = ()
+            notes: tuple[str, ...] = ()
+            ids = (plan.user.uid, plan.user.gid)
+            if layer.kind == "debian":
+                notes = self._debian(plan, layer, root)
+                owners = {f"home/{plan.user.name}": ids, plan.workdir.lstrip("/"): ids}
+                modes = {"tmp": 0o1777, "var/tmp": 0o1777, "root": 0o700, "etc/shadow": 0o640}
+            elif layer.kind == "user-dirs":
+                for d in (f"home/{plan.user.name}", plan.workdir.lstrip("/")):
+                    inside(root, d).mkdir(parents=True, exist_ok=True)
+                    owners[d] = ids
+            elif layer.kind == "wheels":
+                notes = self._wheels(plan, layer, root, wheel_paths)
+                files = tuple(sorted(
+                    "/" + str(p.relative_to(root)) for p in root.rglob("*")
+                    if p.is_file() and "__pycache__" not in p.parts))
+            elif layer.kind == "files":
+                owners = self._project(plan, layer, root)
+            elif layer.kind == "links":
+                for path, target in layer.links:
+                    dest = inside(root, path)
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    os.symlink(target, dest)
+            else:
+                assert_never(layer.kind)
+            options = LayerOptions(epoch=LAYER_EPOCH, compression=plan.compression,
+                                   owners=owners, modes=modes)
+            self.progress(f"writing layer: {layer.name}", 0, 1)
+            with self.store.writer() as f:
+                blob = write_layer(root, f, options, name=layer.name)
+                self.store.commit(f, blob.descriptor.digest, blob.diff_id)
+            self.progress(f"writing layer: {layer.name}", 1, 1)
+            if layer.kind == "debian":
+                self._keep_rootfs(layer.key(plan), root)
+            return Built(blob, files, notes)
+
+    # --- the Debian base ------------------------------------------------------------------
+    def _debian(self, plan: BuildPlan, layer: LayerPlan, root: Path) -> tuple[str, ...]:
+        paths = self._fetch_debs(layer.debs)
+        self.progress("unpacking .debs", 0, 1)
+        materialize_base(paths, layer.debs, root, plan.user, plan.workdir)
+        self.progress("unpacking .debs", 1, 1)
+        if not plan.bytecode:
+            return ()
+        interpreter = interpreter_in(root, plan.python)
+        if interpreter is None:
+            return (_no_bytecode(plan.python, "the standard library's"),)
+        self.progress("compiling the standard library", 0, 1)
+        compile_tree(interpreter, root, [f"/usr/lib/python{plan.python}",
+                                         "/usr/lib/python3/dist-packages"])
+        self.progress("compiling the standard library", 1, 1)
+        return ()
+
+    def _fetch_debs(self, debs: Sequence[LockedDeb]) -> dict[str, Path]:
+        mirror = self.mirror or find_mirror(os.environ)
+        advance = byte_counter(self.progress, "downloading .debs", sum(d.size for d in debs))
+        with http_client(self.ca_bundle) as client:
+            return fetch_debs(debs, self.cache, client, mirror, advance)
+
+    def _keep_rootfs(self, key: str, root: Path) -> None:
+        """Keep an unpacked base: its interpreter compiles the wheels' bytecode."""
+        self.rootfs_dir.mkdir(parents=True, exist_ok=True)
+        target = self.rootfs_dir / key
+        if target.exists():
+            return
+        with contextlib.suppress(OSError):  # another build kept the same tree first
+            os.replace(root, target)
+
+    # --- wheels and their bytecode ----------------------------------------------------------
+    def _bytecode_interpreter(self, plan: BuildPlan) -> Interpreter | None:
+        """The image's Python, runnable here: the kept base tree, else a matching host one."""
+        base_future = self.base_future
+        if base_future is not None:
+            base_future.result()  # the base layer being built keeps its tree for us
+        with self._interpreter_lock:
+            return self._find_interpreter(plan)
+
+    def _find_interpreter(self, plan: BuildPlan) -> Interpreter | None:
+        if plan.interpreter in self._interpreters:
+            return self._interpreters[plan.interpreter]
+        base = next((x for x in plan.layers if x.kind == "debian"), None)
+        found = None
+        if base is not None:
+            key = base.key(plan)
+            rootfs = self.rootfs_dir / key
+            if not rootfs.exists():  # the base layer came from the cache without its tree
+                with tempfile.TemporaryDirectory(prefix=temp_prefix("rootfs"),
+                                                 dir=self.cache.root.parent) as t:
+                    tree = Path(t, "root")
+                    tree.mkdir()
+                    self._debian(plan, base, tree)
+                    self._keep_rootfs(key, tree)
+            found = interpreter_in(rootfs, plan.python)
+        found = found or host_interpreter(plan.python)
+        self._interpreters[plan.interpreter] = found
+        return found
+
+    def _wheels(self, plan: BuildPlan, layer: LayerPlan, root: Path,
+                wheel_paths: Mapping[str, Future[Path]]) -> tuple[str, ...]:
+        paths = [(w, wheel_paths[w.sha256].result()) for w in layer.wheels]
+        self.progress(f"installing {layer.name}", 0, 1)
+        install_wheels(paths, root, plan.python)
+        self.progress(f"installing {layer.name}", 1, 1)
+        if not plan.bytecode:
+            return ()
+        interpreter = self._bytecode_interpreter(plan)
+        if interpreter is None:
+            return (_no_bytecode(plan.python, "the Python packages'"),)
+        self.progress(f"compiling {layer.name}", 0, 1)
+        compile_tree(interpreter, root, [site_packages(plan.python)])
+        record_bytecode(root, plan.python)
+        self.progress(f"compiling {layer.name}", 1, 1)
+        return ()
+
+    # --- the project's files ----------------------------------------------------------------
+    def _project(self, plan: BuildPlan, layer: LayerPlan,
+                 root: Path) -> dict[str, tuple[int, int]]:
+        """Copy the project's files into the workdir, owned by the image's user."""
+        assert layer.source is not None
+        source = Path(layer.source)
+        workdir = plan.workdir.lstrip("/")
+        ids = (plan.user.uid, plan.user.gid)
+        owners = {workdir: ids}
+        inside(root, workdir).mkdir(parents=True)
+        for f in layer.files:
+            dest = inside(root, f"{workdir}/{f.path}")
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            rel = f"{workdir}/{f.path}"
+            parts = rel.split("/")
+            for i in range(len(parts) - 1, 1, -1):
+                owners["/".join(parts[:i])] = ids
+            owners[rel] = ids
+            if f.link is not None:
+                os.symlink(f.link, dest)
+                continue
+            shutil.copyfile(source / f.path, dest)
+            if sha256_file(dest) != f.sha256:
+                raise BuildError(f"{source / f.path} changed while the image was built",
+                                 fix="build again when the file is no longer being written")
+            os.chmod(dest, 0o755 if f.executable else 0o644)
+        return owners
+
+
+def _no_bytecode(python: str, what: str) -> str:
+    return (f"{what} bytecode was not compiled: no python{python} of the image runs on this "
+            "build host; each container compiles what it imports, at every start")

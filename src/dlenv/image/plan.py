@@ -1,0 +1,232 @@
+"""``plan_build`` decides an image's layers, config and labels from the lock alone (pure).
+
+Large wheels get layers of their own, the rest a few stable buckets; the layer key says
+what decides a layer's bytes, so an unchanged layer is reused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from dlenv.errors import BuildError
+from dlenv.image.project import ProjectFile
+from dlenv.lock import ZIP_EPOCH, Lock, LockedDeb, LockedWheel, dumps
+from dlenv.oci.image import (
+    ImageConfig,
+    rfc3339,
+)
+from dlenv.spec import Spec, User
+
+# Bump when the bytes a layer plan produces change, so cached layers are not reused.
+LAYER_FORMAT = 4
+
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+# File times inside every layer. Layers do not take the lock's date, so that two specs that
+# share a framework version share its layers' digests (the image config has the lock's date).
+LAYER_EPOCH = ZIP_EPOCH
+
+
+BIG_WHEEL = 16 << 20  # a wheel this large gets a layer of its own
+
+
+BUCKETS = 4  # the other wheels are spread over this many layers, by a hash of their name
+
+
+PROFILE_BUCKETS = 2  # the same, for wheels only a profile has
+
+
+MAX_OWN_LAYERS = 48  # engines allow about 127 layers; stay well below
+
+LayerKind = Literal["debian", "user-dirs", "wheels", "files", "links"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LayerPlan:
+    name: str
+    kind: LayerKind
+    debs: tuple[LockedDeb, ...] = ()
+    wheels: tuple[LockedWheel, ...] = ()
+    files: tuple[ProjectFile, ...] = ()
+    source: str | None = None  # the project directory, for kind "files" (not in the key)
+    links: tuple[tuple[str, str], ...] = ()  # (image path, target), for kind "links"
+
+    def key(self, plan: BuildPlan) -> str:
+        """What determines this layer's bytes; equal keys give equal blobs."""
+        data: dict[str, Any] = {"format": LAYER_FORMAT, "kind": self.kind,
+                                "compression": plan.compression}
+        if self.kind == "debian":
+            data.update(debs=[(d.name, d.version, d.sha256) for d in self.debs],
+                        user=asdict(plan.user), workdir=plan.workdir,
+                        bytecode=plan.bytecode and plan.python)
+        elif self.kind == "wheels":
+            data.update(wheels=[(w.filename, w.sha256) for w in self.wheels],
+                        python=plan.python, bytecode=plan.bytecode and plan.interpreter)
+        elif self.kind == "files":
+            data.update(files=[asdict(f) for f in self.files], user=asdict(plan.user),
+                        workdir=plan.workdir)
+        elif self.kind == "links":
+            data.update(links=self.links)
+        else:
+            data.update(user=asdict(plan.user), workdir=plan.workdir)
+        # The key's form is frozen: it names files users keep (the ejected base tarball) and
+        # every cached layer record, so it stays json.dumps' default spacing.
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BuildPlan:
+    name: str
+    tag: str
+    profile: str | None
+    python: str
+    epoch: int  # the lock's date: the image's "created"
+    compression: str
+    workdir: str
+    user: User
+    layers: tuple[LayerPlan, ...]
+    config: ImageConfig
+    bytecode: bool = True
+    interpreter: str = ""  # which build of Python compiles the bytecode (part of layer keys)
+    base_ref: str | None = None  # registry base, pinned: "ref@sha256:..."
+    cuda_links: bool = False  # link CUDA wheels' libraries where the loader looks (cu11)
+    annotations: tuple[tuple[str, str], ...] = field(default=())
+
+
+def lock_digest(lock: Lock) -> str:
+    return "sha256:" + hashlib.sha256(dumps(lock).encode()).hexdigest()
+
+
+def _bucket(name: str, n: int) -> int:
+    return int(hashlib.sha256(name.encode()).hexdigest()[:8], 16) % n
+
+
+def plan_wheel_layers(wheels: Sequence[LockedWheel]) -> list[LayerPlan]:
+    """Large wheels one layer each; the rest in a few buckets by a stable hash of the name,
+    so adding or bumping one small package changes one small layer. Wheels every profile
+    has come first, then the profile's own, so images of two profiles share the first."""
+    layers: list[LayerPlan] = []
+    common = [w for w in wheels if not w.profiles]
+    own = [w for w in wheels if w.profiles]
+    for group, prefix, buckets in ((common, "", BUCKETS), (own, "profile ", PROFILE_BUCKETS)):
+        by_size = sorted((w for w in group if w.size >= BIG_WHEEL), key=lambda w: -w.size)
+        big = sorted(by_size[:MAX_OWN_LAYERS], key=lambda w: w.name)
+        small: dict[int, list[LockedWheel]] = {}
+        for w in group:
+            if w not in big:
+                small.setdefault(_bucket(w.name, buckets), []).append(w)
+        layers += [LayerPlan(name=f"{w.name} {w.version}", kind="wheels", wheels=(w,))
+                   for w in big]
+        layers += [LayerPlan(name=f"{prefix}python packages {i + 1}/{buckets}", kind="wheels",
+                             wheels=tuple(sorted(small[i], key=lambda w: w.name)))
+                   for i in sorted(small)]
+    return layers
+
+
+_NVIDIA_LIB = re.compile(r"/usr/local/lib/python3\.\d+/dist-packages/nvidia/[^/]+/lib/"
+                         r"(lib[^/]+\.so[.\d]*)")
+
+
+_NVCC = re.compile(r"(/usr/local/lib/python3\.\d+/dist-packages/nvidia/cuda_nvcc)/bin/ptxas")
+
+
+SYSTEM_LIBS = "/usr/lib/x86_64-linux-gnu"
+
+
+def plan_cuda_links(files: Iterable[str]) -> tuple[tuple[str, str], ...]:
+    """Links that let the dynamic loader and XLA find CUDA from NVIDIA's wheels: each library
+    of an ``nvidia/*/lib`` directory in the system library directory (searched by default,
+    so no environment variable is needed), and ``/usr/local/cuda`` at nvcc's wheel (ptxas,
+    libdevice), where TensorFlow looks for them."""
+    links: dict[str, str] = {}
+    for path in sorted(files):
+        if found := _NVIDIA_LIB.fullmatch(path):
+            links.setdefault(f"{SYSTEM_LIBS}/{found.group(1)}", path)
+        elif found := _NVCC.fullmatch(path):
+            links["/usr/local/cuda"] = found.group(1)
+    return tuple(sorted(links.items()))
+
+
+def _interpreter_id(lock: Lock, python: str) -> str:
+    if lock.base.kind == "debian":
+        deb = next((d for d in lock.debs if d.name == f"python{python}-minimal"), None)
+        return f"debian {deb.name} {deb.version}" if deb else f"python{python}"
+    return f"image {lock.base.digest}"
+
+
+RUN_SUFFIX = "-run"  # tags of images for `dlenv run`, where the project is mounted
+
+
+def plan_build(spec: Spec, lock: Lock, *, profile: str | None = None,
+               compression: str = "gzip", bytecode: bool = True,
+               project: Sequence[ProjectFile] = (), for_run: bool = False) -> BuildPlan:
+    """The image of ``spec``'s ``profile``. ``for_run``: the image development containers
+    start, without the project's files (they are mounted); it has a tag of its own, so that
+    what ``dlenv build`` made (and ``dlenv push`` sends) is never replaced by it."""
+    if for_run and project:
+        raise ValueError("an image for `dlenv run` has the project mounted, not copied")
+    if lock.base.kind == "image" and not lock.base.digest:
+        raise BuildError(f"the lock has no digest for the base {lock.base.ref}",
+                         fix="run 'dlenv lock' again")
+    if profile is not None and spec.profile(profile) is None:
+        have = ", ".join(p.name for p in spec.profiles) or "none"
+        raise BuildError(f"{spec.source}: no profile {profile!r} (profiles: {have})",
+                         fix="pick one of the spec's profiles")
+    python = str(lock.target["python"])
+    user = spec.user
+    if lock.base.kind == "debian":
+        layers = [LayerPlan(name=f"debian {lock.base.suite} base", kind="debian",
+                            debs=lock.debs_for(profile))]
+    else:
+        # The registry image's layers are reused as they are; dlenv adds the user's dirs.
+        layers = [LayerPlan(name="user home and workdir", kind="user-dirs")]
+    layers += plan_wheel_layers(lock.wheels_for(profile))
+    if project:
+        layers.append(LayerPlan(name="project files", kind="files", files=tuple(project),
+                                source=str(Path(spec.source).parent)))
+    env = [("PATH", DEFAULT_PATH), ("LANG", "C.UTF-8"), ("PYTHONUNBUFFERED", "1"),
+           ("HOME", f"/home/{user.name}"),
+           ("SSL_CERT_FILE", "/etc/ssl/certs/ca-certificates.crt")]
+    if lock.target.get("cuda"):
+        env += [("NVIDIA_VISIBLE_DEVICES", "all"),
+                ("NVIDIA_DRIVER_CAPABILITIES", "compute,utility")]
+    chosen = spec.profile(profile) if profile else None
+    if chosen is not None:
+        env += list(chosen.env)
+    env += list(spec.env)
+    labels = {
+        "org.opencontainers.image.title": spec.name,
+        "org.opencontainers.image.created": rfc3339(lock.source_date_epoch),
+        "dev.dlenv.spec.digest": spec.digest(),
+        "dev.dlenv.lock.digest": lock_digest(lock),
+        "dev.dlenv.profile": profile or "",
+        "dev.dlenv.python": python,
+    }
+    if lock.target.get("cuda"):
+        labels["dev.dlenv.cuda"] = str(lock.target["cuda"])
+        labels["dev.dlenv.min-driver"] = str(lock.target.get("min_driver", ""))
+    config = ImageConfig(
+        user=f"{user.uid}:{user.gid}", env=tuple(dict(env).items()), workdir=spec.workdir,
+        cmd=chosen.command if chosen and chosen.command else ("python3",), labels=labels,
+        exposed_ports=chosen.ports if chosen else (),
+    )
+    tag = (f"{spec.name}:{profile}" if profile else f"{spec.name}:latest") \
+        + (RUN_SUFFIX if for_run else "")
+    return BuildPlan(
+        name=spec.name, tag=tag, profile=profile, python=python,
+        epoch=lock.source_date_epoch, compression=compression, workdir=spec.workdir,
+        user=user, layers=tuple(layers), bytecode=bytecode,
+        interpreter=_interpreter_id(lock, python),
+        config=config, annotations=(("org.opencontainers.image.title", spec.name),),
+        base_ref=(f"{lock.base.ref.split('@')[0]}@{lock.base.digest}"
+                  if lock.base.kind == "image" and lock.base.ref else None),
+        cuda_links=lock.target.get("cuda_source") == "cu11-wheels",
+    )

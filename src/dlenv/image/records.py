@@ -1,0 +1,58 @@
+"""Which blob each layer key gave: small records kept beside the store, so an unchanged layer
+is reused without unpacking or recompressing, and checked against the store before reuse."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from dlenv.fsutil import canonical_json, write_atomic
+from dlenv.oci import Descriptor, LayerBlob
+from dlenv.oci.store import OCIStore
+
+
+@dataclass(slots=True)
+class Built:
+    """A layer as the store holds it, with what the build learnt while writing it."""
+
+    blob: LayerBlob
+    files: tuple[str, ...] = ()  # regular files a wheel layer ships (to report overlaps)
+    notes: tuple[str, ...] = ()
+
+
+class LayerRecords:
+    """``key → Built`` records in ``directory`` (one JSON file per key)."""
+
+    def __init__(self, directory: Path, store: OCIStore) -> None:
+        self.directory = directory
+        self.store = store
+        directory.mkdir(parents=True, exist_ok=True)
+
+    def get(self, key: str) -> Built | None:
+        """The blob a layer key gave before, when its record reads and the store still holds
+        that blob intact (size and stamp; see ``OCIStore.check``); else None, and a bad
+        record is dropped so the layer is built again."""
+        path = self.directory / f"{key}.json"
+        if not path.exists():
+            return None
+        try:
+            data = json.loads(path.read_bytes())
+            blob = LayerBlob(descriptor=Descriptor.from_json(data["descriptor"]),
+                             diff_id=str(data["diff_id"]), name=str(data["name"]))
+            built = Built(blob, tuple(map(str, data.get("files", ()))),
+                          tuple(map(str, data.get("notes", ()))))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            path.unlink(missing_ok=True)
+            return None
+        desc = blob.descriptor
+        if not self.store.check(desc.digest, desc.size, blob.diff_id):
+            path.unlink(missing_ok=True)
+            return None
+        return built
+
+    def put(self, key: str, built: Built) -> None:
+        write_atomic(self.directory / f"{key}.json", canonical_json({
+            "descriptor": built.blob.descriptor.to_json(), "diff_id": built.blob.diff_id,
+            "name": built.blob.name, "files": list(built.files),
+            "notes": list(built.notes)}))
