@@ -16,14 +16,8 @@ from typing import Any
 from dlenv.cache import host_bundle
 
 CDI_DIRS = ("/etc/cdi", "/var/run/cdi")
-
-
 TOOLKIT_BINARIES = ("nvidia-ctk", "nvidia-container-cli", "nvidia-container-runtime")
-
-
 DISTRO_CAS = "/usr/share/ca-certificates"
-
-
 SMI_QUERY = "index,name,driver_version,memory.total,compute_cap"
 
 

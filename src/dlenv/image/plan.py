@@ -25,25 +25,15 @@ from dlenv.spec import Spec, User
 
 # Bump when the bytes a layer plan produces change, so cached layers are not reused.
 LAYER_FORMAT = 4
-
-
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 # File times inside every layer. Layers do not take the lock's date, so that two specs that
 # share a framework version share its layers' digests (the image config has the lock's date).
 LAYER_EPOCH = ZIP_EPOCH
-
-
 BIG_WHEEL = 16 << 20  # a wheel this large gets a layer of its own
-
-
 BUCKETS = 4  # the other wheels are spread over this many layers, by a hash of their name
-
-
 PROFILE_BUCKETS = 2  # the same, for wheels only a profile has
-
-
 MAX_OWN_LAYERS = 48  # engines allow about 127 layers; stay well below
 
 LayerKind = Literal["debian", "user-dirs", "wheels", "files", "links"]
@@ -136,8 +126,6 @@ _NVIDIA_LIB = re.compile(r"/usr/local/lib/python3\.\d+/dist-packages/nvidia/[^/]
 
 
 _NVCC = re.compile(r"(/usr/local/lib/python3\.\d+/dist-packages/nvidia/cuda_nvcc)/bin/ptxas")
-
-
 SYSTEM_LIBS = "/usr/lib/x86_64-linux-gnu"
 
 

@@ -1,0 +1,116 @@
+"""What a spec says, as frozen data: the framework, Python, accelerator, base, user,
+index settings and profiles. ``Spec.digest`` is what a lock records to tell it is stale.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from packaging.specifiers import SpecifierSet
+
+from dlenv.compat import DISTRIBUTION
+from dlenv.fsutil import canonical_json
+
+SPEC_FILE = "dlenv.toml"
+PYPROJECT = "pyproject.toml"
+PROFILE_NAMES = ("dev", "train", "serve")
+IMAGE_RE = re.compile(r"[a-z0-9][a-z0-9._/:@-]{0,254}")
+SUITES = ("bullseye", "bookworm", "trixie")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FrameworkReq:
+    name: str  # tensorflow | pytorch | jax
+    specifier: str  # PEP 440 specifier set, "" for any
+
+    @property
+    def distribution(self) -> str:
+        return DISTRIBUTION[self.name]
+
+    def specifier_set(self) -> SpecifierSet:
+        return SpecifierSet(self.specifier)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Base:
+    kind: Literal["debian", "image"]
+    suite: str | None = None  # for kind debian; None means "let resolve choose"
+    ref: str | None = None  # for kind image
+
+    def __str__(self) -> str:
+        if self.kind == "debian":
+            return f"debian:{self.suite}" if self.suite else "debian"
+        return self.ref or ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class User:
+    name: str = "dlenv"
+    uid: int = 1000
+    gid: int = 1000
+
+    def account_files(self) -> dict[str, str]:
+        """/etc/passwd, group and shadow of an image: root, nobody and this user. The image
+        build writes them; ``dlenv run`` mounts them when it runs as another uid."""
+        return {
+            "passwd": "root:x:0:0:root:/root:/bin/bash\n"
+                      "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+                      f"{self.name}:x:{self.uid}:{self.gid}::/home/{self.name}:/bin/bash\n",
+            "group": f"root:x:0:\nnogroup:x:65534:\n{self.name}:x:{self.gid}:\n",
+            "shadow": f"root:*:1::::::\nnobody:*:1::::::\n{self.name}:*:1::::::\n",
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IndexSettings:
+    url: str | None = None
+    extra_urls: tuple[str, ...] = ()
+    ca_bundle: str | None = None
+    allow_sdist: bool = False
+    pytorch_url: str | None = None  # base of PyTorch's per-variant wheel indexes (…/whl)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Profile:
+    name: str
+    packages: tuple[str, ...] = ()
+    apt: tuple[str, ...] = ()
+    jupyter: bool = False
+    ssh: bool = False
+    command: tuple[str, ...] = ()
+    ports: tuple[int, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Spec:
+    name: str
+    framework: FrameworkReq | None = None
+    accelerator: Literal["cpu", "cuda"] = "cpu"
+    cuda_major: str | None = None
+    python: str | None = None
+    base: Base = field(default_factory=lambda: Base(kind="debian"))
+    packages: tuple[str, ...] = ()
+    apt: tuple[str, ...] = ()
+    user: User = field(default_factory=User)
+    workdir: str = "/workspace"
+    env: tuple[tuple[str, str], ...] = ()
+    index: IndexSettings = field(default_factory=IndexSettings)
+    profiles: tuple[Profile, ...] = ()
+    source: str = field(default=SPEC_FILE, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("source")
+        return data
+
+    def digest(self) -> str:
+        """Digest of the meaning of the spec: comments and key order do not change it."""
+        return "sha256:" + hashlib.sha256(canonical_json(self.to_dict(),
+                                                          ascii_only=True)).hexdigest()
+
+    def profile(self, name: str) -> Profile | None:
+        return next((p for p in self.profiles if p.name == name), None)
