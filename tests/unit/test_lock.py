@@ -11,7 +11,16 @@ import pytest
 
 from dlenv.cli import main
 from dlenv.errors import LockError, NoWheelError, StaleLockError
-from dlenv.lock import Lock, LockedBase, LockedDeb, LockedWheel, dumps, loads, read_lock
+from dlenv.lock import (
+    Lock,
+    LockedBase,
+    LockedDeb,
+    LockedTarget,
+    LockedWheel,
+    dumps,
+    loads,
+    read_lock,
+)
 from dlenv.resolve import resolve_target
 from dlenv.resolve.locking import lock_python
 from dlenv.resolve.python import (
@@ -36,7 +45,7 @@ def wheel(name: str, version: str = "1.0", profiles: tuple[str, ...] = ()) -> Lo
 def sample_lock() -> Lock:
     return Lock(
         spec_digest="sha256:" + "0" * 64, source_date_epoch=1700000000,
-        target={"python": "3.11", "gpu_archs": ["8.0", "9.0"], "cuda": None},
+        target=LockedTarget(python="3.11", gpu_archs=("8.0", "9.0")),
         base=LockedBase(kind="debian", suite="bookworm"),
         wheels=(wheel("zlib-ng"), wheel("absl-py", profiles=("dev",))),
         debs=(LockedDeb(name="libc6", version="2.36-9", architecture="amd64",
@@ -49,6 +58,27 @@ def test_lock_round_trip_is_byte_identical():
     text = dumps(sample_lock())
     assert dumps(loads(text)) == text
     assert loads(text).wheels[0].name == "absl-py"  # sorted, whatever the input order
+
+
+def test_every_fixture_lock_reads_into_a_typed_target_and_writes_the_same_bytes():
+    for path in sorted((Path(__file__).parent.parent / "fixtures/locks").glob("*.lock")):
+        text = path.read_text()
+        lock = loads(text)
+        assert isinstance(lock.target, LockedTarget) and lock.target.python.startswith("3.")
+        assert dumps(lock) == text, path.name
+
+
+@pytest.mark.parametrize("line, problem", [
+    ('colour = "blue"', "target.'colour': unknown key"),
+    ("cuda = 12", "target.cuda: 12 is not allowed here"),
+    ('extra_index_urls = "x"', "target.extra_index_urls: expected a short list of strings"),
+    ('chosen_by = "a\\nb"', "target.chosen_by"),
+])
+def test_a_target_with_unknown_or_mistyped_fields_is_refused(line, problem):
+    text = dumps(sample_lock()).replace("[target]\n", f"[target]\n{line}\n")
+    with pytest.raises(LockError) as caught:
+        loads(text)
+    assert problem in str(caught.value)
 
 
 def test_profile_only_wheels_are_marked_and_filtered():
@@ -88,7 +118,7 @@ def test_lock_check_exit_codes(tmp_path: Path, capsys):
     (tmp_path / "dlenv.toml").write_text('name = "x"\n')
     assert main(["lock", str(tmp_path), "--check"]) == 2  # no lock at all
     spec = parse_spec({"name": "x"})
-    target = resolve_target(spec).to_dict()
+    target = resolve_target(spec).locked()
     stale = Lock(spec_digest="sha256:" + "1" * 64, source_date_epoch=1, target=target,
                  base=LockedBase(kind="debian", suite="trixie"))
     (tmp_path / "dlenv.lock").write_text(dumps(stale))
@@ -255,12 +285,12 @@ def test_a_package_pinning_the_framework_chooses_its_line():
     assert t.chosen_by == "torchvision==0.21.0 depends on torch==2.6.0"
     framework = next(d for d in t.decisions if d.key == "framework")
     assert framework.reason == t.chosen_by
-    lock = Lock(spec_digest=spec.digest(), source_date_epoch=1, target=t.to_dict(),
+    lock = Lock(spec_digest=spec.digest(), source_date_epoch=1, target=t.locked(),
                 base=LockedBase(kind="debian", suite=t.suite), debs=sample_lock().debs,
                 wheels=(wheel("pip"), wheel("torch", "2.6.0"), wheel("torchvision", "0.21.0")))
     check_lock(spec, lock)  # the recorded choice gives the same target again
-    widened = replace(lock, target={**lock.target, "framework_line": "2.1",
-                                    "python": "3.11"})
+    widened = replace(lock, target=replace(lock.target, framework_line="2.1",
+                                                 python="3.11"))
     with pytest.raises(LockError):
         check_lock(spec, widened)
 

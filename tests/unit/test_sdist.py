@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from dlenv.errors import LockError, NoWheelError
-from dlenv.lock import Lock, LockedBase, LockedSdist, LockedWheel, dumps, loads
+from dlenv.lock import Lock, LockedBase, LockedSdist, LockedTarget, LockedWheel, dumps, loads
 from dlenv.resolve import resolve_target
 from dlenv.resolve.locking import lock_python
 from dlenv.resolve.python import IndexConfig
@@ -76,7 +76,8 @@ def built_wheel(**kw) -> LockedWheel:
 
 
 def test_a_built_wheel_round_trips_through_the_lock_file():
-    lock = Lock(spec_digest="sha256:" + "0" * 64, source_date_epoch=1, target={"python": "3.11"},
+    lock = Lock(spec_digest="sha256:" + "0" * 64, source_date_epoch=1,
+                target=LockedTarget(python="3.11"),
                 base=LockedBase(kind="debian", suite="bookworm"), wheels=(built_wheel(),))
     text = dumps(lock)
     assert "[wheels.sdist]" in text and 'url = ""' not in text
@@ -84,7 +85,8 @@ def test_a_built_wheel_round_trips_through_the_lock_file():
 
 
 def test_a_built_wheel_with_a_download_url_too_is_refused():
-    lock = Lock(spec_digest="sha256:" + "0" * 64, source_date_epoch=1, target={"python": "3.11"},
+    lock = Lock(spec_digest="sha256:" + "0" * 64, source_date_epoch=1,
+                target=LockedTarget(python="3.11"),
                 base=LockedBase(kind="debian", suite="bookworm"), wheels=(built_wheel(),))
     text = dumps(lock).replace('filename = "promise-2.3-py3-none-any.whl"\n',
                                'filename = "promise-2.3-py3-none-any.whl"\n'
@@ -101,7 +103,8 @@ def test_a_built_wheel_with_a_download_url_too_is_refused():
                                   epoch=1, build_requires=(PIN,))),
 ])
 def test_a_tampered_built_wheel_entry_is_refused(wheel):
-    lock = Lock(spec_digest="sha256:" + "0" * 64, source_date_epoch=1, target={"python": "3.11"},
+    lock = Lock(spec_digest="sha256:" + "0" * 64, source_date_epoch=1,
+                target=LockedTarget(python="3.11"),
                 base=LockedBase(kind="debian", suite="bookworm"), wheels=(wheel,))
     with pytest.raises(LockError):
         loads(dumps(lock))

@@ -28,7 +28,7 @@ from dlenv.image import (
 )
 from dlenv.image.project import collect_project
 from dlenv.image.wheels import compile_tree, host_interpreter, install_wheels, record_bytecode
-from dlenv.lock import Lock, LockedBase, LockedWheel
+from dlenv.lock import Lock, LockedBase, LockedTarget, LockedWheel
 from dlenv.oci.store import OCIStore
 from dlenv.spec import parse_spec
 
@@ -165,7 +165,7 @@ def test_profile_wheels_come_after_the_shared_ones_and_layers_stay_under_budget(
 
 def lock_with(wheels: tuple[LockedWheel, ...], epoch: int = 1) -> Lock:
     return Lock(spec_digest="sha256:x", source_date_epoch=epoch,
-                target={"python": PY, "suite": "bookworm"},
+                target=LockedTarget(python=PY, suite="bookworm"),
                 base=LockedBase(kind="image", ref="reg.test/base:1", digest="sha256:" + "a" * 64),
                 wheels=wheels)
 

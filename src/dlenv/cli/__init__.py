@@ -135,11 +135,11 @@ def cmd_lock(args: argparse.Namespace) -> int:
     if args.json:
         _emit_json({"lock": str(lock_path), "spec_digest": lock.spec_digest,
                     "wheels": len(lock.wheels), "debs": len(lock.debs),
-                    "wheel_bytes": total, "target": lock.target})
+                    "wheel_bytes": total, "target": lock.target.to_dict()})
     else:
         out.print(f"locked {len(lock.wheels)} wheels ({total / 1e6:,.1f} MB) and "
-                  f"{len(lock.debs)} .debs for Python {lock.target['python']} on "
-                  f"{lock.target['base']}: {lock_path}", soft_wrap=True)
+                  f"{len(lock.debs)} .debs for Python {lock.target.python} on "
+                  f"{lock.target.base}: {lock_path}", soft_wrap=True)
     return 0
 
 
@@ -418,7 +418,7 @@ def _needs(directory: str | None) -> Any:
     try:
         target = load_lock(spec, file.parent / LOCK_FILE).target
     except LockError:  # no lock, or a stale one: the spec decides the same target
-        target = resolve_target(spec).to_dict()
+        target = resolve_target(spec).locked()
     return needs_from_target(spec.name, target)
 
 
@@ -459,7 +459,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         lock = _fresh_lock(spec, file, args.cache_dir, frozen=True)
         image = args.image or plan_build(spec, lock, profile=args.profile).tag
         request = request_for(lock, args.profile, (spec.workdir,), spec_requirements(spec))
-        expect_gpu = bool(lock.target.get("cuda")) and not args.allow_cpu
+        expect_gpu = bool(lock.target.cuda) and not args.allow_cpu
         gpus = False
         if expect_gpu:
             rc, smi, _ = query_gpus()
@@ -603,7 +603,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     engine = detect(args.engine)
     lock = _fresh_lock(spec, file, args.cache_dir, frozen=False)
     gpus = False
-    if lock.target.get("cuda"):
+    if lock.target.cuda:
         facts = gather(default_cache_dir(args.cache_dir))
         gpus = decide_gpus(True, diagnose(facts, needs_from_target(spec.name, lock.target)),
                            args.allow_cpu)

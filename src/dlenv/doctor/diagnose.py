@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
 from dlenv.checks import FAIL, OK, SKIP, WARN, Check
 from dlenv.doctor.facts import Gpu, HostFacts, parse_gpus, parse_proc_driver
+from dlenv.lock import LockedTarget
 
 MIN_FREE_BYTES = 20 * 10**9  # a CUDA framework's wheels and layers, twice over
 
@@ -27,10 +27,9 @@ class Needs:
     framework: str | None = None
 
 
-def needs_from_target(name: str, target: dict[str, Any]) -> Needs:
-    return Needs(name=name, cuda=target.get("cuda"), min_driver=target.get("min_driver"),
-                 gpu_archs=tuple(target.get("gpu_archs", ())),
-                 framework=target.get("framework"))
+def needs_from_target(name: str, target: LockedTarget) -> Needs:
+    return Needs(name=name, cuda=target.cuda, min_driver=target.min_driver,
+                 gpu_archs=target.gpu_archs, framework=target.framework)
 
 
 def _version(text: str) -> Version | None:

@@ -168,7 +168,7 @@ def plan_build(spec: Spec, lock: Lock, *, profile: str | None = None,
         have = ", ".join(p.name for p in spec.profiles) or "none"
         raise BuildError(f"{spec.source}: no profile {profile!r} (profiles: {have})",
                          fix="pick one of the spec's profiles")
-    python = str(lock.target["python"])
+    python = lock.target.python
     user = spec.user
     if lock.base.kind == "debian":
         layers = [LayerPlan(name=f"debian {lock.base.suite} base", kind="debian",
@@ -183,7 +183,7 @@ def plan_build(spec: Spec, lock: Lock, *, profile: str | None = None,
     env = [("PATH", DEFAULT_PATH), ("LANG", "C.UTF-8"), ("PYTHONUNBUFFERED", "1"),
            ("HOME", f"/home/{user.name}"),
            ("SSL_CERT_FILE", "/etc/ssl/certs/ca-certificates.crt")]
-    if lock.target.get("cuda"):
+    if lock.target.cuda:
         env += [("NVIDIA_VISIBLE_DEVICES", "all"),
                 ("NVIDIA_DRIVER_CAPABILITIES", "compute,utility")]
     chosen = spec.profile(profile) if profile else None
@@ -198,9 +198,9 @@ def plan_build(spec: Spec, lock: Lock, *, profile: str | None = None,
         "dev.dlenv.profile": profile or "",
         "dev.dlenv.python": python,
     }
-    if lock.target.get("cuda"):
-        labels["dev.dlenv.cuda"] = str(lock.target["cuda"])
-        labels["dev.dlenv.min-driver"] = str(lock.target.get("min_driver", ""))
+    if lock.target.cuda:
+        labels["dev.dlenv.cuda"] = lock.target.cuda
+        labels["dev.dlenv.min-driver"] = lock.target.min_driver or ""
     config = ImageConfig(
         user=f"{user.uid}:{user.gid}", env=tuple(dict(env).items()), workdir=spec.workdir,
         cmd=chosen.command if chosen and chosen.command else ("python3",), labels=labels,
@@ -216,5 +216,5 @@ def plan_build(spec: Spec, lock: Lock, *, profile: str | None = None,
         config=config, annotations=(("org.opencontainers.image.title", spec.name),),
         base_ref=(f"{lock.base.ref.split('@')[0]}@{lock.base.digest}"
                   if lock.base.kind == "image" and lock.base.ref else None),
-        cuda_links=lock.target.get("cuda_source") == "cu11-wheels",
+        cuda_links=lock.target.cuda_source == "cu11-wheels",
     )

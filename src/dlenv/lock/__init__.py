@@ -9,16 +9,19 @@ from dlenv.lock.file import MAX_EPOCH, MAX_LOCK_BYTES, dumps, loads, read_lock, 
 from dlenv.lock.model import (
     LOCK_FILE,
     LOCK_VERSION,
+    TARGET_FIELDS,
+    TARGET_LISTS,
     ZIP_EPOCH,
     Lock,
     LockedBase,
     LockedDeb,
     LockedSdist,
+    LockedTarget,
     LockedWheel,
 )
 
 __all__ = [
     "LOCK_FILE", "LOCK_VERSION", "Lock", "LockedBase", "LockedDeb", "LockedSdist",
-    "LockedWheel", "MAX_EPOCH", "MAX_LOCK_BYTES", "ZIP_EPOCH", "dumps", "loads", "read_lock",
-    "write_lock",
+    "LockedTarget", "LockedWheel", "MAX_EPOCH", "MAX_LOCK_BYTES", "TARGET_FIELDS",
+    "TARGET_LISTS", "ZIP_EPOCH", "dumps", "loads", "read_lock", "write_lock",
 ]

@@ -16,10 +16,13 @@ from dlenv.fsutil import shorten, write_atomic
 from dlenv.lock.model import (
     LOCK_FILE,
     LOCK_VERSION,
+    TARGET_FIELDS,
+    TARGET_LISTS,
     Lock,
     LockedBase,
     LockedDeb,
     LockedSdist,
+    LockedTarget,
     LockedWheel,
 )
 from dlenv.spec import IMAGE_RE, PROFILE_NAMES, SUITES
@@ -45,7 +48,7 @@ def dumps(lock: Lock) -> str:
         "version": lock.version,
         "spec_digest": lock.spec_digest,
         "source_date_epoch": lock.source_date_epoch,
-        "target": _drop_none(dict(sorted(lock.target.items()))),
+        "target": lock.target.to_dict(),
         "base": _drop_none({
             "kind": lock.base.kind, "suite": lock.base.suite, "ref": lock.base.ref,
             "digest": lock.base.digest, "release_sha256": lock.base.release_sha256,
@@ -77,6 +80,8 @@ _DEB_PATH_RE = re.compile(r"pool/(?:[A-Za-z0-9+_~-][A-Za-z0-9+._~-]*/)+[A-Za-z0-
 _DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
 _PIN_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*==[A-Za-z0-9.+!_-]+( --hash=sha256:[0-9a-f]{64})+")
 _PURE_TAGS = ("py3-none-any", "py2.py3-none-any")
+# Target values: versions, names, requirements, URLs and reasons; one line of printable text.
+_TARGET_TEXT_RE = re.compile(r"[^\x00-\x1f\x7f]{1,2000}")
 _PYTHON_RE = re.compile(r"3\.\d{1,2}")
 MAX_EPOCH = 253402300799  # 9999-12-31T23:59:59Z, the last second RFC 3339 can write
 MAX_LOCK_BYTES = 32 << 20
@@ -182,6 +187,29 @@ def _sdist(r: _Reader, where: str, d: dict[str, Any]) -> LockedSdist:
     return sdist
 
 
+def _target(r: _Reader, t: dict[str, Any]) -> LockedTarget:
+    """The ``[target]`` table: known fields only, strings and lists of strings, bounded."""
+    values: dict[str, Any] = {}
+    for key, value in t.items():
+        where = f"target.{key}"
+        if key not in TARGET_FIELDS:
+            r.bad(f"target.{shorten(key, 40)}", "unknown key")
+        elif key in TARGET_LISTS:
+            if not isinstance(value, list) or len(value) > 64 or not all(
+                    isinstance(x, str) and _TARGET_TEXT_RE.fullmatch(x) for x in value):
+                r.bad(where, "expected a short list of strings")
+            else:
+                values[key] = tuple(value)
+        elif not isinstance(value, str) or not _TARGET_TEXT_RE.fullmatch(value):
+            r.bad(where, f"{shorten(value)} is not allowed here")
+        else:
+            values[key] = value
+    python = values.pop("python", "")
+    if not _PYTHON_RE.fullmatch(python):
+        r.bad("target.python", f"{shorten(t.get('python'))} is not a Python version")
+    return LockedTarget(python=python, **values)
+
+
 def _deb(r: _Reader, where: str, d: dict[str, Any]) -> LockedDeb:
     return LockedDeb(
         name=r.text(d, "name", where, _DEB_NAME_RE),
@@ -243,9 +271,7 @@ def loads(text: str, source: str = LOCK_FILE) -> Lock:
     debs = [_deb(r, where, d) for where, d in r.entries(data, "debs")]
     _duplicates(r, "wheels", [(w.name,) for w in wheels])
     _duplicates(r, "debs", [(d.name, d.architecture) for d in debs])
-    target = r.get(data, "target", "", dict) or {}
-    if target and not _PYTHON_RE.fullmatch(str(target.get("python"))):
-        r.bad("target.python", f"{shorten(target.get('python'))} is not a Python version")
+    target = _target(r, r.get(data, "target", "", dict) or {})
     lock = Lock(
         spec_digest=r.text(data, "spec_digest", "", _DIGEST_RE),
         source_date_epoch=r.number(data, "source_date_epoch", "", MAX_EPOCH),

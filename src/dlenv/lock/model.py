@@ -57,6 +57,42 @@ class LockedDeb:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class LockedTarget:
+    """Where the locked environment runs, as resolving decided it (``resolve.Target`` less
+    the reasons): what builds, runs and checks read from a lock."""
+
+    python: str
+    base: str | None = None  # "debian:bookworm" or an image reference
+    suite: str | None = None
+    glibc: str | None = None
+    platform: str | None = None  # linux/amd64
+    wheel_platform: str | None = None  # e.g. manylinux_2_36_x86_64
+    framework: str | None = None
+    framework_line: str | None = None
+    requirement: str | None = None
+    cuda: str | None = None
+    cudnn: str | None = None
+    min_driver: str | None = None
+    gpu_archs: tuple[str, ...] = ()
+    cuda_source: str | None = None  # wheels | cu11-wheels | variant-index | base-image
+    extra_index_urls: tuple[str, ...] = ()
+    constraints: tuple[str, ...] = ()  # what the framework needs at run time (matrix rules)
+    cuda_packages: tuple[str, ...] = ()  # requirements that bring CUDA (cu11-wheels)
+    chosen_by: str | None = None  # why the packages chose the framework line or Python
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields that are set, in name order (as the lock's ``[target]`` table holds them)."""
+        data = {f: getattr(self, f) for f in sorted(TARGET_FIELDS)}
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()
+                if v is not None and v != ()}
+
+
+TARGET_FIELDS = frozenset(LockedTarget.__dataclass_fields__)
+TARGET_LISTS = frozenset(f for f, t in LockedTarget.__annotations__.items()
+                         if t.startswith("tuple"))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class LockedBase:
     kind: str  # "debian" | "image"
     suite: str | None = None
@@ -69,7 +105,7 @@ class LockedBase:
 class Lock:
     spec_digest: str
     source_date_epoch: int
-    target: dict[str, Any]
+    target: LockedTarget
     base: LockedBase
     wheels: tuple[LockedWheel, ...] = ()
     debs: tuple[LockedDeb, ...] = ()

@@ -13,6 +13,7 @@ from packaging.specifiers import SpecifierSet
 
 from dlenv.compat import CudaOption, Matrix, Release, load_matrix
 from dlenv.errors import ResolveError
+from dlenv.lock import TARGET_FIELDS, LockedTarget
 from dlenv.spec import Spec
 
 PLATFORM = "linux/amd64"
@@ -78,6 +79,10 @@ class Target:
             "constraints": list(self.constraints), "chosen_by": self.chosen_by,
             "cuda_packages": list(self.cuda_packages),
         }
+
+    def locked(self) -> LockedTarget:
+        """What a lock records of this target: everything but the decisions' reasons."""
+        return LockedTarget(**{f: getattr(self, f) for f in TARGET_FIELDS})
 
     @property
     def choice(self) -> Choice:

@@ -244,7 +244,7 @@ def lock_debs(lock: Lock, spec: Spec, *, cache_dir: str | None = None,
         if own:
             client.close()
     wanted = [*RUNTIME_PACKAGES, *spec.apt]
-    python = tuple(int(x) for x in str(lock.target.get("python", "3.11")).split("."))
+    python = tuple(int(x) for x in lock.target.python.split("."))
     if python < (3, 10):
         # Debian splits distutils out of these Pythons, and pip before 3.10 imports it.
         wanted.append("python3-distutils")

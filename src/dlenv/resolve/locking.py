@@ -151,7 +151,7 @@ def base_of(target: Target) -> LockedBase:
 def create_lock(spec: Spec, target: Target, wheels: Sequence[LockedWheel], epoch: int,
                 base: LockedBase | None = None) -> Lock:
     return Lock(
-        spec_digest=spec.digest(), source_date_epoch=epoch, target=target.to_dict(),
+        spec_digest=spec.digest(), source_date_epoch=epoch, target=target.locked(),
         base=base or base_of(target), wheels=tuple(sorted(wheels)),
     )
 
@@ -277,10 +277,6 @@ def _pyver(version: str) -> tuple[int, ...]:
     return tuple(int(p) for p in version.split("."))
 
 
-def _normal(target: dict[str, object]) -> dict[str, object]:
-    return {k: v for k, v in target.items() if v is not None and v != [] and v != ()}
-
-
 def check_lock(spec: Spec, lock: Lock) -> None:
     """A lock may be used for ``spec`` only when it was made for it (else ``StaleLockError``)
     and says what resolving the spec decides: the same target and base, and a locked version
@@ -288,7 +284,7 @@ def check_lock(spec: Spec, lock: Lock) -> None:
     stranger's commit) is refused with a ``LockError`` before it reaches a build."""
     lock.check_fresh(spec.digest())
     target = target_of(spec, lock)
-    expected, found = _normal(target.to_dict()), _normal(lock.target)
+    expected, found = target.locked().to_dict(), lock.target.to_dict()
     problems = [f"target.{k} is {shorten(found.get(k))}, the spec gives "
                 f"{shorten(expected.get(k))}"
                 for k in sorted(set(expected) | set(found), key=str)
@@ -326,19 +322,14 @@ def check_lock(spec: Spec, lock: Lock) -> None:
 def target_of(spec: Spec, lock: Lock) -> Target:
     """The target ``spec`` resolves to with the choice its lock records (what the packages
     chose), or a LockError when the spec does not allow that choice."""
-    chosen_by = lock.target.get("chosen_by")
-    choice = Choice(line=_text(lock.target.get("framework_line")),
-                    python=_text(lock.target.get("python")),
-                    why=chosen_by) if isinstance(chosen_by, str) and chosen_by else None
+    locked = lock.target
+    choice = Choice(line=locked.framework_line, python=locked.python,
+                    why=locked.chosen_by) if locked.chosen_by else None
     try:
         return resolve_target(spec, choice=choice)
     except ResolveError as exc:
         raise LockError(f"{lock.source} does not match {spec.source}: {exc.message}",
                         fix="run 'dlenv lock' to rewrite it") from None
-
-
-def _text(value: object) -> str | None:
-    return value if isinstance(value, str) else None
 
 
 def load_lock(spec: Spec, path: Path) -> Lock:

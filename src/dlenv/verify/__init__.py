@@ -40,7 +40,7 @@ class Request:
 
 def request_for(lock: Lock, profile: str | None, dirs: Sequence[str] = (),
                 imports: Sequence[str] = ()) -> Request:
-    framework = lock.target.get("framework")
+    framework = lock.target.framework
     locked = {w.name for w in lock.wheels_for(profile)}
     return Request(framework=None if framework in (None, "none") else str(framework),
                    packages=tuple((str(canonicalize_name(w.name)), w.version)
