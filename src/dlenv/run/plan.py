@@ -1,0 +1,368 @@
+"""``plan_run`` (pure): a development container's user, mounts, volumes, ports, limits, GPU,
+labels and generated files, decided from the spec, the options and a few host facts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+
+from dlenv.checks import FAIL, SKIP, Check
+from dlenv.engine import LABEL, mount_option
+from dlenv.errors import EngineError, Problem, SpecError
+from dlenv.spec import Profile, Spec, User
+
+MODES = ("run", "shell", "jupyter", "ssh")
+JUPYTER_PORT = 8888
+SSH_PORT = 2222
+RUN_DIR = "/run/dlenv"  # where generated files are mounted, read-only
+CA_PATH = f"{RUN_DIR}/ca-certificates.crt"
+SSHD_KEYS = "/var/lib/dlenv/sshd"
+GIB = 1 << 30
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+# A fork bomb in a notebook stops here, far above what DataLoader workers and their threads
+# use; no memory limit is set unless asked: training wants the whole machine.
+PIDS_LIMIT = 16384
+
+
+@dataclass(frozen=True, slots=True)
+class Mount:
+    source: str  # host path
+    target: str
+    readonly: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Volume:
+    """A named volume backed by a host directory that dlenv creates for the run's user."""
+
+    name: str
+    device: str  # host directory
+    target: str
+
+
+@dataclass(frozen=True, slots=True)
+class Port:
+    host_ip: str
+    host_port: int
+    container_port: int
+
+    def __str__(self) -> str:
+        return f"{self.host_ip}:{self.host_port}->{self.container_port}"
+
+
+@dataclass(frozen=True, slots=True)
+class RunFile:
+    """A file dlenv writes on the host (owned by the run's user) and mounts read-only."""
+
+    host_path: str
+    target: str
+    content: str
+    mode: int = 0o644
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunOptions:
+    mode: str = "run"
+    command: tuple[str, ...] = ()
+    memory: str | None = None
+    cpus: str | None = None
+    shm_size: str | None = None
+    pids_limit: int = PIDS_LIMIT
+    publish: tuple[tuple[int | None, int], ...] = ()  # (host port or None = same, container)
+    port: int | None = None  # host port for Jupyter or SSH
+    expose: bool = False
+    gpus: bool = False
+    mounts: tuple[Mount, ...] = ()
+    volumes: bool = True
+    tty: bool = False
+    authorized_key: str | None = None  # the public key's text, for ssh
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Host:
+    """The few host facts a plan depends on (gathered by the launcher)."""
+
+    project_dir: str
+    uid: int
+    gid: int
+    data_dir: str  # volumes' host directories and generated files live below it
+    memory_bytes: int
+    ca_bundle: str | None = None
+    nonce: str = ""  # tells apart several shells of one project
+    token: str = ""  # Jupyter's token (random, made by the launcher)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunPlan:
+    name: str
+    image: str
+    mode: str
+    user: str  # uid:gid
+    workdir: str
+    command: tuple[str, ...]
+    env: tuple[tuple[str, str], ...] = ()
+    mounts: tuple[Mount, ...] = ()
+    volumes: tuple[Volume, ...] = ()
+    files: tuple[RunFile, ...] = ()
+    ports: tuple[Port, ...] = ()
+    memory: str | None = None
+    cpus: str | None = None
+    shm_size: str = "1g"
+    pids_limit: int = 0  # 0: the engine's default
+    gpus: bool = False
+    labels: tuple[tuple[str, str], ...] = ()
+    detach: bool = False
+    tty: bool = False
+    extra: dict[str, str] = field(default_factory=dict)  # url, ssh line: what to tell the user
+    notes: tuple[str, ...] = ()
+
+    @property
+    def uid(self) -> int:
+        return int(self.user.split(":")[0])
+
+    @property
+    def gid(self) -> int:
+        return int(self.user.split(":")[1])
+
+    def args(self, engine: str) -> list[str]:
+        """The arguments of ``ENGINE run`` for this plan (after the word ``run``)."""
+        a = ["--name", self.name, "--init", "--user", self.user, "--workdir", self.workdir,
+             "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
+             "--shm-size", self.shm_size]
+        if not self.detach:  # services are kept for their logs; `dlenv stop` removes them
+            a += ["--interactive", "--rm"]
+        if self.tty:
+            a.append("--tty")
+        if self.memory:
+            a += ["--memory", self.memory]
+        if self.cpus:
+            a += ["--cpus", self.cpus]
+        if self.pids_limit:
+            a += ["--pids-limit", str(self.pids_limit)]
+        if self.gpus:
+            # Docker asks the nvidia runtime hook; Podman takes the GPUs as CDI devices.
+            a += ["--gpus", "all"] if engine == "docker" else ["--device", "nvidia.com/gpu=all"]
+        for key, value in self.labels:
+            a += ["--label", f"{key}={value}"]
+        for key, value in self.env:
+            a += ["--env", f"{key}={value}"]
+        binds = [*((m.source, m.target, m.readonly) for m in self.mounts),
+                 *((f.host_path, f.target, True) for f in self.files)]
+        for source, target, readonly in binds:
+            a += ["--mount", mount_option(("type", "bind"), ("source", source),
+                                          ("target", target),
+                                          *([("readonly", None)] if readonly else []))]
+        for v in self.volumes:
+            # nocopy: the engine would otherwise copy the image's directory (and its
+            # owner, the image's uid) into a new volume, over the owner dlenv chose.
+            # (--volume: Podman's --mount knows no such option, its -v and Docker's do).
+            # Names come from the validated spec name, targets are dlenv's own: no colons.
+            if ":" in v.name + v.target or "," in v.name + v.target:
+                raise ValueError(f"volume {v.name}:{v.target} cannot be written for -v")
+            a += ["--volume", f"{v.name}:{v.target}:nocopy"]
+        for p in self.ports:
+            a += ["--publish", f"{p.host_ip}:{p.host_port}:{p.container_port}"]
+        return [*a, self.image, *self.command]
+
+    def to_json(self) -> dict[str, object]:
+        return {"name": self.name, "image": self.image, "mode": self.mode, "user": self.user,
+                "command": list(self.command), "ports": [str(p) for p in self.ports],
+                "volumes": {v.name: v.target for v in self.volumes}, "notes": list(self.notes),
+                **self.extra}
+
+
+def project_id(project_dir: str) -> str:
+    return hashlib.sha256(project_dir.encode()).hexdigest()[:8]
+
+
+def volume_name(spec: Spec, project_dir: str, what: str) -> str:
+    return f"dlenv-{spec.name}-{project_id(project_dir)}-{what}"
+
+
+def default_shm(memory_bytes: int) -> str:
+    """A quarter of the host's memory, between 1 and 16 GiB: PyTorch's DataLoader workers
+    pass batches through /dev/shm, and the engines' 64 MB default makes them crash."""
+    return f"{max(1, min(16, memory_bytes // 4 // GIB))}g"
+
+
+def decide_gpus(cuda: bool, checks: Sequence[Check], allow_cpu: bool) -> bool:
+    """Whether to give the container the GPUs, from doctor's checks of this host; a CUDA
+    environment on a host whose containers cannot use a GPU runs only with ``allow_cpu``."""
+    if not cuda:
+        return False
+    blocking = [c for c in checks if c.id in ("gpu", "toolkit", "driver", "fit")
+                and (c.status == FAIL or (c.id == "gpu" and c.status == SKIP))]
+    if not blocking:
+        return True
+    if allow_cpu:
+        return False
+    fixes = "; ".join(dict.fromkeys(c.fix for c in blocking if c.fix))
+    raise EngineError("this is a CUDA environment and containers here cannot use a GPU: "
+                      + "; ".join(c.summary for c in blocking),
+                      fix=(fixes + "; " if fixes else "") + "or pass --allow-cpu to run it "
+                      "on the CPU")
+
+
+def _bad(spec: Spec, key: str, message: str, fix: str) -> SpecError:
+    return SpecError([Problem(file=spec.source, key=key, message=message, fix=fix)])
+
+
+def _profile_for(spec: Spec, mode: str, profile: str | None) -> Profile | None:
+    if profile is None and mode in ("jupyter", "ssh", "shell"):
+        profile = "dev" if spec.profile("dev") else None
+    if profile is None:
+        return None
+    chosen = spec.profile(profile)
+    if chosen is None:
+        have = ", ".join(p.name for p in spec.profiles) or "none"
+        raise _bad(spec, f"profiles.{profile}", f"no profile {profile!r} (profiles: {have})",
+                   "pick one of the spec's profiles with --profile, or add it to the spec")
+    return chosen
+
+
+def choose_profile(spec: Spec, mode: str, profile: str | None) -> str | None:
+    """The profile a mode runs: the named one, else ``dev`` for shell/jupyter/ssh, and one
+    that has what the mode needs (Jupyter or SSH) — or a SpecError saying what to add."""
+    chosen = _profile_for(spec, mode, profile)
+    for needed in ("jupyter", "ssh"):
+        if mode != needed:
+            continue
+        name = chosen.name if chosen else "dev"
+        if chosen is None or not getattr(chosen, needed):
+            raise _bad(spec, f"profiles.{name}.{needed}", f"the {name} profile has no "
+                       f"{'JupyterLab' if needed == 'jupyter' else 'SSH server'}",
+                       f"set {needed} = true under [profiles.{name}] and run 'dlenv lock'")
+    return chosen.name if chosen else None
+
+
+def _sshd_config(user: User, env: Sequence[tuple[str, str]], source: str) -> str:
+    lines = [
+        "# Written by dlenv for one container; mounted read-only.",
+        f"Port {SSH_PORT}",
+        f"HostKey {SSHD_KEYS}/ssh_host_ed25519_key",
+        f"AuthorizedKeysFile {RUN_DIR}/authorized_keys",
+        "PubkeyAuthentication yes",
+        "PasswordAuthentication no",
+        "KbdInteractiveAuthentication no",
+        "PermitRootLogin no",
+        "PermitEmptyPasswords no",
+        f"AllowUsers {user.name}",
+        "UsePAM no",
+        "PidFile /tmp/sshd.pid",
+        "X11Forwarding no",
+        "AllowTcpForwarding local",  # VS Code Remote-SSH forwards to its server
+        "PrintMotd no",
+        "Subsystem sftp internal-sftp",
+    ]
+    if any(_CONTROL.search(k + v) for k, v in env):
+        raise SpecError([Problem(file=source, key="env", message="a value holds a line "
+                                 "break, which would end sshd_config's line",
+                                 fix="write env values on one line")])
+    if env:
+        lines.append("SetEnv " + " ".join(f"{k}={shlex.quote(v)}" for k, v in env))
+    return "\n".join(lines) + "\n"
+
+
+def plan_run(spec: Spec, image: str, profile: str | None, options: RunOptions,
+             host: Host, image_env: Sequence[tuple[str, str]] = ()) -> RunPlan:
+    """Decide the container for ``options.mode`` (run | shell | jupyter | ssh)."""
+    mode = options.mode
+    if mode not in MODES:
+        raise EngineError(f"unknown mode {mode!r}", fix=f"use one of {', '.join(MODES)}")
+    chosen = spec.profile(profile) if profile else None
+    pid = project_id(host.project_dir)
+    suffix = f"-{host.nonce}" if mode in ("run", "shell") and host.nonce else ""
+    name = f"dlenv-{spec.name}-{mode}-{pid}{suffix}"
+    run_dir = str(PurePosixPath(host.data_dir) / "run" / name)
+    home = f"/home/{spec.user.name}"
+    uid, gid = host.uid, host.gid
+    notes = []
+    if uid == 0:  # never root: the image's user instead
+        uid, gid = spec.user.uid, spec.user.gid
+        notes.append(f"{host.project_dir} belongs to root, and containers never run as root: "
+                     f"uid {uid} cannot write there. Give the project to your user (chown) "
+                     "or run dlenv as that user")
+    files: list[RunFile] = []
+    if (uid, gid) != (spec.user.uid, spec.user.gid):
+        # The host user's ids for the image's user, so files in mounts belong to them.
+        remapped = User(name=spec.user.name, uid=uid, gid=gid)
+        for fname, text in remapped.account_files().items():
+            if fname != "shadow":
+                files.append(RunFile(f"{run_dir}/{fname}", f"/etc/{fname}", text))
+    mounts = [Mount(host.project_dir, spec.workdir), *options.mounts]
+    env: list[tuple[str, str]] = []
+    if host.ca_bundle:
+        # The host's trust (a corporate proxy's CA) for pip and friends, never in a layer.
+        mounts.append(Mount(host.ca_bundle, CA_PATH, readonly=True))
+        env += [("SSL_CERT_FILE", CA_PATH), ("PIP_CERT", CA_PATH),
+                ("REQUESTS_CA_BUNDLE", CA_PATH)]
+    volumes = []
+    if options.volumes:
+        for what, target in (("home", home), ("data", "/data"), ("models", "/models")):
+            vname = volume_name(spec, host.project_dir, what)
+            volumes.append(Volume(vname, f"{host.data_dir}/volumes/{vname}", target))
+    ip = "0.0.0.0" if options.expose else "127.0.0.1"
+    ports = [Port(ip, h if h is not None else c, c) for h, c in options.publish]
+    if mode == "run" and not options.publish and chosen is not None:
+        ports += [Port(ip, p, p) for p in chosen.ports]
+    extra: dict[str, str] = {}
+    detach = mode in ("jupyter", "ssh")
+    if mode == "jupyter":
+        host_port = options.port or JUPYTER_PORT
+        ports = [Port(ip, host_port, JUPYTER_PORT)]
+        config = {"IdentityProvider": {"token": host.token},
+                  "ServerApp": {"open_browser": False, "root_dir": spec.workdir}}
+        files.append(RunFile(f"{run_dir}/jupyter_server_config.json",
+                             f"{RUN_DIR}/jupyter_server_config.json",
+                             json.dumps(config, indent=2) + "\n", 0o600))
+        command: tuple[str, ...] = (
+            "jupyter", "lab", "--no-browser", "--ip=0.0.0.0", f"--port={JUPYTER_PORT}",
+            f"--config={RUN_DIR}/jupyter_server_config.json")
+        shown = "127.0.0.1" if not options.expose else "HOST"
+        extra["url"] = f"http://{shown}:{host_port}/lab?token={host.token}"
+        extra["port"] = str(host_port)
+    elif mode == "ssh":
+        if not options.authorized_key:
+            raise EngineError("no public key to log in with",
+                              fix="pass --key ~/.ssh/id_ed25519.pub (make one with "
+                                  "'ssh-keygen -t ed25519')")
+        host_port = options.port or SSH_PORT
+        ports = [Port(ip, host_port, SSH_PORT)]
+        files.append(RunFile(f"{run_dir}/authorized_keys", f"{RUN_DIR}/authorized_keys",
+                             options.authorized_key.strip() + "\n", 0o600))
+        session_env = [(k, v) for k, v in image_env if k not in ("HOME", "PATH")] + env
+        files.append(RunFile(f"{run_dir}/sshd_config", f"{RUN_DIR}/sshd_config",
+                             _sshd_config(spec.user, session_env, spec.source)))
+        sname = volume_name(spec, host.project_dir, "sshd")
+        volumes.append(Volume(sname, f"{host.data_dir}/volumes/{sname}", SSHD_KEYS))
+        key = f"{SSHD_KEYS}/ssh_host_ed25519_key"
+        # Host keys are made at the first start, inside the volume: never in the image.
+        command = ("/bin/sh", "-c", f"[ -f {key} ] || ssh-keygen -q -t ed25519 -N '' -f {key}"
+                   f" && exec /usr/sbin/sshd -D -e -f {RUN_DIR}/sshd_config")
+        extra["ssh"] = f"ssh -p {host_port} {spec.user.name}@127.0.0.1"
+        extra["port"] = str(host_port)
+    elif mode == "shell":
+        command = options.command or ("/bin/bash",)
+    else:
+        command = options.command  # empty: the image's CMD (the profile's command)
+    labels = (
+        (f"{LABEL}.env", spec.name), (f"{LABEL}.mode", mode),
+        (f"{LABEL}.profile", profile or ""), (f"{LABEL}.project", host.project_dir),
+        (f"{LABEL}.project-id", pid),
+    )
+    return RunPlan(
+        name=name, image=image, mode=mode, user=f"{uid}:{gid}", workdir=spec.workdir,
+        command=command, env=tuple(env), mounts=tuple(mounts), volumes=tuple(volumes),
+        files=tuple(files), ports=tuple(ports), memory=options.memory, cpus=options.cpus,
+        shm_size=options.shm_size or default_shm(host.memory_bytes),
+        pids_limit=options.pids_limit, gpus=options.gpus,
+        labels=labels, detach=detach, tty=options.tty and not detach,
+        extra=extra, notes=tuple(notes))
