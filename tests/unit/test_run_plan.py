@@ -96,14 +96,14 @@ def test_shm_default_follows_host_memory_within_bounds():
 
 def test_files_belong_to_the_host_user_and_never_to_root():
     same = plan_run(spec(), "img", None, RunOptions(), host(uid=1000, gid=1000))
-    assert same.files == () and same.user == "1000:1000"
+    assert same.files == () and (same.uid, same.gid) == (1000, 1000)
     other = plan_run(spec(), "img", None, RunOptions(), host(uid=1234, gid=1300))
-    assert other.user == "1234:1300"
+    assert (other.uid, other.gid) == (1234, 1300)
     passwd = next(f for f in other.files if f.target == "/etc/passwd")
     assert "dlenv:x:1234:1300::/home/dlenv:/bin/bash" in passwd.content
     assert not any(f.target == "/etc/shadow" for f in other.files)
     root = plan_run(spec(), "img", None, RunOptions(), host(uid=0, gid=0))
-    assert root.user == "1000:1000" and "belongs to root" in root.notes[0]
+    assert (root.uid, root.gid) == (1000, 1000) and "belongs to root" in root.notes[0]
 
 
 def test_jupyter_token_travels_in_a_file_only():

@@ -1,4 +1,4 @@
-"""Write a rendered Dockerfile and its context, and build it with Docker (BuildKit).
+"""Write a rendered Dockerfile and its context, and check what an engine built from it.
 
 The context is the project directory: the Dockerfile, ``.dockerignore`` and ``.dlenv/``
 (requirements, the Debian base's root file system from the native build, the locked pip
@@ -10,24 +10,19 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
 from dlenv.cache import http_client
-from dlenv.errors import BuildError, EngineError
+from dlenv.engine import CONFINED, Engine
+from dlenv.errors import EngineError
 from dlenv.fsutil import write_atomic
 from dlenv.image import NativeBuilder, plan_build
-from dlenv.image.dockerfile import CA_SECRET, CONTEXT_DIR, Rendered
+from dlenv.image.dockerfile import CONTEXT_DIR, Rendered
 from dlenv.lock import Lock
 from dlenv.spec import Spec
-
-# Debian's engine gives BuildKit only through its own client with DOCKER_BUILDKIT=1; a newer
-# client on PATH may lack buildx and refuse.
-BUILDKIT_DOCKER = "/usr/bin/docker"
 
 
 def _place(source: Path, dest: Path) -> None:
@@ -65,40 +60,14 @@ def write_context(rendered: Rendered, spec: Spec, lock: Lock, context: Path, doc
     return [*written, context / ".dockerignore", dockerfile]
 
 
-def docker_build(context: Path, dockerfile: Path, target: str, tag: str,
-                 ca_bundle: str | None, log: Callable[[str], None] | None = None) -> str:
-    """``docker build`` with BuildKit; the image id."""
-    if not Path(BUILDKIT_DOCKER).exists():
-        raise EngineError(f"{BUILDKIT_DOCKER} is missing: BuildKit builds need Debian's docker "
-                          "client", fix="apt-get install docker.io")
-    argv = [BUILDKIT_DOCKER, "build", "--progress", "plain", "-f", str(dockerfile),
-            "--target", target, "-t", tag]
-    if ca_bundle:
-        argv += ["--secret", f"id={CA_SECRET},src={ca_bundle}"]
-    proc = subprocess.Popen([*argv, str(context)], env={**os.environ, "DOCKER_BUILDKIT": "1"},
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    assert proc.stdout is not None
-    tail: list[str] = []
-    for line in proc.stdout:
-        tail = [*tail[-30:], line.rstrip()]
-        if log:
-            log(line.rstrip())
-    if proc.wait() != 0:
-        raise BuildError("docker build failed:\n" + "\n".join(tail),
-                         fix="read the build log above; 'dlenv lint' checks the Dockerfile")
-    found = subprocess.run([BUILDKIT_DOCKER, "image", "inspect", "--format", "{{.Id}}", tag],
-                           capture_output=True, text=True, check=False)
-    return found.stdout.strip()
-
-
-def installed_packages(image: str) -> dict[str, str]:
+def installed_packages(engine: Engine, image: str) -> dict[str, str]:
     """What ``pip list`` shows inside ``image`` (canonical name → version)."""
-    proc = subprocess.run(["docker", "run", "--rm", "--entrypoint", "python3", image, "-m",
-                           "pip", "list", "--format", "json", "--disable-pip-version-check"],
-                          capture_output=True, text=True, check=False, timeout=300)
-    if proc.returncode != 0:
-        raise EngineError(f"cannot list the packages in {image}: {proc.stderr.strip()}")
-    return {str(canonicalize_name(p["name"])): p["version"] for p in json.loads(proc.stdout)}
+    code, out, err = engine.run_captured(
+        ["--rm", *CONFINED, "--entrypoint", "python3", image, "-m", "pip", "list", "--format",
+         "json", "--disable-pip-version-check"], timeout=300)
+    if code != 0:
+        raise EngineError(f"cannot list the packages in {image}: {err.strip()[-600:]}")
+    return {str(canonicalize_name(p["name"])): p["version"] for p in json.loads(out)}
 
 
 def compare_with_lock(seen: dict[str, str], lock: Lock, profile: str | None) -> list[str]:

@@ -1,7 +1,7 @@
-"""Images out of the store: an OCI layout directory, a docker-archive, or `docker load`.
+"""Images out of the store: an OCI layout directory or a docker-archive.
 
-The docker-archive is written as a stream, so ``load_into_docker`` pipes it into the engine
-without a temporary copy of the image.
+The docker-archive is written as a stream (``write_docker_archive``), so an engine's ``load``
+reads it without a temporary copy of the image.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import tarfile
 from pathlib import Path
 from typing import IO
 
-from dlenv.errors import EngineError, UsageError
+from dlenv.errors import UsageError
 from dlenv.fsutil import canonical_json, write_atomic
 from dlenv.oci import MT_INDEX, Descriptor
 from dlenv.oci.store import REF_ANNOTATION, OCIStore
@@ -93,19 +93,6 @@ def save_docker_archive(store: OCIStore, manifest: Descriptor, path: Path,
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-
-
-def load_into_docker(store: OCIStore, manifest: Descriptor, repo_tag: str,
-                     docker: str = "docker") -> bool:
-    """Pipe the image into `docker load`."""
-    from dlenv.engine import CliEngine
-
-    exe = shutil.which(docker)
-    if exe is None:
-        raise EngineError("the docker command is not installed",
-                          fix="install Docker (Debian: apt-get install docker.io)")
-    CliEngine("docker", exe).load(lambda f: write_docker_archive(store, manifest, f, repo_tag))
-    return True
 
 
 def parse_output(value: str) -> tuple[str, Path]:

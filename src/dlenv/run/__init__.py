@@ -19,6 +19,7 @@ from dlenv.run.plan import (
     SSH_PORT,
     SSHD_KEYS,
     Host,
+    Mode,
     Mount,
     Port,
     RunFile,
@@ -34,7 +35,7 @@ from dlenv.run.plan import (
 )
 
 __all__ = [
-    "CA_PATH", "GIB", "Host", "JUPYTER_PORT", "MODES", "Mount", "PIDS_LIMIT", "Port",
+    "CA_PATH", "GIB", "Host", "JUPYTER_PORT", "MODES", "Mode", "Mount", "PIDS_LIMIT", "Port",
     "RUN_DIR", "RunFile", "RunOptions", "RunPlan", "SSHD_KEYS", "SSH_PORT", "Volume",
     "choose_profile", "decide_gpus", "default_shm", "plan_run", "project_id", "volume_name",
 ]

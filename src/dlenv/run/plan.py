@@ -11,13 +11,15 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
+from typing import Literal
 
 from dlenv.checks import FAIL, SKIP, Check
-from dlenv.engine import LABEL, mount_option
+from dlenv.engine import CONFINED, LABEL, EngineKind, gpu_args, mount_option
 from dlenv.errors import EngineError, Problem, SpecError
 from dlenv.spec import Profile, Spec, User
 
-MODES = ("run", "shell", "jupyter", "ssh")
+Mode = Literal["run", "shell", "jupyter", "ssh"]
+MODES: tuple[Mode, ...] = ("run", "shell", "jupyter", "ssh")
 JUPYTER_PORT = 8888
 SSH_PORT = 2222
 RUN_DIR = "/run/dlenv"  # where generated files are mounted, read-only
@@ -70,7 +72,7 @@ class RunFile:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunOptions:
-    mode: str = "run"
+    mode: Mode = "run"
     command: tuple[str, ...] = ()
     memory: str | None = None
     cpus: str | None = None
@@ -104,8 +106,9 @@ class Host:
 class RunPlan:
     name: str
     image: str
-    mode: str
-    user: str  # uid:gid
+    mode: Mode
+    uid: int  # who the container runs as
+    gid: int
     workdir: str
     command: tuple[str, ...]
     env: tuple[tuple[str, str], ...] = ()
@@ -124,19 +127,10 @@ class RunPlan:
     extra: dict[str, str] = field(default_factory=dict)  # url, ssh line: what to tell the user
     notes: tuple[str, ...] = ()
 
-    @property
-    def uid(self) -> int:
-        return int(self.user.split(":")[0])
-
-    @property
-    def gid(self) -> int:
-        return int(self.user.split(":")[1])
-
-    def args(self, engine: str) -> list[str]:
+    def args(self, engine: EngineKind) -> list[str]:
         """The arguments of ``ENGINE run`` for this plan (after the word ``run``)."""
-        a = ["--name", self.name, "--init", "--user", self.user, "--workdir", self.workdir,
-             "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
-             "--shm-size", self.shm_size]
+        a = ["--name", self.name, "--init", "--user", f"{self.uid}:{self.gid}",
+             "--workdir", self.workdir, *CONFINED, "--shm-size", self.shm_size]
         if not self.detach:  # services are kept for their logs; `dlenv stop` removes them
             a += ["--interactive", "--rm"]
         if self.tty:
@@ -148,8 +142,7 @@ class RunPlan:
         if self.pids_limit:
             a += ["--pids-limit", str(self.pids_limit)]
         if self.gpus:
-            # Docker asks the nvidia runtime hook; Podman takes the GPUs as CDI devices.
-            a += ["--gpus", "all"] if engine == "docker" else ["--device", "nvidia.com/gpu=all"]
+            a += gpu_args(engine)
         for key, value in self.labels:
             a += ["--label", f"{key}={value}"]
         for key, value in self.env:
@@ -173,7 +166,8 @@ class RunPlan:
         return [*a, self.image, *self.command]
 
     def to_json(self) -> dict[str, object]:
-        return {"name": self.name, "image": self.image, "mode": self.mode, "user": self.user,
+        return {"name": self.name, "image": self.image, "mode": self.mode,
+                "user": f"{self.uid}:{self.gid}",
                 "command": list(self.command), "ports": [str(p) for p in self.ports],
                 "volumes": {v.name: v.target for v in self.volumes}, "notes": list(self.notes),
                 **self.extra}
@@ -215,7 +209,7 @@ def _bad(spec: Spec, key: str, message: str, fix: str) -> SpecError:
     return SpecError([Problem(file=spec.source, key=key, message=message, fix=fix)])
 
 
-def _profile_for(spec: Spec, mode: str, profile: str | None) -> Profile | None:
+def _profile_for(spec: Spec, mode: Mode, profile: str | None) -> Profile | None:
     if profile is None and mode in ("jupyter", "ssh", "shell"):
         profile = "dev" if spec.profile("dev") else None
     if profile is None:
@@ -228,7 +222,7 @@ def _profile_for(spec: Spec, mode: str, profile: str | None) -> Profile | None:
     return chosen
 
 
-def choose_profile(spec: Spec, mode: str, profile: str | None) -> str | None:
+def choose_profile(spec: Spec, mode: Mode, profile: str | None) -> str | None:
     """The profile a mode runs: the named one, else ``dev`` for shell/jupyter/ssh, and one
     that has what the mode needs (Jupyter or SSH) — or a SpecError saying what to add."""
     chosen = _profile_for(spec, mode, profile)
@@ -359,7 +353,7 @@ def plan_run(spec: Spec, image: str, profile: str | None, options: RunOptions,
         (f"{LABEL}.project-id", pid),
     )
     return RunPlan(
-        name=name, image=image, mode=mode, user=f"{uid}:{gid}", workdir=spec.workdir,
+        name=name, image=image, mode=mode, uid=uid, gid=gid, workdir=spec.workdir,
         command=command, env=tuple(env), mounts=tuple(mounts), volumes=tuple(volumes),
         files=tuple(files), ports=tuple(ports), memory=options.memory, cpus=options.cpus,
         shm_size=options.shm_size or default_shm(host.memory_bytes),

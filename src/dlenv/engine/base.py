@@ -1,0 +1,81 @@
+"""What every engine offers dlenv (the ``Engine`` protocol), and the argument forms every
+container dlenv starts shares: typed ``--mount`` records, the confinement flags, GPU requests.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Literal, Protocol
+
+from dlenv.errors import UsageError
+
+EngineKind = Literal["docker", "podman"]
+ENGINES: tuple[EngineKind, ...] = ("docker", "podman")
+# Every container dlenv starts: no capabilities, no privilege gained through setuid binaries.
+CONFINED = ("--cap-drop", "ALL", "--security-opt", "no-new-privileges")
+LABEL = "dev.dlenv"  # prefix of every label on what dlenv starts
+
+
+@dataclass(frozen=True, slots=True)
+class Container:
+    name: str
+    state: str  # running | exited | created …
+    status: str  # the engine's words ("Up 3 minutes")
+    image: str
+    labels: Mapping[str, str]
+    ports: str
+
+    def to_json(self) -> dict[str, object]:
+        return {"name": self.name, "state": self.state, "status": self.status,
+                "image": self.image, "ports": self.ports, "labels": dict(self.labels)}
+
+
+def mount_option(*fields: tuple[str, str | None]) -> str:
+    """The value of ``--mount`` from typed fields, never by pasting user values together.
+
+    Docker and Podman read it as one CSV record of ``key=value`` fields, so a field holding
+    a comma or a quote is quoted the CSV way (the csv module does exactly that); a value
+    with a line break or NUL has no safe spelling there and is refused."""
+    row = []
+    for key, value in fields:
+        if not re.fullmatch(r"[a-z-]+", key):
+            raise ValueError(f"bad mount option name {key!r}")
+        if value is not None and re.search(r"[\x00-\x1f\x7f]", value):
+            raise UsageError(f"{key} {value!r} holds a control character",
+                             fix="rename the path, or mount another one")
+        row.append(key if value is None else f"{key}={value}")
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="").writerow(row)
+    return buffer.getvalue()
+
+
+def gpu_args(kind: EngineKind) -> list[str]:
+    """Every GPU for a container: Docker asks the NVIDIA runtime hook; Podman takes the GPUs as
+    CDI devices (the NVIDIA toolkit's generated spec)."""
+    return ["--gpus", "all"] if kind == "docker" else ["--device", "nvidia.com/gpu=all"]
+
+
+class Engine(Protocol):
+    kind: EngineKind
+    exe: str
+
+    def image_id(self, ref: str) -> str | None: ...
+    def load(self, write: Callable[[IO[bytes]], None]) -> None: ...
+    def volume_exists(self, name: str) -> bool: ...
+    def create_volume(self, name: str, device: str, labels: Mapping[str, str]) -> None: ...
+    def remove_volume(self, name: str) -> None: ...
+    def run(self, args: Sequence[str], name: str) -> int: ...
+    def start(self, args: Sequence[str]) -> str: ...
+    def containers(self, label: str) -> list[Container]: ...
+    def inspect(self, name: str) -> dict[str, object] | None: ...
+    def logs(self, name: str, tail: int = 40) -> str: ...
+    def remove(self, name: str) -> None: ...
+    def run_captured(self, args: Sequence[str], input_: str = "",
+                     timeout: float = 900) -> tuple[int, str, str]: ...
+    def build(self, context: Path, dockerfile: Path, target: str, tag: str,
+              secrets: Mapping[str, str], log: Callable[[str], None] | None = None) -> str: ...

@@ -1,0 +1,218 @@
+"""Docker and Podman through their command lines: one class serves both, since they take the
+same words for what dlenv does; ``detect`` picks the engine that answers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import IO
+
+from dlenv.engine.base import ENGINES, Container, EngineKind
+from dlenv.errors import BuildError, EngineError
+
+_INSTALL = {
+    "docker": "install Docker (Debian: apt-get install docker.io) and start it "
+              "(systemctl start docker, or run dockerd)",
+    "podman": "install Podman (Debian: apt-get install podman)",
+}
+
+
+# Debian's engine gives BuildKit only through its own client with DOCKER_BUILDKIT=1; a newer
+# client on PATH may lack buildx and refuse.
+BUILDKIT_DOCKER = "/usr/bin/docker"
+
+
+class CliEngine:
+    """Docker or Podman through its CLI (``exe``)."""
+
+    def __init__(self, kind: EngineKind, exe: str) -> None:
+        self.kind = kind
+        self.exe = exe
+
+    def _call(self, *args: str, check: bool = True, timeout: float = 120,
+              input_: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+        try:
+            proc = subprocess.run([self.exe, *args], capture_output=True, timeout=timeout,
+                                  input=input_, check=False)
+        except subprocess.TimeoutExpired as exc:
+            raise EngineError(f"{self.kind} {args[0]} did not answer within {timeout:.0f} s",
+                              fix=f"check that the {self.kind} engine runs ({self.kind} info)"
+                              ) from exc
+        if check and proc.returncode != 0:
+            raise EngineError(f"{self.kind} {' '.join(args[:2])} failed: "
+                              f"{proc.stderr.decode(errors='replace').strip()}")
+        return proc
+
+    def image_id(self, ref: str) -> str | None:
+        proc = self._call("image", "inspect", "--format", "{{.Id}}", ref, check=False)
+        if proc.returncode != 0:
+            return None
+        found = proc.stdout.decode().strip()
+        return found if found.startswith("sha256:") else f"sha256:{found}"
+
+    def load(self, write: Callable[[IO[bytes]], None]) -> None:
+        """``load`` an image archive that ``write`` streams into the engine (no temp copy)."""
+        with tempfile.TemporaryFile() as errors:
+            proc = subprocess.Popen([self.exe, "load"], stdin=subprocess.PIPE,
+                                    stdout=subprocess.DEVNULL, stderr=errors)
+            assert proc.stdin is not None
+            try:
+                with proc.stdin:
+                    write(proc.stdin)
+            except BrokenPipeError:
+                pass  # the engine gave up; its message says why
+            proc.wait()
+            errors.seek(0)
+            message = errors.read().decode(errors="replace").strip()
+        if proc.returncode != 0:
+            raise EngineError(f"{self.kind} load failed: {message}",
+                              fix=f"check that the {self.kind} engine runs ({self.kind} info)")
+
+    def volume_exists(self, name: str) -> bool:
+        return self._call("volume", "inspect", name, check=False).returncode == 0
+
+    def create_volume(self, name: str, device: str, labels: Mapping[str, str]) -> None:
+        # A named volume whose data sits in a host directory dlenv made for the run's user:
+        # it survives the container, `volume ls` shows it, and its owner is right from the
+        # start (an engine-made volume would belong to root).
+        label_args = [a for k, v in labels.items() for a in ("--label", f"{k}={v}")]
+        self._call("volume", "create", "--driver", "local", "--opt", "type=none",
+                   "--opt", "o=bind", "--opt", f"device={device}", *label_args, name)
+
+    def remove_volume(self, name: str) -> None:
+        self._call("volume", "rm", "--force", name, check=False)
+
+    def run(self, args: Sequence[str], name: str) -> int:
+        """``run ARGS`` attached to this terminal; the command's exit code. On Ctrl-C the
+        container ``name`` is stopped (TERM, then KILL after 10 s) before this returns."""
+        proc = subprocess.Popen([self.exe, "run", *args])
+        try:
+            return proc.wait()
+        except KeyboardInterrupt:
+            # The terminal sent SIGINT to the CLI too, but a signal to dlenv alone (kill -INT)
+            # would leave the container running: stop it explicitly either way.
+            subprocess.run([self.exe, "stop", "--time", "10", name], capture_output=True,
+                           timeout=60, check=False)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            raise
+
+    def start(self, args: Sequence[str]) -> str:
+        proc = self._call("run", "--detach", *args, check=False)
+        if proc.returncode != 0:
+            raise EngineError(f"{self.kind} could not start the container: "
+                              f"{proc.stderr.decode(errors='replace').strip()}")
+        return proc.stdout.decode().strip()
+
+    def containers(self, label: str) -> list[Container]:
+        proc = self._call("ps", "--all", "--no-trunc", "--filter", f"label={label}",
+                          "--format", "{{json .}}")
+        out = []
+        for line in proc.stdout.decode().splitlines():
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            labels = row.get("Labels") or {}
+            if isinstance(labels, str):  # Docker: "k=v,k=v"
+                labels = dict(p.split("=", 1) for p in labels.split(",") if "=" in p)
+            names = row.get("Names")
+            name = names[0] if isinstance(names, list) else str(names)
+            ports = row.get("Ports") or ""
+            out.append(Container(name=name, state=str(row.get("State", "")).lower(),
+                                 status=str(row.get("Status", "")), image=str(row.get("Image")),
+                                 labels=labels, ports=ports if isinstance(ports, str) else
+                                 json.dumps(ports)))
+        return out
+
+    def inspect(self, name: str) -> dict[str, object] | None:
+        proc = self._call("container", "inspect", name, check=False)
+        if proc.returncode != 0:
+            return None
+        data = json.loads(proc.stdout)
+        return data[0] if data else None
+
+    def logs(self, name: str, tail: int = 40) -> str:
+        proc = self._call("logs", "--tail", str(tail), name, check=False)
+        return (proc.stdout + proc.stderr).decode(errors="replace")
+
+    def remove(self, name: str) -> None:
+        self._call("rm", "--force", name, check=False, timeout=60)
+
+    def run_captured(self, args: Sequence[str], input_: str = "",
+                     timeout: float = 900) -> tuple[int, str, str]:
+        """``run ARGS`` with ``input_`` on stdin; (exit code, stdout, stderr)."""
+        try:
+            proc = subprocess.run([self.exe, "run", *args], input=input_, capture_output=True,
+                                  text=True, check=False, timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            raise EngineError(f"the container did not finish within {timeout:.0f} s",
+                              fix="run it by hand to see where it hangs") from exc
+        return proc.returncode, proc.stdout, proc.stderr
+
+    def build(self, context: Path, dockerfile: Path, target: str, tag: str,
+              secrets: Mapping[str, str], log: Callable[[str], None] | None = None) -> str:
+        """Build ``target`` of ``dockerfile`` (BuildKit for Docker) as ``tag``; the image id.
+        ``secrets`` (id → host file) are mounted for the build only, never in a layer."""
+        exe, env = self.exe, dict(os.environ)
+        if self.kind == "docker":
+            if not Path(BUILDKIT_DOCKER).exists():
+                raise EngineError(f"{BUILDKIT_DOCKER} is missing: BuildKit builds need "
+                                  "Debian's docker client", fix="apt-get install docker.io")
+            exe, env["DOCKER_BUILDKIT"] = BUILDKIT_DOCKER, "1"
+        argv = [exe, "build", "--progress", "plain", "-f", str(dockerfile), "--target", target,
+                "-t", tag, *(a for key, src in secrets.items()
+                             for a in ("--secret", f"id={key},src={src}"))]
+        proc = subprocess.Popen([*argv, str(context)], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+        assert proc.stdout is not None
+        tail: list[str] = []
+        for line in proc.stdout:
+            tail = [*tail[-30:], line.rstrip()]
+            if log:
+                log(line.rstrip())
+        if proc.wait() != 0:
+            raise BuildError(f"{self.kind} build failed:\n" + "\n".join(tail),
+                             fix="read the build log above; 'dlenv lint' checks the Dockerfile")
+        found = self.image_id(tag)
+        if found is None:
+            raise EngineError(f"{self.kind} built {tag} but does not show it")
+        return found
+
+
+def _answers(exe: str) -> tuple[bool, str]:
+    try:
+        proc = subprocess.run([exe, "info", "--format", "{{json .}}"], capture_output=True,
+                              text=True, timeout=30, check=False)
+    except subprocess.TimeoutExpired:
+        return False, "the engine did not answer within 30 s"
+    if proc.returncode != 0 or "ServerErrors" in proc.stdout:
+        return False, (proc.stderr or proc.stdout).strip().splitlines()[-1:][0] \
+            if (proc.stderr or proc.stdout).strip() else f"exit {proc.returncode}"
+    return True, ""
+
+
+def detect(choice: str | None = None) -> CliEngine:
+    """The engine to use: ``choice`` (docker|podman), else the first that answers."""
+    if choice is not None and choice not in ENGINES:
+        raise EngineError(f"unknown engine {choice!r}", fix="use --engine docker or podman")
+    kinds = [k for k in ENGINES if choice in (None, k)]
+    problems = []
+    for kind in kinds:
+        exe = shutil.which(kind)
+        if exe is None:
+            problems.append(f"{kind}: not installed")
+            continue
+        ok, why = _answers(exe)
+        if ok:
+            return CliEngine(kind, exe)
+        problems.append(f"{kind}: {why}")
+    fix = "; or ".join(_INSTALL[k] for k in kinds)
+    raise EngineError("no container engine answers (" + "; ".join(problems) + ")", fix=fix)

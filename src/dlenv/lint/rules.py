@@ -1,0 +1,86 @@
+"""The rules (id, severity, title, why) and the ``Finding`` each check reports.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+Severity = Literal["error", "warning", "info", "style"]
+SEVERITIES: tuple[Severity, ...] = ("error", "warning", "info", "style")
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    id: str
+    severity: Severity
+    title: str
+    why: str
+
+
+_RULES = [
+    Rule("ML001", "error", "base image is 'latest' or has no tag",
+         "the image changes under you; builds stop being reproducible"),
+    Rule("ML002", "info", "base image is pinned by tag, not digest",
+         "a tag can be moved; a digest cannot"),
+    Rule("ML003", "warning", "Jupyter or development tools in a serving image",
+         "a serving image should hold only what serves: every extra tool is attack surface "
+         "and size"),
+    Rule("ML004", "warning", "the image runs as root",
+         "a process escaping the framework's sandbox owns the container, and files written "
+         "to mounts belong to root"),
+    Rule("ML005", "warning", "pip installs packages without pins or hashes",
+         "unpinned installs resolve differently every build"),
+    Rule("ML006", "warning", "pip leaves its cache in the image",
+         "the wheel cache doubles the size of the layer"),
+    Rule("ML007", "warning", "apt-get install without --no-install-recommends",
+         "Recommends pull in hundreds of MB nobody asked for"),
+    Rule("ML008", "warning", "apt-get without cleaning its lists",
+         "/var/lib/apt/lists stays in the layer"),
+    Rule("ML009", "warning", "CUDA from both the base image and nvidia-* wheels",
+         "two CUDA runtimes: gigabytes twice, and the framework may load either"),
+    Rule("ML010", "error", "the framework's CUDA does not match the CUDA base image",
+         "the framework was built for another CUDA major version and cannot use this one"),
+    Rule("ML011", "error", "tensorflow-gpu is gone since TensorFlow 2.12",
+         "the package stopped at 2.11; 'tensorflow' has GPU support on Linux"),
+    Rule("ML012", "error", "Jupyter without a token or password",
+         "anyone who reaches the port runs code as the container's user"),
+    Rule("ML013", "warning", "Jupyter bound to 0.0.0.0 or run with --allow-root",
+         "it answers on every interface of the host it is published on, or as root"),
+    Rule("ML014", "error", "SSH with passwords, root login or host keys baked in",
+         "every container of the image shares the host keys; passwords can be guessed"),
+    Rule("ML015", "error", "a secret in ENV or ARG",
+         "ENV and ARG values are stored in the image's config and history"),
+    Rule("ML016", "warning", "ADD from a URL",
+         "the download is not verified and the layer is not reproducible"),
+    Rule("ML017", "warning", "no .dockerignore beside the Dockerfile",
+         "the whole directory (.git, data, checkpoints) is sent to the engine"),
+    Rule("ML018", "error", "a Dockerfile dlenv rendered was changed afterwards",
+         "its instructions are not the ones dlenv wrote: an edit, or a value that broke "
+         "out of its line"),
+    Rule("ML101", "error", "privileged container in compose",
+         "a privileged container is root on the host"),
+    Rule("ML102", "warning", "host IPC, PID or network namespace in compose",
+         "the container shares the host's processes, shared memory or network"),
+]
+
+
+RULES = {r.id: r for r in _RULES}
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    rule: str
+    severity: Severity
+    file: str
+    line: int
+    message: str
+    fix: str = ""
+    source: str = "dlenv"  # dlenv | hadolint
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _f(rule: str, file: str, line: int, message: str, fix: str) -> Finding:
+    return Finding(rule, RULES[rule].severity, file, line, message, fix)
