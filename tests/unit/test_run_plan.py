@@ -9,11 +9,13 @@ from dataclasses import replace
 
 import pytest
 
-from dlenv.cli import main
 from dlenv.doctor import diagnose
+from dlenv.engine import CliEngine
 from dlenv.errors import EngineError, SpecError
 from dlenv.run import Host, RunOptions, choose_profile, decide_gpus, default_shm, plan_run
 from dlenv.spec import parse_spec
+from dlenv.workflows.project import open_project
+from dlenv.workflows.run import RunRequest, prepare_run
 from tests.unit.test_doctor_verify import h200, pytorch_gpu
 
 SPEC = """name = "team"
@@ -166,16 +168,14 @@ def test_gpus_only_where_containers_can_use_them():
     assert flag_values(plan.args("podman"), "--device") == ["nvidia.com/gpu=all"]
 
 
-def test_cli_dry_run_prints_the_plan_and_starts_nothing(tmp_path, capsys, monkeypatch):
-    import dlenv.engine
-
+def test_a_prepared_run_plans_the_container_and_starts_nothing(tmp_path):
     (tmp_path / "dlenv.toml").write_text(SPEC)
-    fake = dlenv.engine.CliEngine("docker", "/usr/bin/docker")
-    monkeypatch.setattr(dlenv.engine, "detect", lambda choice=None: fake)
-    code = main(["run", str(tmp_path), "--image", "team:serve", "--dry-run", "--profile",
-                 "serve", "--", "python3", "-c", "print(1)"])
-    assert code == 0
-    shown = json.loads(capsys.readouterr().out)
-    assert shown["argv"][:2] == ["/usr/bin/docker", "run"]
-    assert shown["argv"][-4:] == ["team:serve", "python3", "-c", "print(1)"]
-    assert shown["ports"] == ["127.0.0.1:8501->8501"]
+    fake = CliEngine("docker", "/nonexistent/docker")  # any call to it would fail
+    request = RunRequest(mode="run", image="team:serve", profile="serve",
+                         command=("python3", "-c", "print(1)"))
+    prepared = prepare_run(open_project(tmp_path), request, engine=fake)
+    assert prepared.engine is fake and prepared.profile == "serve"
+    argv = prepared.plan.args(fake.kind)
+    assert argv[-4:] == ["team:serve", "python3", "-c", "print(1)"]
+    assert [str(p) for p in prepared.plan.ports] == ["127.0.0.1:8501->8501"]
+    assert (tmp_path / "dlenv.lock").exists()  # a missing lock is made first, as for a build

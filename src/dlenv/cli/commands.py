@@ -1,0 +1,314 @@
+"""The commands: each turns parsed arguments into one workflow call and renders the result.
+Every decision lives in ``dlenv.workflows`` and below."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from rich.markup import escape
+from rich.table import Table
+
+from dlenv.cli.render import ConsoleReporter, checks, emit_json, out
+from dlenv.compat import FRAMEWORKS, load_matrix
+from dlenv.engine import LABEL
+from dlenv.lint import SEVERITIES, to_sarif
+from dlenv.workflows import build as build_flow
+from dlenv.workflows import check as check_flow
+from dlenv.workflows import eject as eject_flow
+from dlenv.workflows import project as project_flow
+from dlenv.workflows import registry as registry_flow
+from dlenv.workflows import run as run_flow
+from dlenv.workflows.project import open_project
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    path = project_flow.init_project(Path(args.dir), framework=args.framework, gpu=args.gpu,
+                                     python=args.python, packages=tuple(args.package),
+                                     force=args.force)
+    out.print(f"wrote {path}")
+    return 0
+
+
+def cmd_matrix(args: argparse.Namespace) -> int:
+    matrix = load_matrix()
+    names = ["pytorch"] if args.framework == "torch" else \
+        [args.framework] if args.framework else list(FRAMEWORKS)
+    if args.json:
+        emit_json({
+            "updated": matrix.updated, "sources": matrix.sources,
+            "min_driver": matrix.driver_floor,
+            "frameworks": {n: [{
+                "line": r.line, "python": [r.python_min, r.python_max], "manylinux": r.manylinux,
+                "cuda": [{"cuda": o.cuda, "cudnn": o.cudnn, "source": o.source, "extra": o.extra,
+                          "min_driver": matrix.min_driver(o.cuda),
+                          "gpu_archs": list(matrix.gpu_archs(o.cuda, o.min_sm))}
+                         for o in r.cuda_options],
+            } for r in matrix.lines(n)] for n in names},
+        })
+        return 0
+    for n in names:
+        table = Table(title=f"{n} (matrix of {matrix.updated})")
+        for col in ("release", "python", "CUDA (cuDNN) · how", "min driver", "wheels"):
+            table.add_column(col)
+        for r in matrix.lines(n):
+            cuda = "; ".join(f"{o.cuda} ({o.cudnn}) · {o.source}" + (f"[{o.extra}]" if o.extra
+                                                                       else "")
+                             for o in r.cuda_options)
+            drivers = ", ".join(sorted({matrix.min_driver(o.cuda) for o in r.cuda_options}))
+            table.add_row(r.line, f"{r.python_min}–{r.python_max}", cuda, drivers, r.manylinux)
+        out.print(table)
+    return 0
+
+
+def cmd_resolve(args: argparse.Namespace) -> int:
+    project = open_project(args.dir)
+    target = project_flow.resolve_project(project)
+    if args.json:
+        data = target.to_dict()
+        data["decisions"] = [{"key": d.key, "value": d.value, "reason": d.reason}
+                             for d in target.decisions]
+        emit_json(data)
+        return 0
+    table = Table(title=f"{project.spec.name}: resolved target")
+    for col in ("decision", "value", "why"):
+        table.add_column(col)
+    for d in target.decisions:
+        table.add_row(d.key, d.value, d.reason)
+    out.print(table)
+    return 0
+
+
+def cmd_lock(args: argparse.Namespace) -> int:
+    project = open_project(args.dir)
+    if args.check:
+        project_flow.check_lock_file(project)
+        out.print(f"{project.lock_path} is up to date")
+        return 0
+    with ConsoleReporter(quiet=args.json) as reporter:
+        lock = project_flow.lock(project, cache_dir=args.cache_dir, reporter=reporter)
+    if args.requirements:
+        Path(args.requirements).write_text(lock.requirements_txt(args.profile))
+    total = sum(w.size for w in lock.wheels)
+    if args.json:
+        emit_json({"lock": str(project.lock_path), "spec_digest": lock.spec_digest,
+                   "wheels": len(lock.wheels), "debs": len(lock.debs),
+                   "wheel_bytes": total, "target": lock.target.to_dict()})
+    else:
+        out.print(f"locked {len(lock.wheels)} wheels ({total / 1e6:,.1f} MB) and "
+                  f"{len(lock.debs)} .debs for Python {lock.target.python} on "
+                  f"{lock.target.base}: {project.lock_path}", soft_wrap=True)
+    return 0
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    project = open_project(args.dir)
+    if args.backend == "docker":
+        with ConsoleReporter(quiet=args.json) as reporter:
+            made = eject_flow.build_dockerfile(project, profile=args.profile, tag=args.tag,
+                                               frozen=args.frozen, cache_dir=args.cache_dir,
+                                               reporter=reporter)
+        if args.json:
+            emit_json({"tag": made.tag, "image": made.image, "backend": "docker",
+                       "target": made.target, "dockerfile": str(made.dockerfile),
+                       "seconds": round(made.seconds, 3)})
+        else:
+            out.print(f"image {made.tag} {made.image}: built by Docker from {made.dockerfile} "
+                      f"(target {made.target}) in {made.seconds:.1f} s; it holds exactly the "
+                      f"{made.packages} locked packages", soft_wrap=True)
+        return 0
+    options = build_flow.BuildOptions(
+        profile=args.profile, compression=args.compression, bytecode=not args.no_bytecode,
+        with_project=not args.no_project, tag=args.tag, outputs=tuple(args.output),
+        load=args.load, frozen=args.frozen, cache_dir=args.cache_dir)
+    with ConsoleReporter(quiet=args.json) as reporter:
+        built = build_flow.build(project, options, reporter)
+    result = built.result
+    if args.json:
+        emit_json({**result.to_json(), "loaded": built.loaded, "tag": built.tag,
+                   "seconds": round(built.seconds, 3)})
+        return 0
+    table = Table(title=built.tag)
+    for col in ("layer", "size", "digest", ""):
+        table.add_column(col)
+    for blob, reused in zip(result.layers, result.reused, strict=True):
+        table.add_row(blob.name, f"{blob.descriptor.size / 1e6:,.1f} MB",
+                      blob.descriptor.digest[:19], "reused" if reused else "built")
+    out.print(table)
+    fresh = sum(not r for r in result.reused)
+    out.print(f"image {built.tag} {result.manifest.digest}: {result.size / 1e6:,.1f} MB "
+              f"compressed, {len(result.layers)} layers ({fresh} built, "
+              f"{len(result.layers) - fresh} reused) in {built.seconds:.1f} s"
+              + ("; loaded into Docker" if built.loaded else ""), soft_wrap=True)
+    if result.overlaps:
+        shown = ", ".join(f"{p} ({upper} over {lower})" for p, lower, upper in result.overlaps[:3])
+        more = f" and {len(result.overlaps) - 3} more" if len(result.overlaps) > 3 else ""
+        out.print(f"[yellow]note:[/] {len(result.overlaps)} files ship in two layers; the upper "
+                  f"one is used: {shown}{more}", soft_wrap=True)
+    for line in result.notes:
+        out.print(f"[yellow]note:[/] {line}", soft_wrap=True)
+    return 0
+
+
+def cmd_dockerfile(args: argparse.Namespace) -> int:
+    project = open_project(args.dir)
+    with ConsoleReporter(quiet=args.json or args.stdout) as reporter:
+        lock = project_flow.fresh_lock(project, cache_dir=args.cache_dir, frozen=args.frozen,
+                                       reporter=reporter)
+        if args.stdout:
+            rendered = eject_flow.render(project, lock, reporter)
+        else:
+            ejected = eject_flow.eject(project, lock,
+                                       output=Path(args.output) if args.output else None,
+                                       cache_dir=args.cache_dir, reporter=reporter)
+    if args.stdout:
+        sys.stdout.write(rendered.dockerfile)
+        return 0
+    if args.json:
+        emit_json({"dockerfile": str(ejected.dockerfile),
+                   "targets": list(ejected.rendered.targets),
+                   "written": [str(p) for p in ejected.written]})
+        return 0
+    out.print(f"wrote {ejected.dockerfile} (targets: {', '.join(ejected.rendered.targets)}) "
+              f"and its context in {project.directory / '.dlenv'}\nbuild it: DOCKER_BUILDKIT=1 "
+              f"/usr/bin/docker build --secret id=ca,src=/etc/ssl/certs/ca-certificates.crt "
+              f"--target runtime -t {project.spec.name} {project.directory}\n"
+              f"or: dlenv build {args.dir} --backend docker", soft_wrap=True)
+    return 0
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    project = open_project(args.dir)
+    with ConsoleReporter(quiet=args.json) as reporter:
+        pushed = registry_flow.push(project, args.ref, profile=args.profile,
+                                    cache_dir=args.cache_dir, reporter=reporter)
+    if args.json:
+        emit_json({"ref": str(pushed.ref), "digest": pushed.digest,
+                   "blobs_sent": pushed.blobs_sent, "image": pushed.image,
+                   "layers": pushed.layers})
+    else:
+        out.print(f"pushed {pushed.image} ({pushed.layers} layers, built from the current "
+                  f"lock) as {pushed.ref}@{pushed.digest} ({pushed.blobs_sent} blobs sent, the "
+                  "rest were there)", soft_wrap=True)
+    return 0
+
+
+def cmd_pull(args: argparse.Namespace) -> int:
+    with ConsoleReporter(quiet=args.json) as reporter:
+        pulled = registry_flow.pull(args.ref, load=args.load, tag=args.tag,
+                                    cache_dir=args.cache_dir, reporter=reporter)
+    if args.json:
+        emit_json({"ref": str(pulled.ref), "digest": pulled.digest, "loaded": pulled.loaded})
+    else:
+        out.print(f"pulled {pulled.ref} → {pulled.digest}", soft_wrap=True)
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    project = open_project(args.dir) if args.dir is not None else None
+    report = check_flow.doctor(project, facts_file=Path(args.facts) if args.facts else None,
+                               cache_dir=args.cache_dir)
+    return checks(report, args.json)
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    if args.host:
+        project = open_project(args.dir) if args.dir is not None else None
+        report = check_flow.verify_host(project, profile=args.profile,
+                                        framework=args.framework, expect_gpu=args.gpu)
+    else:
+        report = check_flow.verify_image(open_project(args.dir or "."), profile=args.profile,
+                                         image=args.image, engine=args.engine,
+                                         allow_cpu=args.allow_cpu, cache_dir=args.cache_dir)
+    return checks(report, args.json)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    project = open_project(args.dir)
+    request = run_flow.RunRequest(
+        mode=args.mode, profile=args.profile, image=args.image, engine=args.engine,
+        command=tuple(args.cmd), memory=args.memory, cpus=args.cpus, shm_size=args.shm_size,
+        pids_limit=args.pids_limit, mounts=tuple(args.mount), publish=tuple(args.publish),
+        port=args.port or None, expose=args.expose, allow_cpu=args.allow_cpu,
+        host_ca=not args.no_host_ca, volumes=not args.no_volumes,
+        tty=sys.stdin.isatty() and sys.stdout.isatty(), key=args.key,
+        ssh_config=args.ssh_config, cache_dir=args.cache_dir)
+    reporter = ConsoleReporter(quiet=args.json or args.dry_run)
+    with reporter:
+        prepared = run_flow.prepare_run(project, request, reporter)
+    plan = prepared.plan
+    if args.dry_run:
+        emit_json({**plan.to_json(), "argv": [prepared.engine.exe, "run",
+                                              *plan.args(prepared.engine.kind)]})
+        return 0
+    if not plan.detach:
+        return run_flow.run_attached(prepared, reporter)
+    with reporter:
+        started = run_flow.start_service(project, prepared, ssh_config=args.ssh_config,
+                                         reporter=reporter)
+    if args.json:
+        emit_json(plan.to_json())
+        return 0
+    name, profile = project.spec.name, prepared.profile
+    if plan.mode == "jupyter":
+        out.print(f"JupyterLab for {name} ({profile}) runs as {plan.name}:\n"
+                  f"  {plan.extra['url']}\n"
+                  f"notebooks are in {project.directory.resolve()}; 'dlenv stop "
+                  f"{args.dir or '.'}' ends it", soft_wrap=True)
+    else:
+        identity = f" -i {prepared.identity}" if prepared.identity else ""
+        out.print(f"SSH for {name} ({profile}) runs as {plan.name}:\n  {plan.extra['ssh']}"
+                  f"{identity}", soft_wrap=True)
+        if started.ssh_alias:
+            out.print(f"  or: ssh {started.ssh_alias}  (added to ~/.ssh/config for VS Code "
+                      "Remote-SSH)")
+    return 0
+
+
+def cmd_ps(args: argparse.Namespace) -> int:
+    project = open_project(args.dir) if args.dir else None
+    _, found = run_flow.containers(args.engine, project)
+    if args.json:
+        emit_json([c.to_json() for c in found])
+        return 0
+    table = Table(title="containers dlenv started")
+    for col in ("name", "env", "mode", "profile", "status", "ports"):
+        table.add_column(col)
+    for c in found:
+        table.add_row(c.name, c.labels.get(f"{LABEL}.env", ""), c.labels.get(f"{LABEL}.mode", ""),
+                      c.labels.get(f"{LABEL}.profile", ""), c.status, c.ports)
+    out.print(table)
+    return 0
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    project = open_project(args.dir) if args.dir else None
+    stopped = run_flow.stop(project, args.name, args.engine)
+    if args.json:
+        emit_json({"stopped": stopped})
+    else:
+        out.print(f"stopped {len(stopped)} container(s)" + (": " + ", ".join(stopped)
+                                                              if stopped else ""))
+    return 0
+
+
+def cmd_lint(args: argparse.Namespace) -> int:
+    paths = tuple(Path(p) for p in args.paths) or (Path("Dockerfile"),)
+    report = check_flow.lint(paths, threshold=args.failure_threshold,
+                             hadolint=not args.no_hadolint)
+    if args.format == "json":
+        emit_json({"findings": [f.to_json() for f in report.findings],
+                   "hadolint": report.hadolint, "failed": bool(report.failing)})
+    elif args.format == "sarif":
+        emit_json(to_sarif(report.findings))
+    else:
+        colour = {"error": "red", "warning": "yellow", "info": "cyan", "style": "dim"}
+        for f in report.findings:
+            out.print(f"{escape(f.file)}:{f.line}: [{colour[f.severity]}]{f.severity}[/] "
+                      f"{f.rule} {escape(f.message)}" + (f"\n    fix: {escape(f.fix)}"
+                                                           if f.fix else ""), soft_wrap=True)
+        counts = {s: sum(f.severity == s for f in report.findings) for s in SEVERITIES}
+        out.print(f"{report.files} file(s): " + ", ".join(f"{n} {s}" for s, n in counts.items())
+                  + ("" if report.hadolint else " (hadolint not installed: dlenv rules only)"))
+    return 1 if report.failing else 0

@@ -1,0 +1,52 @@
+"""``dlenv``'s entry point: parse, run one command, and map errors to exit codes (2 bad
+input, 3 the outside world, 130 interrupted); the only place that turns exceptions into text."""
+
+from __future__ import annotations
+
+import errno
+import sys
+from collections.abc import Sequence
+
+from rich.markup import escape
+
+from dlenv.cli.parser import build_parser
+from dlenv.cli.render import err
+from dlenv.errors import DlenvError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command: list[str] = []
+    if "--" in argv and argv and argv[0] == "run":  # dlenv run [DIR] [options] -- CMD ...
+        at = argv.index("--")
+        argv, command = argv[:at], argv[at + 1:]
+    args = parser.parse_args(argv)
+    if command:
+        args.cmd = command
+    try:
+        code: int = args.func(args)
+        return code
+    except DlenvError as exc:
+        err.print("[bold red]error:[/]", escape(str(exc)), soft_wrap=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        return 130
+    except OSError as exc:
+        # The world said no: a full disk, a permission, a path that is a file. Every write
+        # went to a temporary name first, so what was there before is intact.
+        err.print("[bold red]error:[/]", escape(_os_error(exc)), soft_wrap=True)
+        return 3
+
+
+def _os_error(exc: OSError) -> str:
+    where = f": {exc.filename}" if exc.filename else ""
+    text = f"{exc.strerror or exc}{where}"
+    if exc.errno == errno.ENOSPC:
+        return (f"{text} — the disk is full; nothing was replaced (the cache, the store and "
+                "the previous image are intact). Free space, or point --cache-dir / "
+                "DLENV_CACHE_DIR at a larger disk, and run again")
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"{text} — dlenv may not write there; check the owner and permissions"
+    return text

@@ -1,0 +1,196 @@
+"""The argument parser: every command, its options and their help."""
+
+from __future__ import annotations
+
+import argparse
+
+from dlenv import __version__
+from dlenv.cli.commands import (
+    cmd_build,
+    cmd_dockerfile,
+    cmd_doctor,
+    cmd_init,
+    cmd_lint,
+    cmd_lock,
+    cmd_matrix,
+    cmd_ps,
+    cmd_pull,
+    cmd_push,
+    cmd_resolve,
+    cmd_run,
+    cmd_stop,
+    cmd_verify,
+)
+from dlenv.run import PIDS_LIMIT
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="dlenv", description="Reproducible deep-learning "
+                                "container environments from one spec.")
+    p.add_argument("--version", action="version", version=f"dlenv {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("init", help="write a commented starter dlenv.toml")
+    s.add_argument("dir", nargs="?", default=".")
+    s.add_argument("--framework", help='e.g. "tensorflow==2.15.*"')
+    s.add_argument("--gpu", action="store_true", help="a CUDA environment")
+    s.add_argument("--python", help="Python version, e.g. 3.11")
+    s.add_argument("--package", action="append", default=[], help="extra pip requirement")
+    s.add_argument("--force", action="store_true", help="overwrite an existing dlenv.toml")
+    s.set_defaults(func=cmd_init)
+
+    s = sub.add_parser("matrix", help="show the compatibility matrix")
+    s.add_argument("framework", nargs="?", choices=["tensorflow", "pytorch", "torch", "jax"])
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_matrix)
+
+    s = sub.add_parser("resolve", help="decide Python, base, CUDA and driver floor, and say why")
+    s.add_argument("dir", nargs="?", default=".")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_resolve)
+
+    s = sub.add_parser("lock", help="pin every wheel and .deb by hash in dlenv.lock")
+    s.add_argument("dir", nargs="?", default=".")
+    s.add_argument("--check", action="store_true", help="exit 1 when the lock is stale")
+    s.add_argument("--requirements", metavar="FILE", help="also write requirements.txt "
+                   "with hashes")
+    s.add_argument("--profile", help="profile for --requirements (default: the base set)")
+    s.add_argument("--cache-dir", help="download cache (default $DLENV_CACHE_DIR or the "
+                   "user cache directory)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_lock)
+
+    s = sub.add_parser("build", help="build the image natively (no Docker daemon needed)")
+    s.add_argument("dir", nargs="?", default=".")
+    s.add_argument("--profile", help="build this profile's image (dev, train, serve)")
+    s.add_argument("--output", action="append", default=[],
+                   help="also write oci:DIR or docker-archive:FILE (repeatable)")
+    s.add_argument("--load", action="store_true", help="load the image into Docker")
+    s.add_argument("--tag", help="image name:tag (default NAME:latest or NAME:PROFILE)")
+    s.add_argument("--compression", choices=["gzip", "zstd", "none"], default="gzip")
+    s.add_argument("--backend", choices=["native", "docker"], default="native",
+                   help="docker: render the Dockerfile and build it with BuildKit")
+    s.add_argument("--frozen", action="store_true", help="fail instead of re-locking")
+    s.add_argument("--no-bytecode", action="store_true",
+                   help="do not precompile .pyc (smaller, but every start compiles imports)")
+    s.add_argument("--no-project", action="store_true",
+                   help="do not copy the spec's directory into the workdir")
+    s.add_argument("--cache-dir", help="cache and image store (default $DLENV_CACHE_DIR)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_build)
+
+    s = sub.add_parser("dockerfile", help="render the lock as a multi-stage Dockerfile (eject)")
+    s.add_argument("dir", nargs="?", default=".")
+    s.add_argument("-o", "--output", help="where to write it (default DIR/Dockerfile)")
+    s.add_argument("--stdout", action="store_true", help="print it, write nothing")
+    s.add_argument("--frozen", action="store_true", help="fail instead of re-locking")
+    s.add_argument("--cache-dir")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_dockerfile)
+
+    s = sub.add_parser("push", help="push the built image to a registry")
+    s.add_argument("ref", help="registry/repository:tag")
+    s.add_argument("dir", nargs="?", default=".")
+    s.add_argument("--profile")
+    s.add_argument("--cache-dir")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_push)
+
+    s = sub.add_parser("pull", help="pull an image (by tag or digest) into the local store")
+    s.add_argument("ref")
+    s.add_argument("--load", action="store_true", help="also load it into Docker")
+    s.add_argument("--tag", help="name to load it under")
+    s.add_argument("--cache-dir")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_pull)
+    s = sub.add_parser("doctor", help="check this host: engine, disk, TLS, GPU, driver, toolkit")
+    s.add_argument("dir", nargs="?", help="also check that this spec's environment can run here")
+    s.add_argument("--cache-dir")
+    s.add_argument("--facts", help=argparse.SUPPRESS)  # replay recorded host facts (JSON)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_doctor)
+
+    s = sub.add_parser("verify", help="prove an environment works: framework, devices, a "
+                                      "matmul, a training step, XLA, the locked packages")
+    s.add_argument("dir", nargs="?", help="the project (default: the current directory)")
+    s.add_argument("--profile")
+    s.add_argument("--image", help="verify this image instead of the project's tag")
+    s.add_argument("--host", action="store_true",
+                   help="run the probe in this Python environment, without a container")
+    s.add_argument("--framework", choices=["tensorflow", "torch", "jax"],
+                   help="with --host: which framework to probe")
+    s.add_argument("--gpu", action="store_true", help="with --host: fail when no GPU is seen")
+    s.add_argument("--allow-cpu", action="store_true",
+                   help="do not fail a CUDA environment for lack of a GPU")
+    s.add_argument("--engine", default="docker", choices=["docker", "podman"])
+    s.add_argument("--cache-dir")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_verify)
+
+    for mode, text in (
+            ("run", "run the environment's command (or -- CMD) with the project mounted"),
+            ("shell", "an interactive shell in the environment (dev profile by default)"),
+            ("jupyter", "JupyterLab from the dev profile, on 127.0.0.1 with a token"),
+            ("ssh", "an SSH server (key only) from the dev profile, for VS Code Remote-SSH")):
+        s = sub.add_parser(mode, help=text)
+        s.add_argument("dir", nargs="?", default=".")
+        s.add_argument("--profile", help="profile to run (default: dev for shell/jupyter/ssh)")
+        s.add_argument("--image", help="run this image (tag or id) instead of building")
+        s.add_argument("--engine", choices=["docker", "podman"],
+                       help="container engine (default: the first that answers)")
+        s.add_argument("--memory", help="memory limit, e.g. 16g")
+        s.add_argument("--cpus", help="CPU limit, e.g. 4")
+        s.add_argument("--shm-size", help="/dev/shm size (default: a quarter of the host's "
+                       "memory, 1g to 16g)")
+        s.add_argument("--pids-limit", type=int, default=PIDS_LIMIT,
+                       help=f"most processes and threads (default {PIDS_LIMIT}; 0: no limit)")
+        s.add_argument("--mount", action="append", default=[], metavar="HOST:CONTAINER[:ro]",
+                       help="also bind-mount a host path (repeatable)")
+        s.add_argument("--no-volumes", action="store_true",
+                       help="no named volumes for home, /data and /models")
+        s.add_argument("--expose", action="store_true",
+                       help="publish ports on every interface, not only 127.0.0.1")
+        s.add_argument("--allow-cpu", action="store_true",
+                       help="run a CUDA environment without a GPU")
+        s.add_argument("--no-host-ca", action="store_true",
+                       help="do not mount the host's CA bundle (read-only) for pip and HTTPS")
+        s.add_argument("--dry-run", action="store_true",
+                       help="print the plan and the engine command, start nothing")
+        s.add_argument("--cache-dir")
+        if mode in ("run", "shell"):
+            s.add_argument("--publish", "-p", action="append", default=[],
+                           metavar="[HOST:]CONTAINER", help="publish a port on 127.0.0.1")
+        else:
+            s.add_argument("--port", type=int, help="host port (default: the first free from "
+                           + ("8888)" if mode == "jupyter" else "2222)"))
+            s.add_argument("--json", action="store_true")
+        if mode == "ssh":
+            s.add_argument("--key", help="public key to log in with (default ~/.ssh/id_*.pub)")
+            s.add_argument("--ssh-config", action="store_true",
+                           help="add a Host entry to ~/.ssh/config (VS Code Remote-SSH)")
+        s.set_defaults(func=cmd_run, mode=mode, cmd=[], json=False, key=None, port=None,
+                       publish=[], ssh_config=False)
+
+    s = sub.add_parser("lint", help="ML-aware checks for Dockerfiles and compose files "
+                                    "(and hadolint's, when installed)")
+    s.add_argument("paths", nargs="*", help="Dockerfiles or compose files (default Dockerfile)")
+    s.add_argument("--format", choices=["text", "json", "sarif"], default="text")
+    s.add_argument("--failure-threshold", choices=["error", "warning", "info", "style", "none"],
+                   default="warning", help="exit 1 when a finding is this severe or more")
+    s.add_argument("--no-hadolint", action="store_true", help="dlenv's rules only")
+    s.set_defaults(func=cmd_lint)
+
+    s = sub.add_parser("ps", help="list the containers dlenv started")
+    s.add_argument("dir", nargs="?", help="only this project's")
+    s.add_argument("--engine", choices=["docker", "podman"])
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_ps)
+
+    s = sub.add_parser("stop", help="stop and remove containers dlenv started (a project's, "
+                                    "or --name)")
+    s.add_argument("dir", nargs="?", default=".")
+    s.add_argument("--name", action="append", default=[], help="only this container")
+    s.add_argument("--engine", choices=["docker", "podman"])
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_stop)
+    return p

@@ -1,0 +1,130 @@
+"""``doctor``, ``verify`` and ``lint``: checks of the host, of a built environment and of
+Dockerfiles and compose files, returned as reports for the CLI to render."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from dlenv.cache import default_cache_dir
+from dlenv.checks import Check, Status, worst
+from dlenv.doctor import (
+    HostFacts,
+    Needs,
+    diagnose,
+    gather,
+    needs_from_target,
+    parse_gpus,
+    query_gpus,
+)
+from dlenv.engine import EngineKind, detect
+from dlenv.errors import DlenvError, LockError
+from dlenv.image import plan_build
+from dlenv.lint import (
+    SEVERITIES,
+    Finding,
+    Severity,
+    at_or_above,
+    hadolint_binary,
+    lint_path,
+    run_hadolint,
+)
+from dlenv.resolve import resolve_target
+from dlenv.resolve.locking import spec_requirements
+from dlenv.verify import Request, evaluate, probe_host, probe_image, request_for
+from dlenv.workflows.project import Project, check_lock_file, fresh_lock
+
+
+@dataclass(frozen=True, slots=True)
+class CheckReport:
+    title: str
+    checks: tuple[Check, ...]
+    details: dict[str, Any]  # the facts or observations the checks were made from
+
+    @property
+    def status(self) -> Status:
+        return worst(self.checks)
+
+
+def needs_of(project: Project) -> Needs:
+    """What the project's environment needs of a host, from its lock (or, without a fresh
+    one, from the spec: it decides the same target)."""
+    try:
+        target = check_lock_file(project).target
+    except LockError:
+        target = resolve_target(project.spec).locked()
+    return needs_from_target(project.spec.name, target)
+
+
+def doctor(project: Project | None = None, *, facts_file: Path | None = None,
+           cache_dir: str | None = None) -> CheckReport:
+    """This host's checks; with a project, also whether its environment can run here.
+    ``facts_file`` replays recorded host facts instead of reading the host."""
+    if facts_file is not None:
+        facts = HostFacts.from_json(json.loads(facts_file.read_text()))
+    else:
+        facts = gather(default_cache_dir(cache_dir))
+    checks = diagnose(facts, needs_of(project) if project else None)
+    return CheckReport("dlenv doctor", tuple(checks), {"facts": facts.to_json()})
+
+
+Framework = Literal["tensorflow", "torch", "jax"]
+
+
+def verify_host(project: Project | None = None, *, profile: str | None = None,
+                framework: Framework | None = None, expect_gpu: bool = False) -> CheckReport:
+    """Run the probe in this Python environment (no container)."""
+    request = Request(framework=framework, packages=())
+    if project is not None:
+        request = request_for(check_lock_file(project), profile)
+        if framework:
+            request = replace(request, framework=framework)
+    seen = probe_host(request)
+    checks = evaluate(seen, expect_gpu=expect_gpu, in_image=False)
+    return CheckReport(f"dlenv verify --host ({seen.get('executable')})", tuple(checks),
+                       {"seen": seen})
+
+
+def verify_image(project: Project, *, profile: str | None = None, image: str | None = None,
+                 engine: EngineKind = "docker", allow_cpu: bool = False,
+                 cache_dir: str | None = None) -> CheckReport:
+    """Run the probe in a fresh container of the project's image (or ``image``): the
+    framework, the devices, a matmul, a training step, XLA, the locked packages."""
+    spec = project.spec
+    lock = fresh_lock(project, cache_dir=cache_dir, frozen=True)
+    image = image or plan_build(spec, lock, profile=profile).tag
+    request = request_for(lock, profile, (spec.workdir,), spec_requirements(spec))
+    expect_gpu = bool(lock.target.cuda) and not allow_cpu
+    gpus = False
+    if expect_gpu:
+        rc, smi, _ = query_gpus()
+        gpus = rc == 0 and bool(parse_gpus(smi))
+    seen = probe_image(image, request, engine=detect(engine), gpus=gpus, workdir=spec.workdir)
+    checks = evaluate(seen, expect_gpu=expect_gpu, in_image=True)
+    return CheckReport(f"dlenv verify {image}", tuple(checks), {"seen": seen})
+
+
+@dataclass(frozen=True, slots=True)
+class LintReport:
+    files: int
+    findings: tuple[Finding, ...]
+    failing: tuple[Finding, ...]  # at or above the threshold
+    hadolint: bool  # whether hadolint's rules ran too
+
+
+def lint(paths: tuple[Path, ...], *, threshold: Severity | Literal["none"] = "warning",
+         hadolint: bool = True) -> LintReport:
+    """dlenv's rules (and hadolint's, when installed) over Dockerfiles and compose files."""
+    binary = hadolint_binary() if hadolint else None
+    findings: list[Finding] = []
+    for path in paths:
+        if not path.is_file():
+            raise DlenvError(f"{path}: no such file", fix="name a Dockerfile or compose file")
+        findings += lint_path(path)
+        if binary and path.suffix not in (".yml", ".yaml"):
+            findings += run_hadolint(path, binary)
+    findings.sort(key=lambda f: (f.file, f.line, SEVERITIES.index(f.severity), f.rule))
+    return LintReport(files=len(paths), findings=tuple(findings),
+                      failing=tuple(at_or_above(findings, threshold)), hadolint=bool(binary))

@@ -1,0 +1,81 @@
+"""``dockerfile`` (eject): the lock rendered as a multi-stage Dockerfile with its context, and
+the same Dockerfile built by an engine and checked to hold exactly the locked packages."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from dlenv.cache import host_bundle
+from dlenv.engine import detect
+from dlenv.errors import BuildError
+from dlenv.image import builder_for, lock_digest, plan_build
+from dlenv.image.dockerfile import CA_SECRET, Rendered, render_dockerfile
+from dlenv.image.eject import compare_with_lock, installed_packages, write_context
+from dlenv.image.project import user_ignores
+from dlenv.lock import Lock
+from dlenv.workflows.project import Project, fresh_lock, project_files
+from dlenv.workflows.report import Reporter, Silent
+
+
+@dataclass(frozen=True, slots=True)
+class Ejected:
+    rendered: Rendered
+    dockerfile: Path
+    written: tuple[Path, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DockerBuilt:
+    tag: str
+    image: str  # the engine's image id
+    target: str  # the Dockerfile stage built
+    dockerfile: Path
+    packages: int  # locked packages the image was checked to hold
+    seconds: float
+
+
+def render(project: Project, lock: Lock, reporter: Reporter | None = None) -> Rendered:
+    """The Dockerfile text and what its context needs (nothing written)."""
+    return render_dockerfile(project.spec, lock, lock_digest(lock),
+                             project_files(project, reporter), user_ignores(project.directory))
+
+
+def eject(project: Project, lock: Lock, *, output: Path | None = None,
+          cache_dir: str | None = None, reporter: Reporter | None = None) -> Ejected:
+    """Write the Dockerfile (default: beside the spec) and its context."""
+    report = reporter or Silent()
+    rendered = render(project, lock, report)
+    target = output or project.directory / "Dockerfile"
+    builder, _ = builder_for(project.spec, cache_dir, report.progress)
+    report.step("writing the Dockerfile and its context")
+    written = write_context(rendered, project.spec, lock, project.directory, target, builder)
+    return Ejected(rendered, target, tuple(written))
+
+
+def build_dockerfile(project: Project, *, profile: str | None = None, tag: str | None = None,
+                     frozen: bool = False, cache_dir: str | None = None,
+                     reporter: Reporter | None = None) -> DockerBuilt:
+    """Eject, build the profile's stage with Docker (BuildKit), and check that the image
+    holds exactly the locked packages."""
+    report = reporter or Silent()
+    started = time.monotonic()
+    lock = fresh_lock(project, cache_dir=cache_dir, frozen=frozen, reporter=report)
+    ejected = eject(project, lock, cache_dir=cache_dir, reporter=report)
+    engine = detect("docker")
+    stage = profile or "runtime"
+    tag = tag or plan_build(project.spec, lock, profile=profile).tag
+    bundle = host_bundle()
+    report.step(f"docker build --target {stage} (BuildKit)")
+    image = engine.build(project.directory, ejected.dockerfile, stage, tag,
+                         {CA_SECRET: bundle} if bundle else {},
+                         log=lambda line: report.step(line[-100:]))
+    problems = compare_with_lock(installed_packages(engine, tag), lock, profile)
+    if problems:
+        raise BuildError(f"{tag} does not hold exactly the locked packages: "
+                         + "; ".join(problems[:10]), fix="report this: the Dockerfile and the "
+                         "lock disagree")
+    return DockerBuilt(tag=tag, image=image, target=stage, dockerfile=ejected.dockerfile,
+                       packages=len(lock.wheels_for(profile)),
+                       seconds=time.monotonic() - started)

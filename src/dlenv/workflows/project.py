@@ -1,0 +1,110 @@
+"""The project verbs: ``init`` a spec, ``resolve`` its target, ``lock`` it, and the lock every
+other verb starts from (made or remade when missing or stale, never silently when damaged)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from dlenv.errors import DlenvError, LockError, SpecError, StaleLockError
+from dlenv.image.project import ProjectFile, collect_project, credential_like
+from dlenv.lock import LOCK_FILE, Lock, read_lock, write_lock
+from dlenv.resolve import Target, resolve_target
+from dlenv.resolve.locking import load_lock, lock_project, target_of
+from dlenv.spec import SPEC_FILE, Spec, find_spec_file, load_spec
+from dlenv.spec.starter import render_starter
+from dlenv.workflows.report import Reporter, Silent
+
+
+@dataclass(frozen=True, slots=True)
+class Project:
+    """A spec and the file it came from; the lock sits beside it."""
+
+    spec: Spec
+    file: Path
+
+    @property
+    def directory(self) -> Path:
+        return self.file.parent
+
+    @property
+    def lock_path(self) -> Path:
+        return self.file.parent / LOCK_FILE
+
+
+def open_project(directory: Path | str) -> Project:
+    """The project in ``directory`` (dlenv.toml, else pyproject.toml's [tool.dlenv])."""
+    file = find_spec_file(Path(directory))
+    return Project(load_spec(file), file)
+
+
+def init_project(directory: Path, *, framework: str | None = None, gpu: bool = False,
+                 python: str | None = None, packages: tuple[str, ...] = (),
+                 force: bool = False) -> Path:
+    """Write a commented starter spec in ``directory``; its path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / SPEC_FILE
+    if path.exists() and not force:
+        raise DlenvError(f"{path} exists", fix="pass --force to overwrite it")
+    name = "".join(c if c.isalnum() or c in "._-" else "-"
+                   for c in directory.resolve().name.lower()) or "env"
+    path.write_text(render_starter(name, framework=framework, gpu=gpu, python=python,
+                                   packages=list(packages)))
+    try:
+        load_spec(path)  # a starter that does not parse is a bug or a bad --framework
+    except SpecError:
+        path.unlink()
+        raise
+    return path
+
+
+def resolve_project(project: Project) -> Target:
+    """The target: from the lock's recorded choice when the lock is fresh (the packages may
+    have chosen a framework line or a Python), else what the spec alone resolves to."""
+    try:
+        return target_of(project.spec, load_lock(project.spec, project.lock_path))
+    except LockError:
+        return resolve_target(project.spec)
+
+
+def lock(project: Project, *, cache_dir: str | None = None,
+         reporter: Reporter | None = None) -> Lock:
+    """Resolve and pin everything; write ``dlenv.lock`` (atomically)."""
+    (reporter or Silent()).step(f"locking {project.spec.name}")
+    made = lock_project(project.spec, cache_dir=cache_dir)
+    write_lock(project.lock_path, made)
+    return made
+
+
+def check_lock_file(project: Project) -> Lock:
+    """The project's lock, when it is there, fresh and matches the spec (else LockError)."""
+    return load_lock(project.spec, project.lock_path)
+
+
+def fresh_lock(project: Project, *, cache_dir: str | None = None, frozen: bool = False,
+               reporter: Reporter | None = None) -> Lock:
+    """The project's lock; made or remade first when missing or stale (unless ``frozen``).
+    A lock that is damaged or does not match the spec is never overwritten silently."""
+    path = project.lock_path
+    try:
+        if path.exists() or frozen:
+            return load_lock(project.spec, path) if path.exists() else read_lock(path)
+    except StaleLockError:
+        if frozen:
+            raise
+    (reporter or Silent()).step(f"locking {project.spec.name} (the lock was missing or stale)")
+    made = lock_project(project.spec, cache_dir=cache_dir)
+    write_lock(path, made)
+    return made
+
+
+def project_files(project: Project, reporter: Reporter | None = None
+                  ) -> tuple[ProjectFile, ...]:
+    """The project's files for an image; warns of any that look like credentials."""
+    files = collect_project(project.directory)
+    for path in credential_like(files):
+        (reporter or Silent()).warn(
+            f"{path} looks like a credential and goes into the image (an ignore file "
+            "re-includes it); remove the '!' line from .dlenvignore/.dockerignore unless the "
+            "image must carry it")
+    return files

@@ -1,0 +1,282 @@
+"""``run``, ``shell``, ``jupyter``, ``ssh``, ``ps`` and ``stop``: development containers of the
+project's image. The request is checked before anything runs; ``prepare_run`` builds and
+loads the image and plans the container; ``start`` carries the plan out."""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from dlenv.cache import default_cache_dir, host_bundle
+from dlenv.doctor import diagnose, gather, needs_from_target
+from dlenv.engine import LABEL, Container, Engine, EngineKind, detect
+from dlenv.errors import EngineError, UsageError
+from dlenv.fsutil import shorten, write_atomic
+from dlenv.image import builder_for, plan_build
+from dlenv.lock import Lock
+from dlenv.oci.export import write_docker_archive
+from dlenv.run import (
+    JUPYTER_PORT,
+    PIDS_LIMIT,
+    SSH_PORT,
+    Host,
+    Mode,
+    Mount,
+    RunOptions,
+    RunPlan,
+    choose_profile,
+    decide_gpus,
+    plan_run,
+)
+from dlenv.run.launch import (
+    default_data_dir,
+    free_port,
+    host_ids,
+    image_for,
+    run_foreground,
+    start_detached,
+)
+from dlenv.workflows.project import Project, fresh_lock
+from dlenv.workflows.report import Reporter, Silent
+
+_SIZE = re.compile(r"\d+(\.\d+)?[bkmgBKMG]?")
+_IMAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunRequest:
+    """What the user asked for, as typed on the command line (checked by ``prepare_run``)."""
+
+    mode: Mode = "run"
+    profile: str | None = None
+    image: str | None = None  # run this image instead of building
+    engine: EngineKind | None = None  # default: the first that answers
+    command: tuple[str, ...] = ()
+    memory: str | None = None
+    cpus: str | None = None
+    shm_size: str | None = None
+    pids_limit: int = PIDS_LIMIT
+    mounts: tuple[str, ...] = ()  # HOST:CONTAINER[:ro]
+    publish: tuple[str, ...] = ()  # [HOST:]CONTAINER
+    port: int | None = None  # Jupyter's or SSH's host port
+    expose: bool = False
+    allow_cpu: bool = False
+    host_ca: bool = True
+    volumes: bool = True
+    tty: bool = False
+    key: str | None = None  # SSH public key file
+    ssh_config: bool = False
+    cache_dir: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedRun:
+    plan: RunPlan
+    engine: Engine
+    profile: str | None
+    token: str  # Jupyter's
+    identity: str | None  # the private key matching the SSH public key, when found
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    plan: RunPlan
+    ssh_alias: str | None  # the ~/.ssh/config Host written, if asked
+
+
+def parse_mounts(values: Sequence[str]) -> tuple[Mount, ...]:
+    out = []
+    for value in values:
+        parts = value.split(":")
+        if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] not in ("ro", "rw")):
+            raise UsageError(f"--mount {shorten(value)} is not HOST:CONTAINER[:ro]",
+                             fix="e.g. --mount ~/datasets:/data/datasets:ro")
+        target = parts[1]
+        if not target.startswith("/") or any(p in (".", "..") for p in target.split("/")) \
+                or target.rstrip("/") in ("", "/proc", "/sys", "/dev", "/etc"):
+            raise UsageError(f"--mount: {shorten(target)} is not an absolute container path "
+                             "outside the system directories", fix="e.g. /data/datasets")
+        source = Path(parts[0]).expanduser().resolve()
+        if not source.exists():
+            raise UsageError(f"--mount: {source} does not exist",
+                             fix="create it first, or fix the path")
+        out.append(Mount(str(source), target, readonly=len(parts) == 3 and parts[2] == "ro"))
+    return tuple(out)
+
+
+def parse_publish(values: Sequence[str]) -> tuple[tuple[int | None, int], ...]:
+    out: list[tuple[int | None, int]] = []
+    for value in values:
+        host, _, container = value.rpartition(":")
+        try:
+            ports = (int(host) if host else None, int(container))
+        except ValueError:
+            ports = (0, 0)
+        if not all(p is None or 0 < p < 65536 for p in ports):
+            raise UsageError(f"--publish {shorten(value)} is not [HOST:]CONTAINER with ports "
+                             "1-65535", fix="e.g. --publish 6006 or --publish 16006:6006")
+        out.append(ports)
+    return tuple(out)
+
+
+def check_limits(request: RunRequest) -> None:
+    """Resource limits are passed to the engine as they are: check their form first."""
+    for flag, value, pattern, example in (
+            ("--memory", request.memory, _SIZE, "16g"),
+            ("--shm-size", request.shm_size, _SIZE, "8g"),
+            ("--cpus", request.cpus, re.compile(r"\d+(\.\d+)?"), "4")):
+        if value is not None and not pattern.fullmatch(value):
+            raise UsageError(f"{flag} {shorten(value)} is not a size or number",
+                             fix=f"e.g. {flag} {example}")
+    if request.pids_limit < 0:
+        raise UsageError("--pids-limit must be 0 (the engine's default) or more")
+    if request.image is not None and not _IMAGE.fullmatch(request.image):
+        raise UsageError(f"--image {shorten(request.image)} is not an image name or id",
+                         fix="e.g. --image team/env:1 or --image sha256:…")
+
+
+def public_key(path: str | None) -> tuple[str | None, str | None]:
+    """The public key's text and the matching private key's path (for ~/.ssh/config)."""
+    candidates = [Path(path).expanduser()] if path else [
+        Path.home() / ".ssh" / f"id_{k}.pub" for k in ("ed25519", "ecdsa", "rsa")]
+    for pub in candidates:
+        if pub.is_file():
+            text = pub.read_text().strip()
+            if not text.startswith(("ssh-", "ecdsa-", "sk-")):
+                raise EngineError(f"{pub} is not an SSH public key",
+                                  fix="pass the .pub file made by ssh-keygen with --key")
+            private = pub.with_suffix("") if pub.suffix == ".pub" else None
+            return text, str(private) if private and private.exists() else None
+    if path:
+        raise EngineError(f"no public key at {path}", fix="make one with 'ssh-keygen -t "
+                          "ed25519' or pass another with --key")
+    return None, None
+
+
+def write_ssh_config_entry(alias: str, port: int, user: str, identity: str | None) -> None:
+    """Add or replace this environment's block in ~/.ssh/config (atomically)."""
+    path = Path.home() / ".ssh" / "config"
+    begin, end = f"# >>> dlenv {alias}", f"# <<< dlenv {alias}"
+    old = path.read_text() if path.exists() else ""
+    if begin in old and end in old:
+        head, rest = old.split(begin, 1)
+        old = head + rest.split(end, 1)[1].lstrip("\n")
+    lines = [begin, f"Host {alias}", "    HostName 127.0.0.1", f"    Port {port}",
+             f"    User {user}", *([f"    IdentityFile {identity}"] if identity else []),
+             "    IdentitiesOnly yes", end]
+    path.parent.mkdir(mode=0o700, exist_ok=True)
+    write_atomic(path, ("\n".join(lines) + "\n\n" + old).encode())
+    path.chmod(0o600)
+
+
+def _wants_gpus(project: Project, lock: Lock, request: RunRequest) -> bool:
+    if not lock.target.cuda:
+        return False
+    facts = gather(default_cache_dir(request.cache_dir))
+    checks = diagnose(facts, needs_from_target(project.spec.name, lock.target))
+    return decide_gpus(True, checks, request.allow_cpu)
+
+
+def image_for_run(project: Project, lock: Lock, profile: str | None, engine: Engine,
+                  cache_dir: str | None, reporter: Reporter) -> str:
+    """Build the profile's image for development containers (the project is mounted, not
+    copied: a tag of its own) and load it into ``engine`` when it lacks it; its image id."""
+    plan = plan_build(project.spec, lock, profile=profile, for_run=True)
+    builder, _ = builder_for(project.spec, cache_dir, reporter.progress)
+    reporter.step(f"building {plan.tag}")
+    result = builder.build(plan)
+    reporter.step(f"loading {plan.tag} into {engine.kind}")
+    image_for(plan.tag, result.config.digest, engine,
+              lambda f: write_docker_archive(builder.store, result.manifest, f, plan.tag))
+    return result.config.digest
+
+
+def prepare_run(project: Project, request: RunRequest, reporter: Reporter | None = None, *,
+                engine: Engine | None = None) -> PreparedRun:
+    """Check the request, pick the engine (unless given), lock, build and load the image, and
+    plan the container. Nothing is started."""
+    report = reporter or Silent()
+    spec, mode = project.spec, request.mode
+    directory = project.directory.resolve()
+    profile = choose_profile(spec, mode, request.profile)
+    key, identity = public_key(request.key) if mode == "ssh" else (None, None)
+    mounts, publish = parse_mounts(request.mounts), parse_publish(request.publish)
+    check_limits(request)
+    engine = engine or detect(request.engine)
+    lock = fresh_lock(project, cache_dir=request.cache_dir, reporter=report)
+    gpus = _wants_gpus(project, lock, request)
+    image = request.image or image_for_run(project, lock, profile, engine, request.cache_dir,
+                                           report)
+    port = request.port
+    if mode in ("jupyter", "ssh") and port is None:
+        port = free_port("0.0.0.0" if request.expose else "127.0.0.1",
+                         JUPYTER_PORT if mode == "jupyter" else SSH_PORT)
+    uid, gid = host_ids(directory)
+    token = secrets.token_urlsafe(32) if mode == "jupyter" else ""
+    host = Host(project_dir=str(directory), uid=uid, gid=gid,
+                data_dir=str(default_data_dir().resolve()),
+                memory_bytes=os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"),
+                ca_bundle=host_bundle() if request.host_ca else None,
+                nonce=secrets.token_hex(2), token=token)
+    options = RunOptions(
+        mode=mode, command=request.command, memory=request.memory, cpus=request.cpus,
+        shm_size=request.shm_size, pids_limit=request.pids_limit, publish=publish, port=port,
+        expose=request.expose, gpus=gpus, mounts=mounts, volumes=request.volumes,
+        tty=request.tty, authorized_key=key)
+    plan = plan_run(spec, image, profile, options, host, image_env=spec.env)
+    return PreparedRun(plan=plan, engine=engine, profile=profile, token=token,
+                       identity=identity)
+
+
+def run_attached(prepared: PreparedRun, reporter: Reporter | None = None) -> int:
+    """Run in this terminal; the command's exit code."""
+    for note in prepared.plan.notes:
+        (reporter or Silent()).note(note)
+    return run_foreground(prepared.plan, prepared.engine)
+
+
+def start_service(project: Project, prepared: PreparedRun, *, ssh_config: bool = False,
+                  reporter: Reporter | None = None) -> Started:
+    """Start Jupyter or sshd detached and wait until it answers."""
+    report = reporter or Silent()
+    for note in prepared.plan.notes:
+        report.note(note)
+    report.step(f"starting {prepared.plan.name}")
+    start_detached(prepared.plan, prepared.engine, token=prepared.token)
+    alias = None
+    if prepared.plan.mode == "ssh" and ssh_config:
+        alias = f"dlenv-{project.spec.name}"
+        write_ssh_config_entry(alias, int(prepared.plan.extra["port"]), project.spec.user.name,
+                               prepared.identity)
+    return Started(plan=prepared.plan, ssh_alias=alias)
+
+
+def containers(engine_kind: EngineKind | None = None, project: Project | None = None
+               ) -> tuple[Engine, list[Container]]:
+    """The containers dlenv started (all, or ``project``'s) and the engine that holds them."""
+    engine = detect(engine_kind)
+    found = engine.containers(f"{LABEL}.env")
+    if project is not None:
+        where = str(project.directory.resolve())
+        found = [c for c in found if c.labels.get(f"{LABEL}.project") == where]
+    return engine, found
+
+
+def stop(project: Project | None, names: Sequence[str] = (),
+         engine_kind: EngineKind | None = None) -> list[str]:
+    """Stop and remove ``names`` (each one dlenv started), or all of ``project``'s."""
+    engine, found = containers(engine_kind, project)
+    if names:
+        known = {c.name for c in found}
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise EngineError(f"not started by dlenv: {', '.join(unknown)}",
+                              fix="'dlenv ps' lists the containers dlenv started")
+    chosen = list(names) if names else [c.name for c in found]
+    for name in chosen:
+        engine.remove(name)
+    return chosen
