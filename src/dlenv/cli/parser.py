@@ -21,6 +21,7 @@ from dlenv.cli.commands import (
     cmd_stop,
     cmd_verify,
 )
+from dlenv.engine import ENGINES
 from dlenv.run import PIDS_LIMIT
 
 
@@ -122,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--gpu", action="store_true", help="with --host: fail when no GPU is seen")
     s.add_argument("--allow-cpu", action="store_true",
                    help="do not fail a CUDA environment for lack of a GPU")
-    s.add_argument("--engine", default="docker", choices=["docker", "podman"])
+    s.add_argument("--engine", default="docker", choices=ENGINES)
     s.add_argument("--cache-dir")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_verify)
@@ -136,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument("dir", nargs="?", default=".")
         s.add_argument("--profile", help="profile to run (default: dev for shell/jupyter/ssh)")
         s.add_argument("--image", help="run this image (tag or id) instead of building")
-        s.add_argument("--engine", choices=["docker", "podman"],
+        s.add_argument("--engine", choices=ENGINES,
                        help="container engine (default: the first that answers)")
         s.add_argument("--memory", help="memory limit, e.g. 16g")
         s.add_argument("--cpus", help="CPU limit, e.g. 4")
@@ -182,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("ps", help="list the containers dlenv started")
     s.add_argument("dir", nargs="?", help="only this project's")
-    s.add_argument("--engine", choices=["docker", "podman"])
+    s.add_argument("--engine", choices=ENGINES)
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_ps)
 
@@ -190,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
                                     "or --name)")
     s.add_argument("dir", nargs="?", default=".")
     s.add_argument("--name", action="append", default=[], help="only this container")
-    s.add_argument("--engine", choices=["docker", "podman"])
+    s.add_argument("--engine", choices=ENGINES)
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_stop)
     return p

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from dlenv.cache import host_bundle
+from dlenv.engine import BUILDX_VERSION, info_command
 
 CDI_DIRS = ("/etc/cdi", "/var/run/cdi")
 TOOLKIT_BINARIES = ("nvidia-ctk", "nvidia-container-cli", "nvidia-container-runtime")
@@ -132,9 +133,9 @@ def query_gpus(run: Runner = run_command) -> tuple[int, str, str]:
 def gather(cache_dir: Path, run: Runner = run_command) -> HostFacts:
     rc, smi, smi_err = query_gpus(run)
     proc = Path("/proc/driver/nvidia/version")
-    drc, docker, docker_err = run(["docker", "info", "--format", "{{json .}}"])
-    prc, podman, _ = run(["podman", "info", "--format", "json"])
-    brc, _, _ = run(["docker", "buildx", "version"])
+    drc, docker, docker_err = run(info_command("docker"))
+    prc, podman, _ = run(info_command("podman"))
+    brc, _, _ = run(BUILDX_VERSION)
     probe = cache_dir if cache_dir.exists() else next(
         (p for p in cache_dir.parents if p.exists()), Path("/"))
     bundle = host_bundle()

@@ -8,6 +8,7 @@ features (CDI devices), so the CLIs are the interface."""
 from __future__ import annotations
 
 from dlenv.engine.base import (
+    BUILDX_VERSION,
     CONFINED,
     ENGINES,
     LABEL,
@@ -15,11 +16,12 @@ from dlenv.engine.base import (
     Engine,
     EngineKind,
     gpu_args,
+    info_command,
     mount_option,
 )
 from dlenv.engine.cli import BUILDKIT_DOCKER, CliEngine, detect
 
 __all__ = [
-    "BUILDKIT_DOCKER", "CONFINED", "CliEngine", "Container", "ENGINES", "Engine", "EngineKind",
-    "LABEL", "detect", "gpu_args", "mount_option",
+    "BUILDKIT_DOCKER", "BUILDX_VERSION", "CONFINED", "CliEngine", "Container", "ENGINES",
+    "Engine", "EngineKind", "LABEL", "detect", "gpu_args", "info_command", "mount_option",
 ]

@@ -54,6 +54,14 @@ def mount_option(*fields: tuple[str, str | None]) -> str:
     return buffer.getvalue()
 
 
+def info_command(kind: EngineKind, exe: str | None = None) -> list[str]:
+    """``info`` as JSON: whether the engine answers and how it is set up (doctor records it)."""
+    return [exe or kind, "info", "--format", "{{json .}}" if kind == "docker" else "json"]
+
+
+BUILDX_VERSION = ["docker", "buildx", "version"]  # BuildKit's client plugin, for doctor
+
+
 def gpu_args(kind: EngineKind) -> list[str]:
     """Every GPU for a container: Docker asks the NVIDIA runtime hook; Podman takes the GPUs as
     CDI devices (the NVIDIA toolkit's generated spec)."""

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
-from dlenv.engine.base import ENGINES, Container, EngineKind
+from dlenv.engine.base import ENGINES, Container, EngineKind, info_command
 from dlenv.errors import BuildError, EngineError
 
 _INSTALL = {
@@ -187,9 +187,9 @@ class CliEngine:
         return found
 
 
-def _answers(exe: str) -> tuple[bool, str]:
+def _answers(kind: EngineKind, exe: str) -> tuple[bool, str]:
     try:
-        proc = subprocess.run([exe, "info", "--format", "{{json .}}"], capture_output=True,
+        proc = subprocess.run(info_command(kind, exe), capture_output=True,
                               text=True, timeout=30, check=False)
     except subprocess.TimeoutExpired:
         return False, "the engine did not answer within 30 s"
@@ -210,7 +210,7 @@ def detect(choice: str | None = None) -> CliEngine:
         if exe is None:
             problems.append(f"{kind}: not installed")
             continue
-        ok, why = _answers(exe)
+        ok, why = _answers(kind, exe)
         if ok:
             return CliEngine(kind, exe)
         problems.append(f"{kind}: {why}")

@@ -1,4 +1,4 @@
-"""Write a rendered Dockerfile and its context, and check what an engine built from it.
+"""Write a rendered Dockerfile and its context; compare what an image holds with the lock.
 
 The context is the project directory: the Dockerfile, ``.dockerignore`` and ``.dlenv/``
 (requirements, the Debian base's root file system from the native build, the locked pip
@@ -7,7 +7,6 @@ wheel). Every file is written to a temporary name and renamed.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from dataclasses import replace
@@ -16,8 +15,6 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 
 from dlenv.cache import http_client
-from dlenv.engine import CONFINED, Engine
-from dlenv.errors import EngineError
 from dlenv.fsutil import write_atomic
 from dlenv.image import NativeBuilder, plan_build
 from dlenv.image.dockerfile import CONTEXT_DIR, Rendered
@@ -58,16 +55,6 @@ def write_context(rendered: Rendered, spec: Spec, lock: Lock, context: Path, doc
     write_atomic(context / ".dockerignore", rendered.dockerignore.encode())
     write_atomic(dockerfile, rendered.dockerfile.encode())
     return [*written, context / ".dockerignore", dockerfile]
-
-
-def installed_packages(engine: Engine, image: str) -> dict[str, str]:
-    """What ``pip list`` shows inside ``image`` (canonical name → version)."""
-    code, out, err = engine.run_captured(
-        ["--rm", *CONFINED, "--entrypoint", "python3", image, "-m", "pip", "list", "--format",
-         "json", "--disable-pip-version-check"], timeout=300)
-    if code != 0:
-        raise EngineError(f"cannot list the packages in {image}: {err.strip()[-600:]}")
-    return {str(canonicalize_name(p["name"])): p["version"] for p in json.loads(out)}
 
 
 def compare_with_lock(seen: dict[str, str], lock: Lock, profile: str | None) -> list[str]:

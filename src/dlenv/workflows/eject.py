@@ -3,16 +3,19 @@ the same Dockerfile built by an engine and checked to hold exactly the locked pa
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from packaging.utils import canonicalize_name
+
 from dlenv.cache import host_bundle
-from dlenv.engine import detect
-from dlenv.errors import BuildError
+from dlenv.engine import CONFINED, Engine, detect
+from dlenv.errors import BuildError, EngineError
 from dlenv.image import builder_for, lock_digest, plan_build
 from dlenv.image.dockerfile import CA_SECRET, Rendered, render_dockerfile
-from dlenv.image.eject import compare_with_lock, installed_packages, write_context
+from dlenv.image.eject import compare_with_lock, write_context
 from dlenv.image.project import user_ignores
 from dlenv.lock import Lock
 from dlenv.workflows.project import Project, fresh_lock, project_files
@@ -34,6 +37,16 @@ class DockerBuilt:
     dockerfile: Path
     packages: int  # locked packages the image was checked to hold
     seconds: float
+
+
+def installed_packages(engine: Engine, image: str) -> dict[str, str]:
+    """What ``pip list`` shows inside ``image`` (canonical name → version)."""
+    code, out, err = engine.run_captured(
+        ["--rm", *CONFINED, "--entrypoint", "python3", image, "-m", "pip", "list", "--format",
+         "json", "--disable-pip-version-check"], timeout=300)
+    if code != 0:
+        raise EngineError(f"cannot list the packages in {image}: {err.strip()[-600:]}")
+    return {str(canonicalize_name(p["name"])): p["version"] for p in json.loads(out)}
 
 
 def render(project: Project, lock: Lock, reporter: Reporter | None = None) -> Rendered:
