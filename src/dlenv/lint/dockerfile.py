@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from dlenv.compat import load_matrix
 from dlenv.image.dockerfile import SEAL
 from dlenv.lint.rules import Finding, _f
 
@@ -99,8 +100,6 @@ def _requirements(args: Sequence[str]) -> list[str]:
 
 def _framework_cuda(reqs: Iterable[str]) -> list[tuple[str, set[str]]]:
     """(requirement, CUDA majors the matrix says it was built for) for framework pins."""
-    from dlenv.compat import load_matrix
-
     matrix = load_matrix()
     out = []
     for req in reqs:

@@ -8,8 +8,11 @@ import re
 import tomllib
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import tomli_w
+from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+from packaging.version import InvalidVersion, Version
 
 from dlenv.errors import LockError, StaleLockError
 from dlenv.fsutil import shorten, write_atomic
@@ -145,11 +148,6 @@ class _Reader:
 
 
 def _wheel(r: _Reader, where: str, w: dict[str, Any]) -> LockedWheel:
-    from urllib.parse import unquote, urlsplit
-
-    from packaging.utils import InvalidWheelFilename, parse_wheel_filename
-    from packaging.version import InvalidVersion, Version
-
     sdist = _sdist(r, where, w["sdist"]) if isinstance(w.get("sdist"), dict) else None
     if "sdist" in w and sdist is None:
         r.bad(f"{where}sdist", "expected a table")

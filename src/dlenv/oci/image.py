@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -68,7 +69,5 @@ def manifest_json(config: Descriptor, layers: Sequence[Descriptor],
 
 
 def config_descriptor(data: bytes) -> Descriptor:
-    import hashlib
-
     return Descriptor(media_type=MT_CONFIG, digest="sha256:" + hashlib.sha256(data).hexdigest(),
                       size=len(data))

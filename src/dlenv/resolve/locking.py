@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -19,12 +20,16 @@ from dlenv.compat import DISTRIBUTION, load_matrix
 from dlenv.errors import LockError, NoWheelError, ResolveError
 from dlenv.fsutil import shorten
 from dlenv.lock import ZIP_EPOCH, Lock, LockedBase, LockedWheel, read_lock
+from dlenv.oci.registry import Reference, RegistryClient
 from dlenv.resolve import Choice, Target, resolve_target
+from dlenv.resolve.debian import lock_debs
 from dlenv.resolve.python import (
     IndexConfig,
     PythonResolver,
     SizeLookup,
+    UvResolver,
     head_sizes,
+    index_config,
     newest_upload,
     wheels_from_pylock,
 )
@@ -159,10 +164,6 @@ def create_lock(spec: Spec, target: Target, wheels: Sequence[LockedWheel], epoch
 def lock_project(spec: Spec, *, cache_dir: str | None = None,
                  environ: dict[str, str] | None = None) -> Lock:
     """Resolve the target, every wheel and (for a Debian base) every .deb of ``spec``."""
-    import os
-
-    from dlenv.resolve.python import UvResolver, index_config
-
     env = dict(os.environ if environ is None else environ)
     target = resolve_target(spec)
     index = index_config(spec.index, target, env)
@@ -179,12 +180,8 @@ def lock_project(spec: Spec, *, cache_dir: str | None = None,
         target, wheels, epoch = lock_choosing(spec, target, lock_with)
     lock = create_lock(spec, target, wheels, epoch)
     if target.suite:
-        from dlenv.resolve.debian import lock_debs
-
         lock = lock_debs(lock, spec, cache_dir=cache_dir, environ=env)
     else:
-        from dlenv.oci.registry import Reference, RegistryClient
-
         registry = RegistryClient()
         try:
             digest = registry.resolve_digest(Reference.parse(target.base))

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
+from packaging.version import InvalidVersion, Version
 
 from dlenv.compat import DISTRIBUTION, FRAMEWORKS
 from dlenv.errors import Problem, SpecError
@@ -227,8 +228,6 @@ def _satisfiable(spec: SpecifierSet) -> bool:
     Probes each version the specifiers name and its neighbours: a satisfiable set always
     admits one of them or a version past them all.
     """
-    from packaging.version import InvalidVersion, Version
-
     probes = {"0", "9999"}
     for s in spec:
         try:
