@@ -30,6 +30,7 @@ from dlenv.doctor import (
 from dlenv.resolve import resolve_target
 from dlenv.spec import load_spec
 from dlenv.verify import Request, evaluate, probe_host
+from dlenv.workflows.check import verify_host
 from tests.conftest import EXAMPLES
 
 H200 = Path(__file__).resolve().parent.parent / "fixtures/h200"
@@ -201,6 +202,13 @@ def test_the_probe_runs_on_this_python_and_compares_versions():
     assert wrong["packages"]["mismatched"] == [["packaging", "0.1", have]]
     checks = by_id(evaluate(wrong, expect_gpu=False, in_image=False))
     assert checks["packages"][0] == "fail" and "framework" not in checks
+
+
+def test_verify_on_the_host_reports_this_interpreter_and_passes_without_a_framework():
+    report = verify_host()
+    assert sys.executable in report.title
+    assert report.status != "fail" and report.checks
+    assert report.details["seen"]["executable"] == sys.executable
 
 
 @pytest.mark.parametrize("framework", ["torch", "jax", "tensorflow"])

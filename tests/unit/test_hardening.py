@@ -46,6 +46,9 @@ from dlenv.resolve.locking import check_lock
 from dlenv.resolve.python import IndexConfig, UvResolver, explain_uv_failure
 from dlenv.run import Host, RunOptions, plan_run
 from dlenv.spec import Spec, load_spec, parse_spec
+from dlenv.workflows.build import BuildOptions, build
+from dlenv.workflows.project import open_project
+from dlenv.workflows.registry import push
 from tests.conftest import EXAMPLES
 
 HERE = Path(__file__).resolve().parent.parent
@@ -164,8 +167,9 @@ def test_push_refuses_an_image_built_from_another_lock(tmp_path, capsys):
     cfg = store.put_bytes(json.dumps({"config": {"Labels": labels}}).encode(), "c")
     manifest = store.put_bytes(json.dumps({"config": cfg.to_json(), "layers": []}).encode(), "m")
     store.tag(plan_build(spec, lock).tag, manifest)
-    code = main(["push", "127.0.0.1:9/x:1", str(project), "--cache-dir", str(tmp_path / "cache")])
-    assert code == 2 and "built from another lock" in capsys.readouterr().err
+    with pytest.raises(UsageError, match="built from another lock") as refused:
+        push(open_project(project), "127.0.0.1:9/x:1", cache_dir=str(tmp_path / "cache"))
+    assert refused.value.exit_code == 2
 
 
 # --- 4. store blobs are not trusted for existing ------------------------------------------
@@ -345,8 +349,9 @@ def test_a_mismatched_lock_exits_2_and_is_not_rewritten(tmp_path, capsys):
     (tmp_path / "dlenv.toml").write_text((EXAMPLES / "python-base/dlenv.toml").read_text())
     text = dumps(replace(lock, target=replace(lock.target, python="3.12")))
     (tmp_path / LOCK_FILE).write_text(text)
-    assert main(["build", str(tmp_path), "--cache-dir", str(tmp_path / "c")]) == 2
-    assert "does not match" in capsys.readouterr().err
+    with pytest.raises(LockError, match="does not match") as refused:
+        build(open_project(tmp_path), BuildOptions(cache_dir=str(tmp_path / "c")))
+    assert refused.value.exit_code == 2
     assert (tmp_path / LOCK_FILE).read_text() == text
 
 
