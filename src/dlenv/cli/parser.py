@@ -30,7 +30,15 @@ def build_parser() -> argparse.ArgumentParser:
                                 "container environments from one spec.")
     p.add_argument("--version", action="version", version=f"dlenv {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
+    _project_commands(sub)
+    _image_commands(sub)
+    _check_commands(sub)
+    _run_commands(sub)
+    return p
 
+
+def _project_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """init, matrix, resolve, lock"""
     s = sub.add_parser("init", help="write a commented starter dlenv.toml")
     s.add_argument("dir", nargs="?", default=".")
     s.add_argument("--framework", help='e.g. "tensorflow==2.15.*"')
@@ -61,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_lock)
 
+
+def _image_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """build, dockerfile, push, pull"""
     s = sub.add_parser("build", help="build the image natively (no Docker daemon needed)")
     s.add_argument("dir", nargs="?", default=".")
     s.add_argument("--profile", help="build this profile's image (dev, train, serve)")
@@ -104,6 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--cache-dir")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_pull)
+
+
+def _check_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """doctor, verify, lint"""
     s = sub.add_parser("doctor", help="check this host: engine, disk, TLS, GPU, driver, toolkit")
     s.add_argument("dir", nargs="?", help="also check that this spec's environment can run here")
     s.add_argument("--cache-dir")
@@ -128,6 +143,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_verify)
 
+
+    s = sub.add_parser("lint", help="ML-aware checks for Dockerfiles and compose files "
+                                    "(and hadolint's, when installed)")
+    s.add_argument("paths", nargs="*", help="Dockerfiles or compose files (default Dockerfile)")
+    s.add_argument("--format", choices=["text", "json", "sarif"], default="text")
+    s.add_argument("--failure-threshold", choices=["error", "warning", "info", "style", "none"],
+                   default="warning", help="exit 1 when a finding is this severe or more")
+    s.add_argument("--no-hadolint", action="store_true", help="dlenv's rules only")
+    s.set_defaults(func=cmd_lint)
+
+
+def _run_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """run, shell, jupyter, ssh, ps, stop"""
     for mode, text in (
             ("run", "run the environment's command (or -- CMD) with the project mounted"),
             ("shell", "an interactive shell in the environment (dev profile by default)"),
@@ -172,15 +200,6 @@ def build_parser() -> argparse.ArgumentParser:
         s.set_defaults(func=cmd_run, mode=mode, cmd=[], json=False, key=None, port=None,
                        publish=[], ssh_config=False)
 
-    s = sub.add_parser("lint", help="ML-aware checks for Dockerfiles and compose files "
-                                    "(and hadolint's, when installed)")
-    s.add_argument("paths", nargs="*", help="Dockerfiles or compose files (default Dockerfile)")
-    s.add_argument("--format", choices=["text", "json", "sarif"], default="text")
-    s.add_argument("--failure-threshold", choices=["error", "warning", "info", "style", "none"],
-                   default="warning", help="exit 1 when a finding is this severe or more")
-    s.add_argument("--no-hadolint", action="store_true", help="dlenv's rules only")
-    s.set_defaults(func=cmd_lint)
-
     s = sub.add_parser("ps", help="list the containers dlenv started")
     s.add_argument("dir", nargs="?", help="only this project's")
     s.add_argument("--engine", choices=ENGINES)
@@ -194,4 +213,3 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--engine", choices=ENGINES)
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_stop)
-    return p

@@ -7,7 +7,6 @@ import json
 import sys
 from dataclasses import asdict
 from types import TracebackType
-from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -21,7 +20,7 @@ out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
 
-def emit_json(data: Any) -> None:
+def emit_json(data: object) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
