@@ -61,7 +61,7 @@ def test_every_corpus_environment_locks(name, tmp_path, cache):
     assert r.returncode == 0, r.stderr
     lock = read_lock(project / "dlenv.lock")
     assert run_dlenv("lock", str(project), "--check").returncode == 0
-    target = lock.target
+    target = lock.target.to_dict()
     sdists = {w.name for w in lock.wheels if w.sdist is not None}
     for key, want in EXPECTED.get(name, {}).items():
         if key == "sdists":

@@ -105,6 +105,19 @@ def test_same_lock_same_digest_with_other_cache_umask_and_tz(project, built, tmp
     assert json.loads(r.stdout)["digest"] == built["digest"]
 
 
+def test_a_python_3_9_base_gives_the_same_digest_from_two_empty_caches(tmp_path_factory):
+    # Before 3.11, marshal writes frozenset constants in hash order: the base's bytecode
+    # must be compiled with a fixed hash seed, or every build differs.
+    root, cache = locked_project(tmp_path_factory, {"dlenv.toml": 'name = "py39"\n'
+                                                                  'python = "3.9"\n'})
+    digests = []
+    for where in (cache, tmp_path_factory.mktemp("second-cache")):
+        r = dlenv("build", str(root), "--cache-dir", str(where), "--json", "--frozen")
+        assert r.returncode == 0, r.stderr
+        digests.append(json.loads(r.stdout)["digest"])
+    assert digests[0] == digests[1]
+
+
 def test_warm_rebuild_reuses_the_layer(project, built):
     root, cache = project
     r = dlenv("build", str(root), "--cache-dir", str(cache), "--json")

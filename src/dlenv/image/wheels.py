@@ -221,8 +221,10 @@ def interpreter_in(rootfs: Path, python: str) -> Interpreter | None:
     libs = f"{rootfs}/usr/lib/x86_64-linux-gnu:{rootfs}/usr/lib"
     candidate = Interpreter(
         argv=(str(loader), "--library-path", libs, str(binary)),
+        # A fixed hash seed: before 3.11, marshal writes a frozenset constant (``x in {...}``)
+        # in hash order, so a random seed gave different .pyc bytes on every build.
         env=(("PYTHONHOME", f"{rootfs}/usr"), ("PYTHONDONTWRITEBYTECODE", "1"),
-             ("PYTHONNOUSERSITE", "1"), ("LC_ALL", "C.UTF-8")),
+             ("PYTHONNOUSERSITE", "1"), ("PYTHONHASHSEED", "0"), ("LC_ALL", "C.UTF-8")),
         description=f"the base's python{python}")
     try:
         probe = candidate.run(["-c", "import sys; print('%d.%d' % sys.version_info[:2])"])
