@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from dlenv.spec.collect import MAX_VALUE, locate_keys
 from dlenv.spec.model import (
     IMAGE_RE,
     PROFILE_NAMES,
@@ -22,7 +23,6 @@ from dlenv.spec.parse import (
     INDEX_KEYS,
     MAX_REQUIREMENT,
     MAX_SPEC_BYTES,
-    MAX_VALUE,
     PROFILE_KEYS,
     RESERVED_USERS,
     TOP_KEYS,
@@ -30,7 +30,6 @@ from dlenv.spec.parse import (
     find_spec_file,
     image_dir_problem,
     load_spec,
-    locate_keys,
     parse_spec,
 )
 
