@@ -181,15 +181,16 @@ class NativeBuilder:
                 self.layers.base_future = None
 
 
-def default_store(cache_dir: Path) -> OCIStore:
-    return OCIStore(cache_dir / "store")
+def default_store(cache_dir: str | os.PathLike[str] | None = None) -> OCIStore:
+    """The image store below the cache directory (default: ``default_cache_dir()``)."""
+    return OCIStore(default_cache_dir(cache_dir) / "store")
 
 
 def builder_for(spec: Spec, cache_dir: str | None,
-                progress: Progress | None = None) -> tuple[NativeBuilder, Path]:
+                progress: Progress | None = None) -> NativeBuilder:
     root = default_cache_dir(cache_dir)
     store = default_store(root)
     index = index_config(spec.index, None, os.environ)
     sdists = SdistBuilds(UvResolver(cache_dir=root / "uv"), ContentCache(root / "blobs"), index)
     return NativeBuilder(store, root, ca_bundle=index.ca_bundle, progress=progress,
-                         sdists=sdists), root
+                         sdists=sdists)

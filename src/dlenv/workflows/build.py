@@ -7,9 +7,8 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 
-from dlenv.cache import default_cache_dir
 from dlenv.engine import Engine, detect
-from dlenv.image import BuildResult, builder_for, default_store, plan_build
+from dlenv.image import BuildResult, builder_for, plan_build
 from dlenv.oci import Descriptor
 from dlenv.oci.export import export_oci, parse_output, save_docker_archive, write_docker_archive
 from dlenv.oci.store import OCIStore
@@ -40,11 +39,6 @@ class Built:
     seconds: float
 
 
-def store_at(cache_dir: str | None) -> OCIStore:
-    """The image store below the cache directory."""
-    return default_store(default_cache_dir(cache_dir))
-
-
 def load_image(engine: Engine, store: OCIStore, manifest: Descriptor, tag: str) -> None:
     """Stream the stored image into ``engine`` under ``tag`` (no temporary archive)."""
     engine.load(lambda f: write_docker_archive(store, manifest, f, tag))
@@ -60,7 +54,7 @@ def build(project: Project, options: BuildOptions, reporter: Reporter | None = N
                       compression=options.compression, bytecode=options.bytecode,
                       project=files)
     started = time.monotonic()
-    builder, _ = builder_for(project.spec, options.cache_dir, report.progress)
+    builder = builder_for(project.spec, options.cache_dir, report.progress)
     result = builder.build(plan)
     tag = options.tag or plan.tag
     for kind, where in outputs:

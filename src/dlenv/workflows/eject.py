@@ -61,7 +61,7 @@ def eject(project: Project, lock: Lock, *, output: Path | None = None,
     report = reporter or Silent()
     rendered = render(project, lock, report)
     target = output or project.directory / "Dockerfile"
-    builder, _ = builder_for(project.spec, cache_dir, report.progress)
+    builder = builder_for(project.spec, cache_dir, report.progress)
     report.step("writing the Dockerfile and its context")
     written = write_context(rendered, project.spec, lock, project.directory, target, builder)
     return Ejected(rendered, target, tuple(written))

@@ -68,9 +68,9 @@ def resolve_project(project: Project) -> Target:
 
 
 def lock(project: Project, *, cache_dir: str | None = None,
-         reporter: Reporter | None = None) -> Lock:
+         reporter: Reporter | None = None, why: str = "") -> Lock:
     """Resolve and pin everything; write ``dlenv.lock`` (atomically)."""
-    (reporter or Silent()).step(f"locking {project.spec.name}")
+    (reporter or Silent()).step(f"locking {project.spec.name}{why}")
     made = lock_project(project.spec, cache_dir=cache_dir)
     write_lock(project.lock_path, made)
     return made
@@ -92,10 +92,8 @@ def fresh_lock(project: Project, *, cache_dir: str | None = None, frozen: bool =
     except StaleLockError:
         if frozen:
             raise
-    (reporter or Silent()).step(f"locking {project.spec.name} (the lock was missing or stale)")
-    made = lock_project(project.spec, cache_dir=cache_dir)
-    write_lock(path, made)
-    return made
+    return lock(project, cache_dir=cache_dir, reporter=reporter,
+                why=" (the lock was missing or stale)")
 
 
 def project_files(project: Project, reporter: Reporter | None = None

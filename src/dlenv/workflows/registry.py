@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 from dlenv.engine import detect
 from dlenv.errors import UsageError
-from dlenv.image import lock_digest, plan_build
+from dlenv.image import default_store, lock_digest, plan_build
 from dlenv.oci.registry import Reference, RegistryClient
-from dlenv.workflows.build import load_image, store_at
+from dlenv.workflows.build import load_image
 from dlenv.workflows.project import Project, check_lock_file
 from dlenv.workflows.report import Reporter, Silent
 
@@ -37,7 +37,7 @@ def push(project: Project, ref: str, *, profile: str | None = None,
     spec = project.spec
     lock = check_lock_file(project)
     plan = plan_build(spec, lock, profile=profile)
-    store = store_at(cache_dir)
+    store = default_store(cache_dir)
     manifest = store.resolve(plan.tag)
     if manifest is None:
         raise UsageError(f"{plan.tag} is not built",
@@ -66,7 +66,7 @@ def pull(ref: str, *, load: bool = False, tag: str | None = None,
     """Pull ``ref`` (tag or digest) into the store; with ``load``, into Docker too."""
     report = reporter or Silent()
     source = Reference.parse(ref)
-    store = store_at(cache_dir)
+    store = default_store(cache_dir)
     client = RegistryClient()
     try:
         report.step(f"pulling {source}")

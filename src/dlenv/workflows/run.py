@@ -186,7 +186,7 @@ def image_for_run(project: Project, lock: Lock, profile: str | None, engine: Eng
     """Build the profile's image for development containers (the project is mounted, not
     copied: a tag of its own) and load it into ``engine`` when it lacks it; its image id."""
     plan = plan_build(project.spec, lock, profile=profile, for_run=True)
-    builder, _ = builder_for(project.spec, cache_dir, reporter.progress)
+    builder = builder_for(project.spec, cache_dir, reporter.progress)
     reporter.step(f"building {plan.tag}")
     result = builder.build(plan)
     reporter.step(f"loading {plan.tag} into {engine.kind}")
