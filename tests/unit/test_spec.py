@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import pytest
@@ -162,9 +163,26 @@ def test_init_writes_a_spec_that_parses(tmp_path):
 def test_init_without_framework_is_plain_python_and_refuses_to_overwrite(tmp_path):
     assert main(["init", str(tmp_path)]) == 0
     assert load_spec(tmp_path).framework is None
-    assert main(["init", str(tmp_path)]) == 3
+    assert main(["init", str(tmp_path)]) == 2  # bad input, not the outside world
 
 
 def test_init_with_a_bad_framework_leaves_no_file(tmp_path):
     assert main(["init", str(tmp_path), "--framework", "caffe==1"]) == 2
     assert not (tmp_path / "dlenv.toml").exists()
+
+
+def test_every_argument_of_every_command_says_what_it_is():
+    from dlenv.cli.parser import build_parser
+
+    parser = build_parser()
+    verbs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    missing = [f"{verb} {action.dest}" for verb, sub in verbs.choices.items()
+               for action in sub._actions if not action.help]
+    assert missing == []
+
+
+def test_run_help_shows_the_command_after_the_double_dash(capsys):
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    shown = capsys.readouterr().out
+    assert "[-- CMD [ARG ...]]" in shown and "dlenv run . -- python train.py" in shown

@@ -37,10 +37,26 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _project_dir(s: argparse.ArgumentParser, default: str | None = ".") -> None:
+    s.add_argument("dir", nargs="?", default=default, metavar="DIR",
+                   help="the project: a directory with dlenv.toml or a pyproject.toml with "
+                        "[tool.dlenv] (default: the current directory)")
+
+
+def _cache_dir(s: argparse.ArgumentParser) -> None:
+    s.add_argument("--cache-dir", metavar="DIR", help="downloads, layers and the image store "
+                   "(default: $DLENV_CACHE_DIR, else the user cache directory)")
+
+
+def _json(s: argparse.ArgumentParser) -> None:
+    s.add_argument("--json", action="store_true", help="print the result as JSON for machines")
+
+
 def _project_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """init, matrix, resolve, lock"""
     s = sub.add_parser("init", help="write a commented starter dlenv.toml")
-    s.add_argument("dir", nargs="?", default=".")
+    s.add_argument("dir", nargs="?", default=".", metavar="DIR",
+                   help="where to write dlenv.toml (default: the current directory)")
     s.add_argument("--framework", help='e.g. "tensorflow==2.15.*"')
     s.add_argument("--gpu", action="store_true", help="a CUDA environment")
     s.add_argument("--python", help="Python version, e.g. 3.11")
@@ -49,37 +65,38 @@ def _project_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     s.set_defaults(func=cmd_init)
 
     s = sub.add_parser("matrix", help="show the compatibility matrix")
-    s.add_argument("framework", nargs="?", choices=["tensorflow", "pytorch", "torch", "jax"])
-    s.add_argument("--json", action="store_true")
+    s.add_argument("framework", nargs="?", choices=["tensorflow", "pytorch", "torch", "jax"],
+                   help="only this framework (default: all)")
+    _json(s)
     s.set_defaults(func=cmd_matrix)
 
     s = sub.add_parser("resolve", help="decide Python, base, CUDA and driver floor, and say why")
-    s.add_argument("dir", nargs="?", default=".")
-    s.add_argument("--json", action="store_true")
+    _project_dir(s)
+    _json(s)
     s.set_defaults(func=cmd_resolve)
 
     s = sub.add_parser("lock", help="pin every wheel and .deb by hash in dlenv.lock")
-    s.add_argument("dir", nargs="?", default=".")
+    _project_dir(s)
     s.add_argument("--check", action="store_true", help="exit 1 when the lock is stale")
     s.add_argument("--requirements", metavar="FILE", help="also write requirements.txt "
                    "with hashes")
     s.add_argument("--profile", help="profile for --requirements (default: the base set)")
-    s.add_argument("--cache-dir", help="download cache (default $DLENV_CACHE_DIR or the "
-                   "user cache directory)")
-    s.add_argument("--json", action="store_true")
+    _cache_dir(s)
+    _json(s)
     s.set_defaults(func=cmd_lock)
 
 
 def _image_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """build, dockerfile, push, pull"""
     s = sub.add_parser("build", help="build the image natively (no Docker daemon needed)")
-    s.add_argument("dir", nargs="?", default=".")
+    _project_dir(s)
     s.add_argument("--profile", help="build this profile's image (dev, train, serve)")
     s.add_argument("--output", action="append", default=[],
                    help="also write oci:DIR or docker-archive:FILE (repeatable)")
     s.add_argument("--load", action="store_true", help="load the image into Docker")
     s.add_argument("--tag", help="image name:tag (default NAME:latest or NAME:PROFILE)")
-    s.add_argument("--compression", choices=["gzip", "zstd", "none"], default="gzip")
+    s.add_argument("--compression", choices=["gzip", "zstd", "none"], default="gzip",
+                   help="layer compression (default gzip: every engine reads it)")
     s.add_argument("--backend", choices=["native", "docker"], default="native",
                    help="docker: render the Dockerfile and build it with BuildKit")
     s.add_argument("--frozen", action="store_true", help="fail instead of re-locking")
@@ -87,49 +104,50 @@ def _image_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    help="do not precompile .pyc (smaller, but every start compiles imports)")
     s.add_argument("--no-project", action="store_true",
                    help="do not copy the spec's directory into the workdir")
-    s.add_argument("--cache-dir", help="cache and image store (default $DLENV_CACHE_DIR)")
-    s.add_argument("--json", action="store_true")
+    _cache_dir(s)
+    _json(s)
     s.set_defaults(func=cmd_build)
 
     s = sub.add_parser("dockerfile", help="render the lock as a multi-stage Dockerfile (eject)")
-    s.add_argument("dir", nargs="?", default=".")
+    _project_dir(s)
     s.add_argument("-o", "--output", help="where to write it (default DIR/Dockerfile)")
     s.add_argument("--stdout", action="store_true", help="print it, write nothing")
     s.add_argument("--frozen", action="store_true", help="fail instead of re-locking")
-    s.add_argument("--cache-dir")
-    s.add_argument("--json", action="store_true")
+    _cache_dir(s)
+    _json(s)
     s.set_defaults(func=cmd_dockerfile)
 
     s = sub.add_parser("push", help="push the built image to a registry")
     s.add_argument("ref", help="registry/repository:tag")
-    s.add_argument("dir", nargs="?", default=".")
-    s.add_argument("--profile")
-    s.add_argument("--cache-dir")
-    s.add_argument("--json", action="store_true")
+    _project_dir(s)
+    s.add_argument("--profile", help="the profile's image (default: the base image)")
+    _cache_dir(s)
+    _json(s)
     s.set_defaults(func=cmd_push)
 
     s = sub.add_parser("pull", help="pull an image (by tag or digest) into the local store")
-    s.add_argument("ref")
+    s.add_argument("ref", help="registry/repository:tag or @sha256:…")
     s.add_argument("--load", action="store_true", help="also load it into Docker")
     s.add_argument("--tag", help="name to load it under")
-    s.add_argument("--cache-dir")
-    s.add_argument("--json", action="store_true")
+    _cache_dir(s)
+    _json(s)
     s.set_defaults(func=cmd_pull)
 
 
 def _check_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """doctor, verify, lint"""
     s = sub.add_parser("doctor", help="check this host: engine, disk, TLS, GPU, driver, toolkit")
-    s.add_argument("dir", nargs="?", help="also check that this spec's environment can run here")
-    s.add_argument("--cache-dir")
+    s.add_argument("dir", nargs="?", metavar="DIR",
+                   help="also check that this project's environment can run here")
+    _cache_dir(s)
     s.add_argument("--facts", help=argparse.SUPPRESS)  # replay recorded host facts (JSON)
-    s.add_argument("--json", action="store_true")
+    _json(s)
     s.set_defaults(func=cmd_doctor)
 
     s = sub.add_parser("verify", help="prove an environment works: framework, devices, a "
                                       "matmul, a training step, XLA, the locked packages")
-    s.add_argument("dir", nargs="?", help="the project (default: the current directory)")
-    s.add_argument("--profile")
+    _project_dir(s, default=None)
+    s.add_argument("--profile", help="the profile's image (default: the base image)")
     s.add_argument("--image", help="verify this image instead of the project's tag")
     s.add_argument("--host", action="store_true",
                    help="run the probe in this Python environment, without a container")
@@ -138,16 +156,18 @@ def _check_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     s.add_argument("--gpu", action="store_true", help="with --host: fail when no GPU is seen")
     s.add_argument("--allow-cpu", action="store_true",
                    help="do not fail a CUDA environment for lack of a GPU")
-    s.add_argument("--engine", default="docker", choices=ENGINES)
-    s.add_argument("--cache-dir")
-    s.add_argument("--json", action="store_true")
+    s.add_argument("--engine", default="docker", choices=ENGINES,
+                   help="container engine to run the probe in (default docker)")
+    _cache_dir(s)
+    _json(s)
     s.set_defaults(func=cmd_verify)
 
 
     s = sub.add_parser("lint", help="ML-aware checks for Dockerfiles and compose files "
                                     "(and hadolint's, when installed)")
     s.add_argument("paths", nargs="*", help="Dockerfiles or compose files (default Dockerfile)")
-    s.add_argument("--format", choices=["text", "json", "sarif"], default="text")
+    s.add_argument("--format", choices=["text", "json", "sarif"], default="text",
+                   help="text for people, json or sarif (code scanning) for machines")
     s.add_argument("--failure-threshold", choices=["error", "warning", "info", "style", "none"],
                    default="warning", help="exit 1 when a finding is this severe or more")
     s.add_argument("--no-hadolint", action="store_true", help="dlenv's rules only")
@@ -161,8 +181,15 @@ def _run_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
             ("shell", "an interactive shell in the environment (dev profile by default)"),
             ("jupyter", "JupyterLab from the dev profile, on 127.0.0.1 with a token"),
             ("ssh", "an SSH server (key only) from the dev profile, for VS Code Remote-SSH")):
-        s = sub.add_parser(mode, help=text)
-        s.add_argument("dir", nargs="?", default=".")
+        takes_cmd = mode in ("run", "shell")
+        s = sub.add_parser(mode, help=text, description=text + ".",
+                           usage=f"dlenv {mode} [DIR] [options]"
+                                 + (" [-- CMD [ARG ...]]" if takes_cmd else ""),
+                           epilog="-- CMD [ARG ...]: the command to run instead of the "
+                                  + ("profile's" if mode == "run" else "shell") + " (after "
+                                  "'--', e.g. dlenv " + mode + " . -- python train.py)"
+                           if takes_cmd else None)
+        _project_dir(s)
         s.add_argument("--profile", help="profile to run (default: dev for shell/jupyter/ssh)")
         s.add_argument("--image", help="run this image (tag or id) instead of building")
         s.add_argument("--engine", choices=ENGINES,
@@ -185,14 +212,14 @@ def _run_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                        help="do not mount the host's CA bundle (read-only) for pip and HTTPS")
         s.add_argument("--dry-run", action="store_true",
                        help="print the plan and the engine command, start nothing")
-        s.add_argument("--cache-dir")
-        if mode in ("run", "shell"):
+        _cache_dir(s)
+        if takes_cmd:
             s.add_argument("--publish", "-p", action="append", default=[],
                            metavar="[HOST:]CONTAINER", help="publish a port on 127.0.0.1")
         else:
             s.add_argument("--port", type=int, help="host port (default: the first free from "
                            + ("8888)" if mode == "jupyter" else "2222)"))
-            s.add_argument("--json", action="store_true")
+            _json(s)
         if mode == "ssh":
             s.add_argument("--key", help="public key to log in with (default ~/.ssh/id_*.pub)")
             s.add_argument("--ssh-config", action="store_true",
@@ -201,15 +228,17 @@ def _run_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                        publish=[], ssh_config=False)
 
     s = sub.add_parser("ps", help="list the containers dlenv started")
-    s.add_argument("dir", nargs="?", help="only this project's")
-    s.add_argument("--engine", choices=ENGINES)
-    s.add_argument("--json", action="store_true")
+    s.add_argument("dir", nargs="?", metavar="DIR", help="only this project's containers")
+    s.add_argument("--engine", choices=ENGINES,
+                   help="container engine (default: the first that answers)")
+    _json(s)
     s.set_defaults(func=cmd_ps)
 
     s = sub.add_parser("stop", help="stop and remove containers dlenv started (a project's, "
                                     "or --name)")
-    s.add_argument("dir", nargs="?", default=".")
+    _project_dir(s)
     s.add_argument("--name", action="append", default=[], help="only this container")
-    s.add_argument("--engine", choices=ENGINES)
-    s.add_argument("--json", action="store_true")
+    s.add_argument("--engine", choices=ENGINES,
+                   help="container engine (default: the first that answers)")
+    _json(s)
     s.set_defaults(func=cmd_stop)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from dlenv.errors import DlenvError, LockError, SpecError, StaleLockError
+from dlenv.errors import LockError, SpecError, StaleLockError, UsageError
 from dlenv.image.project import ProjectFile, collect_project, credential_like
 from dlenv.lock import LOCK_FILE, Lock, read_lock, write_lock
 from dlenv.resolve import Target, resolve_target
@@ -45,7 +45,7 @@ def init_project(directory: Path, *, framework: str | None = None, gpu: bool = F
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / SPEC_FILE
     if path.exists() and not force:
-        raise DlenvError(f"{path} exists", fix="pass --force to overwrite it")
+        raise UsageError(f"{path} exists", fix="pass --force to overwrite it")
     name = "".join(c if c.isalnum() or c in "._-" else "-"
                    for c in directory.resolve().name.lower()) or "env"
     path.write_text(render_starter(name, framework=framework, gpu=gpu, python=python,
