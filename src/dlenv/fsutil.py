@@ -78,10 +78,18 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def sweep(directory: Path, min_age: float = 60.0) -> list[str]:
+def tree_size(path: Path) -> int:
+    """Bytes a file or directory tree takes (files' sizes; links not followed)."""
+    if not path.is_dir() or path.is_symlink():
+        return path.lstat().st_size if path.exists() or path.is_symlink() else 0
+    return sum(p.lstat().st_size for p in path.rglob("*") if not p.is_dir() or p.is_symlink())
+
+
+def sweep(directory: Path, min_age: float = 60.0) -> dict[str, int]:
     """Remove what killed dlenv processes left in ``directory`` (temporary trees and
-    partial files); keep those of live processes and anything younger than ``min_age``."""
-    removed: list[str] = []
+    partial files); keep those of live processes and anything younger than ``min_age``.
+    What was removed, with sizes."""
+    removed: dict[str, int] = {}
     marker = f".{TEMP_MARK}-"
     try:
         entries = list(os.scandir(directory))
@@ -97,11 +105,12 @@ def sweep(directory: Path, min_age: float = 60.0) -> list[str]:
         with contextlib.suppress(OSError):
             if now - entry.stat(follow_symlinks=False).st_mtime < min_age:
                 continue
+            size = tree_size(Path(entry.path))
             if entry.is_dir(follow_symlinks=False):
                 shutil.rmtree(entry.path, ignore_errors=True)
             else:
                 os.unlink(entry.path)
-            removed.append(entry.name)
+            removed[entry.name] = size
     return removed
 
 

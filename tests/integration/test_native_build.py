@@ -13,7 +13,7 @@ import time
 import pytest
 
 from dlenv.cli import main
-from dlenv.image import default_store
+from dlenv.image import location_id, default_store
 from dlenv.lock import read_lock
 from tests.conftest import docker_ready, locked_project, run_dlenv
 
@@ -165,8 +165,9 @@ def test_push_sends_what_build_built_even_after_a_run(project, registry, tmp_pat
               env={"DLENV_DATA_DIR": str(tmp_path / "data")})
     assert r.returncode == 0, r.stderr
     store = default_store(cache)
-    assert store.resolve("pybase:latest").digest == released
-    assert store.resolve("pybase:latest-run").digest != released  # no project layer
+    here = location_id(str(team.resolve()))
+    assert store.resolve(f"pybase:latest-{here}").digest == released
+    assert store.resolve(f"pybase:latest-run-{here}").digest != released  # no project layer
     r = dlenv("push", f"{registry}/team/pybase:after-run", str(team), "--cache-dir", str(cache),
               "--json")
     assert r.returncode == 0, r.stderr

@@ -15,6 +15,7 @@ import time
 import tomllib
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import pytest
@@ -36,7 +37,7 @@ from dlenv.image.debian import _post_install
 from dlenv.image.dockerfile import render_dockerfile
 from dlenv.image.project import collect_project, credential_like
 from dlenv.lint import lint_dockerfile
-from dlenv.lock import LOCK_FILE, dumps, loads, read_lock
+from dlenv.lock import LOCK_FILE, Lock, dumps, loads, read_lock
 from dlenv.oci import Descriptor
 from dlenv.oci.export import export_oci, save_docker_archive
 from dlenv.oci.registry import Reference, RegistryClient
@@ -46,9 +47,8 @@ from dlenv.resolve.locking import check_lock
 from dlenv.resolve.python import IndexConfig, UvResolver, explain_uv_failure
 from dlenv.run import Host, RunOptions, plan_run
 from dlenv.spec import Spec, load_spec, parse_spec
-from dlenv.workflows.build import BuildOptions, build
+from dlenv.workflows.build import BuildOptions, build, ready_image
 from dlenv.workflows.project import open_project
-from dlenv.workflows.registry import push
 from tests.conftest import EXAMPLES
 
 HERE = Path(__file__).resolve().parent.parent
@@ -155,21 +155,37 @@ def test_run_images_never_take_the_release_tag():
     assert plan_build(spec, lock, profile="train", for_run=True).tag == "python-base:train-run"
 
 
-def test_push_refuses_an_image_built_from_another_lock(tmp_path, capsys):
+def test_an_image_built_from_another_lock_is_built_again_never_reused(tmp_path, monkeypatch):
     spec, lock = example()
     project = tmp_path / "p"
     project.mkdir()
     (project / "dlenv.toml").write_text((EXAMPLES / "python-base/dlenv.toml").read_text())
     (project / LOCK_FILE).write_text(dumps(lock))
     store = OCIStore(tmp_path / "cache/store")
-    older = replace(lock, source_date_epoch=lock.source_date_epoch - 1)
-    labels = {"dev.dlenv.lock.digest": lock_digest(older), "dev.dlenv.spec.digest": spec.digest()}
-    cfg = store.put_bytes(json.dumps({"config": {"Labels": labels}}).encode(), "c")
-    manifest = store.put_bytes(json.dumps({"config": cfg.to_json(), "layers": []}).encode(), "m")
-    store.tag(plan_build(spec, lock).tag, manifest)
-    with pytest.raises(UsageError, match="built from another lock") as refused:
-        push(open_project(project), "127.0.0.1:9/x:1", cache_dir=str(tmp_path / "cache"))
-    assert refused.value.exit_code == 2
+    tag = plan_build(spec, lock, location=str(project.resolve())).tag
+
+    def stored(the_lock: Lock) -> Descriptor:
+        labels = {"dev.dlenv.lock.digest": lock_digest(the_lock),
+                  "dev.dlenv.spec.digest": spec.digest()}
+        cfg = store.put_bytes(json.dumps({"config": {"Labels": labels}}).encode(), "c")
+        return store.put_bytes(json.dumps({"config": cfg.to_json(), "layers": []}).encode(),
+                               "m")
+
+    current = stored(lock)
+    built: list[str] = []
+
+    class Builder:  # stands in for the native build: it records what it was asked to build
+        def build(self, plan):
+            built.append(plan.tag)
+            store.tag(plan.tag, current)
+            return SimpleNamespace(manifest=current)
+
+    monkeypatch.setattr("dlenv.workflows.build.builder_for", lambda *a, **k: Builder())
+    store.tag(tag, stored(replace(lock, source_date_epoch=lock.source_date_epoch - 1)))
+    ready = ready_image(open_project(project), cache_dir=str(tmp_path / "cache"))
+    assert built == [tag] and ready.built and ready.manifest == current
+    again = ready_image(open_project(project), cache_dir=str(tmp_path / "cache"))
+    assert built == [tag] and not again.built  # current now: reused as it is
 
 
 # --- 4. store blobs are not trusted for existing ------------------------------------------
@@ -253,7 +269,7 @@ def test_what_killed_builds_left_is_swept_and_live_work_is_kept(tmp_path):
     young.write_bytes(b"x")
     for path in (gone, live):
         os.utime(path, (1e9, 1e9))
-    assert sweep(tmp_path) == [gone.name]
+    assert list(sweep(tmp_path)) == [gone.name]
     assert live.exists() and young.exists() and not gone.exists()
 
 

@@ -17,6 +17,7 @@ from dlenv.lint import SEVERITIES, to_sarif
 from dlenv.workflows import build as build_flow
 from dlenv.workflows import check as check_flow
 from dlenv.workflows import eject as eject_flow
+from dlenv.workflows import gc as gc_flow
 from dlenv.workflows import project as project_flow
 from dlenv.workflows import registry as registry_flow
 from dlenv.workflows import run as run_flow
@@ -140,7 +141,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     out.print(f"image {built.tag} {result.manifest.digest}: {result.size / 1e6:,.1f} MB "
               f"compressed, {len(result.layers)} layers ({fresh} built, "
               f"{len(result.layers) - fresh} reused) in {built.seconds:.1f} s"
-              + ("; loaded into Docker" if built.loaded else ""), soft_wrap=True)
+              + (f"; loaded into Docker (also as {built.alias})" if built.loaded and built.alias
+                 else "; loaded into Docker" if built.loaded else ""), soft_wrap=True)
     if result.overlaps:
         shown = ", ".join(f"{p} ({upper} over {lower})" for p, lower, upper in result.overlaps[:3])
         more = f" and {len(result.overlaps) - 3} more" if len(result.overlaps) > 3 else ""
@@ -182,13 +184,15 @@ def cmd_push(args: argparse.Namespace) -> int:
     project = open_project(args.dir)
     with ConsoleReporter(quiet=args.json) as reporter:
         pushed = registry_flow.push(project, args.ref, profile=args.profile,
-                                    cache_dir=args.cache_dir, reporter=reporter)
+                                    frozen=args.frozen, cache_dir=args.cache_dir,
+                                    reporter=reporter)
     if args.json:
         emit_json({"ref": str(pushed.ref), "digest": pushed.digest,
                    "blobs_sent": pushed.blobs_sent, "image": pushed.image,
-                   "layers": pushed.layers})
+                   "layers": pushed.layers, "built": pushed.built})
     else:
-        out.print(f"pushed {pushed.image} ({pushed.layers} layers, built from the current "
+        how = "built now" if pushed.built else "as built"
+        out.print(f"pushed {pushed.image} ({pushed.layers} layers, {how} from the current "
                   f"lock) as {pushed.ref}@{pushed.digest} ({pushed.blobs_sent} blobs sent, the "
                   "rest were there)", soft_wrap=True)
     return 0
@@ -218,9 +222,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
         report = check_flow.verify_host(project, profile=args.profile,
                                         framework=args.framework, expect_gpu=args.gpu)
     else:
-        report = check_flow.verify_image(open_project(args.dir or "."), profile=args.profile,
-                                         image=args.image, engine=args.engine,
-                                         allow_cpu=args.allow_cpu, cache_dir=args.cache_dir)
+        with ConsoleReporter(quiet=args.json) as reporter:
+            report = check_flow.verify_image(
+                open_project(args.dir or "."), profile=args.profile, image=args.image,
+                engine=args.engine, allow_cpu=args.allow_cpu, frozen=args.frozen,
+                cache_dir=args.cache_dir, reporter=reporter)
     return checks(report, args.json)
 
 
@@ -248,17 +254,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         started = run_flow.start_service(project, prepared, ssh_config=args.ssh_config,
                                          reporter=reporter)
     if args.json:
-        emit_json(plan.to_json())
+        emit_json({**plan.to_json(), "again": started.again})
         return 0
     name, profile = project.spec.name, prepared.profile
+    runs = "already runs" if started.again else "runs"
     if plan.mode == "jupyter":
-        out.print(f"JupyterLab for {name} ({profile}) runs as {plan.name}:\n"
+        out.print(f"JupyterLab for {name} ({profile}) {runs} as {plan.name}:\n"
                   f"  {plan.extra['url']}\n"
                   f"notebooks are in {project.directory.resolve()}; 'dlenv stop "
                   f"{args.dir or '.'}' ends it", soft_wrap=True)
     else:
         identity = f" -i {prepared.identity}" if prepared.identity else ""
-        out.print(f"SSH for {name} ({profile}) runs as {plan.name}:\n  {plan.extra['ssh']}"
+        out.print(f"SSH for {name} ({profile}) {runs} as {plan.name}:\n  {plan.extra['ssh']}"
                   f"{identity}", soft_wrap=True)
         if started.ssh_alias:
             out.print(f"  or: ssh {started.ssh_alias}  (added to ~/.ssh/config for VS Code "
@@ -270,14 +277,14 @@ def cmd_ps(args: argparse.Namespace) -> int:
     project = open_project(args.dir) if args.dir else None
     _, found = run_flow.containers(args.engine, project)
     if args.json:
-        emit_json([c.to_json() for c in found])
+        emit_json([{**c.to_json(), "endpoint": run_flow.endpoint(c)} for c in found])
         return 0
     table = Table(title="containers dlenv started")
-    for col in ("name", "env", "mode", "profile", "status", "ports"):
+    for col in ("name", "env", "mode", "status", "reach it"):
         table.add_column(col)
     for c in found:
         table.add_row(c.name, c.labels.get(f"{LABEL}.env", ""), c.labels.get(f"{LABEL}.mode", ""),
-                      c.labels.get(f"{LABEL}.profile", ""), c.status, c.ports)
+                      c.status, escape(run_flow.endpoint(c) or c.ports))
     out.print(table)
     return 0
 
@@ -312,3 +319,29 @@ def cmd_lint(args: argparse.Namespace) -> int:
         out.print(f"{report.files} file(s): " + ", ".join(f"{n} {s}" for s, n in counts.items())
                   + ("" if report.hadolint else " (hadolint not installed: dlenv rules only)"))
     return 1 if report.failing else 0
+
+
+def cmd_gc(args: argparse.Namespace) -> int:
+    collected = gc_flow.gc(cache_dir=args.cache_dir, engine_kind=args.engine,
+                           use_engine=not args.no_engine, downloads=args.downloads,
+                           dry_run=args.dry_run)
+    if args.json:
+        emit_json({"dry_run": collected.dry_run, "bytes": collected.size,
+                   "engine": collected.engine, "freed": [f.to_json() for f in collected.freed]})
+        return 0
+    kinds: dict[str, list[int]] = {}
+    for f in collected.freed:
+        kinds.setdefault(f.kind, []).append(f.size)
+    table = Table(title="would free" if collected.dry_run else "freed")
+    for col in ("what", "count", "size"):
+        table.add_column(col)
+    for kind, sizes in kinds.items():
+        table.add_row(kind, str(len(sizes)), f"{sum(sizes) / 1e6:,.1f} MB")
+    out.print(table)
+    verb = "would free" if collected.dry_run else "freed"
+    engine = f"; {collected.engine} images looked at" if collected.engine else \
+        "; no engine answered, its images were not looked at"
+    out.print(f"{verb} {collected.size / 1e6:,.1f} MB in {len(collected.freed)} item(s){engine}"
+              + ("" if args.downloads else " (downloads kept: --downloads removes them)"),
+              soft_wrap=True)
+    return 0

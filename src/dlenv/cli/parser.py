@@ -9,6 +9,7 @@ from dlenv.cli.commands import (
     cmd_build,
     cmd_dockerfile,
     cmd_doctor,
+    cmd_gc,
     cmd_init,
     cmd_lint,
     cmd_lock,
@@ -123,6 +124,7 @@ def _image_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     s.add_argument("--profile", help="the profile's image (default: the base image)")
     _cache_dir(s)
     _json(s)
+    s.add_argument("--frozen", action="store_true", help="fail instead of re-locking")
     s.set_defaults(func=cmd_push)
 
     s = sub.add_parser("pull", help="pull an image (by tag or digest) into the local store")
@@ -132,6 +134,18 @@ def _image_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     _cache_dir(s)
     _json(s)
     s.set_defaults(func=cmd_pull)
+
+    s = sub.add_parser("gc", help="free the space of images, layers and trees dlenv no longer "
+                                  "needs (with sizes)")
+    s.add_argument("--dry-run", action="store_true", help="say what would go, remove nothing")
+    s.add_argument("--downloads", action="store_true",
+                   help="also empty the download cache (wheels, .debs)")
+    s.add_argument("--engine", choices=ENGINES,
+                   help="whose dangling images to remove (default: the first that answers)")
+    s.add_argument("--no-engine", action="store_true", help="leave the engine's images alone")
+    _cache_dir(s)
+    _json(s)
+    s.set_defaults(func=cmd_gc)
 
 
 def _check_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -158,6 +172,7 @@ def _check_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    help="do not fail a CUDA environment for lack of a GPU")
     s.add_argument("--engine", default="docker", choices=ENGINES,
                    help="container engine to run the probe in (default docker)")
+    s.add_argument("--frozen", action="store_true", help="fail instead of re-locking")
     _cache_dir(s)
     _json(s)
     s.set_defaults(func=cmd_verify)

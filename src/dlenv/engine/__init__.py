@@ -14,6 +14,7 @@ from dlenv.engine.base import (
     LABEL,
     Container,
     Engine,
+    EngineImage,
     EngineKind,
     gpu_args,
     info_command,
@@ -23,5 +24,6 @@ from dlenv.engine.cli import BUILDKIT_DOCKER, CliEngine, detect
 
 __all__ = [
     "BUILDKIT_DOCKER", "BUILDX_VERSION", "CONFINED", "CliEngine", "Container", "ENGINES",
-    "Engine", "EngineKind", "LABEL", "detect", "gpu_args", "info_command", "mount_option",
+    "Engine", "EngineImage", "EngineKind", "LABEL", "detect", "gpu_args", "info_command",
+    "mount_option",
 ]

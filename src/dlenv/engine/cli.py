@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
-from dlenv.engine.base import ENGINES, Container, EngineKind, info_command
+from dlenv.engine.base import ENGINES, Container, EngineImage, EngineKind, info_command
 from dlenv.errors import BuildError, EngineError
 
 _INSTALL = {
@@ -55,6 +55,34 @@ class CliEngine:
             return None
         found = proc.stdout.decode().strip()
         return found if found.startswith("sha256:") else f"sha256:{found}"
+
+    def image(self, ref: str) -> EngineImage | None:
+        """The image ``ref`` names (tag or id): its id, tags, size and labels."""
+        proc = self._call("image", "inspect", ref, check=False)
+        if proc.returncode != 0:
+            return None
+        found = json.loads(proc.stdout or b"[]")
+        if not found:
+            return None
+        row = found[0]
+        image_id = str(row.get("Id", ""))
+        labels = (row.get("Config") or {}).get("Labels") or {}
+        tags = tuple(t for t in row.get("RepoTags") or () if "<none>" not in t)
+        return EngineImage(id=image_id if image_id.startswith("sha256:") else
+                           f"sha256:{image_id}", tags=tags, size=int(row.get("Size") or 0),
+                           labels=labels)
+
+    def images(self, label: str) -> list[EngineImage]:
+        """Every image carrying ``label``, dangling ones included."""
+        proc = self._call("images", "--all", "--quiet", "--no-trunc", "--filter",
+                          f"label={label}")
+        ids = dict.fromkeys(line.strip() for line in proc.stdout.decode().splitlines()
+                            if line.strip())
+        return [found for i in ids if (found := self.image(i)) is not None]
+
+    def remove_image(self, ref: str) -> bool:
+        """Remove one image (never forced: one a container uses stays); True when gone."""
+        return self._call("rmi", ref, check=False, timeout=120).returncode == 0
 
     def load(self, write: Callable[[IO[bytes]], None]) -> None:
         """``load`` an image archive that ``write`` streams into the engine (no temp copy)."""

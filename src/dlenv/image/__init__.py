@@ -21,6 +21,7 @@ from dlenv.image.plan import (
     BuildPlan,
     LayerKind,
     LayerPlan,
+    location_id,
     lock_digest,
     plan_build,
     plan_cuda_links,
@@ -30,6 +31,6 @@ from dlenv.image.plan import (
 __all__ = [
     "BIG_WHEEL", "BUCKETS", "BuildPlan", "BuildResult", "DEFAULT_PATH", "LAYER_EPOCH",
     "LAYER_FORMAT", "LayerKind", "LayerPlan", "MAX_OWN_LAYERS", "NativeBuilder", "PROFILE_BUCKETS",
-    "Progress", "RUN_SUFFIX", "SYSTEM_LIBS", "builder_for", "default_store", "lock_digest",
-    "plan_build", "plan_cuda_links", "plan_wheel_layers",
+    "Progress", "RUN_SUFFIX", "SYSTEM_LIBS", "builder_for", "default_store", "location_id",
+    "lock_digest", "plan_build", "plan_cuda_links", "plan_wheel_layers",
 ]

@@ -119,7 +119,7 @@ class NativeBuilder:
         cfg = self.store.put_bytes(cfg_bytes, config_descriptor(cfg_bytes).media_type)
         manifest_bytes = manifest_json(cfg, [b.descriptor for b in blobs], dict(plan.annotations))
         manifest = self.store.put_bytes(manifest_bytes, MT_MANIFEST)
-        self.store.tag(plan.tag, manifest)
+        self.store.tag(plan.tag, manifest, project=plan.location)
         return BuildResult(tag=plan.tag, manifest=manifest, config=cfg, layers=tuple(blobs),
                            reused=tuple(reused), overlaps=tuple(overlaps), notes=tuple(notes))
 

@@ -75,7 +75,7 @@ class LayerPlan:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BuildPlan:
     name: str
-    tag: str
+    tag: str  # unique to the project's location when the plan was given one
     profile: str | None
     python: str
     epoch: int  # the lock's date: the image's "created"
@@ -89,6 +89,8 @@ class BuildPlan:
     base_ref: str | None = None  # registry base, pinned: "ref@sha256:..."
     cuda_links: bool = False  # link CUDA wheels' libraries where the loader looks (cu11)
     annotations: tuple[tuple[str, str], ...] = field(default=())
+    alias: str = ""  # the readable NAME:PROFILE, also given to the image an engine loads
+    location: str = ""  # the project's directory (recorded with the store's tag, for gc)
 
 
 def lock_digest(lock: Lock) -> str:
@@ -153,12 +155,22 @@ def _interpreter_id(lock: Lock, python: str) -> str:
 RUN_SUFFIX = "-run"  # tags of images for `dlenv run`, where the project is mounted
 
 
+def location_id(directory: str) -> str:
+    """A short, stable id of a project's directory (an absolute path): it tells apart the
+    images, containers and volumes of two checkouts of one project on a shared machine."""
+    return hashlib.sha256(directory.encode()).hexdigest()[:8]
+
+
 def plan_build(spec: Spec, lock: Lock, *, profile: str | None = None,
                compression: str = "gzip", bytecode: bool = True,
-               project: Sequence[ProjectFile] = (), for_run: bool = False) -> BuildPlan:
+               project: Sequence[ProjectFile] = (), for_run: bool = False,
+               location: str = "") -> BuildPlan:
     """The image of ``spec``'s ``profile``. ``for_run``: the image development containers
     start, without the project's files (they are mounted); it has a tag of its own, so that
-    what ``dlenv build`` made (and ``dlenv push`` sends) is never replaced by it."""
+    what ``dlenv build`` made (and ``dlenv push`` sends) is never replaced by it.
+    ``location`` (the project's absolute directory) goes into the tag as a ``location_id``,
+    so that two checkouts of one project never replace each other's images; the plain
+    ``NAME:PROFILE`` stays as the alias."""
     if for_run and project:
         raise ValueError("an image for `dlenv run` has the project mounted, not copied")
     if lock.base.kind == "image" and not lock.base.digest:
@@ -206,10 +218,11 @@ def plan_build(spec: Spec, lock: Lock, *, profile: str | None = None,
         cmd=chosen.command if chosen and chosen.command else ("python3",), labels=labels,
         exposed_ports=chosen.ports if chosen else (),
     )
-    tag = (f"{spec.name}:{profile}" if profile else f"{spec.name}:latest") \
+    alias = (f"{spec.name}:{profile}" if profile else f"{spec.name}:latest") \
         + (RUN_SUFFIX if for_run else "")
     return BuildPlan(
-        name=spec.name, tag=tag, profile=profile, python=python,
+        name=spec.name, tag=f"{alias}-{location_id(location)}" if location else alias,
+        alias=alias, location=location, profile=profile, python=python,
         epoch=lock.source_date_epoch, compression=compression, workdir=spec.workdir,
         user=user, layers=tuple(layers), bytecode=bytecode,
         interpreter=_interpreter_id(lock, python),

@@ -56,3 +56,22 @@ class LayerRecords:
             "descriptor": built.blob.descriptor.to_json(), "diff_id": built.blob.diff_id,
             "name": built.blob.name, "files": list(built.files),
             "notes": list(built.notes)}))
+
+    def prune(self, *, dry_run: bool = False) -> tuple[dict[str, int], set[str]]:
+        """Drop the records whose blob the store no longer holds; (what was dropped, with
+        sizes; the keys that remain)."""
+        dropped: dict[str, int] = {}
+        live: set[str] = set()
+        for path in self.directory.glob("*.json"):
+            try:
+                digest = json.loads(path.read_bytes())["descriptor"]["digest"]
+                present = isinstance(digest, str) and self.store.has(digest)
+            except (OSError, ValueError, KeyError, TypeError):
+                present = False
+            if present:
+                live.add(path.stem)
+                continue
+            dropped[path.name] = path.stat().st_size
+            if not dry_run:
+                path.unlink(missing_ok=True)
+        return dropped, live

@@ -54,7 +54,7 @@ def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
 
 
 def write_docker_archive(store: OCIStore, manifest: Descriptor, out: IO[bytes],
-                         repo_tag: str) -> None:
+                         repo_tag: str, *aliases: str) -> None:
     """Stream a `docker load`-able archive (compressed layers are accepted by the engine);
     every blob is hashed before the first byte goes out."""
     store.verified_blobs(manifest)
@@ -73,7 +73,7 @@ def write_docker_archive(store: OCIStore, manifest: Descriptor, out: IO[bytes],
             seen.add(name)
             tar.add(store.blob_path(digest), arcname=name)
         _add_bytes(tar, "manifest.json", json.dumps(
-            [{"Config": cfg_name, "RepoTags": [repo_tag], "Layers": names}]).encode())
+            [{"Config": cfg_name, "RepoTags": [repo_tag, *aliases], "Layers": names}]).encode())
 
 
 def save_docker_archive(store: OCIStore, manifest: Descriptor, path: Path,

@@ -28,6 +28,7 @@ from dlenv.fsutil import canonical_json, ensure_dir, sweep, temp_prefix, write_a
 from dlenv.oci import MT_INDEX, MT_MANIFEST, Descriptor
 
 REF_ANNOTATION = "org.opencontainers.image.ref.name"
+PROJECT_ANNOTATION = "dev.dlenv.project"  # the directory of the project a tag was built for
 
 
 class OCIStore:
@@ -184,8 +185,9 @@ class OCIStore:
         doc = {"schemaVersion": 2, "mediaType": MT_INDEX, "manifests": manifests}
         write_atomic(self.root / "index.json", canonical_json(doc))
 
-    def tag(self, name: str, manifest: Descriptor) -> None:
-        """Point ``name`` at a manifest whose blobs are all present."""
+    def tag(self, name: str, manifest: Descriptor, project: str = "") -> None:
+        """Point ``name`` at a manifest whose blobs are all present; ``project``: the
+        directory it was built for (``gc`` drops the tag once that directory is gone)."""
         doc = self.read_json(manifest.digest)
         for blob in [doc["config"], *doc["layers"]]:
             if not self.has(blob["digest"]):
@@ -194,7 +196,9 @@ class OCIStore:
             entries = [m for m in self._read_index()
                        if m.get("annotations", {}).get(REF_ANNOTATION) != name]
             entry = Descriptor(media_type=MT_MANIFEST, digest=manifest.digest,
-                               size=manifest.size, annotations={REF_ANNOTATION: name})
+                               size=manifest.size, annotations={
+                                   REF_ANNOTATION: name,
+                                   **({PROJECT_ANNOTATION: project} if project else {})})
             entries.append(entry.to_json())
             entries.sort(key=lambda m: m["annotations"][REF_ANNOTATION])
             self._write_index(entries)
@@ -209,8 +213,20 @@ class OCIStore:
         return {m["annotations"][REF_ANNOTATION]: m["digest"] for m in self._read_index()
                 if REF_ANNOTATION in m.get("annotations", {})}
 
-    def gc(self) -> list[str]:
-        """Remove blobs and temporary files no tag reaches; return what was removed."""
+    def projects(self) -> dict[str, str]:
+        """Each tag's project directory, for the tags built for one."""
+        return {m["annotations"][REF_ANNOTATION]: m["annotations"][PROJECT_ANNOTATION]
+                for m in self._read_index()
+                if {REF_ANNOTATION, PROJECT_ANNOTATION} <= m.get("annotations", {}).keys()}
+
+    def untag(self, names: set[str]) -> None:
+        with self._locked():
+            self._write_index([m for m in self._read_index()
+                               if m.get("annotations", {}).get(REF_ANNOTATION) not in names])
+
+    def gc(self, *, dry_run: bool = False) -> dict[str, int]:
+        """Remove blobs and temporary files no tag reaches; what was (or, with
+        ``dry_run``, would be) removed, with sizes."""
         with self._locked():
             keep: set[str] = set()
             for m in self._read_index():
@@ -218,11 +234,11 @@ class OCIStore:
                 if self.has(m["digest"]):
                     doc = self.read_json(m["digest"])
                     keep |= {doc["config"]["digest"], *(x["digest"] for x in doc["layers"])}
-            removed = []
-            removed = sweep(self.blobs)
+            removed = {} if dry_run else sweep(self.blobs)
             for path in self.blobs.iterdir():
                 if not path.name.startswith(".") and "sha256:" + path.name not in keep:
-                    path.unlink(missing_ok=True)
-                    self._stamp_path("sha256:" + path.name).unlink(missing_ok=True)
-                    removed.append(path.name)
+                    removed[path.name] = path.stat().st_size
+                    if not dry_run:
+                        path.unlink(missing_ok=True)
+                        self._stamp_path("sha256:" + path.name).unlink(missing_ok=True)
             return removed

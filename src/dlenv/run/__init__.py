@@ -12,6 +12,7 @@ from __future__ import annotations
 from dlenv.run.plan import (
     CA_PATH,
     GIB,
+    JUPYTER_CONFIG,
     JUPYTER_PORT,
     MODES,
     PIDS_LIMIT,
@@ -27,15 +28,17 @@ from dlenv.run.plan import (
     RunPlan,
     Volume,
     choose_profile,
+    container_name,
     decide_gpus,
     default_shm,
+    files_dir,
     plan_run,
-    project_id,
     volume_name,
 )
 
 __all__ = [
-    "CA_PATH", "GIB", "Host", "JUPYTER_PORT", "MODES", "Mode", "Mount", "PIDS_LIMIT", "Port",
-    "RUN_DIR", "RunFile", "RunOptions", "RunPlan", "SSHD_KEYS", "SSH_PORT", "Volume",
-    "choose_profile", "decide_gpus", "default_shm", "plan_run", "project_id", "volume_name",
+    "CA_PATH", "GIB", "Host", "JUPYTER_CONFIG", "JUPYTER_PORT", "MODES", "Mode", "Mount",
+    "PIDS_LIMIT", "Port", "RUN_DIR", "RunFile", "RunOptions", "RunPlan", "SSHD_KEYS", "SSH_PORT",
+    "Volume", "choose_profile", "container_name", "decide_gpus", "default_shm", "files_dir",
+    "plan_run", "volume_name",
 ]

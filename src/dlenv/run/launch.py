@@ -8,12 +8,12 @@ nothing behind.
 from __future__ import annotations
 
 import errno
+import json
 import os
 import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
 
 import httpx
 import platformdirs
@@ -58,6 +58,38 @@ def free_port(ip: str, preferred: int) -> int:
             return port
     raise EngineError(f"no free port on {ip} from {preferred} to {preferred + 99}",
                       fix="pass --port with a free port")
+
+
+class PortBook:
+    """The host ports a project's services got, kept in the data directory so that the next
+    start takes the same one (a ~/.ssh/config entry or a bookmarked URL stays right)."""
+
+    def __init__(self, data_dir: Path, location: str) -> None:
+        self.path = data_dir / "ports" / f"{location}.json"
+
+    def read(self) -> dict[str, int]:
+        try:
+            data = json.loads(self.path.read_bytes())
+        except (OSError, ValueError):
+            return {}
+        return {k: v for k, v in data.items() if isinstance(v, int) and 0 < v < 65536} \
+            if isinstance(data, dict) else {}
+
+    def choose(self, mode: str, ip: str, default: int) -> tuple[int, str | None]:
+        """The port ``mode`` had before when it is free, else the first free one from it
+        (or from ``default``); and a note when the remembered one had to change."""
+        before = self.read().get(mode)
+        if before is not None and port_free(ip, before):
+            return before, None
+        port = free_port(ip, before or default)
+        return port, (f"port {before} is taken by another program: {mode} moves to {port}"
+                      if before is not None else None)
+
+    def remember(self, mode: str, port: int) -> None:
+        data = self.read()
+        if data.get(mode) != port:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(self.path, json.dumps({**data, mode: port}, sort_keys=True).encode())
 
 
 def check_ports(plan: RunPlan) -> None:
@@ -162,17 +194,3 @@ def start_detached(plan: RunPlan, engine: Engine, token: str = "",
         for name in made:
             engine.remove_volume(name)
         raise
-
-
-def image_for(plan_tag: str, config_digest: str, engine: Engine,
-              write: Callable[[IO[bytes]], None]) -> bool:
-    """Make sure the engine holds the built image (by its config digest, which is the
-    engine's image id); load it through ``write`` when missing. True when it was loaded."""
-    if engine.image_id(plan_tag) == config_digest:
-        return False
-    engine.load(write)
-    found = engine.image_id(plan_tag)
-    if found != config_digest:
-        raise EngineError(f"{engine.kind} holds {found} for {plan_tag} after loading, not "
-                          f"{config_digest}", fix=f"check '{engine.kind} images'")
-    return True

@@ -4,7 +4,6 @@ labels and generated files, decided from the spec, the options and a few host fa
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import shlex
@@ -16,6 +15,7 @@ from typing import Literal
 from dlenv.checks import FAIL, SKIP, Check
 from dlenv.engine import CONFINED, LABEL, EngineKind, gpu_args, mount_option
 from dlenv.errors import EngineError, Problem, SpecError
+from dlenv.image import location_id
 from dlenv.spec import Profile, Spec, User
 
 Mode = Literal["run", "shell", "jupyter", "ssh"]
@@ -173,12 +173,22 @@ class RunPlan:
                 **self.extra}
 
 
-def project_id(project_dir: str) -> str:
-    return hashlib.sha256(project_dir.encode()).hexdigest()[:8]
+def container_name(spec: Spec, mode: Mode, project_dir: str, nonce: str = "") -> str:
+    """One service (Jupyter, SSH) per project directory; shells and runs, one per nonce."""
+    suffix = f"-{nonce}" if mode in ("run", "shell") and nonce else ""
+    return f"dlenv-{spec.name}-{mode}-{location_id(project_dir)}{suffix}"
+
+
+def files_dir(data_dir: str, name: str) -> str:
+    """Where the files a container mounts (Jupyter's config, sshd's) are written."""
+    return str(PurePosixPath(data_dir) / "run" / name)
+
+
+JUPYTER_CONFIG = "jupyter_server_config.json"
 
 
 def volume_name(spec: Spec, project_dir: str, what: str) -> str:
-    return f"dlenv-{spec.name}-{project_id(project_dir)}-{what}"
+    return f"dlenv-{spec.name}-{location_id(project_dir)}-{what}"
 
 
 def default_shm(memory_bytes: int) -> str:
@@ -272,10 +282,9 @@ def plan_run(spec: Spec, image: str, profile: str | None, options: RunOptions,
     if mode not in MODES:
         raise EngineError(f"unknown mode {mode!r}", fix=f"use one of {', '.join(MODES)}")
     chosen = spec.profile(profile) if profile else None
-    pid = project_id(host.project_dir)
-    suffix = f"-{host.nonce}" if mode in ("run", "shell") and host.nonce else ""
-    name = f"dlenv-{spec.name}-{mode}-{pid}{suffix}"
-    run_dir = str(PurePosixPath(host.data_dir) / "run" / name)
+    pid = location_id(host.project_dir)
+    name = container_name(spec, mode, host.project_dir, host.nonce)
+    run_dir = files_dir(host.data_dir, name)
     home = f"/home/{spec.user.name}"
     uid, gid = host.uid, host.gid
     notes = []
@@ -314,12 +323,11 @@ def plan_run(spec: Spec, image: str, profile: str | None, options: RunOptions,
         ports = [Port(ip, host_port, JUPYTER_PORT)]
         config = {"IdentityProvider": {"token": host.token},
                   "ServerApp": {"open_browser": False, "root_dir": spec.workdir}}
-        files.append(RunFile(f"{run_dir}/jupyter_server_config.json",
-                             f"{RUN_DIR}/jupyter_server_config.json",
+        files.append(RunFile(f"{run_dir}/{JUPYTER_CONFIG}", f"{RUN_DIR}/{JUPYTER_CONFIG}",
                              json.dumps(config, indent=2) + "\n", 0o600))
         command: tuple[str, ...] = (
             "jupyter", "lab", "--no-browser", "--ip=0.0.0.0", f"--port={JUPYTER_PORT}",
-            f"--config={RUN_DIR}/jupyter_server_config.json")
+            f"--config={RUN_DIR}/{JUPYTER_CONFIG}")
         shown = "127.0.0.1" if not options.expose else "HOST"
         extra["url"] = f"http://{shown}:{host_port}/lab?token={host.token}"
         extra["port"] = str(host_port)
@@ -351,6 +359,8 @@ def plan_run(spec: Spec, image: str, profile: str | None, options: RunOptions,
         (f"{LABEL}.env", spec.name), (f"{LABEL}.mode", mode),
         (f"{LABEL}.profile", profile or ""), (f"{LABEL}.project", host.project_dir),
         (f"{LABEL}.project-id", pid),
+        *(((f"{LABEL}.port", extra["port"]), (f"{LABEL}.user", spec.user.name))
+          if "port" in extra else ()),
     )
     return RunPlan(
         name=name, image=image, mode=mode, uid=uid, gid=gid, workdir=spec.workdir,

@@ -1,14 +1,19 @@
-"""``build``: the project's image built natively into the store, then written out (OCI
-layout, docker-archive) or loaded into an engine as the user asked."""
+"""``build``, and the one way every other verb gets the project's image: ``ready_image``
+locks when needed, builds when the store's image is missing or was made from another spec or
+lock, and loads it into an engine that lacks it, replacing the project's previous image there.
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from dlenv.engine import Engine, detect
-from dlenv.image import BuildResult, builder_for, plan_build
+from dlenv.errors import EngineError
+from dlenv.image import BuildPlan, BuildResult, builder_for, default_store, lock_digest, plan_build
+from dlenv.lock import Lock
 from dlenv.oci import Descriptor
 from dlenv.oci.export import export_oci, parse_output, save_docker_archive, write_docker_archive
 from dlenv.oci.store import OCIStore
@@ -24,7 +29,7 @@ class BuildOptions:
     compression: Compression = "gzip"
     bytecode: bool = True
     with_project: bool = True  # copy the spec's directory into the workdir
-    tag: str | None = None  # default NAME:latest or NAME:PROFILE
+    tag: str | None = None  # default NAME:PROFILE-<location id>, alias NAME:PROFILE
     outputs: tuple[str, ...] = ()  # "oci:DIR" or "docker-archive:FILE"
     load: bool = False  # into Docker
     frozen: bool = False  # fail instead of re-locking
@@ -35,13 +40,42 @@ class BuildOptions:
 class Built:
     result: BuildResult
     tag: str
+    alias: str | None  # the readable name the engine also got (--load)
     loaded: bool
     seconds: float
 
 
-def load_image(engine: Engine, store: OCIStore, manifest: Descriptor, tag: str) -> None:
-    """Stream the stored image into ``engine`` under ``tag`` (no temporary archive)."""
-    engine.load(lambda f: write_docker_archive(store, manifest, f, tag))
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    loaded: bool  # False: the engine held it already
+    replaced: str | None  # the project's previous image, removed from the engine
+
+
+def load_image(engine: Engine, store: OCIStore, manifest: Descriptor,
+               tags: Sequence[str]) -> Loaded:
+    """Make ``engine`` hold the stored image under ``tags`` (streamed, no temporary
+    archive), unless it does already. The image the first tag named before is removed when no
+    other tag holds it (a container still using it keeps it), so rebuilds leave no dangling
+    multi-GB images behind."""
+    image_id = store.read_json(manifest.digest)["config"]["digest"]
+    before = engine.image_id(tags[0])
+    if before == image_id and all(engine.image_id(t) == image_id for t in tags[1:]):
+        return Loaded(False, None)
+    engine.load(lambda f: write_docker_archive(store, manifest, f, *tags))
+    found = engine.image_id(tags[0])
+    if found != image_id:
+        raise EngineError(f"{engine.kind} holds {found} for {tags[0]} after loading, not "
+                          f"{image_id}", fix=f"check '{engine.kind} images'")
+    replaced = None
+    if before and before != image_id:
+        old = engine.image(before)
+        if old is not None and not old.tags and engine.remove_image(before):
+            replaced = before
+    return Loaded(True, replaced)
+
+
+def _tags(plan: BuildPlan, tag: str | None = None) -> tuple[str, ...]:
+    return (tag,) if tag else (plan.tag, plan.alias) if plan.alias != plan.tag else (plan.tag,)
 
 
 def build(project: Project, options: BuildOptions, reporter: Reporter | None = None) -> Built:
@@ -52,20 +86,77 @@ def build(project: Project, options: BuildOptions, reporter: Reporter | None = N
     files = project_files(project, report) if options.with_project else ()
     plan = plan_build(project.spec, lock, profile=options.profile,
                       compression=options.compression, bytecode=options.bytecode,
-                      project=files)
+                      project=files, location=str(project.directory.resolve()))
     started = time.monotonic()
     builder = builder_for(project.spec, options.cache_dir, report.progress)
     result = builder.build(plan)
-    tag = options.tag or plan.tag
+    tags = _tags(plan, options.tag)
+    if options.tag:
+        builder.store.tag(options.tag, result.manifest, project=plan.location)
     for kind, where in outputs:
         report.step(f"writing {kind}:{where}")
         if kind == "oci":
-            export_oci(builder.store, result.manifest, where, tag)
+            export_oci(builder.store, result.manifest, where, tags[0])
         else:
-            save_docker_archive(builder.store, result.manifest, where, tag)
+            save_docker_archive(builder.store, result.manifest, where, tags[0])
     if options.load:
-        report.step(f"loading {tag} into Docker")
-        load_image(detect("docker"), builder.store, result.manifest, tag)
-    return Built(result=result, tag=tag, loaded=options.load,
-                 seconds=time.monotonic() - started)
+        report.step(f"loading {tags[0]} into Docker")
+        load_image(detect("docker"), builder.store, result.manifest, tags)
+    return Built(result=result, tag=tags[0], alias=tags[1] if len(tags) > 1 else None,
+                 loaded=options.load, seconds=time.monotonic() - started)
 
+
+@dataclass(frozen=True, slots=True)
+class Ready:
+    """The project's image, current for its spec and lock, in the store (and the engine)."""
+
+    lock: Lock
+    tag: str
+    manifest: Descriptor
+    image_id: str  # the config digest: the engine's id of the image
+    built: bool  # False: the store's image was current
+    loaded: Loaded | None  # None: no engine was asked for
+
+
+def _current(store: OCIStore, tag: str, project: Project, lock: Lock) -> Descriptor | None:
+    """The store's ``tag`` when it was built from the project's spec and lock as they are."""
+    manifest = store.resolve(tag)
+    if manifest is None or not store.has(manifest.digest):
+        return None
+    doc = store.read_json(manifest.digest)
+    if not store.has(doc["config"]["digest"]):
+        return None
+    labels = store.read_json(doc["config"]["digest"]).get("config", {}).get("Labels") or {}
+    if labels.get("dev.dlenv.lock.digest") != lock_digest(lock) \
+            or labels.get("dev.dlenv.spec.digest") != project.spec.digest():
+        return None
+    return manifest
+
+
+def ready_image(project: Project, *, profile: str | None = None, for_run: bool = False,
+                engine: Engine | None = None, frozen: bool = False,
+                cache_dir: str | None = None, reporter: Reporter | None = None) -> Ready:
+    """The one way a verb gets the project's image: lock when the lock is missing or stale
+    (unless ``frozen``), reuse what ``dlenv build`` made when it is current, else build it
+    (``for_run``: without the project's files, which are mounted), and load it into
+    ``engine`` when given."""
+    report = reporter or Silent()
+    lock = fresh_lock(project, cache_dir=cache_dir, frozen=frozen, reporter=report)
+    where = str(project.directory.resolve())
+    files = () if for_run else project_files(project, report)
+    plan = plan_build(project.spec, lock, profile=profile, project=files, for_run=for_run,
+                      location=where)
+    store = default_store(cache_dir)
+    manifest = _current(store, plan.tag, project, lock)
+    built = manifest is None
+    if manifest is None:
+        report.step(f"building {plan.tag}")
+        builder = builder_for(project.spec, cache_dir, report.progress)
+        manifest = builder.build(plan).manifest
+    image_id = store.read_json(manifest.digest)["config"]["digest"]
+    loaded = None
+    if engine is not None:
+        report.step(f"loading {plan.tag} into {engine.kind}")
+        loaded = load_image(engine, store, manifest, _tags(plan))
+    return Ready(lock=lock, tag=plan.tag, manifest=manifest, image_id=image_id, built=built,
+                 loaded=loaded)

@@ -21,7 +21,6 @@ from dlenv.doctor import (
 )
 from dlenv.engine import EngineKind, detect
 from dlenv.errors import DlenvError, LockError
-from dlenv.image import plan_build
 from dlenv.lint import (
     SEVERITIES,
     Finding,
@@ -34,7 +33,9 @@ from dlenv.lint import (
 from dlenv.resolve import resolve_target
 from dlenv.resolve.locking import spec_requirements
 from dlenv.verify import Request, evaluate, probe_host, probe_image, request_for
+from dlenv.workflows.build import ready_image
 from dlenv.workflows.project import Project, check_lock_file, fresh_lock
+from dlenv.workflows.report import Reporter
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,20 +89,29 @@ def verify_host(project: Project | None = None, *, profile: str | None = None,
 
 
 def verify_image(project: Project, *, profile: str | None = None, image: str | None = None,
-                 engine: EngineKind = "docker", allow_cpu: bool = False,
-                 cache_dir: str | None = None) -> CheckReport:
-    """Run the probe in a fresh container of the project's image (or ``image``): the
-    framework, the devices, a matmul, a training step, XLA, the locked packages."""
+                 engine: EngineKind = "docker", allow_cpu: bool = False, frozen: bool = False,
+                 cache_dir: str | None = None, reporter: Reporter | None = None
+                 ) -> CheckReport:
+    """Run the probe in a fresh container of the project's image (locked, built and loaded
+    as needed, like every verb) or of ``image``: the framework, the devices, a matmul, a
+    training step, XLA, the locked packages."""
     spec = project.spec
-    lock = fresh_lock(project, cache_dir=cache_dir, frozen=True)
-    image = image or plan_build(spec, lock, profile=profile).tag
+    chosen = detect(engine)
+    if image is None:
+        ready = ready_image(project, profile=profile, engine=chosen, frozen=frozen,
+                            cache_dir=cache_dir, reporter=reporter)
+        lock, image = ready.lock, ready.tag
+    else:
+        lock = fresh_lock(project, cache_dir=cache_dir, frozen=frozen, reporter=reporter)
     request = request_for(lock, profile, (spec.workdir,), spec_requirements(spec))
     expect_gpu = bool(lock.target.cuda) and not allow_cpu
     gpus = False
     if expect_gpu:
         rc, smi, _ = query_gpus()
         gpus = rc == 0 and bool(parse_gpus(smi))
-    seen = probe_image(image, request, engine=detect(engine), gpus=gpus, workdir=spec.workdir)
+    if reporter is not None:
+        reporter.step(f"verifying {image}")
+    seen = probe_image(image, request, engine=chosen, gpus=gpus, workdir=spec.workdir)
     checks = evaluate(seen, expect_gpu=expect_gpu, in_image=True)
     return CheckReport(f"dlenv verify {image}", tuple(checks), {"seen": seen})
 

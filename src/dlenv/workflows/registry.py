@@ -6,11 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dlenv.engine import detect
-from dlenv.errors import UsageError
-from dlenv.image import default_store, lock_digest, plan_build
+from dlenv.image import default_store
 from dlenv.oci.registry import Reference, RegistryClient
-from dlenv.workflows.build import load_image
-from dlenv.workflows.project import Project, check_lock_file
+from dlenv.workflows.build import load_image, ready_image
+from dlenv.workflows.project import Project
 from dlenv.workflows.report import Reporter, Silent
 
 
@@ -21,6 +20,7 @@ class Pushed:
     blobs_sent: int
     image: str  # the store's tag that was pushed
     layers: int
+    built: bool  # it was built (or rebuilt) first
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,35 +30,24 @@ class Pulled:
     loaded: bool
 
 
-def push(project: Project, ref: str, *, profile: str | None = None,
+def push(project: Project, ref: str, *, profile: str | None = None, frozen: bool = False,
          cache_dir: str | None = None, reporter: Reporter | None = None) -> Pushed:
-    """Push the profile's built image as ``ref``, after checking it was built from the
-    project's spec and lock as they are now."""
-    spec = project.spec
-    lock = check_lock_file(project)
-    plan = plan_build(spec, lock, profile=profile)
+    """Push the profile's image as ``ref``: what ``dlenv build`` made when it was built from
+    the project's spec and lock as they are now, else built first (locking when needed)."""
+    report = reporter or Silent()
+    target = Reference.parse(ref)  # a bad reference fails before any work
+    ready = ready_image(project, profile=profile, frozen=frozen, cache_dir=cache_dir,
+                        reporter=report)
     store = default_store(cache_dir)
-    manifest = store.resolve(plan.tag)
-    if manifest is None:
-        raise UsageError(f"{plan.tag} is not built",
-                         fix=f"run 'dlenv build {project.directory}' first")
-    target = Reference.parse(ref)
-    doc = store.read_json(manifest.digest)
-    labels = store.read_json(doc["config"]["digest"]).get("config", {}).get("Labels") or {}
-    for key, want in (("dev.dlenv.lock.digest", lock_digest(lock)),
-                      ("dev.dlenv.spec.digest", spec.digest())):
-        if labels.get(key) != want:
-            raise UsageError(f"{plan.tag} in the store was built from another "
-                             f"{'lock' if 'lock' in key else 'spec'} than the project's now",
-                             fix=f"run 'dlenv build {project.directory}' first, then push")
     client = RegistryClient()
     try:
-        (reporter or Silent()).step(f"pushing {plan.tag} to {target}")
-        digest, sent = client.push(store, manifest, target)
+        report.step(f"pushing {ready.tag} to {target}")
+        digest, sent = client.push(store, ready.manifest, target)
     finally:
         client.close()
-    return Pushed(ref=target, digest=digest, blobs_sent=sent, image=plan.tag,
-                  layers=len(doc["layers"]))
+    return Pushed(ref=target, digest=digest, blobs_sent=sent, image=ready.tag,
+                  layers=len(store.read_json(ready.manifest.digest)["layers"]),
+                  built=ready.built)
 
 
 def pull(ref: str, *, load: bool = False, tag: str | None = None,
@@ -75,5 +64,5 @@ def pull(ref: str, *, load: bool = False, tag: str | None = None,
         client.close()
     if load:
         report.step("loading into Docker")
-        load_image(detect("docker"), store, desc, tag or ref.split("@")[0])
+        load_image(detect("docker"), store, desc, (tag or ref.split("@")[0],))
     return Pulled(ref=source, digest=desc.digest, loaded=load)

@@ -4,11 +4,12 @@ loads the image and plans the container; ``start`` carries the plan out."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from dlenv.cache import default_cache_dir, host_bundle
@@ -16,10 +17,10 @@ from dlenv.doctor import diagnose, gather, needs_from_target
 from dlenv.engine import LABEL, Container, Engine, EngineKind, detect
 from dlenv.errors import EngineError, UsageError
 from dlenv.fsutil import shorten, write_atomic
-from dlenv.image import builder_for, plan_build
+from dlenv.image import location_id
 from dlenv.lock import Lock
-from dlenv.oci.export import write_docker_archive
 from dlenv.run import (
+    JUPYTER_CONFIG,
     JUPYTER_PORT,
     PIDS_LIMIT,
     SSH_PORT,
@@ -29,17 +30,19 @@ from dlenv.run import (
     RunOptions,
     RunPlan,
     choose_profile,
+    container_name,
     decide_gpus,
+    files_dir,
     plan_run,
 )
 from dlenv.run.launch import (
+    PortBook,
     default_data_dir,
-    free_port,
     host_ids,
-    image_for,
     run_foreground,
     start_detached,
 )
+from dlenv.workflows.build import ready_image
 from dlenv.workflows.project import Project, fresh_lock
 from dlenv.workflows.report import Reporter, Silent
 
@@ -80,12 +83,16 @@ class PreparedRun:
     profile: str | None
     token: str  # Jupyter's
     identity: str | None  # the private key matching the SSH public key, when found
+    running: bool = False  # the service runs already: shown again, not started
+
+
 
 
 @dataclass(frozen=True, slots=True)
 class Started:
     plan: RunPlan
     ssh_alias: str | None  # the ~/.ssh/config Host written, if asked
+    again: bool = False  # it was running already
 
 
 def parse_mounts(values: Sequence[str]) -> tuple[Mount, ...]:
@@ -181,20 +188,6 @@ def _wants_gpus(project: Project, lock: Lock, request: RunRequest) -> bool:
     return decide_gpus(True, checks, request.allow_cpu)
 
 
-def image_for_run(project: Project, lock: Lock, profile: str | None, engine: Engine,
-                  cache_dir: str | None, reporter: Reporter) -> str:
-    """Build the profile's image for development containers (the project is mounted, not
-    copied: a tag of its own) and load it into ``engine`` when it lacks it; its image id."""
-    plan = plan_build(project.spec, lock, profile=profile, for_run=True)
-    builder = builder_for(project.spec, cache_dir, reporter.progress)
-    reporter.step(f"building {plan.tag}")
-    result = builder.build(plan)
-    reporter.step(f"loading {plan.tag} into {engine.kind}")
-    image_for(plan.tag, result.config.digest, engine,
-              lambda f: write_docker_archive(builder.store, result.manifest, f, plan.tag))
-    return result.config.digest
-
-
 def prepare_run(project: Project, request: RunRequest, reporter: Reporter | None = None, *,
                 engine: Engine | None = None) -> PreparedRun:
     """Check the request, pick the engine (unless given), lock, build and load the image, and
@@ -207,18 +200,29 @@ def prepare_run(project: Project, request: RunRequest, reporter: Reporter | None
     mounts, publish = parse_mounts(request.mounts), parse_publish(request.publish)
     check_limits(request)
     engine = engine or detect(request.engine)
-    lock = fresh_lock(project, cache_dir=request.cache_dir, reporter=report)
+    if request.image:
+        lock = fresh_lock(project, cache_dir=request.cache_dir, reporter=report)
+        image = request.image
+    else:
+        ready = ready_image(project, profile=profile, for_run=True, engine=engine,
+                            cache_dir=request.cache_dir, reporter=report)
+        lock, image = ready.lock, ready.image_id
     gpus = _wants_gpus(project, lock, request)
-    image = request.image or image_for_run(project, lock, profile, engine, request.cache_dir,
-                                           report)
-    port = request.port
-    if mode in ("jupyter", "ssh") and port is None:
-        port = free_port("0.0.0.0" if request.expose else "127.0.0.1",
-                         JUPYTER_PORT if mode == "jupyter" else SSH_PORT)
-    uid, gid = host_ids(directory)
+    data_dir = default_data_dir().resolve()
+    running = _running(engine, container_name(spec, mode, str(directory))) \
+        if mode in ("jupyter", "ssh") else None
+    port, notes = request.port, []
     token = secrets.token_urlsafe(32) if mode == "jupyter" else ""
-    host = Host(project_dir=str(directory), uid=uid, gid=gid,
-                data_dir=str(default_data_dir().resolve()),
+    if running is not None:  # the same service again: its port and token, nothing started
+        port = _int(running.get(f"{LABEL}.port")) or port
+        token = _running_token(data_dir, container_name(spec, mode, str(directory))) or token
+    elif mode in ("jupyter", "ssh") and port is None:
+        port, moved = PortBook(data_dir, location_id(str(directory))).choose(
+            mode, "0.0.0.0" if request.expose else "127.0.0.1",
+            JUPYTER_PORT if mode == "jupyter" else SSH_PORT)
+        notes += [moved] if moved else []
+    uid, gid = host_ids(directory)
+    host = Host(project_dir=str(directory), uid=uid, gid=gid, data_dir=str(data_dir),
                 memory_bytes=os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"),
                 ca_bundle=host_bundle() if request.host_ca else None,
                 nonce=secrets.token_hex(2), token=token)
@@ -228,8 +232,37 @@ def prepare_run(project: Project, request: RunRequest, reporter: Reporter | None
         expose=request.expose, gpus=gpus, mounts=mounts, volumes=request.volumes,
         tty=request.tty, authorized_key=key)
     plan = plan_run(spec, image, profile, options, host, image_env=spec.env)
+    plan = replace(plan, notes=(*notes, *plan.notes))
     return PreparedRun(plan=plan, engine=engine, profile=profile, token=token,
-                       identity=identity)
+                       identity=identity, running=running is not None)
+
+
+def _running(engine: Engine, name: str) -> dict[str, str] | None:
+    """The labels of the service container ``name`` when it runs; one that has stopped is
+    removed (its volumes stay), so the service starts afresh."""
+    info = engine.inspect(name)
+    if info is None:
+        return None
+    state, config = info.get("State"), info.get("Config")
+    if isinstance(state, dict) and state.get("Running") and isinstance(config, dict):
+        labels = config.get("Labels") or {}
+        return {str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {}
+    engine.remove(name)
+    return None
+
+
+def _running_token(data_dir: Path, name: str) -> str | None:
+    """The token of a running JupyterLab, from the config file dlenv wrote for it."""
+    try:
+        config = json.loads((Path(files_dir(str(data_dir), name)) / JUPYTER_CONFIG).read_text())
+        token = config["IdentityProvider"]["token"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return token if isinstance(token, str) else None
+
+
+def _int(text: str | None) -> int | None:
+    return int(text) if text and text.isdigit() else None
 
 
 def run_attached(prepared: PreparedRun, reporter: Reporter | None = None) -> int:
@@ -245,14 +278,17 @@ def start_service(project: Project, prepared: PreparedRun, *, ssh_config: bool =
     report = reporter or Silent()
     for note in prepared.plan.notes:
         report.note(note)
-    report.step(f"starting {prepared.plan.name}")
-    start_detached(prepared.plan, prepared.engine, token=prepared.token)
+    if not prepared.running:
+        report.step(f"starting {prepared.plan.name}")
+        start_detached(prepared.plan, prepared.engine, token=prepared.token)
+    port = int(prepared.plan.extra["port"])
+    PortBook(default_data_dir().resolve(), location_id(str(project.directory.resolve()))
+             ).remember(prepared.plan.mode, port)
     alias = None
     if prepared.plan.mode == "ssh" and ssh_config:
         alias = f"dlenv-{project.spec.name}"
-        write_ssh_config_entry(alias, int(prepared.plan.extra["port"]), project.spec.user.name,
-                               prepared.identity)
-    return Started(plan=prepared.plan, ssh_alias=alias)
+        write_ssh_config_entry(alias, port, project.spec.user.name, prepared.identity)
+    return Started(plan=prepared.plan, ssh_alias=alias, again=prepared.running)
 
 
 def containers(engine_kind: EngineKind | None = None, project: Project | None = None
@@ -264,6 +300,21 @@ def containers(engine_kind: EngineKind | None = None, project: Project | None = 
         where = str(project.directory.resolve())
         found = [c for c in found if c.labels.get(f"{LABEL}.project") == where]
     return engine, found
+
+
+def endpoint(container: Container) -> str:
+    """How to reach a service container: JupyterLab's URL with its token, or the ssh line
+    (empty for runs and shells)."""
+    labels = container.labels
+    mode, port = labels.get(f"{LABEL}.mode"), _int(labels.get(f"{LABEL}.port"))
+    if port is None or container.state != "running":
+        return ""
+    if mode == "jupyter":
+        token = _running_token(default_data_dir().resolve(), container.name)
+        return f"http://127.0.0.1:{port}/lab" + (f"?token={token}" if token else "")
+    if mode == "ssh":
+        return f"ssh -p {port} {labels.get(f'{LABEL}.user', 'dlenv')}@127.0.0.1"
+    return ""
 
 
 def stop(project: Project | None, names: Sequence[str] = (),

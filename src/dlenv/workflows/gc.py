@@ -1,0 +1,114 @@
+"""``gc``: give back the space dlenv's own files and images take and no longer need.
+
+What goes: store tags built for project directories that are gone, the store blobs no tag
+reaches, layer records whose blob went with them, unpacked base trees no record uses, the
+temporary trees and partial files of killed builds, and the engine's dangling images that
+dlenv loaded (a container still using one keeps it). Downloads (wheels, .debs) stay unless
+asked: they are what makes the next build fast, and a lock names them by hash."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from dlenv.cache import default_cache_dir
+from dlenv.engine import LABEL, Engine, EngineKind, detect
+from dlenv.errors import EngineError, SpecError
+from dlenv.fsutil import sweep, tree_size
+from dlenv.image import default_store
+from dlenv.image.records import LayerRecords
+from dlenv.spec import find_spec_file
+
+Kind = Literal["store tag", "store blob", "layer record", "base tree", "temporary",
+               "engine image", "download"]
+
+
+@dataclass(frozen=True, slots=True)
+class Freed:
+    kind: Kind
+    name: str
+    size: int  # bytes
+
+    def to_json(self) -> dict[str, object]:
+        return {"kind": self.kind, "name": self.name, "bytes": self.size}
+
+
+def _project_gone(directory: str) -> bool:
+    try:
+        find_spec_file(Path(directory))
+    except (SpecError, OSError):
+        return True
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class Collected:
+    freed: tuple[Freed, ...]
+    engine: str | None  # the engine whose images were looked at (none answered: None)
+    dry_run: bool
+
+    @property
+    def size(self) -> int:
+        return sum(f.size for f in self.freed)
+
+
+def gc(*, cache_dir: str | None = None, engine_kind: EngineKind | None = None,
+       use_engine: bool = True, downloads: bool = False, dry_run: bool = False) -> Collected:
+    """Collect (or with ``dry_run``, list) what dlenv no longer needs."""
+    engine: Engine | None = None
+    if use_engine:
+        try:
+            engine = detect(engine_kind)
+        except EngineError:
+            if engine_kind is not None:
+                raise
+    return Collected(tuple(_collect(cache_dir, engine, downloads, dry_run)),
+                     engine.kind if engine else None, dry_run)
+
+
+def _collect(cache_dir: str | None, engine: Engine | None, downloads: bool,
+             dry_run: bool) -> list[Freed]:
+    root = default_cache_dir(cache_dir)
+    freed: list[Freed] = []
+    store = default_store(root)
+    gone = {tag for tag, where in store.projects().items() if _project_gone(where)}
+    freed += [Freed("store tag", tag, 0) for tag in sorted(gone)]
+    if gone and not dry_run:
+        store.untag(gone)
+    freed += [Freed("store blob", name, size) for name, size in store.gc(dry_run=dry_run).items()]
+    records = LayerRecords(root / "layers", store)
+    dropped, live = records.prune(dry_run=dry_run)
+    freed += [Freed("layer record", name, size) for name, size in dropped.items()]
+    rootfs = root / "rootfs"
+    for tree in sorted(rootfs.iterdir()) if rootfs.is_dir() else ():
+        if tree.name not in live and not tree.name.startswith("."):
+            freed.append(Freed("base tree", tree.name, tree_size(tree)))
+            if not dry_run:
+                shutil.rmtree(tree, ignore_errors=True)
+    if not dry_run:
+        for directory in (root, root / "blobs", rootfs):
+            freed += [Freed("temporary", name, size) for name, size in sweep(directory).items()]
+    if downloads:
+        for path in sorted((root / "blobs").glob("*")):
+            if path.is_file():
+                freed.append(Freed("download", path.name, path.stat().st_size))
+                if not dry_run:
+                    path.unlink(missing_ok=True)
+    if engine is not None:
+        freed += _engine_images(engine, gone, dry_run)
+    return freed
+
+
+def _engine_images(engine: Engine, gone: set[str], dry_run: bool) -> list[Freed]:
+    """Dangling images dlenv loaded, and the tags of projects that are gone."""
+    freed = []
+    for image in engine.images(f"{LABEL}.lock.digest"):
+        stale = [t for t in image.tags if t in gone]
+        if image.tags and len(stale) < len(image.tags):
+            continue  # still named by a project (or by the user)
+        if dry_run or (all(engine.remove_image(t) for t in stale) and (
+                stale or engine.remove_image(image.id))):
+            freed.append(Freed("engine image", ", ".join(image.tags) or image.id, image.size))
+    return freed
