@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import shutil
+import stat
 import tempfile
 import time
 from pathlib import Path, PurePosixPath
@@ -30,12 +31,25 @@ def canonical_json(data: Any, *, ascii_only: bool = False) -> bytes:
 TEMP_MARK = "dlenv-tmp"
 
 
-def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
+def write_atomic(path: Path, data: bytes, mode: int | None = None) -> None:
     """Write ``data`` to ``path`` so that a crash leaves the old file or the new, never half.
-    ``mode`` as for any new file (mkstemp alone would leave 0600: a lock only root can read)."""
+    The file keeps the owner and mode it had (root re-locking a user's project leaves the
+    lock the user's); a new file gets ``mode`` (default 0644: mkstemp alone would leave 0600,
+    a lock only root can read) and, when root writes it, the owner of its directory. An
+    explicit ``mode`` (a secret's 0600) always applies."""
+    try:
+        before = path.stat()
+    except FileNotFoundError:
+        before = None
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        os.fchmod(fd, mode & ~_umask())
+        if mode is None and before is not None:
+            os.fchmod(fd, stat.S_IMODE(before.st_mode))
+        else:
+            os.fchmod(fd, (0o644 if mode is None else mode) & ~_umask())
+        if os.geteuid() == 0:
+            owner = before or path.parent.stat()
+            os.fchown(fd, owner.st_uid, owner.st_gid)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

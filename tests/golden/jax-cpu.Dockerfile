@@ -81,7 +81,8 @@ COPY --from=builder /opt/layers/4/ /
 COPY --from=builder /opt/layers/5/ /
 COPY --from=builder /opt/layers/6/ /
 COPY --from=builder /opt/layers/7/ /
-ENV LANG="C.UTF-8" \
+ENV PATH="/home/dlenv/.local/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
+    LANG="C.UTF-8" \
     PYTHONUNBUFFERED="1" \
     HOME="/home/dlenv" \
     SSL_CERT_FILE="/etc/ssl/certs/ca-certificates.crt"
@@ -94,4 +95,4 @@ LABEL dev.dlenv.lock.digest="sha256:9666ecb34a1ec490c19bd4048c7c59df730f97387ed3
 WORKDIR /workspace
 USER 1000:1000
 CMD ["python3"]
-# dlenv-rendered: sha256:a9f1e4e34d3f804b869301ad98a9b8d4d82b14d73bf1658571e636426ad02c08
+# dlenv-rendered: sha256:8dd30f1def961b4db0457452c13556c8c87a4cda75256669c8bbf3664a35742f

@@ -1,4 +1,4 @@
-# Rendered by dlenv 0.1.0 from dlenv.lock (sha256:eb2f96831b33b26c4806af11f92b16451510f291634872504380c50a8603b829); do not edit:
+# Rendered by dlenv 0.1.0 from dlenv.lock (sha256:a3567850963368ba4a0fd2933e434e063d647bcb3286408dc6629dd98e67ba48); do not edit:
 # change dlenv.toml, run 'dlenv lock', then 'dlenv dockerfile' again.
 # Build (BuildKit): DOCKER_BUILDKIT=1 docker build --secret id=ca,src=/etc/ssl/certs/ca-certificates.crt \
 #     --target runtime -t jupyter-dev .
@@ -41,14 +41,15 @@ FROM base AS runtime
 COPY --from=builder /opt/layers/1/ /
 COPY --from=builder /opt/layers/2/ /
 COPY --from=builder /opt/layers/3/ /
-ENV LANG="C.UTF-8" \
+ENV PATH="/home/dlenv/.local/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
+    LANG="C.UTF-8" \
     PYTHONUNBUFFERED="1" \
     HOME="/home/dlenv" \
     SSL_CERT_FILE="/etc/ssl/certs/ca-certificates.crt"
-LABEL dev.dlenv.lock.digest="sha256:eb2f96831b33b26c4806af11f92b16451510f291634872504380c50a8603b829" \
+LABEL dev.dlenv.lock.digest="sha256:a3567850963368ba4a0fd2933e434e063d647bcb3286408dc6629dd98e67ba48" \
       dev.dlenv.profile="" \
       dev.dlenv.python="3.11" \
-      dev.dlenv.spec.digest="sha256:de33536347a36724169c1866957f663429e0576da60390a208ec7311deaf9e00" \
+      dev.dlenv.spec.digest="sha256:9a2d304325cb27024e01bc6ccf0249f4a15c55068289c55ec646de4e14c4aca1" \
       org.opencontainers.image.created="2026-11-17T20:03:31Z" \
       org.opencontainers.image.title="jupyter-dev"
 WORKDIR /workspace
@@ -56,8 +57,8 @@ USER 1000:1000
 CMD ["python3"]
 
 FROM scratch AS base-dev
-# Debian bookworm: 102 packages pinned in dlenv.lock (InRelease checked with gpgv, each .deb by sha256), assembled by dlenv
-ADD .dlenv/base-273bbaa4feeb0794.tar.gz /
+# Debian bookworm: 133 packages pinned in dlenv.lock (InRelease checked with gpgv, each .deb by sha256), assembled by dlenv
+ADD .dlenv/base-b392821cf03aa4b4.tar.gz /
 
 FROM builder AS builder-dev
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
@@ -95,18 +96,19 @@ COPY --from=builder /opt/layers/3/ /
 COPY --from=builder-dev /opt/layers/4/ /
 COPY --from=builder-dev /opt/layers/5/ /
 COPY --from=builder-dev /opt/layers/6/ /
-ENV LANG="C.UTF-8" \
+ENV PATH="/home/dlenv/.local/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
+    LANG="C.UTF-8" \
     PYTHONUNBUFFERED="1" \
     HOME="/home/dlenv" \
     SSL_CERT_FILE="/etc/ssl/certs/ca-certificates.crt"
-LABEL dev.dlenv.lock.digest="sha256:eb2f96831b33b26c4806af11f92b16451510f291634872504380c50a8603b829" \
+LABEL dev.dlenv.lock.digest="sha256:a3567850963368ba4a0fd2933e434e063d647bcb3286408dc6629dd98e67ba48" \
       dev.dlenv.profile="dev" \
       dev.dlenv.python="3.11" \
-      dev.dlenv.spec.digest="sha256:de33536347a36724169c1866957f663429e0576da60390a208ec7311deaf9e00" \
+      dev.dlenv.spec.digest="sha256:9a2d304325cb27024e01bc6ccf0249f4a15c55068289c55ec646de4e14c4aca1" \
       org.opencontainers.image.created="2026-11-17T20:03:31Z" \
       org.opencontainers.image.title="jupyter-dev"
 EXPOSE 8888
 WORKDIR /workspace
 USER 1000:1000
 CMD ["python3"]
-# dlenv-rendered: sha256:ee9aeebad1c9f6e001914e08fc5407038ac28e929dc783062874529ecac71514
+# dlenv-rendered: sha256:4209e514dd9cdd60bb35ee7624ccc6bee25b63a36ccf9a5e5e187701266b664c

@@ -21,7 +21,8 @@ RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
 
 FROM base AS runtime
 COPY --from=builder /opt/layers/1/ /
-ENV LANG="C.UTF-8" \
+ENV PATH="/home/dlenv/.local/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
+    LANG="C.UTF-8" \
     PYTHONUNBUFFERED="1" \
     HOME="/home/dlenv" \
     SSL_CERT_FILE="/etc/ssl/certs/ca-certificates.crt" \
@@ -39,7 +40,8 @@ CMD ["python3"]
 
 FROM base AS train
 COPY --from=builder /opt/layers/1/ /
-ENV LANG="C.UTF-8" \
+ENV PATH="/home/dlenv/.local/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
+    LANG="C.UTF-8" \
     PYTHONUNBUFFERED="1" \
     HOME="/home/dlenv" \
     SSL_CERT_FILE="/etc/ssl/certs/ca-certificates.crt" \
@@ -54,4 +56,4 @@ WORKDIR /workspace
 USER 1000:1000
 COPY --chown=1000:1000 ["hello.py", "/workspace/"]
 CMD ["python3", "hello.py"]
-# dlenv-rendered: sha256:fd33559af9f5aa0828c5321e3cd254ca53ae47f1b6826ed4a29a58ffc045db90
+# dlenv-rendered: sha256:e23b36c49194740c6fee2bb85af992e94be4b8a21540d3609512a086372b77f7

@@ -161,7 +161,8 @@ COPY --from=builder /opt/layers/12/ /
 COPY --from=builder /opt/layers/13/ /
 COPY --from=builder /opt/layers/14/ /
 COPY --from=builder /opt/layers/15/ /
-ENV LANG="C.UTF-8" \
+ENV PATH="/home/dlenv/.local/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
+    LANG="C.UTF-8" \
     PYTHONUNBUFFERED="1" \
     HOME="/home/dlenv" \
     SSL_CERT_FILE="/etc/ssl/certs/ca-certificates.crt" \
@@ -178,4 +179,4 @@ LABEL dev.dlenv.cuda="12.4" \
 WORKDIR /workspace
 USER 1000:1000
 CMD ["python3"]
-# dlenv-rendered: sha256:5cee420aed42e7632c2c7433f38d339c1d226dac506173308b77559c65930ba8
+# dlenv-rendered: sha256:5895accd197878d2d6702a49df77ffd951cb6bf362955c31f43fc11ff80964b9

@@ -81,7 +81,8 @@ COPY --from=builder /opt/layers/4/ /
 COPY --from=builder /opt/layers/5/ /
 COPY --from=builder /opt/layers/6/ /
 COPY --from=builder /opt/layers/7/ /
-ENV LANG="C.UTF-8" \
+ENV PATH="/home/dlenv/.local/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
+    LANG="C.UTF-8" \
     PYTHONUNBUFFERED="1" \
     HOME="/home/dlenv" \
     SSL_CERT_FILE="/etc/ssl/certs/ca-certificates.crt"
@@ -94,4 +95,4 @@ LABEL dev.dlenv.lock.digest="sha256:0bd7ecc087ab25dd6fd143145c9d2855e5229501235d
 WORKDIR /workspace
 USER 1000:1000
 CMD ["python3"]
-# dlenv-rendered: sha256:0c211ce957e046642addc8a92570bcee43fafbfbb677a950f1f3994b1eea5c58
+# dlenv-rendered: sha256:6798b161a3dff6e32153faffe1cb57feb5acb1438f72e83ff7b42c6a6526b5d1

@@ -81,7 +81,8 @@ COPY --from=builder /opt/layers/4/ /
 COPY --from=builder /opt/layers/5/ /
 COPY --from=builder /opt/layers/6/ /
 COPY --from=builder /opt/layers/7/ /
-ENV LANG="C.UTF-8" \
+ENV PATH="/home/dlenv/.local/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
+    LANG="C.UTF-8" \
     PYTHONUNBUFFERED="1" \
     HOME="/home/dlenv" \
     SSL_CERT_FILE="/etc/ssl/certs/ca-certificates.crt" \
@@ -104,7 +105,8 @@ COPY --from=builder /opt/layers/4/ /
 COPY --from=builder /opt/layers/5/ /
 COPY --from=builder /opt/layers/6/ /
 COPY --from=builder /opt/layers/7/ /
-ENV LANG="C.UTF-8" \
+ENV PATH="/home/dlenv/.local/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
+    LANG="C.UTF-8" \
     PYTHONUNBUFFERED="1" \
     HOME="/home/dlenv" \
     SSL_CERT_FILE="/etc/ssl/certs/ca-certificates.crt" \
@@ -118,4 +120,4 @@ LABEL dev.dlenv.lock.digest="sha256:30dc9fb64804a903f4e40c8c45cc19c3b44abb47cb53
 WORKDIR /workspace
 USER 1000:1000
 CMD ["python", "train.py"]
-# dlenv-rendered: sha256:474698bbc9f598d964cd6f755a0b970405eea966f271ded6e8a52f077e74f57b
+# dlenv-rendered: sha256:369a2f69d6cae908fb5ce86f2aa3ff164df87d3b7910e85ea3e73f24e939db8b

@@ -181,7 +181,8 @@ COPY --from=builder /opt/layers/14/ /
 COPY --from=builder /opt/layers/15/ /
 COPY --from=builder /opt/layers/16/ /
 COPY --from=builder /opt/layers/17/ /
-ENV LANG="C.UTF-8" \
+ENV PATH="/home/dlenv/.local/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
+    LANG="C.UTF-8" \
     PYTHONUNBUFFERED="1" \
     HOME="/home/dlenv" \
     SSL_CERT_FILE="/etc/ssl/certs/ca-certificates.crt" \
@@ -218,7 +219,8 @@ COPY --from=builder /opt/layers/14/ /
 COPY --from=builder /opt/layers/15/ /
 COPY --from=builder /opt/layers/16/ /
 COPY --from=builder /opt/layers/17/ /
-ENV LANG="C.UTF-8" \
+ENV PATH="/home/dlenv/.local/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
+    LANG="C.UTF-8" \
     PYTHONUNBUFFERED="1" \
     HOME="/home/dlenv" \
     SSL_CERT_FILE="/etc/ssl/certs/ca-certificates.crt" \
@@ -236,4 +238,4 @@ LABEL dev.dlenv.cuda="12.3" \
 WORKDIR /workspace
 USER 1000:1000
 CMD ["python", "train.py"]
-# dlenv-rendered: sha256:5693c4673d0d4836808ec867dfab34c8c712525affcb8f8e3f6cc028e802b34a
+# dlenv-rendered: sha256:9e05a6eb7908ea3f243ec0b42c732df0bf7bcfb1490c0c71ac6c30ac1b825e93

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import time
 import pytest
 
 from dlenv.cli import main
-from dlenv.image import location_id, default_store
+from dlenv.image import default_store, location_id
 from dlenv.lock import read_lock
 from tests.conftest import docker_ready, locked_project, run_dlenv
 
@@ -278,3 +279,86 @@ def test_a_build_killed_midway_leaves_the_store_consistent(project, built, tmp_p
 def test_build_without_engine_or_spec_errors_are_clear(tmp_path, capsys):
     assert main(["build", str(tmp_path)]) == 2
     assert "dlenv init" in capsys.readouterr().err
+
+
+# --- the first hour: every verb gets its image the same way; shared daemons stay tidy -----
+
+def _checkout(tmp_path_factory, root, files: dict[str, str]):
+    here = tmp_path_factory.mktemp("checkout")
+    for name in ("dlenv.toml", "dlenv.lock"):
+        (here / name).write_bytes((root / name).read_bytes())
+    for name, text in files.items():
+        (here / name).write_text(text)
+    return here
+
+
+def _engine_image(ref: str) -> dict | None:
+    proc = subprocess.run(["docker", "image", "inspect", ref], capture_output=True, text=True,
+                          check=False)
+    return json.loads(proc.stdout)[0] if proc.returncode == 0 else None
+
+
+def test_verify_and_push_build_a_never_built_project(project, registry, tmp_path_factory):
+    docker_ready()
+    root, cache = project
+    fresh = _checkout(tmp_path_factory, root, {"train.py": "print('never built')\n"})
+    (fresh / "dlenv.lock").unlink()  # not even locked
+    r = dlenv("verify", str(fresh), "--cache-dir", str(cache), "--json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert json.loads(r.stdout)["status"] == "ok" and (fresh / "dlenv.lock").exists()
+    tag = f"pybase:latest-{location_id(str(fresh.resolve()))}"
+    assert _engine_image(tag) is not None and _engine_image("pybase:latest") is not None
+    r = dlenv("push", f"{registry}/team/never-built:1", str(fresh), "--cache-dir", str(cache),
+              "--json")
+    assert r.returncode == 0, r.stderr
+    pushed = json.loads(r.stdout)
+    assert pushed["image"] == tag and not pushed["built"]  # verify's build, reused
+    assert pushed["digest"] == default_store(cache).resolve(tag).digest
+    frozen = _checkout(tmp_path_factory, root, {})
+    (frozen / "dlenv.lock").unlink()
+    r = dlenv("push", f"{registry}/team/never-built:2", str(frozen), "--frozen",
+              "--cache-dir", str(cache))
+    assert r.returncode == 2 and "lock" in r.stderr  # --frozen never locks
+
+
+def test_two_checkouts_keep_their_images_and_gc_frees_a_removed_one(project, tmp_path_factory):
+    docker_ready()
+    root, cache = project
+    a = _checkout(tmp_path_factory, root, {"who.txt": "checkout a\n"})
+    b = _checkout(tmp_path_factory, root, {"who.txt": "checkout b\n"})
+
+    def build(where) -> str:
+        r = dlenv("build", str(where), "--load", "--cache-dir", str(cache), "--json")
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout)["tag"]
+
+    tag_a, tag_b = build(a), build(b)
+    assert tag_a != tag_b and tag_a.startswith("pybase:latest-")
+
+    def cat(ref: str) -> str:
+        return subprocess.run(["docker", "run", "--rm", ref, "cat", "who.txt"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+
+    assert (cat(tag_a), cat(tag_b), cat("pybase:latest")) == ("checkout a", "checkout b",
+                                                                "checkout b")
+    old_a = _engine_image(tag_a)["Id"]
+    (a / "who.txt").write_text("checkout a, edited\n")
+    assert build(a) == tag_a and cat(tag_a) == "checkout a, edited"
+    assert _engine_image(old_a) is None  # the replaced image went, no dangling copy
+    # b's checkout is deleted: gc gives back its image, its store tag and its project layer
+    store = default_store(cache)
+    shutil.rmtree(b)
+    r = dlenv("gc", "--cache-dir", str(cache), "--dry-run", "--json")
+    assert r.returncode == 0, r.stderr
+    planned = json.loads(r.stdout)
+    assert tag_b in store.tags() and _engine_image(tag_b) is not None  # a dry run keeps all
+    r = dlenv("gc", "--cache-dir", str(cache), "--json")
+    assert r.returncode == 0, r.stderr
+    freed = json.loads(r.stdout)
+    kinds = {f["kind"] for f in freed["freed"]}
+    assert {"store tag", "store blob", "engine image"} <= kinds and freed["bytes"] > 0
+    assert [f["name"] for f in freed["freed"]] == [f["name"] for f in planned["freed"]]
+    assert tag_b not in store.tags() and _engine_image(tag_b) is None
+    assert tag_a in store.tags() and cat(tag_a) == "checkout a, edited"  # a is untouched
+    r = dlenv("build", str(root), "--cache-dir", str(cache), "--json")
+    assert r.returncode == 0 and all(x["reused"] for x in json.loads(r.stdout)["layers"])

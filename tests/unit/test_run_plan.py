@@ -106,6 +106,7 @@ def test_files_belong_to_the_host_user_and_never_to_root():
     assert not any(f.target == "/etc/shadow" for f in other.files)
     root = plan_run(spec(), "img", None, RunOptions(), host(uid=0, gid=0))
     assert (root.uid, root.gid) == (1000, 1000) and "belongs to root" in root.notes[0]
+    assert root.grant == "/p" and same.grant is None and other.grant is None
 
 
 def test_jupyter_token_travels_in_a_file_only():
@@ -127,7 +128,9 @@ def test_ssh_is_key_only_with_host_keys_in_a_volume():
                     host(), image_env=(("TEAM", "vision"),))
     config = next(f for f in plan.files if f.target.endswith("sshd_config")).content
     for line in ("PasswordAuthentication no", "PermitRootLogin no", "AllowUsers dlenv",
-                 "KbdInteractiveAuthentication no", "SetEnv TEAM=vision"):
+                 "KbdInteractiveAuthentication no",
+                 "SetEnv TEAM=vision GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=safe.directory "
+                 "GIT_CONFIG_VALUE_0=/workspace"):
         assert line in config.splitlines()
     keys = next(f for f in plan.files if f.target.endswith("authorized_keys"))
     assert keys.content == "ssh-ed25519 K\n" and keys.mode == 0o600

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -186,3 +187,25 @@ def test_run_help_shows_the_command_after_the_double_dash(capsys):
         main(["run", "--help"])
     shown = capsys.readouterr().out
     assert "[-- CMD [ARG ...]]" in shown and "dlenv run . -- python train.py" in shown
+
+
+def test_the_dev_profile_brings_a_toolset_the_spec_can_change_or_drop():
+    from dlenv.spec import DEV_TOOLS
+
+    def tools(table: str) -> tuple[str, ...]:
+        spec = parse_spec(tomllib.loads(f'name = "t"\n{table}'))
+        return spec.profiles[0].tools
+
+    assert tools("[profiles.dev]\njupyter = true\n") == DEV_TOOLS
+    assert "git" in DEV_TOOLS and "procps" in DEV_TOOLS and "less" in DEV_TOOLS
+    assert tools('[profiles.dev]\ntools = ["git", "htop"]\n') == ("git", "htop")
+    assert tools("[profiles.dev]\ntools = []\n") == ()
+    assert tools("[profiles.train]\n") == ()
+    with pytest.raises(SpecError, match=r"profiles\.dev\.tools"):
+        tools('[profiles.dev]\ntools = ["no spaces allowed"]\n')
+
+
+def test_a_spec_without_tools_keeps_the_digest_its_lock_was_made_for():
+    # Locks made before the key existed stay fresh (re-locking would move every package).
+    spec = load_spec(Path(__file__).parent.parent.parent / "examples/python-base")
+    assert "tools" not in spec.to_dict()["profiles"][0]

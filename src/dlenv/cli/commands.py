@@ -280,12 +280,15 @@ def cmd_ps(args: argparse.Namespace) -> int:
         emit_json([{**c.to_json(), "endpoint": run_flow.endpoint(c)} for c in found])
         return 0
     table = Table(title="containers dlenv started")
-    for col in ("name", "env", "mode", "status", "reach it"):
+    for col in ("name", "env", "mode", "profile", "status", "ports"):
         table.add_column(col)
     for c in found:
         table.add_row(c.name, c.labels.get(f"{LABEL}.env", ""), c.labels.get(f"{LABEL}.mode", ""),
-                      c.status, escape(run_flow.endpoint(c) or c.ports))
+                      c.labels.get(f"{LABEL}.profile", ""), c.status, c.ports)
     out.print(table)
+    for c in found:  # whole lines, never cut by the table's width
+        if reach := run_flow.endpoint(c):
+            out.print(f"{c.name}: {escape(reach)}", soft_wrap=True)
     return 0
 
 

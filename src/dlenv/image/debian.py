@@ -140,6 +140,16 @@ def _post_install(root: Path, user: User, workdir: str) -> None:
     localtime.unlink(missing_ok=True)
     os.symlink("/usr/share/zoneinfo/Etc/UTC", localtime)
     write_users(root, user)
+    # pip as the image's user: site-packages belong to root, so `pip install` puts packages
+    # in ~/.local (the home volume of development containers) and leaves the locked ones
+    # alone, instead of stopping at Debian's "externally managed" marker; login shells (ssh)
+    # find the commands it installs.
+    (root / "etc/pip.conf").write_text("[global]\nbreak-system-packages = true\n")
+    profile_d = root / "etc/profile.d"
+    profile_d.mkdir(parents=True, exist_ok=True)
+    (profile_d / "dlenv-local-bin.sh").write_text(
+        'case ":$PATH:" in *":$HOME/.local/bin:"*) ;; *) PATH="$HOME/.local/bin:$PATH" ;; '
+        'esac\nexport PATH\n')
     for d, mode in (("tmp", 0o1777), ("var/tmp", 0o1777), ("root", 0o700),
                     (f"home/{user.name}", 0o755), (workdir.lstrip("/"), 0o755)):
         path = inside(root, d)  # the spec names the workdir: it must stay in the tree

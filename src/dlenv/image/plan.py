@@ -192,7 +192,8 @@ def plan_build(spec: Spec, lock: Lock, *, profile: str | None = None,
     if project:
         layers.append(LayerPlan(name="project files", kind="files", files=tuple(project),
                                 source=str(Path(spec.source).parent)))
-    env = [("PATH", DEFAULT_PATH), ("LANG", "C.UTF-8"), ("PYTHONUNBUFFERED", "1"),
+    env = [("PATH", f"/home/{user.name}/.local/bin:{DEFAULT_PATH}"), ("LANG", "C.UTF-8"),
+           ("PYTHONUNBUFFERED", "1"),
            ("HOME", f"/home/{user.name}"),
            ("SSL_CERT_FILE", "/etc/ssl/certs/ca-certificates.crt")]
     if lock.target.cuda:

@@ -222,7 +222,7 @@ SSH_PACKAGES = ("openssh-server",)
 def profile_apt(spec: Spec) -> dict[str, tuple[str, ...]]:
     out = {}
     for p in spec.profiles:
-        extra = (*p.apt, *(SSH_PACKAGES if p.ssh else ()))
+        extra = (*p.tools, *p.apt, *(SSH_PACKAGES if p.ssh else ()))
         if extra:
             out[p.name] = extra
     return out

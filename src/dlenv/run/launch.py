@@ -10,7 +10,9 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
 import socket
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -100,6 +102,29 @@ def check_ports(plan: RunPlan) -> None:
                                   "(Jupyter, SSH) or --publish HOST:CONTAINER")
 
 
+def grant_access(directory: str, uid: int) -> None:
+    """Let ``uid`` read and write root's project, and what is made in it later (a default
+    ACL), without changing an owner or a mode: POSIX ACLs through setfacl (the acl package;
+    no maintained Python library writes them). Nothing is done when it has that already."""
+    setfacl, getfacl = shutil.which("setfacl"), shutil.which("getfacl")
+    if setfacl is None or getfacl is None:
+        raise EngineError(f"{directory} belongs to root and the container's user (uid {uid}) "
+                          "needs write access, which dlenv gives with setfacl: it is missing",
+                          fix=f"install the acl package (apt-get install acl), or give the "
+                              f"project to a user: chown -R {uid} {directory}")
+    seen = subprocess.run([getfacl, "--omit-header", "--absolute-names", "--", directory],
+                          capture_output=True, text=True, check=False).stdout.split()
+    if f"user:{uid}:rwx" in seen and f"default:user:{uid}:rwx" in seen:
+        return
+    done = subprocess.run([setfacl, "-R", "-P", "-m", f"u:{uid}:rwX,d:u:{uid}:rwX", "--",
+                           directory], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise EngineError(f"could not give uid {uid} access to root's project {directory}: "
+                          f"{done.stderr.strip()}",
+                          fix=f"give the project to a user (chown -R {uid} {directory}), or "
+                              "move it to a file system with ACLs")
+
+
 def _own(path: Path, plan: RunPlan) -> None:
     if os.getuid() == 0:
         os.chown(path, plan.uid, plan.gid)
@@ -112,6 +137,8 @@ def prepare(plan: RunPlan, engine: Engine) -> list[str]:
         raise EngineError(f"the image {plan.image} is not in {engine.kind}",
                           fix="build it with 'dlenv build --load', or pull it with 'dlenv pull'")
     check_ports(plan)
+    if plan.grant is not None:
+        grant_access(plan.grant, plan.uid)
     for f in plan.files:
         path = Path(f.host_path)
         path.parent.mkdir(parents=True, exist_ok=True)

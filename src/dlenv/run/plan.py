@@ -126,6 +126,7 @@ class RunPlan:
     tty: bool = False
     extra: dict[str, str] = field(default_factory=dict)  # url, ssh line: what to tell the user
     notes: tuple[str, ...] = ()
+    grant: str | None = None  # a root-owned project the container's uid is given access to
 
     def args(self, engine: EngineKind) -> list[str]:
         """The arguments of ``ENGINE run`` for this plan (after the word ``run``)."""
@@ -288,11 +289,14 @@ def plan_run(spec: Spec, image: str, profile: str | None, options: RunOptions,
     home = f"/home/{spec.user.name}"
     uid, gid = host.uid, host.gid
     notes = []
-    if uid == 0:  # never root: the image's user instead
+    grant = None
+    if uid == 0:  # never root: the image's user, given access to root's project
         uid, gid = spec.user.uid, spec.user.gid
-        notes.append(f"{host.project_dir} belongs to root, and containers never run as root: "
-                     f"uid {uid} cannot write there. Give the project to your user (chown) "
-                     "or run dlenv as that user")
+        grant = host.project_dir
+        notes.append(f"{host.project_dir} belongs to root and containers never run as root: "
+                     f"uid {uid} (the image's user) has read and write access to it through "
+                     f"an ACL ('getfacl {host.project_dir}' shows it; 'setfacl -R -x u:{uid} "
+                     f"{host.project_dir}' takes it back)")
     files: list[RunFile] = []
     if (uid, gid) != (spec.user.uid, spec.user.gid):
         # The host user's ids for the image's user, so files in mounts belong to them.
@@ -301,7 +305,9 @@ def plan_run(spec: Spec, image: str, profile: str | None, options: RunOptions,
             if fname != "shadow":
                 files.append(RunFile(f"{run_dir}/{fname}", f"/etc/{fname}", text))
     mounts = [Mount(host.project_dir, spec.workdir), *options.mounts]
-    env: list[tuple[str, str]] = []
+    # git refuses a repository another uid owns (root's project, or a remapped owner).
+    env: list[tuple[str, str]] = [("GIT_CONFIG_COUNT", "1"), ("GIT_CONFIG_KEY_0",
+                                   "safe.directory"), ("GIT_CONFIG_VALUE_0", spec.workdir)]
     if host.ca_bundle:
         # The host's trust (a corporate proxy's CA) for pip and friends, never in a layer.
         mounts.append(Mount(host.ca_bundle, CA_PATH, readonly=True))
@@ -369,4 +375,4 @@ def plan_run(spec: Spec, image: str, profile: str | None, options: RunOptions,
         shm_size=options.shm_size or default_shm(host.memory_bytes),
         pids_limit=options.pids_limit, gpus=options.gpus,
         labels=labels, detach=detach, tty=options.tty and not detach,
-        extra=extra, notes=tuple(notes))
+        extra=extra, notes=tuple(notes), grant=grant)

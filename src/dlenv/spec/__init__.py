@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dlenv.spec.collect import MAX_VALUE, locate_keys
 from dlenv.spec.model import (
+    DEV_TOOLS,
     IMAGE_RE,
     PROFILE_NAMES,
     PYPROJECT,
@@ -34,6 +35,7 @@ from dlenv.spec.parse import (
 )
 
 __all__ = [
+    "DEV_TOOLS",
     "Base", "FrameworkReq", "IMAGE_RE", "INDEX_KEYS", "IndexSettings", "MAX_REQUIREMENT",
     "MAX_SPEC_BYTES", "MAX_VALUE", "PROFILE_KEYS", "PROFILE_NAMES", "PYPROJECT", "Profile",
     "RESERVED_USERS", "SPEC_FILE", "SUITES", "Spec", "TOP_KEYS", "USER_KEYS", "User",

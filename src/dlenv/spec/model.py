@@ -78,11 +78,19 @@ class Profile:
     name: str
     packages: tuple[str, ...] = ()
     apt: tuple[str, ...] = ()
+    tools: tuple[str, ...] = ()  # Debian tools for people at work (dev: DEV_TOOLS unless set)
     jupyter: bool = False
     ssh: bool = False
     command: tuple[str, ...] = ()
     ports: tuple[int, ...] = ()
     env: tuple[tuple[str, str], ...] = ()
+
+
+# What a person expects at a shell in a development container, from Debian (without
+# Recommends): the dev profile gets these unless the spec sets ``tools``.
+DEV_TOOLS = ("git", "curl", "less", "nano", "vim-tiny", "procps", "findutils", "grep", "sed",
+             "gzip", "tar", "xz-utils", "unzip", "debianutils", "openssh-client",
+             "ca-certificates")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -105,6 +113,9 @@ class Spec:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("source")
+        for profile in data["profiles"]:
+            if not profile["tools"]:  # a key added later: specs without it keep their digest
+                del profile["tools"]
         return data
 
     def digest(self) -> str:

@@ -19,6 +19,7 @@ from dlenv.errors import Problem, SpecError
 from dlenv.fsutil import shorten
 from dlenv.spec.collect import _CONTROL_RE, _Collector, _kind, locate_keys
 from dlenv.spec.model import (
+    DEV_TOOLS,
     IMAGE_RE,
     PROFILE_NAMES,
     PYPROJECT,
@@ -66,7 +67,7 @@ TOP_KEYS = (
 )
 
 
-PROFILE_KEYS = ("packages", "apt", "jupyter", "ssh", "command", "ports", "env")
+PROFILE_KEYS = ("packages", "apt", "tools", "jupyter", "ssh", "command", "ports", "env")
 INDEX_KEYS = ("url", "extra_urls", "ca_bundle", "allow_sdist", "pytorch_url")
 USER_KEYS = ("name", "uid", "gid")
 
@@ -200,6 +201,8 @@ def _parse_profile(c: _Collector, name: str, value: Any) -> Profile | None:
         packages=_parse_requirements(c, f"{key}.packages",
                                      c.string_list(f"{key}.packages", table.get("packages"))),
         apt=_parse_apt(c, f"{key}.apt", c.string_list(f"{key}.apt", table.get("apt"))),
+        tools=DEV_TOOLS if name == "dev" and "tools" not in table else
+        _parse_apt(c, f"{key}.tools", c.string_list(f"{key}.tools", table.get("tools"))),
         jupyter=c.boolean(f"{key}.jupyter", table.get("jupyter")),
         ssh=c.boolean(f"{key}.ssh", table.get("ssh")),
         command=c.string_list(f"{key}.command", table.get("command")),  # argv: no shell

@@ -276,9 +276,9 @@ def start_service(project: Project, prepared: PreparedRun, *, ssh_config: bool =
                   reporter: Reporter | None = None) -> Started:
     """Start Jupyter or sshd detached and wait until it answers."""
     report = reporter or Silent()
-    for note in prepared.plan.notes:
-        report.note(note)
-    if not prepared.running:
+    if not prepared.running:  # a running one was told its notes when it started
+        for note in prepared.plan.notes:
+            report.note(note)
         report.step(f"starting {prepared.plan.name}")
         start_detached(prepared.plan, prepared.engine, token=prepared.token)
     port = int(prepared.plan.extra["port"])
