@@ -308,3 +308,95 @@ def test_a_project_path_with_a_comma_mounts_that_directory_and_no_other(project,
     assert r.returncode == 0, r.stderr
     assert "the project" in r.stdout
     assert (odd / "out.txt").read_text() == "made\n" and not (decoy / "out.txt").exists()
+
+
+# --- the first hour ------------------------------------------------------------------------
+
+def test_jupyter_again_shows_its_url_and_keeps_its_port(project):
+    root, env = project
+    first = dlenv(env, "jupyter", str(root), "--json")
+    assert first.returncode == 0, first.stderr
+    shown = json.loads(first.stdout)
+    try:
+        again = dlenv(env, "jupyter", str(root), "--json")
+        assert again.returncode == 0, again.stderr
+        assert json.loads(again.stdout)["again"] and json.loads(again.stdout)["url"] == \
+            shown["url"]
+        listed = json.loads(dlenv(env, "ps", str(root), "--json").stdout)
+        assert [c["endpoint"] for c in listed] == [shown["url"]]
+        token = shown["url"].split("token=")[1]
+        assert _get(f"http://127.0.0.1:{shown['port']}/api/status", token) == 200
+    finally:
+        dlenv(env, "stop", str(root))
+    restarted = dlenv(env, "jupyter", str(root), "--json")
+    assert restarted.returncode == 0, restarted.stderr
+    dlenv(env, "stop", str(root))
+    assert json.loads(restarted.stdout)["port"] == shown["port"]  # the same port again
+    assert json.loads(restarted.stdout)["url"] != shown["url"]  # with a new token
+
+
+def test_ssh_keeps_its_port_across_quick_restarts(project, tmp_path):
+    root, env = project
+    key = tmp_path / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    ports = []
+    for _ in range(3):
+        r = dlenv(env, "ssh", str(root), "--key", f"{key}.pub", "--json")
+        assert r.returncode == 0, r.stderr
+        ports.append(json.loads(r.stdout)["port"])
+        dlenv(env, "stop", str(root))
+    assert len(set(ports)) == 1, ports
+
+
+def test_the_dev_shell_has_tools_and_pip_installs_survive_a_restart(project):
+    root, env = project
+    r = dlenv(env, "shell", str(root), "--", "sh", "-c",
+              "git --version && less --version >/dev/null && ps -o pid= -p 1 && "
+              "pip install -q --disable-pip-version-check cowsay==6.1")
+    assert r.returncode == 0, r.stdout + r.stderr
+    again = dlenv(env, "shell", str(root), "--", "sh", "-c",
+                  "cowsay -t moo && python3 -c 'import cowsay, six; print(cowsay.__file__)' "
+                  "&& git -C /workspace status --short >/dev/null && echo git-ok")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "moo" in again.stdout and "/home/dlenv/.local/lib/" in again.stdout
+    assert "git-ok" in again.stdout  # the project's repository, owned by another uid
+    volumes = Path(env["DLENV_DATA_DIR"]) / "volumes"
+    assert list(volumes.glob("*-home/.local/lib/python3.11/site-packages/cowsay"))
+
+
+def test_a_root_owned_project_saves_notebooks_and_keeps_its_owners(project, tmp_path_factory):
+    root, env = project
+    mine = tmp_path_factory.mktemp("root-owned")
+    for name in ("dlenv.toml", "dlenv.lock"):
+        (mine / name).write_bytes((root / name).read_bytes())
+    (mine / "old.txt").write_text("root's file\n")
+    for path in (mine, *mine.iterdir()):
+        os.chown(path, 0, 0)
+    lock_mode = (mine / "dlenv.lock").stat().st_mode
+    r = dlenv(env, "jupyter", str(mine), "--json")
+    assert r.returncode == 0, r.stderr
+    shown = json.loads(r.stdout)
+    try:
+        assert any("belongs to root" in n for n in shown["notes"])
+        token = shown["url"].split("token=")[1]
+        nb = {"type": "notebook", "content": {"cells": [], "metadata": {}, "nbformat": 4,
+                                              "nbformat_minor": 5}}
+        put = urllib.request.Request(
+            f"http://127.0.0.1:{shown['port']}/api/contents/saved.ipynb", method="PUT",
+            data=json.dumps(nb).encode(), headers={"Authorization": f"token {token}",
+                                                   "Content-Type": "application/json"})
+        with urllib.request.urlopen(put, timeout=10) as created:
+            assert created.status == 201
+        assert json.loads((mine / "saved.ipynb").read_text())["nbformat"] == 4
+        assert_locked_down(inspect(shown["name"]))
+    finally:
+        dlenv(env, "stop", str(mine))
+        _remove_volumes(mine)
+    assert (mine / "old.txt").stat().st_uid == 0 and mine.stat().st_uid == 0
+    # re-locking as root keeps the lock root's, with its mode
+    (mine / "dlenv.toml").write_text((mine / "dlenv.toml").read_text() + "\n# edited\n")
+    os.chown(mine / "dlenv.lock", OWNER, OWNER)
+    r = dlenv(env, "lock", str(mine))
+    assert r.returncode == 0, r.stderr
+    st = (mine / "dlenv.lock").stat()
+    assert (st.st_uid, st.st_mode) == (OWNER, lock_mode)
