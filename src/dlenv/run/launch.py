@@ -126,7 +126,7 @@ def grant_access(directory: str, uid: int) -> None:
 
 
 def _own(path: Path, plan: RunPlan) -> None:
-    if os.getuid() == 0:
+    if os.getuid() == 0 and (path.stat().st_uid, path.stat().st_gid) != (plan.uid, plan.gid):
         os.chown(path, plan.uid, plan.gid)
 
 
@@ -150,7 +150,9 @@ def prepare(plan: RunPlan, engine: Engine) -> list[str]:
             device = Path(v.device)
             if not device.is_dir():
                 device.mkdir(parents=True, mode=0o700)
-                _own(device, plan)
+            # Each start, not only the first: Podman gives a volume the image's owner when it
+            # first mounts it, which would leave another uid's home unwritable.
+            _own(device, plan)
             if not engine.volume_exists(v.name):
                 labels = dict(plan.labels)
                 labels.pop("dev.dlenv.mode", None)
