@@ -153,6 +153,18 @@ def _get(url: str, token: str | None) -> int:
         return exc.code
 
 
+def _save_notebook(port: int, token: str, name: str) -> int:
+    """Save an empty notebook through Jupyter's contents API, as the editor does."""
+    nb = {"type": "notebook", "content": {"cells": [], "metadata": {}, "nbformat": 4,
+                                          "nbformat_minor": 5}}
+    put = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/contents/{name}", method="PUT",
+        data=json.dumps(nb).encode(), headers={"Authorization": f"token {token}",
+                                               "Content-Type": "application/json"})
+    with urllib.request.urlopen(put, timeout=10) as created:
+        return int(created.status)
+
+
 def test_jupyter_answers_with_its_token_only_on_127_0_0_1(project):
     root, env = project
     port = free_port()
@@ -172,14 +184,7 @@ def test_jupyter_answers_with_its_token_only_on_127_0_0_1(project):
         visible = json.dumps([info["Config"]["Env"], info["Config"]["Cmd"], info["Args"]])
         assert token not in visible
         # notebooks live in the mounted project, owned by its owner
-        nb = {"type": "notebook", "content": {"cells": [], "metadata": {}, "nbformat": 4,
-                                              "nbformat_minor": 5}}
-        put = urllib.request.Request(
-            f"http://127.0.0.1:{port}/api/contents/made-by-jupyter.ipynb", method="PUT",
-            data=json.dumps(nb).encode(), headers={"Authorization": f"token {token}",
-                                                   "Content-Type": "application/json"})
-        with urllib.request.urlopen(put, timeout=10) as created:
-            assert created.status == 201
+        assert _save_notebook(port, token, "made-by-jupyter.ipynb") == 201
         assert (root / "made-by-jupyter.ipynb").stat().st_uid == OWNER
         listed = dlenv(env, "ps", str(root), "--json")
         assert [c["labels"]["dev.dlenv.mode"] for c in json.loads(listed.stdout)] == ["jupyter"]
@@ -379,14 +384,7 @@ def test_a_root_owned_project_saves_notebooks_and_keeps_its_owners(project, tmp_
     try:
         assert any("belongs to root" in n for n in shown["notes"])
         token = shown["url"].split("token=")[1]
-        nb = {"type": "notebook", "content": {"cells": [], "metadata": {}, "nbformat": 4,
-                                              "nbformat_minor": 5}}
-        put = urllib.request.Request(
-            f"http://127.0.0.1:{shown['port']}/api/contents/saved.ipynb", method="PUT",
-            data=json.dumps(nb).encode(), headers={"Authorization": f"token {token}",
-                                                   "Content-Type": "application/json"})
-        with urllib.request.urlopen(put, timeout=10) as created:
-            assert created.status == 201
+        assert _save_notebook(int(shown["port"]), token, "saved.ipynb") == 201
         assert json.loads((mine / "saved.ipynb").read_text())["nbformat"] == 4
         assert_locked_down(inspect(shown["name"]))
     finally:
