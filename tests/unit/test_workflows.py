@@ -93,3 +93,136 @@ def test_resolve_reads_the_choice_a_fresh_lock_recorded(project):
     proj, _ = project
     proj.lock_path.write_text(dumps(LOCK))
     assert flow.resolve_project(proj).locked() == LOCK.target
+
+
+# --- ports, loads and gc: what keeps a shared machine tidy ---------------------------------
+
+def test_a_service_takes_the_port_it_had_and_moves_only_when_another_program_holds_it(
+        tmp_path):
+    import socket
+
+    from dlenv.run.launch import PortBook
+
+    book = PortBook(tmp_path, "abcd1234")
+    first, note = book.choose("ssh", "127.0.0.1", 42222)
+    assert note is None
+    book.remember("ssh", first)
+    assert book.choose("ssh", "127.0.0.1", 42222) == (first, None)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", first))
+        busy.listen()
+        moved, note = book.choose("ssh", "127.0.0.1", 42222)
+    assert moved != first and note and f"port {first} is taken" in note
+    (tmp_path / "ports/abcd1234.json").write_text("not json")
+    assert PortBook(tmp_path, "abcd1234").read() == {}  # a damaged file is no file
+
+
+class FakeEngine:
+    """Images by id with their tags; ``load`` takes the archive's manifest.json."""
+
+    kind = "docker"
+
+    def __init__(self, images: dict[str, list[str]]) -> None:
+        self.images_ = images
+        self.loads = 0
+
+    def image_id(self, ref: str) -> str | None:
+        return next((i for i, tags in self.images_.items() if ref in tags or ref == i), None)
+
+    def image(self, ref: str):
+        from dlenv.engine import EngineImage
+
+        found = self.image_id(ref)
+        return None if found is None else EngineImage(found, tuple(self.images_[found]), 10,
+                                                      {"dev.dlenv.lock.digest": "x"})
+
+    def images(self, label: str):
+        return [self.image(i) for i in self.images_]
+
+    def remove_image(self, ref: str) -> bool:
+        found = self.image_id(ref)
+        if found is None:
+            return False
+        if ref != found and len(self.images_[found]) > 1:
+            self.images_[found].remove(ref)
+        elif ref == found and self.images_[found]:
+            return False  # tagged: the engine refuses without force
+        else:
+            del self.images_[found]
+        return True
+
+    def load(self, write) -> None:
+        import io
+        import json
+        import tarfile
+
+        buf = io.BytesIO()
+        write(buf)
+        buf.seek(0)
+        with tarfile.open(fileobj=buf) as tar:
+            manifest = json.load(tar.extractfile("manifest.json"))[0]
+        image_id = "sha256:" + manifest["Config"].rsplit("/", 1)[1]
+        for tags in self.images_.values():
+            for tag in manifest["RepoTags"]:
+                if tag in tags:
+                    tags.remove(tag)
+        self.images_[image_id] = list(manifest["RepoTags"])
+        self.loads += 1
+
+
+def _stored_image(store, text: bytes):
+    import json
+
+    cfg = store.put_bytes(text, "application/vnd.oci.image.config.v1+json")
+    return store.put_bytes(json.dumps({"config": cfg.to_json(), "layers": []}).encode(),
+                           "application/vnd.oci.image.manifest.v1+json"), cfg.digest
+
+
+def test_loading_a_rebuilt_image_removes_the_one_it_replaces_unless_tagged_elsewhere(tmp_path):
+    from dlenv.oci.store import OCIStore
+    from dlenv.workflows.build import load_image
+
+    store = OCIStore(tmp_path)
+    old, old_id = _stored_image(store, b'{"v": 1}')
+    new, new_id = _stored_image(store, b'{"v": 2}')
+    engine = FakeEngine({})
+    tags = ("env:dev-1a2b3c4d", "env:dev")
+    assert load_image(engine, store, old, tags).loaded
+    assert not load_image(engine, store, old, tags).loaded and engine.loads == 1  # held already
+    done = load_image(engine, store, new, tags)
+    assert done.replaced == old_id and old_id not in engine.images_
+    engine.images_[new_id].append("mine:keep")  # the user tagged it too
+    done = load_image(engine, store, old, tags)
+    assert done.replaced is None and engine.images_[new_id] == ["mine:keep"]
+
+
+def test_gc_drops_what_belongs_to_projects_that_are_gone_and_keeps_the_rest(tmp_path):
+    from dlenv.image import default_store
+    from dlenv.workflows import gc as gc_flow
+
+    kept_project, gone_project = tmp_path / "kept", tmp_path / "gone"
+    kept_project.mkdir()
+    (kept_project / "dlenv.toml").write_text(SPEC)
+    store = default_store(tmp_path / "cache")
+    kept, _ = _stored_image(store, b'{"kept": 1}')
+    gone, _ = _stored_image(store, b'{"gone": 1}')
+    store.tag("env:latest-kept", kept, project=str(kept_project))
+    store.tag("env:latest-gone", gone, project=str(gone_project))
+    store.tag("team/env:1", gone)  # pulled: no project, kept whatever happens
+    store.untag({"team/env:1"})
+    orphan = store.put_bytes(b"orphan layer", "application/octet-stream")
+    (tmp_path / "cache/rootfs/unused-base").mkdir(parents=True)
+    (tmp_path / "cache/rootfs/unused-base/python3").write_bytes(b"x" * 100)
+    engine = FakeEngine({"sha256:" + "a" * 64: ["env:latest-gone"],
+                         "sha256:" + "b" * 64: ["env:latest-kept"],
+                         "sha256:" + "c" * 64: []})
+    dry = gc_flow._collect(str(tmp_path / "cache"), engine, False, True)
+    assert store.tags().keys() == {"env:latest-kept", "env:latest-gone"}  # nothing removed
+    done = gc_flow._collect(str(tmp_path / "cache"), engine, False, False)
+    assert [f.name for f in done] == [f.name for f in dry]
+    by_kind = {(f.kind, f.name) for f in done}
+    assert ("store tag", "env:latest-gone") in by_kind and ("base tree", "unused-base") in by_kind
+    assert ("store blob", orphan.hex) in by_kind
+    assert store.tags() == {"env:latest-kept": kept.digest} and store.has(kept.digest)
+    assert list(engine.images_) == ["sha256:" + "b" * 64]  # the gone one and the dangling one
+    assert sum(f.size for f in done) >= 100 + len(b"orphan layer")

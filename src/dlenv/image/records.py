@@ -57,15 +57,17 @@ class LayerRecords:
             "name": built.blob.name, "files": list(built.files),
             "notes": list(built.notes)}))
 
-    def prune(self, *, dry_run: bool = False) -> tuple[dict[str, int], set[str]]:
-        """Drop the records whose blob the store no longer holds; (what was dropped, with
-        sizes; the keys that remain)."""
+    def prune(self, *, dry_run: bool = False, doomed: frozenset[str] = frozenset()
+              ) -> tuple[dict[str, int], set[str]]:
+        """Drop the records whose blob the store no longer holds (or will not: ``doomed``
+        digests, for a dry run); (what was dropped, with sizes; the keys that remain)."""
         dropped: dict[str, int] = {}
         live: set[str] = set()
-        for path in self.directory.glob("*.json"):
+        for path in sorted(self.directory.glob("*.json")):
             try:
                 digest = json.loads(path.read_bytes())["descriptor"]["digest"]
-                present = isinstance(digest, str) and self.store.has(digest)
+                present = isinstance(digest, str) and digest not in doomed \
+                    and self.store.has(digest)
             except (OSError, ValueError, KeyError, TypeError):
                 present = False
             if present:

@@ -224,18 +224,21 @@ class OCIStore:
             self._write_index([m for m in self._read_index()
                                if m.get("annotations", {}).get(REF_ANNOTATION) not in names])
 
-    def gc(self, *, dry_run: bool = False) -> dict[str, int]:
-        """Remove blobs and temporary files no tag reaches; what was (or, with
-        ``dry_run``, would be) removed, with sizes."""
+    def gc(self, *, dry_run: bool = False, without: frozenset[str] = frozenset()
+           ) -> dict[str, int]:
+        """Remove blobs and temporary files no tag reaches (tags in ``without`` counting as
+        gone); what was (or, with ``dry_run``, would be) removed, with sizes."""
         with self._locked():
             keep: set[str] = set()
             for m in self._read_index():
+                if m.get("annotations", {}).get(REF_ANNOTATION) in without:
+                    continue
                 keep.add(m["digest"])
                 if self.has(m["digest"]):
                     doc = self.read_json(m["digest"])
                     keep |= {doc["config"]["digest"], *(x["digest"] for x in doc["layers"])}
             removed = {} if dry_run else sweep(self.blobs)
-            for path in self.blobs.iterdir():
+            for path in sorted(self.blobs.iterdir()):
                 if not path.name.startswith(".") and "sha256:" + path.name not in keep:
                     removed[path.name] = path.stat().st_size
                     if not dry_run:

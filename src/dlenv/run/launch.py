@@ -44,6 +44,9 @@ def host_ids(project_dir: Path) -> tuple[int, int]:
 
 def port_free(ip: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        # As servers bind: a port whose last connections linger in TIME_WAIT (the readiness
+        # check's, a stopped service's) is free, so quick restarts keep their port.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((ip, port))
         except OSError as exc:

@@ -77,9 +77,11 @@ def _collect(cache_dir: str | None, engine: Engine | None, downloads: bool,
     freed += [Freed("store tag", tag, 0) for tag in sorted(gone)]
     if gone and not dry_run:
         store.untag(gone)
-    freed += [Freed("store blob", name, size) for name, size in store.gc(dry_run=dry_run).items()]
+    blobs = store.gc(dry_run=dry_run, without=frozenset(gone))
+    freed += [Freed("store blob", name, size) for name, size in blobs.items()]
     records = LayerRecords(root / "layers", store)
-    dropped, live = records.prune(dry_run=dry_run)
+    dropped, live = records.prune(dry_run=dry_run,
+                                  doomed=frozenset("sha256:" + name for name in blobs))
     freed += [Freed("layer record", name, size) for name, size in dropped.items()]
     rootfs = root / "rootfs"
     for tree in sorted(rootfs.iterdir()) if rootfs.is_dir() else ():
