@@ -376,7 +376,7 @@ def test_a_root_owned_project_saves_notebooks_and_keeps_its_owners(project, tmp_
     subprocess.run(["git", "init", "-q", str(mine)], check=True)  # root's repository
     for path in (mine, *mine.iterdir()):
         os.chown(path, 0, 0)
-    r = dlenv(env, "run", str(mine), "--", "sh", "-c",
+    r = dlenv(env, "shell", str(mine), "--", "sh", "-c",
               "git status --short >/dev/null && echo git-ok && touch made-inside")
     assert r.returncode == 0 and "git-ok" in r.stdout, r.stdout + r.stderr
     assert (mine / "made-inside").exists()

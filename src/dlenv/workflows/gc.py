@@ -110,7 +110,9 @@ def _engine_images(engine: Engine, gone: set[str], dry_run: bool) -> list[Freed]
         stale = [t for t in image.tags if t in gone]
         if image.tags and len(stale) < len(image.tags):
             continue  # still named by a project (or by the user)
-        if dry_run or (all(engine.remove_image(t) for t in stale) and (
-                stale or engine.remove_image(image.id))):
+        if not dry_run:
+            for ref in stale or [image.id]:
+                engine.remove_image(ref)
+        if dry_run or engine.image(image.id) is None:  # what went, whatever the engine said
             freed.append(Freed("engine image", ", ".join(image.tags) or image.id, image.size))
     return freed
