@@ -93,12 +93,13 @@ def build(project: Project, options: BuildOptions, reporter: Reporter | None = N
     tags = _tags(plan, options.tag)
     if options.tag:
         builder.store.tag(options.tag, result.manifest, project=plan.location)
+    shown = options.tag or plan.alias  # files leave this machine: the readable name
     for kind, where in outputs:
         report.step(f"writing {kind}:{where}")
         if kind == "oci":
-            export_oci(builder.store, result.manifest, where, tags[0])
+            export_oci(builder.store, result.manifest, where, shown)
         else:
-            save_docker_archive(builder.store, result.manifest, where, tags[0])
+            save_docker_archive(builder.store, result.manifest, where, shown)
     if options.load:
         report.step(f"loading {tags[0]} into Docker")
         load_image(detect("docker"), builder.store, result.manifest, tags)
