@@ -49,6 +49,11 @@ def _cache_dir(s: argparse.ArgumentParser) -> None:
                    "(default: $DLENV_CACHE_DIR, else the user cache directory)")
 
 
+def _frozen(s: argparse.ArgumentParser) -> None:
+    s.add_argument("--frozen", action="store_true",
+                   help="fail when the lock is missing or stale, instead of re-locking")
+
+
 def _json(s: argparse.ArgumentParser) -> None:
     s.add_argument("--json", action="store_true", help="print the result as JSON for machines")
 
@@ -100,7 +105,7 @@ def _image_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    help="layer compression (default gzip: every engine reads it)")
     s.add_argument("--backend", choices=["native", "docker"], default="native",
                    help="docker: render the Dockerfile and build it with BuildKit")
-    s.add_argument("--frozen", action="store_true", help="fail instead of re-locking")
+    _frozen(s)
     s.add_argument("--no-bytecode", action="store_true",
                    help="do not precompile .pyc (smaller, but every start compiles imports)")
     s.add_argument("--no-project", action="store_true",
@@ -113,7 +118,7 @@ def _image_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     _project_dir(s)
     s.add_argument("-o", "--output", help="where to write it (default DIR/Dockerfile)")
     s.add_argument("--stdout", action="store_true", help="print it, write nothing")
-    s.add_argument("--frozen", action="store_true", help="fail instead of re-locking")
+    _frozen(s)
     _cache_dir(s)
     _json(s)
     s.set_defaults(func=cmd_dockerfile)
@@ -124,7 +129,7 @@ def _image_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     s.add_argument("--profile", help="the profile's image (default: the base image)")
     _cache_dir(s)
     _json(s)
-    s.add_argument("--frozen", action="store_true", help="fail instead of re-locking")
+    _frozen(s)
     s.set_defaults(func=cmd_push)
 
     s = sub.add_parser("pull", help="pull an image (by tag or digest) into the local store")
@@ -172,7 +177,7 @@ def _check_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    help="do not fail a CUDA environment for lack of a GPU")
     s.add_argument("--engine", default="docker", choices=ENGINES,
                    help="container engine to run the probe in (default docker)")
-    s.add_argument("--frozen", action="store_true", help="fail instead of re-locking")
+    _frozen(s)
     _cache_dir(s)
     _json(s)
     s.set_defaults(func=cmd_verify)

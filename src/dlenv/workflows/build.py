@@ -144,13 +144,14 @@ def ready_image(project: Project, *, profile: str | None = None, for_run: bool =
     report = reporter or Silent()
     lock = fresh_lock(project, cache_dir=cache_dir, frozen=frozen, reporter=report)
     where = str(project.directory.resolve())
-    files = () if for_run else project_files(project, report)
-    plan = plan_build(project.spec, lock, profile=profile, project=files, for_run=for_run,
-                      location=where)
+    plan = plan_build(project.spec, lock, profile=profile, for_run=for_run, location=where)
     store = default_store(cache_dir)
     manifest = _current(store, plan.tag, project, lock)
     built = manifest is None
     if manifest is None:
+        if not for_run:  # the project's files are walked only when they go into a build
+            plan = plan_build(project.spec, lock, profile=profile, location=where,
+                              project=project_files(project, report))
         report.step(f"building {plan.tag}")
         builder = builder_for(project.spec, cache_dir, report.progress)
         manifest = builder.build(plan).manifest
