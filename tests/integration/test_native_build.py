@@ -73,6 +73,33 @@ def test_image_runs_in_docker_as_non_root(project, built):
     assert int(packages) == len(read_lock(root / "dlenv.lock").debs)  # scanners see all
 
 
+def test_a_rebuilt_image_reaches_docker_with_only_the_layers_it_lacks(project, built):
+    docker_ready()
+    root, cache = project
+    first = json.loads(dlenv("build", str(root), "--cache-dir", str(cache), "--load", "--tag",
+                             "pybase:partial", "--json").stdout)
+    assert first["load"]["sent_layers"] + first["load"]["held_layers"] == len(first["layers"])
+    (root / "notes.txt").write_text("changed after the first load\n")
+    try:
+        r = dlenv("build", str(root), "--cache-dir", str(cache), "--load", "--tag",
+                  "pybase:partial", "--json")
+        assert r.returncode == 0, r.stderr
+        load = json.loads(r.stdout)["load"]
+        # only the project layer changed: Docker gets that one and keeps the base it has
+        assert (load["sent_layers"], load["held_layers"]) == (1, len(first["layers"]) - 1)
+        run = subprocess.run(["docker", "run", "--rm", "pybase:partial", "sh", "-c",
+                              "cat notes.txt; python3 -c 'import ssl; print(ssl.OPENSSL_VERSION)'"],
+                             capture_output=True, text=True, check=False)
+        assert run.returncode == 0, run.stderr
+        assert run.stdout.startswith("changed after the first load\nOpenSSL")
+        again = json.loads(dlenv("build", str(root), "--cache-dir", str(cache), "--load",
+                                 "--tag", "pybase:partial", "--json").stdout)
+        assert again["load"] == {"sent_layers": 0, "held_layers": 0, "already_there": True}
+    finally:
+        (root / "notes.txt").unlink()
+        subprocess.run(["docker", "rmi", "pybase:partial"], capture_output=True, check=False)
+
+
 def test_outputs_pass_skopeo_umoci_and_docker_load(project, built, tmp_path):
     docker_ready()
     root, cache = project

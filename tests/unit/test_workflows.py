@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import dlenv.workflows.project as flow
-from dlenv.errors import LockError, StaleLockError
+from dlenv.errors import EngineError, LockError, StaleLockError
 from dlenv.lock import LOCK_FILE, dumps, read_lock
 from dlenv.spec import load_spec
 from tests.conftest import EXAMPLES
@@ -117,6 +117,7 @@ def test_a_service_takes_the_port_it_had_and_moves_only_when_another_program_hol
     assert PortBook(tmp_path, "abcd1234").read() == {}  # a damaged file is no file
 
 
+
 class FakeEngine:
     """Images by id with their tags; ``load`` takes the archive's manifest.json."""
 
@@ -125,6 +126,9 @@ class FakeEngine:
     def __init__(self, images: dict[str, list[str]]) -> None:
         self.images_ = images
         self.loads = 0
+        self.chains: set[str] = set()  # what held_layers answers
+        self.sent: list[list[str]] = []  # the layer files of each archive loaded
+        self.forget = False
 
     def image_id(self, ref: str) -> str | None:
         return next((i for i, tags in self.images_.items() if ref in tags or ref == i), None)
@@ -151,6 +155,9 @@ class FakeEngine:
             del self.images_[found]
         return True
 
+    def held_layers(self, label: str) -> frozenset[str]:
+        return frozenset(self.chains)
+
     def load(self, write) -> None:
         import io
         import json
@@ -161,6 +168,10 @@ class FakeEngine:
         buf.seek(0)
         with tarfile.open(fileobj=buf) as tar:
             manifest = json.load(tar.extractfile("manifest.json"))[0]
+            self.sent.append(sorted(n for n in tar.getnames() if n in manifest["Layers"]))
+        missing = [n for n in manifest["Layers"] if n not in self.sent[-1]]
+        if missing and self.forget:  # the engine dropped the layers it said it had
+            raise EngineError("docker load failed: open blobs/...: no such file or directory")
         image_id = "sha256:" + manifest["Config"].rsplit("/", 1)[1]
         for tags in self.images_.values():
             for tag in manifest["RepoTags"]:
@@ -194,6 +205,37 @@ def test_loading_a_rebuilt_image_removes_the_one_it_replaces_unless_tagged_elsew
     engine.images_[new_id].append("mine:keep")  # the user tagged it too
     done = load_image(engine, store, old, tags)
     assert done.replaced is None and engine.images_[new_id] == ["mine:keep"]
+
+
+def test_a_load_leaves_out_the_layers_the_engine_holds_and_sends_all_when_it_lost_them(
+        tmp_path):
+    import json
+
+    from dlenv.oci.image import chain_ids
+    from dlenv.oci.store import OCIStore
+    from dlenv.workflows.build import load_image
+
+    store = OCIStore(tmp_path)
+    blobs = [store.put_bytes(f"layer {i}".encode(), "application/vnd.oci.image.layer.v1.tar")
+             for i in range(3)]
+    diff_ids = [b.digest for b in blobs]
+
+    def image(last: int):
+        cfg = store.put_bytes(json.dumps({"rootfs": {"diff_ids": [*diff_ids[:2], last]}})
+                              .encode(), "application/vnd.oci.image.config.v1+json")
+        layers = [b.to_json() for b in blobs[:2]] + [
+            store.put_bytes(f"top {last}".encode(), "x").to_json()]
+        return store.put_bytes(json.dumps({"config": cfg.to_json(), "layers": layers}).encode(),
+                               "application/vnd.oci.image.manifest.v1+json")
+
+    engine = FakeEngine({})
+    engine.chains = set(chain_ids(diff_ids[:2]))  # an older image had the two lower layers
+    done = load_image(engine, store, image(1), ("env:dev",))
+    assert (done.sent, done.held) == (1, 2) and len(engine.sent[-1]) == 1
+    engine.forget = True  # the engine lost them since it was asked
+    done = load_image(engine, store, image(2), ("env:dev",))
+    assert (done.sent, done.held) == (3, 0) and len(engine.sent[-1]) == 3
+    assert engine.image_id("env:dev") is not None
 
 
 def test_gc_drops_what_belongs_to_projects_that_are_gone_and_keeps_the_rest(tmp_path):

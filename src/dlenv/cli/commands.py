@@ -103,6 +103,18 @@ def cmd_lock(args: argparse.Namespace) -> int:
     return 0
 
 
+def _loaded_words(built: build_flow.Built) -> str:
+    loaded = built.loaded
+    if loaded is None:
+        return ""
+    also = f" (also as {built.alias})" if built.alias else ""
+    if not loaded.loaded:
+        return f"; Docker holds it already{also}"
+    sent = (f", {loaded.sent} of {loaded.sent + loaded.held} layers sent" if loaded.held
+            else "")
+    return f"; loaded into Docker{also}{sent}"
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     project = open_project(args.dir)
     if args.backend == "docker":
@@ -127,8 +139,11 @@ def cmd_build(args: argparse.Namespace) -> int:
         built = build_flow.build(project, options, reporter)
     result = built.result
     if args.json:
-        emit_json({**result.to_json(), "loaded": built.loaded, "tag": built.tag,
-                   "seconds": round(built.seconds, 3)})
+        loaded = built.loaded
+        emit_json({**result.to_json(), "tag": built.tag, "seconds": round(built.seconds, 3),
+                   "loaded": loaded is not None,
+                   **({"load": {"sent_layers": loaded.sent, "held_layers": loaded.held,
+                                "already_there": not loaded.loaded}} if loaded else {})})
         return 0
     table = Table(title=built.tag)
     for col in ("layer", "size", "digest", ""):
@@ -141,8 +156,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     out.print(f"image {built.tag} {result.manifest.digest}: {result.size / 1e6:,.1f} MB "
               f"compressed, {len(result.layers)} layers ({fresh} built, "
               f"{len(result.layers) - fresh} reused) in {built.seconds:.1f} s"
-              + (f"; loaded into Docker (also as {built.alias})" if built.loaded and built.alias
-                 else "; loaded into Docker" if built.loaded else ""), soft_wrap=True)
+              + _loaded_words(built), soft_wrap=True)
     if result.overlaps:
         shown = ", ".join(f"{p} ({upper} over {lower})" for p, lower, upper in result.overlaps[:3])
         more = f" and {len(result.overlaps) - 3} more" if len(result.overlaps) > 3 else ""

@@ -4,6 +4,7 @@ same words for what dlenv does; ``detect`` picks the engine that answers.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -15,6 +16,7 @@ from typing import IO
 
 from dlenv.engine.base import ENGINES, Container, EngineImage, EngineKind, info_command
 from dlenv.errors import BuildError, EngineError
+from dlenv.oci.image import chain_ids
 
 _INSTALL = {
     "docker": "install Docker (Debian: apt-get install docker.io) and start it "
@@ -101,6 +103,28 @@ class CliEngine:
         if proc.returncode != 0:
             raise EngineError(f"{self.kind} load failed: {message}",
                               fix=f"check that the {self.kind} engine runs ({self.kind} info)")
+
+    def held_layers(self, label: str) -> frozenset[str]:
+        """The chain ids of the layers under the images carrying ``label``, when the engine
+        loads an archive that leaves out the layers it holds: Docker's own image store reads
+        a layer's file only when it lacks that layer's chain. Empty for Podman and for
+        Docker's containerd store, which want every layer in the archive."""
+        if self.kind != "docker":
+            return frozenset()
+        proc = self._call("info", "--format", "{{json .DriverStatus}}", check=False)
+        if proc.returncode != 0 or b"io.containerd.snapshotter" in proc.stdout:
+            return frozenset()
+        ids = self._call("images", "--all", "--quiet", "--no-trunc", "--filter",
+                         f"label={label}", check=False).stdout.decode().split()
+        if not ids:
+            return frozenset()
+        proc = self._call("image", "inspect", "--format", "{{json .RootFS.Layers}}",
+                          *dict.fromkeys(ids), check=False)
+        chains: set[str] = set()
+        for line in proc.stdout.decode().splitlines():
+            with contextlib.suppress(ValueError, TypeError):
+                chains.update(chain_ids([str(x) for x in json.loads(line) or ()]))
+        return frozenset(chains)
 
     def volume_exists(self, name: str) -> bool:
         return self._call("volume", "inspect", name, check=False).returncode == 0

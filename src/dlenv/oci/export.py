@@ -54,10 +54,12 @@ def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
 
 
 def write_docker_archive(store: OCIStore, manifest: Descriptor, out: IO[bytes],
-                         repo_tag: str, *aliases: str) -> None:
+                         repo_tag: str, *aliases: str, held: int = 0) -> None:
     """Stream a `docker load`-able archive (compressed layers are accepted by the engine);
-    every blob is hashed before the first byte goes out."""
-    store.verified_blobs(manifest)
+    every blob is hashed before the first byte goes out. ``held``: the first layers the
+    engine holds already (with every layer below them), whose files are left out; Docker
+    reads a layer's file only when it lacks that layer's chain."""
+    store.verified_blobs(manifest, held=held)
     doc = store.read_json(manifest.digest)
     config = doc["config"]
     layers = doc["layers"]
@@ -67,7 +69,8 @@ def write_docker_archive(store: OCIStore, manifest: Descriptor, out: IO[bytes],
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
         seen = set()
         for digest, name in [(config["digest"], cfg_name),
-                             *((x["digest"], n) for x, n in zip(layers, names, strict=True))]:
+                             *((x["digest"], n) for x, n in
+                               zip(layers[held:], names[held:], strict=True))]:
             if name in seen:
                 continue
             seen.add(name)

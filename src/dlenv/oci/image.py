@@ -68,6 +68,16 @@ def manifest_json(config: Descriptor, layers: Sequence[Descriptor],
     })
 
 
+def chain_ids(diff_ids: Sequence[str]) -> list[str]:
+    """Each layer's chain id (OCI image spec): the layer together with every layer below it,
+    which is how engines key the layers they hold."""
+    chains: list[str] = []
+    for diff_id in diff_ids:
+        chains.append(diff_id if not chains else "sha256:" + hashlib.sha256(
+            f"{chains[-1]} {diff_id}".encode()).hexdigest())
+    return chains
+
+
 def config_descriptor(data: bytes) -> Descriptor:
     return Descriptor(media_type=MT_CONFIG, digest="sha256:" + hashlib.sha256(data).hexdigest(),
                       size=len(data))

@@ -134,11 +134,13 @@ class OCIStore:
                 path.unlink()
         return ok
 
-    def verified_blobs(self, manifest: Descriptor) -> list[str]:
-        """The manifest's blobs (manifest, config, layers), each hashed in full: what leaves
-        the store is never a damaged file. ``IntegrityError`` names a bad one (removed)."""
+    def verified_blobs(self, manifest: Descriptor, *, held: int = 0) -> list[str]:
+        """The manifest's blobs (manifest, config, layers but the first ``held``, which the
+        receiver has), each hashed in full: what leaves the store is never a damaged file.
+        ``IntegrityError`` names a bad one (removed)."""
         doc = self.read_json(manifest.digest)
-        digests = [manifest.digest, doc["config"]["digest"], *(x["digest"] for x in doc["layers"])]
+        digests = [manifest.digest, doc["config"]["digest"],
+                   *(x["digest"] for x in doc["layers"][held:])]
         for digest in digests:
             if not self.verify_blob(digest):
                 raise IntegrityError(f"store blob {digest} is missing or damaged and was removed",

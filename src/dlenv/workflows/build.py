@@ -15,6 +15,7 @@ from dlenv.errors import EngineError
 from dlenv.image import BuildPlan, BuildResult, builder_for, default_store, lock_digest, plan_build
 from dlenv.lock import Lock
 from dlenv.oci import Descriptor
+from dlenv.oci.image import chain_ids
 from dlenv.oci.export import export_oci, parse_output, save_docker_archive, write_docker_archive
 from dlenv.oci.store import OCIStore
 from dlenv.workflows.project import Project, fresh_lock, project_files
@@ -41,7 +42,7 @@ class Built:
     result: BuildResult
     tag: str
     alias: str | None  # the readable name the engine also got (--load)
-    loaded: bool
+    loaded: Loaded | None  # None: not asked to load
     seconds: float
 
 
@@ -49,19 +50,35 @@ class Built:
 class Loaded:
     loaded: bool  # False: the engine held it already
     replaced: str | None  # the project's previous image, removed from the engine
+    sent: int = 0  # layers sent to the engine
+    held: int = 0  # layers the engine had already, left out of what was sent
+
+
+IMAGE_LABEL = "dev.dlenv.spec.digest"  # on every image dlenv builds
 
 
 def load_image(engine: Engine, store: OCIStore, manifest: Descriptor,
                tags: Sequence[str]) -> Loaded:
     """Make ``engine`` hold the stored image under ``tags`` (streamed, no temporary
-    archive), unless it does already. The image the first tag named before is removed when no
-    other tag holds it (a container still using it keeps it), so rebuilds leave no dangling
-    multi-GB images behind."""
-    image_id = store.read_json(manifest.digest)["config"]["digest"]
+    archive), unless it does already, sending only the layers it lacks. The image the first
+    tag named before is removed when no other tag holds it (a container still using it
+    keeps it), so rebuilds leave no dangling multi-GB images behind."""
+    doc = store.read_json(manifest.digest)
+    image_id = doc["config"]["digest"]
     before = engine.image_id(tags[0])
     if before == image_id and all(engine.image_id(t) == image_id for t in tags[1:]):
         return Loaded(False, None)
-    engine.load(lambda f: write_docker_archive(store, manifest, f, *tags))
+    diff_ids = store.read_json(image_id).get("rootfs", {}).get("diff_ids", [])
+    chains = chain_ids(diff_ids)
+    have = engine.held_layers(IMAGE_LABEL) if len(chains) == len(doc["layers"]) else set()
+    held = next((i for i, c in enumerate(chains) if c not in have), len(chains))
+    try:
+        engine.load(lambda f: write_docker_archive(store, manifest, f, *tags, held=held))
+    except EngineError:
+        if not held:
+            raise
+        held = 0  # the engine dropped a layer meanwhile: send them all
+        engine.load(lambda f: write_docker_archive(store, manifest, f, *tags))
     found = engine.image_id(tags[0])
     if found != image_id:
         raise EngineError(f"{engine.kind} holds {found} for {tags[0]} after loading, not "
@@ -71,7 +88,7 @@ def load_image(engine: Engine, store: OCIStore, manifest: Descriptor,
         old = engine.image(before)
         if old is not None and not old.tags and engine.remove_image(before):
             replaced = before
-    return Loaded(True, replaced)
+    return Loaded(True, replaced, sent=len(chains) - held, held=held)
 
 
 def _tags(plan: BuildPlan, tag: str | None = None) -> tuple[str, ...]:
@@ -100,11 +117,12 @@ def build(project: Project, options: BuildOptions, reporter: Reporter | None = N
             export_oci(builder.store, result.manifest, where, shown)
         else:
             save_docker_archive(builder.store, result.manifest, where, shown)
+    loaded = None
     if options.load:
         report.step(f"loading {tags[0]} into Docker")
-        load_image(detect("docker"), builder.store, result.manifest, tags)
+        loaded = load_image(detect("docker"), builder.store, result.manifest, tags)
     return Built(result=result, tag=tags[0], alias=tags[1] if len(tags) > 1 else None,
-                 loaded=options.load, seconds=time.monotonic() - started)
+                 loaded=loaded, seconds=time.monotonic() - started)
 
 
 @dataclass(frozen=True, slots=True)
