@@ -15,31 +15,35 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import platformdirs
 
 from dlenv.errors import FetchError, IntegrityError, UsageError
 from dlenv.fsutil import ensure_dir, shorten, temp_prefix
 
+if TYPE_CHECKING:  # httpx is imported where a download happens: it costs every start 60 ms
+    import httpx
+
 CHUNK = 1 << 20
 RETRIES = 4
 # A server that accepts no connection in 10 s, or sends nothing for 30 s, is retried, then
 # reported (a stalled mirror used to cost four times two minutes before any word).
-TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+CONNECT_TIMEOUT, READ_TIMEOUT = 10.0, 30.0
 
 
 def describe_transport_error(exc: httpx.TransportError) -> str:
     """What went wrong on the wire, in words (httpx's timeouts carry no message)."""
+    import httpx
+
     host = ""
     with contextlib.suppress(RuntimeError):
         host = exc.request.url.host
     where = f" from {host}" if host else ""
     if isinstance(exc, httpx.ConnectTimeout):
-        return f"no connection{where} within {TIMEOUT.connect:.0f} s"
+        return f"no connection{where} within {CONNECT_TIMEOUT:.0f} s"
     if isinstance(exc, httpx.ReadTimeout):
-        return f"nothing arrived{where} for {TIMEOUT.read:.0f} s"
+        return f"nothing arrived{where} for {READ_TIMEOUT:.0f} s"
     return str(exc) or type(exc).__name__
 
 
@@ -72,8 +76,17 @@ def host_bundle() -> str | None:
     return None
 
 
+def http_timeout() -> httpx.Timeout:
+    import httpx
+
+    return httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT)
+
+
 def http_client(ca_bundle: str | None = None) -> httpx.Client:
-    return httpx.Client(follow_redirects=True, timeout=TIMEOUT, verify=tls_context(ca_bundle),
+    import httpx
+
+    return httpx.Client(follow_redirects=True, timeout=http_timeout(),
+                        verify=tls_context(ca_bundle),
                         headers={"User-Agent": "dlenv"})
 
 
@@ -114,6 +127,8 @@ class ContentCache:
         Transient failures (connection drops, 5xx, 429) are retried with backoff, resuming
         from what already arrived when the server honours Range.
         """
+        import httpx
+
         found = self.verified(sha256)
         if found is not None:
             if progress:

@@ -1,5 +1,7 @@
 """The commands: each turns parsed arguments into one workflow call and renders the result.
-Every decision lives in ``dlenv.workflows`` and below."""
+Every decision lives in ``dlenv.workflows`` and below. The workflows of the everyday verbs
+(build, run) are imported here; the others (checks, eject, registry, gc) where their command
+runs, since importing them all costs every start of ``dlenv`` a tenth of a second."""
 
 from __future__ import annotations
 
@@ -13,13 +15,8 @@ from rich.table import Table
 from dlenv.cli.render import ConsoleReporter, checks, emit_json, out
 from dlenv.compat import FRAMEWORKS, load_matrix
 from dlenv.engine import LABEL
-from dlenv.lint import SEVERITIES, to_sarif
 from dlenv.workflows import build as build_flow
-from dlenv.workflows import check as check_flow
-from dlenv.workflows import eject as eject_flow
-from dlenv.workflows import gc as gc_flow
 from dlenv.workflows import project as project_flow
-from dlenv.workflows import registry as registry_flow
 from dlenv.workflows import run as run_flow
 from dlenv.workflows.project import open_project
 
@@ -118,6 +115,8 @@ def _loaded_words(built: build_flow.Built) -> str:
 def cmd_build(args: argparse.Namespace) -> int:
     project = open_project(args.dir)
     if args.backend == "docker":
+        from dlenv.workflows import eject as eject_flow
+
         with ConsoleReporter(quiet=args.json) as reporter:
             made = eject_flow.build_dockerfile(project, profile=args.profile, tag=args.tag,
                                                frozen=args.frozen, cache_dir=args.cache_dir,
@@ -168,6 +167,8 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_dockerfile(args: argparse.Namespace) -> int:
+    from dlenv.workflows import eject as eject_flow
+
     project = open_project(args.dir)
     with ConsoleReporter(quiet=args.json or args.stdout) as reporter:
         lock = project_flow.fresh_lock(project, cache_dir=args.cache_dir, frozen=args.frozen,
@@ -195,6 +196,8 @@ def cmd_dockerfile(args: argparse.Namespace) -> int:
 
 
 def cmd_push(args: argparse.Namespace) -> int:
+    from dlenv.workflows import registry as registry_flow
+
     project = open_project(args.dir)
     with ConsoleReporter(quiet=args.json) as reporter:
         pushed = registry_flow.push(project, args.ref, profile=args.profile,
@@ -213,6 +216,8 @@ def cmd_push(args: argparse.Namespace) -> int:
 
 
 def cmd_pull(args: argparse.Namespace) -> int:
+    from dlenv.workflows import registry as registry_flow
+
     with ConsoleReporter(quiet=args.json) as reporter:
         pulled = registry_flow.pull(args.ref, load=args.load, tag=args.tag,
                                     cache_dir=args.cache_dir, reporter=reporter)
@@ -224,6 +229,8 @@ def cmd_pull(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
+    from dlenv.workflows import check as check_flow
+
     project = open_project(args.dir) if args.dir is not None else None
     report = check_flow.doctor(project, facts_file=Path(args.facts) if args.facts else None,
                                cache_dir=args.cache_dir)
@@ -231,6 +238,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    from dlenv.workflows import check as check_flow
+
     if args.host:
         project = open_project(args.dir) if args.dir is not None else None
         report = check_flow.verify_host(project, profile=args.profile,
@@ -318,6 +327,9 @@ def cmd_stop(args: argparse.Namespace) -> int:
 
 
 def cmd_lint(args: argparse.Namespace) -> int:
+    from dlenv.lint import SEVERITIES, to_sarif
+    from dlenv.workflows import check as check_flow
+
     paths = tuple(Path(p) for p in args.paths) or (Path("Dockerfile"),)
     report = check_flow.lint(paths, threshold=args.failure_threshold,
                              hadolint=not args.no_hadolint)
@@ -339,6 +351,8 @@ def cmd_lint(args: argparse.Namespace) -> int:
 
 
 def cmd_gc(args: argparse.Namespace) -> int:
+    from dlenv.workflows import gc as gc_flow
+
     collected = gc_flow.gc(cache_dir=args.cache_dir, engine_kind=args.engine,
                            use_engine=not args.no_engine, downloads=args.downloads,
                            dry_run=args.dry_run)

@@ -7,6 +7,7 @@ import json
 import sys
 from dataclasses import asdict
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
@@ -14,7 +15,9 @@ from rich.progress import BarColumn, DownloadColumn, Progress, SpinnerColumn, Ta
 from rich.table import Table
 
 from dlenv.checks import FAIL
-from dlenv.workflows.check import CheckReport
+
+if TYPE_CHECKING:
+    from dlenv.workflows.check import CheckReport
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)

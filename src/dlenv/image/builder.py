@@ -9,9 +9,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from dlenv.cache import ContentCache, default_cache_dir, http_client
 from dlenv.fsutil import sweep
@@ -21,11 +19,13 @@ from dlenv.image.records import Built, LayerRecords
 from dlenv.lock import LockedWheel
 from dlenv.oci import MT_MANIFEST, Descriptor, LayerBlob
 from dlenv.oci.image import config_descriptor, config_json, manifest_json
-from dlenv.oci.registry import Reference, RegistryClient
 from dlenv.oci.store import OCIStore
 from dlenv.resolve.python import UvResolver, index_config
 from dlenv.resolve.sdist import SdistBuilds
 from dlenv.spec import Spec
+
+if TYPE_CHECKING:
+    import httpx
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -125,6 +125,8 @@ class NativeBuilder:
 
     def _base_image(self, plan: BuildPlan) -> tuple[list[LayerBlob], dict[str, Any]]:
         """Pull a registry base by digest (a no-op when the store has it)."""
+        from dlenv.oci.registry import Reference, RegistryClient  # httpx: only when pulling
+
         assert plan.base_ref is not None
         ref = Reference.parse(plan.base_ref)
         manifest = self.store.resolve(plan.base_ref)

@@ -14,15 +14,16 @@ import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-
-import httpx
-from debian.debfile import DebFile
+from typing import TYPE_CHECKING
 
 from dlenv.cache import ContentCache
 from dlenv.errors import BuildError
 from dlenv.fsutil import inside
 from dlenv.lock import LockedDeb
 from dlenv.spec import User
+
+if TYPE_CHECKING:
+    import httpx
 
 MERGED = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
 
@@ -49,6 +50,8 @@ def _target_path(name: str) -> str:
 def _unpack(deb: Path, root: Path) -> list[str]:
     """Unpack one .deb's data into root; return the paths dpkg would list for it."""
     listed = []
+    from debian.debfile import DebFile  # 60 ms to import: only where a .deb is read
+
     with DebFile(str(deb)) as package:
         tar = package.data.tgz()
         for member in tar:
@@ -82,6 +85,8 @@ def _unpack(deb: Path, root: Path) -> list[str]:
 
 
 def _control(deb: Path) -> str:
+    from debian.debfile import DebFile  # 60 ms to import: only where a .deb is read
+
     with DebFile(str(deb)) as package:
         text = package.control.get_content("control", encoding="utf-8")
     assert isinstance(text, str)

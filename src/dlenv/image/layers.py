@@ -12,9 +12,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from pathlib import Path
-from typing import assert_never
-
-import httpx
+from typing import TYPE_CHECKING, assert_never
 
 from dlenv.cache import ContentCache, http_client, sha256_file
 from dlenv.errors import BuildError
@@ -36,6 +34,9 @@ from dlenv.oci.layer import LayerOptions, write_layer
 from dlenv.oci.store import OCIStore
 from dlenv.resolve.debian import find_mirror
 from dlenv.resolve.sdist import SdistBuilds
+
+if TYPE_CHECKING:
+    import httpx
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from dlenv.cache import TIMEOUT, describe_transport_error
+from dlenv.cache import describe_transport_error, http_timeout
 from dlenv.errors import IntegrityError, RegistryError, UsageError
 from dlenv.fsutil import shorten
 from dlenv.oci import MT_DOCKER_LIST, MT_DOCKER_MANIFEST, MT_INDEX, MT_MANIFEST, Descriptor
@@ -112,7 +112,7 @@ class RegistryClient:
                  mirrors: dict[str, str] | None = None, verify: Any = True,
                  credentials: Callable[[str], tuple[str, str] | None] = docker_credentials,
                  sleep: Callable[[float], None] = time.sleep) -> None:
-        self.http = httpx.Client(transport=transport, verify=verify, timeout=TIMEOUT,
+        self.http = httpx.Client(transport=transport, verify=verify, timeout=http_timeout(),
                                  follow_redirects=True)
         self.mirrors = mirrors or {}
         self.credentials = credentials

@@ -16,14 +16,15 @@ import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-import httpx
-from debian.deb822 import Release
+from typing import TYPE_CHECKING
 
 from dlenv.cache import ContentCache, default_cache_dir, http_client
 from dlenv.errors import FetchError, IntegrityError, LockError
 from dlenv.lock import Lock, LockedBase, LockedDeb
 from dlenv.spec import Spec
+
+if TYPE_CHECKING:
+    import httpx
 
 ARCH = "amd64"
 KEYRING_GLOB = "debian-archive-*.gpg"
@@ -157,6 +158,9 @@ def _bare(entry: str) -> str:
 
 def fetch_suite(client: httpx.Client, mirror: str, suite: str, cache: ContentCache,
                 rings: Sequence[Path] | None = None) -> SuiteIndex:
+    import httpx
+    from debian.deb822 import Release  # heavy imports, only where a suite is read
+
     url = f"{mirror}/dists/{suite}/InRelease"
     try:
         r = client.get(url)

@@ -20,7 +20,6 @@ from dlenv.compat import DISTRIBUTION, load_matrix
 from dlenv.errors import LockError, NoWheelError, ResolveError
 from dlenv.fsutil import shorten
 from dlenv.lock import ZIP_EPOCH, Lock, LockedBase, LockedWheel, read_lock
-from dlenv.oci.registry import Reference, RegistryClient
 from dlenv.resolve import Choice, Target, resolve_target
 from dlenv.resolve.debian import lock_debs
 from dlenv.resolve.python import (
@@ -182,6 +181,8 @@ def lock_project(spec: Spec, *, cache_dir: str | None = None,
     if target.suite:
         lock = lock_debs(lock, spec, cache_dir=cache_dir, environ=env)
     else:
+        from dlenv.oci.registry import Reference, RegistryClient  # httpx: only when asked
+
         registry = RegistryClient()
         try:
             digest = registry.resolve_digest(Reference.parse(target.base))

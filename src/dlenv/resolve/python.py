@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-import httpx
 from packaging.tags import Tag
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
@@ -242,6 +241,8 @@ def head_sizes(urls: Sequence[str], ca_bundle: str | None = None) -> dict[str, i
     """Sizes of files whose index did not state them, read with HEAD requests."""
     if not urls:
         return {}
+    import httpx
+
     with http_client(ca_bundle) as client:
         def one(url: str) -> tuple[str, int]:
             try:

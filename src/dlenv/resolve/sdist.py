@@ -23,16 +23,17 @@ import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
-
-import httpx
 
 from dlenv.cache import ContentCache, sha256_file
 from dlenv.errors import BuildError, IntegrityError, NoWheelError
 from dlenv.fsutil import temp_prefix
 from dlenv.lock import ZIP_EPOCH, LockedSdist, LockedWheel
 from dlenv.resolve.python import IndexConfig, UvResolver
+
+if TYPE_CHECKING:
+    import httpx
 
 LEGACY_REQUIRES = ("setuptools>=40.8.0", "wheel")  # PEP 517's default for a setup.py
 PURE_TAGS = ("py3-none-any", "py2.py3-none-any")

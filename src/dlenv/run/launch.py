@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import httpx
 import platformdirs
 
 from dlenv.engine import Engine
@@ -180,6 +179,8 @@ def run_foreground(plan: RunPlan, engine: Engine) -> int:
 
 
 def _ready_jupyter(plan: RunPlan, token: str) -> bool:
+    import httpx
+
     port = next(p.host_port for p in plan.ports if p.container_port == JUPYTER_PORT)
     try:
         r = httpx.get(f"http://127.0.0.1:{port}/api/status",

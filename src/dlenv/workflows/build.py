@@ -15,8 +15,8 @@ from dlenv.errors import EngineError
 from dlenv.image import BuildPlan, BuildResult, builder_for, default_store, lock_digest, plan_build
 from dlenv.lock import Lock
 from dlenv.oci import Descriptor
-from dlenv.oci.image import chain_ids
 from dlenv.oci.export import export_oci, parse_output, save_docker_archive, write_docker_archive
+from dlenv.oci.image import chain_ids
 from dlenv.oci.store import OCIStore
 from dlenv.workflows.project import Project, fresh_lock, project_files
 from dlenv.workflows.report import Reporter, Silent
