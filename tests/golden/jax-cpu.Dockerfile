@@ -10,7 +10,7 @@ ADD .dlenv/base-6f7b56e3d2d7e1ca.tar.gz /
 
 FROM base AS builder
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
-# jaxlib 0.4.38
+# jax 0.4.38
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -19,7 +19,7 @@ RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
        --root /opt/layers/1 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-1.txt \
     && mv /opt/layers/1/usr/local/lib/python3.11/site-packages /opt/layers/1/usr/local/lib/python3.11/dist-packages
 
-# numpy 2.4.6
+# jaxlib 0.4.38
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -28,7 +28,7 @@ RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
        --root /opt/layers/2 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-2.txt \
     && mv /opt/layers/2/usr/local/lib/python3.11/site-packages /opt/layers/2/usr/local/lib/python3.11/dist-packages
 
-# scipy 1.17.1
+# numpy 2.4.6
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -37,7 +37,7 @@ RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
        --root /opt/layers/3 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-3.txt \
     && mv /opt/layers/3/usr/local/lib/python3.11/site-packages /opt/layers/3/usr/local/lib/python3.11/dist-packages
 
-# python packages 1/4
+# pip 26.3
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -46,7 +46,7 @@ RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
        --root /opt/layers/4 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-4.txt \
     && mv /opt/layers/4/usr/local/lib/python3.11/site-packages /opt/layers/4/usr/local/lib/python3.11/dist-packages
 
-# python packages 2/4
+# scipy 1.17.1
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -55,7 +55,7 @@ RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
        --root /opt/layers/5 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-5.txt \
     && mv /opt/layers/5/usr/local/lib/python3.11/site-packages /opt/layers/5/usr/local/lib/python3.11/dist-packages
 
-# python packages 3/4
+# python packages 1/4
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -64,7 +64,7 @@ RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
        --root /opt/layers/6 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-6.txt \
     && mv /opt/layers/6/usr/local/lib/python3.11/site-packages /opt/layers/6/usr/local/lib/python3.11/dist-packages
 
-# python packages 4/4
+# python packages 2/4
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -72,6 +72,15 @@ RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     && python3 /tmp/dlenv/pip/pip-26.3-py3-none-any.whl/pip install --require-hashes --no-deps --only-binary=:all: \
        --root /opt/layers/7 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-7.txt \
     && mv /opt/layers/7/usr/local/lib/python3.11/site-packages /opt/layers/7/usr/local/lib/python3.11/dist-packages
+
+# python packages 4/4
+RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
+    --mount=type=cache,target=/root/.cache/pip \
+    --mount=type=secret,id=ca \
+    if [ -f /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
+    && python3 /tmp/dlenv/pip/pip-26.3-py3-none-any.whl/pip install --require-hashes --no-deps --only-binary=:all: \
+       --root /opt/layers/8 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-8.txt \
+    && mv /opt/layers/8/usr/local/lib/python3.11/site-packages /opt/layers/8/usr/local/lib/python3.11/dist-packages
 
 FROM base AS runtime
 COPY --from=builder /opt/layers/1/ /
@@ -81,6 +90,7 @@ COPY --from=builder /opt/layers/4/ /
 COPY --from=builder /opt/layers/5/ /
 COPY --from=builder /opt/layers/6/ /
 COPY --from=builder /opt/layers/7/ /
+COPY --from=builder /opt/layers/8/ /
 ENV PATH="/home/dlenv/.local/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
     LANG="C.UTF-8" \
     PYTHONUNBUFFERED="1" \
@@ -95,4 +105,4 @@ LABEL dev.dlenv.lock.digest="sha256:9666ecb34a1ec490c19bd4048c7c59df730f97387ed3
 WORKDIR /workspace
 USER 1000:1000
 CMD ["python3"]
-# dlenv-rendered: sha256:8dd30f1def961b4db0457452c13556c8c87a4cda75256669c8bbf3664a35742f
+# dlenv-rendered: sha256:4514270bf29e57529d1866e2d55c2e6b7822da675b7fc3d6f228388704df817d

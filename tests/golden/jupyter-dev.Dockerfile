@@ -19,7 +19,7 @@ RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
        --root /opt/layers/1 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-1.txt \
     && mv /opt/layers/1/usr/local/lib/python3.11/site-packages /opt/layers/1/usr/local/lib/python3.11/dist-packages
 
-# python packages 2/4
+# pandas 3.1.1
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -28,7 +28,7 @@ RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
        --root /opt/layers/2 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-2.txt \
     && mv /opt/layers/2/usr/local/lib/python3.11/site-packages /opt/layers/2/usr/local/lib/python3.11/dist-packages
 
-# python packages 4/4
+# pip 26.3
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -37,10 +37,20 @@ RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
        --root /opt/layers/3 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-3.txt \
     && mv /opt/layers/3/usr/local/lib/python3.11/site-packages /opt/layers/3/usr/local/lib/python3.11/dist-packages
 
+# python packages 2/4
+RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
+    --mount=type=cache,target=/root/.cache/pip \
+    --mount=type=secret,id=ca \
+    if [ -f /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
+    && python3 /tmp/dlenv/pip/pip-26.3-py3-none-any.whl/pip install --require-hashes --no-deps --only-binary=:all: \
+       --root /opt/layers/4 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-4.txt \
+    && mv /opt/layers/4/usr/local/lib/python3.11/site-packages /opt/layers/4/usr/local/lib/python3.11/dist-packages
+
 FROM base AS runtime
 COPY --from=builder /opt/layers/1/ /
 COPY --from=builder /opt/layers/2/ /
 COPY --from=builder /opt/layers/3/ /
+COPY --from=builder /opt/layers/4/ /
 ENV PATH="/home/dlenv/.local/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
     LANG="C.UTF-8" \
     PYTHONUNBUFFERED="1" \
@@ -62,16 +72,7 @@ ADD .dlenv/base-b392821cf03aa4b4.tar.gz /
 
 FROM builder AS builder-dev
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
-# jupyterlab 4.6.6 (profile dev)
-RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
-    --mount=type=cache,target=/root/.cache/pip \
-    --mount=type=secret,id=ca \
-    if [ -f /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
-    && python3 /tmp/dlenv/pip/pip-26.3-py3-none-any.whl/pip install --require-hashes --no-deps --only-binary=:all: \
-       --root /opt/layers/4 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-4.txt \
-    && mv /opt/layers/4/usr/local/lib/python3.11/site-packages /opt/layers/4/usr/local/lib/python3.11/dist-packages
-
-# profile python packages 1/2 (profile dev)
+# babel 2.18.0 (profile dev)
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -80,7 +81,7 @@ RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
        --root /opt/layers/5 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-5.txt \
     && mv /opt/layers/5/usr/local/lib/python3.11/site-packages /opt/layers/5/usr/local/lib/python3.11/dist-packages
 
-# profile python packages 2/2 (profile dev)
+# debugpy 1.8.22 (profile dev)
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -89,13 +90,63 @@ RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
        --root /opt/layers/6 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-6.txt \
     && mv /opt/layers/6/usr/local/lib/python3.11/site-packages /opt/layers/6/usr/local/lib/python3.11/dist-packages
 
+# jedi 0.20.1 (profile dev)
+RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
+    --mount=type=cache,target=/root/.cache/pip \
+    --mount=type=secret,id=ca \
+    if [ -f /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
+    && python3 /tmp/dlenv/pip/pip-26.3-py3-none-any.whl/pip install --require-hashes --no-deps --only-binary=:all: \
+       --root /opt/layers/7 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-7.txt \
+    && mv /opt/layers/7/usr/local/lib/python3.11/site-packages /opt/layers/7/usr/local/lib/python3.11/dist-packages
+
+# jupyterlab 4.6.6 (profile dev)
+RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
+    --mount=type=cache,target=/root/.cache/pip \
+    --mount=type=secret,id=ca \
+    if [ -f /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
+    && python3 /tmp/dlenv/pip/pip-26.3-py3-none-any.whl/pip install --require-hashes --no-deps --only-binary=:all: \
+       --root /opt/layers/8 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-8.txt \
+    && mv /opt/layers/8/usr/local/lib/python3.11/site-packages /opt/layers/8/usr/local/lib/python3.11/dist-packages
+
+# pygments 2.21.0 (profile dev)
+RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
+    --mount=type=cache,target=/root/.cache/pip \
+    --mount=type=secret,id=ca \
+    if [ -f /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
+    && python3 /tmp/dlenv/pip/pip-26.3-py3-none-any.whl/pip install --require-hashes --no-deps --only-binary=:all: \
+       --root /opt/layers/9 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-9.txt \
+    && mv /opt/layers/9/usr/local/lib/python3.11/site-packages /opt/layers/9/usr/local/lib/python3.11/dist-packages
+
+# profile python packages 1/2 (profile dev)
+RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
+    --mount=type=cache,target=/root/.cache/pip \
+    --mount=type=secret,id=ca \
+    if [ -f /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
+    && python3 /tmp/dlenv/pip/pip-26.3-py3-none-any.whl/pip install --require-hashes --no-deps --only-binary=:all: \
+       --root /opt/layers/10 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-10.txt \
+    && mv /opt/layers/10/usr/local/lib/python3.11/site-packages /opt/layers/10/usr/local/lib/python3.11/dist-packages
+
+# profile python packages 2/2 (profile dev)
+RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
+    --mount=type=cache,target=/root/.cache/pip \
+    --mount=type=secret,id=ca \
+    if [ -f /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
+    && python3 /tmp/dlenv/pip/pip-26.3-py3-none-any.whl/pip install --require-hashes --no-deps --only-binary=:all: \
+       --root /opt/layers/11 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-11.txt \
+    && mv /opt/layers/11/usr/local/lib/python3.11/site-packages /opt/layers/11/usr/local/lib/python3.11/dist-packages
+
 FROM base-dev AS dev
 COPY --from=builder /opt/layers/1/ /
 COPY --from=builder /opt/layers/2/ /
 COPY --from=builder /opt/layers/3/ /
-COPY --from=builder-dev /opt/layers/4/ /
+COPY --from=builder /opt/layers/4/ /
 COPY --from=builder-dev /opt/layers/5/ /
 COPY --from=builder-dev /opt/layers/6/ /
+COPY --from=builder-dev /opt/layers/7/ /
+COPY --from=builder-dev /opt/layers/8/ /
+COPY --from=builder-dev /opt/layers/9/ /
+COPY --from=builder-dev /opt/layers/10/ /
+COPY --from=builder-dev /opt/layers/11/ /
 ENV PATH="/home/dlenv/.local/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
     LANG="C.UTF-8" \
     PYTHONUNBUFFERED="1" \
@@ -111,4 +162,4 @@ EXPOSE 8888
 WORKDIR /workspace
 USER 1000:1000
 CMD ["python3"]
-# dlenv-rendered: sha256:4209e514dd9cdd60bb35ee7624ccc6bee25b63a36ccf9a5e5e187701266b664c
+# dlenv-rendered: sha256:9d01b4b7f9f56c0b80e6e979d1cf73627413b14101168e0206f339599c0ad2fe

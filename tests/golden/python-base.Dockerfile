@@ -10,7 +10,7 @@ ADD .dlenv/base-25d9e12bccd9ae04.tar.gz /
 
 FROM base AS builder
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
-# python packages 4/4
+# pip 26.3
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -56,4 +56,4 @@ WORKDIR /workspace
 USER 1000:1000
 COPY --chown=1000:1000 ["hello.py", "/workspace/"]
 CMD ["python3", "hello.py"]
-# dlenv-rendered: sha256:e23b36c49194740c6fee2bb85af992e94be4b8a21540d3609512a086372b77f7
+# dlenv-rendered: sha256:99b80eaf989fcdf7649d240649bc82053e577b223a29c4a283f8708d06d9b89f

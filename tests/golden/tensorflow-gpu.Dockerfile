@@ -10,7 +10,7 @@ ADD .dlenv/base-6f7b56e3d2d7e1ca.tar.gz /
 
 FROM base AS builder
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
-# libclang 18.1.1
+# grpcio 1.85.1
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -19,7 +19,7 @@ RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
        --root /opt/layers/1 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-1.txt \
     && mv /opt/layers/1/usr/local/lib/python3.11/site-packages /opt/layers/1/usr/local/lib/python3.11/dist-packages
 
-# numpy 1.26.4
+# h5py 3.16.0
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -28,7 +28,7 @@ RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
        --root /opt/layers/2 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-2.txt \
     && mv /opt/layers/2/usr/local/lib/python3.11/site-packages /opt/layers/2/usr/local/lib/python3.11/dist-packages
 
-# nvidia-cublas-cu12 12.3.4.1
+# keras 3.15.1
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -37,7 +37,7 @@ RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
        --root /opt/layers/3 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-3.txt \
     && mv /opt/layers/3/usr/local/lib/python3.11/site-packages /opt/layers/3/usr/local/lib/python3.11/dist-packages
 
-# nvidia-cuda-nvcc-cu12 12.3.107
+# libclang 18.1.1
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -46,7 +46,7 @@ RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
        --root /opt/layers/4 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-4.txt \
     && mv /opt/layers/4/usr/local/lib/python3.11/site-packages /opt/layers/4/usr/local/lib/python3.11/dist-packages
 
-# nvidia-cuda-nvrtc-cu12 12.3.107
+# ml-dtypes 0.4.1
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -55,7 +55,7 @@ RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
        --root /opt/layers/5 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-5.txt \
     && mv /opt/layers/5/usr/local/lib/python3.11/site-packages /opt/layers/5/usr/local/lib/python3.11/dist-packages
 
-# nvidia-cudnn-cu12 8.9.7.29
+# numpy 1.26.4
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -64,7 +64,7 @@ RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
        --root /opt/layers/6 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-6.txt \
     && mv /opt/layers/6/usr/local/lib/python3.11/site-packages /opt/layers/6/usr/local/lib/python3.11/dist-packages
 
-# nvidia-cufft-cu12 11.0.12.1
+# nvidia-cublas-cu12 12.3.4.1
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -73,7 +73,7 @@ RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
        --root /opt/layers/7 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-7.txt \
     && mv /opt/layers/7/usr/local/lib/python3.11/site-packages /opt/layers/7/usr/local/lib/python3.11/dist-packages
 
-# nvidia-curand-cu12 10.3.4.107
+# nvidia-cuda-cupti-cu12 12.3.101
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -82,7 +82,7 @@ RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
        --root /opt/layers/8 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-8.txt \
     && mv /opt/layers/8/usr/local/lib/python3.11/site-packages /opt/layers/8/usr/local/lib/python3.11/dist-packages
 
-# nvidia-cusolver-cu12 11.5.4.101
+# nvidia-cuda-nvcc-cu12 12.3.107
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -91,7 +91,7 @@ RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
        --root /opt/layers/9 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-9.txt \
     && mv /opt/layers/9/usr/local/lib/python3.11/site-packages /opt/layers/9/usr/local/lib/python3.11/dist-packages
 
-# nvidia-cusparse-cu12 12.2.0.103
+# nvidia-cuda-nvrtc-cu12 12.3.107
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -100,7 +100,7 @@ RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
        --root /opt/layers/10 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-10.txt \
     && mv /opt/layers/10/usr/local/lib/python3.11/site-packages /opt/layers/10/usr/local/lib/python3.11/dist-packages
 
-# nvidia-nccl-cu12 2.19.3
+# nvidia-cudnn-cu12 8.9.7.29
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -109,7 +109,7 @@ RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
        --root /opt/layers/11 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-11.txt \
     && mv /opt/layers/11/usr/local/lib/python3.11/site-packages /opt/layers/11/usr/local/lib/python3.11/dist-packages
 
-# nvidia-nvjitlink-cu12 12.3.101
+# nvidia-cufft-cu12 11.0.12.1
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -118,7 +118,7 @@ RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
        --root /opt/layers/12 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-12.txt \
     && mv /opt/layers/12/usr/local/lib/python3.11/site-packages /opt/layers/12/usr/local/lib/python3.11/dist-packages
 
-# tensorflow 2.17.1
+# nvidia-curand-cu12 10.3.4.107
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -127,7 +127,7 @@ RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
        --root /opt/layers/13 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-13.txt \
     && mv /opt/layers/13/usr/local/lib/python3.11/site-packages /opt/layers/13/usr/local/lib/python3.11/dist-packages
 
-# python packages 1/4
+# nvidia-cusolver-cu12 11.5.4.101
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -136,7 +136,7 @@ RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
        --root /opt/layers/14 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-14.txt \
     && mv /opt/layers/14/usr/local/lib/python3.11/site-packages /opt/layers/14/usr/local/lib/python3.11/dist-packages
 
-# python packages 2/4
+# nvidia-cusparse-cu12 12.2.0.103
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -145,7 +145,7 @@ RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
        --root /opt/layers/15 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-15.txt \
     && mv /opt/layers/15/usr/local/lib/python3.11/site-packages /opt/layers/15/usr/local/lib/python3.11/dist-packages
 
-# python packages 3/4
+# nvidia-nccl-cu12 2.19.3
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -154,7 +154,7 @@ RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
        --root /opt/layers/16 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-16.txt \
     && mv /opt/layers/16/usr/local/lib/python3.11/site-packages /opt/layers/16/usr/local/lib/python3.11/dist-packages
 
-# python packages 4/4
+# nvidia-nvjitlink-cu12 12.3.101
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -162,6 +162,105 @@ RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     && python3 /tmp/dlenv/pip/pip-26.3-py3-none-any.whl/pip install --require-hashes --no-deps --only-binary=:all: \
        --root /opt/layers/17 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-17.txt \
     && mv /opt/layers/17/usr/local/lib/python3.11/site-packages /opt/layers/17/usr/local/lib/python3.11/dist-packages
+
+# pip 26.3
+RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
+    --mount=type=cache,target=/root/.cache/pip \
+    --mount=type=secret,id=ca \
+    if [ -f /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
+    && python3 /tmp/dlenv/pip/pip-26.3-py3-none-any.whl/pip install --require-hashes --no-deps --only-binary=:all: \
+       --root /opt/layers/18 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-18.txt \
+    && mv /opt/layers/18/usr/local/lib/python3.11/site-packages /opt/layers/18/usr/local/lib/python3.11/dist-packages
+
+# pygments 2.21.0
+RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
+    --mount=type=cache,target=/root/.cache/pip \
+    --mount=type=secret,id=ca \
+    if [ -f /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
+    && python3 /tmp/dlenv/pip/pip-26.3-py3-none-any.whl/pip install --require-hashes --no-deps --only-binary=:all: \
+       --root /opt/layers/19 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-19.txt \
+    && mv /opt/layers/19/usr/local/lib/python3.11/site-packages /opt/layers/19/usr/local/lib/python3.11/dist-packages
+
+# setuptools 81.0.0
+RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
+    --mount=type=cache,target=/root/.cache/pip \
+    --mount=type=secret,id=ca \
+    if [ -f /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
+    && python3 /tmp/dlenv/pip/pip-26.3-py3-none-any.whl/pip install --require-hashes --no-deps --only-binary=:all: \
+       --root /opt/layers/20 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-20.txt \
+    && mv /opt/layers/20/usr/local/lib/python3.11/site-packages /opt/layers/20/usr/local/lib/python3.11/dist-packages
+
+# tensorboard 2.17.1
+RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
+    --mount=type=cache,target=/root/.cache/pip \
+    --mount=type=secret,id=ca \
+    if [ -f /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
+    && python3 /tmp/dlenv/pip/pip-26.3-py3-none-any.whl/pip install --require-hashes --no-deps --only-binary=:all: \
+       --root /opt/layers/21 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-21.txt \
+    && mv /opt/layers/21/usr/local/lib/python3.11/site-packages /opt/layers/21/usr/local/lib/python3.11/dist-packages
+
+# tensorboard-data-server 0.7.2
+RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
+    --mount=type=cache,target=/root/.cache/pip \
+    --mount=type=secret,id=ca \
+    if [ -f /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
+    && python3 /tmp/dlenv/pip/pip-26.3-py3-none-any.whl/pip install --require-hashes --no-deps --only-binary=:all: \
+       --root /opt/layers/22 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-22.txt \
+    && mv /opt/layers/22/usr/local/lib/python3.11/site-packages /opt/layers/22/usr/local/lib/python3.11/dist-packages
+
+# tensorflow 2.17.1
+RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
+    --mount=type=cache,target=/root/.cache/pip \
+    --mount=type=secret,id=ca \
+    if [ -f /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
+    && python3 /tmp/dlenv/pip/pip-26.3-py3-none-any.whl/pip install --require-hashes --no-deps --only-binary=:all: \
+       --root /opt/layers/23 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-23.txt \
+    && mv /opt/layers/23/usr/local/lib/python3.11/site-packages /opt/layers/23/usr/local/lib/python3.11/dist-packages
+
+# tensorflow-io-gcs-filesystem 0.37.1
+RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
+    --mount=type=cache,target=/root/.cache/pip \
+    --mount=type=secret,id=ca \
+    if [ -f /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
+    && python3 /tmp/dlenv/pip/pip-26.3-py3-none-any.whl/pip install --require-hashes --no-deps --only-binary=:all: \
+       --root /opt/layers/24 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-24.txt \
+    && mv /opt/layers/24/usr/local/lib/python3.11/site-packages /opt/layers/24/usr/local/lib/python3.11/dist-packages
+
+# python packages 1/4
+RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
+    --mount=type=cache,target=/root/.cache/pip \
+    --mount=type=secret,id=ca \
+    if [ -f /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
+    && python3 /tmp/dlenv/pip/pip-26.3-py3-none-any.whl/pip install --require-hashes --no-deps --only-binary=:all: \
+       --root /opt/layers/25 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-25.txt \
+    && mv /opt/layers/25/usr/local/lib/python3.11/site-packages /opt/layers/25/usr/local/lib/python3.11/dist-packages
+
+# python packages 2/4
+RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
+    --mount=type=cache,target=/root/.cache/pip \
+    --mount=type=secret,id=ca \
+    if [ -f /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
+    && python3 /tmp/dlenv/pip/pip-26.3-py3-none-any.whl/pip install --require-hashes --no-deps --only-binary=:all: \
+       --root /opt/layers/26 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-26.txt \
+    && mv /opt/layers/26/usr/local/lib/python3.11/site-packages /opt/layers/26/usr/local/lib/python3.11/dist-packages
+
+# python packages 3/4
+RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
+    --mount=type=cache,target=/root/.cache/pip \
+    --mount=type=secret,id=ca \
+    if [ -f /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
+    && python3 /tmp/dlenv/pip/pip-26.3-py3-none-any.whl/pip install --require-hashes --no-deps --only-binary=:all: \
+       --root /opt/layers/27 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-27.txt \
+    && mv /opt/layers/27/usr/local/lib/python3.11/site-packages /opt/layers/27/usr/local/lib/python3.11/dist-packages
+
+# python packages 4/4
+RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
+    --mount=type=cache,target=/root/.cache/pip \
+    --mount=type=secret,id=ca \
+    if [ -f /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
+    && python3 /tmp/dlenv/pip/pip-26.3-py3-none-any.whl/pip install --require-hashes --no-deps --only-binary=:all: \
+       --root /opt/layers/28 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-28.txt \
+    && mv /opt/layers/28/usr/local/lib/python3.11/site-packages /opt/layers/28/usr/local/lib/python3.11/dist-packages
 
 FROM base AS runtime
 COPY --from=builder /opt/layers/1/ /
@@ -181,6 +280,17 @@ COPY --from=builder /opt/layers/14/ /
 COPY --from=builder /opt/layers/15/ /
 COPY --from=builder /opt/layers/16/ /
 COPY --from=builder /opt/layers/17/ /
+COPY --from=builder /opt/layers/18/ /
+COPY --from=builder /opt/layers/19/ /
+COPY --from=builder /opt/layers/20/ /
+COPY --from=builder /opt/layers/21/ /
+COPY --from=builder /opt/layers/22/ /
+COPY --from=builder /opt/layers/23/ /
+COPY --from=builder /opt/layers/24/ /
+COPY --from=builder /opt/layers/25/ /
+COPY --from=builder /opt/layers/26/ /
+COPY --from=builder /opt/layers/27/ /
+COPY --from=builder /opt/layers/28/ /
 ENV PATH="/home/dlenv/.local/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
     LANG="C.UTF-8" \
     PYTHONUNBUFFERED="1" \
@@ -219,6 +329,17 @@ COPY --from=builder /opt/layers/14/ /
 COPY --from=builder /opt/layers/15/ /
 COPY --from=builder /opt/layers/16/ /
 COPY --from=builder /opt/layers/17/ /
+COPY --from=builder /opt/layers/18/ /
+COPY --from=builder /opt/layers/19/ /
+COPY --from=builder /opt/layers/20/ /
+COPY --from=builder /opt/layers/21/ /
+COPY --from=builder /opt/layers/22/ /
+COPY --from=builder /opt/layers/23/ /
+COPY --from=builder /opt/layers/24/ /
+COPY --from=builder /opt/layers/25/ /
+COPY --from=builder /opt/layers/26/ /
+COPY --from=builder /opt/layers/27/ /
+COPY --from=builder /opt/layers/28/ /
 ENV PATH="/home/dlenv/.local/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
     LANG="C.UTF-8" \
     PYTHONUNBUFFERED="1" \
@@ -238,4 +359,4 @@ LABEL dev.dlenv.cuda="12.3" \
 WORKDIR /workspace
 USER 1000:1000
 CMD ["python", "train.py"]
-# dlenv-rendered: sha256:9e05a6eb7908ea3f243ec0b42c732df0bf7bcfb1490c0c71ac6c30ac1b825e93
+# dlenv-rendered: sha256:1d8d2a26bddf4686e1011178e8aac3d6d8787e23e460e90760ccaae53058be7f

@@ -31,7 +31,11 @@ DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # File times inside every layer. Layers do not take the lock's date, so that two specs that
 # share a framework version share its layers' digests (the image config has the lock's date).
 LAYER_EPOCH = ZIP_EPOCH
-BIG_WHEEL = 16 << 20  # a wheel this large gets a layer of its own
+# A wheel this large gets a layer of its own: two environments that share it then share the
+# layer's blob, and adding a package re-sends only the small bucket it lands in. At 1 MiB,
+# TensorFlow's 47 wheels make 14 layers and leave 4 MB for the buckets (at 16 MiB: 3 layers
+# and 58 MB of buckets, a third of which a sibling environment re-sent).
+BIG_WHEEL = 1 << 20
 BUCKETS = 4  # the other wheels are spread over this many layers, by a hash of their name
 PROFILE_BUCKETS = 2  # the same, for wheels only a profile has
 MAX_OWN_LAYERS = 48  # engines allow about 127 layers; stay well below
