@@ -1,13 +1,16 @@
-"""Compare `dlenv build` with `docker build` of the Dockerfile users write, in one run.
+"""Compare dlenv with `docker build` of the Dockerfile users write, in one run, on the
+paths users wait on: to an image runnable in Docker (cold, one package added, unchanged),
+pushed to a registry, a sibling environment's new bytes, and a command run in it.
 
-    python3 bench/bench_build.py [examples/tensorflow-cpu] [--json]
+    python3 bench/bench_build.py [examples/tensorflow-cpu] [--eject] [--json]
 
 Both sides start from the same Debian bookworm Python base (dlenv builds it from .debs and
 loads it into Docker as the Dockerfile's FROM) and install the same pinned, hashed
 requirements from the same lock. Docker side: BuildKit through /usr/bin/docker with
-DOCKER_BUILDKIT=1, the host's CA bundle passed as a build secret (never in a layer).
-Times are wall-clock seconds of each command; peak memory is the build process's max RSS.
-Nothing here is asserted: the numbers are printed, with ratios.
+DOCKER_BUILDKIT=1, the host's CA bundle passed as a build secret (never in a layer). Pushes
+go to Debian's docker-registry on 127.0.0.1, started here; pushed bytes are the growth of its
+storage. Times are wall-clock seconds of each command; peak memory is the build process's
+max RSS. Nothing here is asserted: the numbers are printed, with ratios.
 """
 
 from __future__ import annotations
@@ -26,8 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DOCKER = "/usr/bin/docker"
 EXTRA = "tomli==2.0.1"  # the "one small package" both sides add
-PROBE = ("import time; t = time.perf_counter(); import tensorflow as tf; "
-         "print(round(time.perf_counter() - t, 2))")
+SIBLING = "scikit-learn"  # the second environment: the same framework and this
 DOCKERFILE = """\
 # What a team writes by hand for the same environment: the same base, pip of the same pins.
 FROM {base}
@@ -71,15 +73,15 @@ def dlenv(*args: str) -> list[str]:
     return [sys.executable, "-m", "dlenv", *args]
 
 
-def add_package(project: Path) -> None:
+def add_package(project: Path, package: str = EXTRA) -> None:
     spec = project / "dlenv.toml"
     text = spec.read_text()
     marker = "packages = ["
     if marker in text:
-        text = text.replace(marker, f'{marker}"{EXTRA}", ', 1)
+        text = text.replace(marker, f'{marker}"{package}", ', 1)
     else:
-        text = text.replace("\n[", f'\npackages = ["{EXTRA}"]\n\n[', 1) if "\n[" in text \
-            else text + f'packages = ["{EXTRA}"]\n'
+        text = text.replace("\n[", f'\npackages = ["{package}"]\n\n[', 1) if "\n[" in text \
+            else text + f'packages = ["{package}"]\n'
     spec.write_text(text)
 
 
@@ -97,14 +99,52 @@ def image_facts(tag: str) -> tuple[int, int]:
     return int(info["Size"]), len(info["RootFS"]["Layers"])
 
 
-def import_times(tag: str) -> list[float]:
-    times = []
-    for _ in range(2):
-        out = subprocess.run([DOCKER, "run", "--rm", "-e", "TF_CPP_MIN_LOG_LEVEL=3", tag,
-                              "python3", "-c", PROBE], capture_output=True, text=True,
-                             check=True).stdout
-        times.append(float(out.strip().splitlines()[-1]))
-    return times
+def median_run(cmd: list[str], env: dict[str, str] | None = None, n: int = 3) -> float:
+    """The median wall time of ``n`` runs of ``cmd`` (after one run that warms caches)."""
+    timed(cmd, env)
+    return sorted(timed(cmd, env)[0] for _ in range(n))[n // 2]
+
+
+def du(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.exists() else 0
+
+
+class Registry:
+    """Debian's docker-registry on 127.0.0.1, stopped by its PID; ``grew`` measures pushes."""
+
+    def __init__(self, work: Path) -> None:
+        import socket
+        import urllib.request
+
+        binary = shutil.which("docker-registry")
+        if binary is None:
+            sys.exit("docker-registry is not installed (apt-get install docker-registry)")
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        self.data = work / "registry"
+        config = work / "registry.yml"
+        config.write_text(f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: "
+                          f"{self.data}\nhttp:\n  addr: 127.0.0.1:{port}\n")
+        self.host = f"127.0.0.1:{port}"
+        self.proc = subprocess.Popen([binary, "serve", str(config)], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        for _ in range(50):
+            try:
+                urllib.request.urlopen(f"http://{self.host}/v2/", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.2)
+
+    def push(self, cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int]:
+        """Seconds of the push and the bytes the registry's storage grew by."""
+        before = du(self.data)
+        seconds, _ = timed(cmd, env)
+        return seconds, du(self.data) - before
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
 
 
 def lower_bound(cache: Path, lock_wheels: list[dict[str, object]], store: Path,
@@ -141,38 +181,56 @@ def lower_bound(cache: Path, lock_wheels: list[dict[str, object]], store: Path,
             "compress_mb_s": speed / 1e6, "bound_s": read_s + raw / speed}
 
 
+def probe_for(lock_text: str) -> str:
+    for module in ("tensorflow", "torch", "jax"):
+        if f'name = "{module}"' in lock_text:
+            return f"import {module}"
+    return "import sys"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("example", nargs="?", default=str(ROOT / "examples/tensorflow-cpu"))
+    parser.add_argument("--eject", action="store_true",
+                        help="also build dlenv's ejected Dockerfile with Docker (slow)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     ca = os.environ.get("SSL_CERT_FILE", "/etc/ssl/certs/ca-certificates.crt")
     work = Path(tempfile.mkdtemp(prefix="dlenv-bench-"))
     rows: dict[str, float | str | int] = {}
+    registry = Registry(work)
+    name = Path(args.example).resolve().name
+    tags = [f"bench-{side}/{name}:{n}" for side in ("dlenv", "docker", "eject")
+            for n in ("1", "2", "sibling")]
     try:
-        project = work / "project"
-        shutil.copytree(args.example, project, ignore=shutil.ignore_patterns("dlenv.lock"))
-        name = project.name
-        timed(dlenv("lock", str(project)))
-
-        # dlenv: cold, warm, cold again in another cache (same digest?), one package added
-        cache, cache2 = work / "cache", work / "cache2"
-        env = {"DLENV_CACHE_DIR": str(cache)}
-        cold, rss, out = peak_rss(dlenv("build", str(project), "--json"), env)
-        first = json.loads(out)
-        warm, _, out = peak_rss(dlenv("build", str(project), "--json"), env)
-        again, _, out2 = peak_rss(dlenv("build", str(project), "--json"),
-                                  {"DLENV_CACHE_DIR": str(cache2)})
-        print(f"dlenv cold {cold:.1f} s, warm {warm:.2f} s, again {again:.1f} s",
-              file=sys.stderr)
-        rows.update(dlenv_cold=cold, dlenv_warm=warm, dlenv_cold_again=again,
-                    dlenv_peak_rss_mib=rss,
-                    same_digest=str(first["digest"] == json.loads(out2)["digest"]))
-        timed(dlenv("build", str(project), "--load", "--tag", f"bench-dlenv/{name}:1"),
-              env=env)
-        lock_text = (project / "dlenv.lock").read_text()
         import tomllib
 
+        project = work / "project"
+        shutil.copytree(args.example, project, ignore=shutil.ignore_patterns("dlenv.lock"))
+        timed(dlenv("lock", str(project)))
+        lock_text = (project / "dlenv.lock").read_text()
+        probe = ["python3", "-c", probe_for(lock_text)]
+        subprocess.run([DOCKER, "rmi", *tags], capture_output=True, check=False)
+
+        # dlenv, to an image runnable in Docker: cold, then unchanged; pushed; run
+        cache, cache2 = work / "cache", work / "cache2"
+        env = {"DLENV_CACHE_DIR": str(cache)}
+        load = ["--load", "--tag", f"bench-dlenv/{name}:1", "--json"]
+        cold, rss, out = peak_rss(dlenv("build", str(project), *load), env)
+        first = json.loads(out)
+        unchanged, _, out = peak_rss(dlenv("build", str(project), *load), env)
+        rows.update(dlenv_cold=cold, dlenv_unchanged=unchanged, dlenv_peak_rss_mib=rss,
+                    dlenv_cold_held=first["load"]["held_layers"],
+                    dlenv_unchanged_sent=json.loads(out)["load"]["sent_layers"])
+        rows["dlenv_push"], rows["dlenv_push_bytes"] = registry.push(
+            dlenv("push", f"{registry.host}/bench-dlenv/{name}:1", str(project)), env)
+        print(f"dlenv cold {cold:.1f} s, unchanged {unchanged:.2f} s, push "
+              f"{rows['dlenv_push']:.1f} s", file=sys.stderr)
+        again, _, out2 = peak_rss(dlenv("build", str(project), "--json"),
+                                  {"DLENV_CACHE_DIR": str(cache2)})
+        shutil.rmtree(cache2)
+        rows.update(dlenv_cold_again=again,
+                    same_digest=str(first["digest"] == json.loads(out2)["digest"]))
         wheels = tomllib.loads(lock_text).get("wheels", [])
         bound = lower_bound(cache, wheels, cache / "store", first["layers"])
 
@@ -182,47 +240,73 @@ def main() -> int:
         (base / "dlenv.toml").write_text(f'name = "bench-base"\npython = '
                                          f'"{tomllib.loads(lock_text)["target"]["python"]}"\n')
         timed(dlenv("build", str(base), "--load", "--tag", "bench-base:1"), env=env)
-
         context = work / "context"
         context.mkdir()
         (context / "Dockerfile").write_text(DOCKERFILE.format(base="bench-base:1"))
         timed(dlenv("lock", str(project), "--requirements", str(context / "requirements.txt")))
         subprocess.run([DOCKER, "builder", "prune", "-af"], capture_output=True, check=False)
-        subprocess.run([DOCKER, "rmi", "-f", f"bench-docker/{name}:1"], capture_output=True,
-                       check=False)
         rows["docker_cold"] = docker_build(context, f"bench-docker/{name}:1", ca)
-        print(f"docker cold {rows['docker_cold']:.1f} s", file=sys.stderr)
-        # dlenv's own Dockerfile (eject), built by the same engine from a cold builder cache
-        subprocess.run([DOCKER, "builder", "prune", "-af"], capture_output=True, check=False)
-        rows["eject_cold"], _ = timed(dlenv("build", str(project), "--backend", "docker",
-                                            "--tag", f"bench-eject/{name}:1"), env=env)
-        print(f"eject cold {rows['eject_cold']:.1f} s", file=sys.stderr)
+        rows["docker_unchanged"] = docker_build(context, f"bench-docker/{name}:1", ca)
+        timed([DOCKER, "tag", f"bench-docker/{name}:1", f"{registry.host}/bench-docker/{name}:1"])
+        rows["docker_push"], rows["docker_push_bytes"] = registry.push(
+            [DOCKER, "push", "-q", f"{registry.host}/bench-docker/{name}:1"])
+        print(f"docker cold {rows['docker_cold']:.1f} s, push {rows['docker_push']:.1f} s",
+              file=sys.stderr)
+        if args.eject:
+            subprocess.run([DOCKER, "builder", "prune", "-af"], capture_output=True,
+                           check=False)
+            rows["eject_cold"], _ = timed(dlenv("build", str(project), "--backend", "docker",
+                                                "--tag", f"bench-eject/{name}:1"), env=env)
 
-        # one small package added, on both sides
-        add_package(project)
-        timed(dlenv("lock", str(project)))
-        print("one package added", file=sys.stderr)
-        small, _, out = peak_rss(dlenv("build", str(project), "--json"), env)
-        changed = json.loads(out)
-        rows["dlenv_one_package"] = small
-        rows["dlenv_layers_rebuilt"] = sum(not x["reused"] for x in changed["layers"])
-        timed(dlenv("lock", str(project), "--requirements", str(context / "requirements.txt")))
-        rows["docker_one_package"] = docker_build(context, f"bench-docker/{name}:2", ca)
-        rows["eject_one_package"], _ = timed(dlenv("build", str(project), "--backend", "docker",
-                                                   "--tag", f"bench-eject/{name}:2"), env=env)
-
+        # a command in each image: `dlenv run` (its run image, loaded once) vs `docker run`
+        rows["dlenv_run"] = median_run(dlenv("run", str(project), "--", *probe), env)
+        rows["docker_run"] = median_run([DOCKER, "run", "--rm", f"bench-docker/{name}:1",
+                                         *probe])
         d_size, d_layers = image_facts(f"bench-dlenv/{name}:1")
         k_size, k_layers = image_facts(f"bench-docker/{name}:1")
         rows.update(dlenv_image_mb=d_size / 1e6, docker_image_mb=k_size / 1e6,
                     dlenv_compressed_mb=first["size"] / 1e6,
                     dlenv_layer_count=d_layers, docker_layer_count=k_layers)
-        if "tensorflow" in lock_text:
-            d_imp, k_imp = import_times(f"bench-dlenv/{name}:1"), \
-                import_times(f"bench-docker/{name}:1")
-            rows.update(dlenv_import_1=d_imp[0], dlenv_import_2=d_imp[1],
-                        docker_import_1=k_imp[0], docker_import_2=k_imp[1])
+
+        # one small package added, on both sides, to runnable
+        add_package(project)
+        timed(dlenv("lock", str(project)))
+        small, _, out = peak_rss(dlenv("build", str(project), *load), env)
+        changed = json.loads(out)
+        rows.update(dlenv_one_package=small,
+                    dlenv_layers_rebuilt=sum(not x["reused"] for x in changed["layers"]),
+                    dlenv_one_package_sent=changed["load"]["sent_layers"])
+        timed(dlenv("lock", str(project), "--requirements", str(context / "requirements.txt")))
+        rows["docker_one_package"] = docker_build(context, f"bench-docker/{name}:2", ca)
+        if args.eject:
+            rows["eject_one_package"], _ = timed(dlenv(
+                "build", str(project), "--backend", "docker", "--tag", f"bench-eject/{name}:2"),
+                env=env)
+        print(f"one package: dlenv {small:.1f} s, docker {rows['docker_one_package']:.1f} s",
+              file=sys.stderr)
+
+        # a sibling environment: the same framework and one more library, built and pushed
+        sibling = work / "sibling"
+        shutil.copytree(args.example, sibling, ignore=shutil.ignore_patterns("dlenv.lock"))
+        add_package(sibling, SIBLING)
+        timed(dlenv("lock", str(sibling)))
+        sib_wheels = tomllib.loads((sibling / "dlenv.lock").read_text()).get("wheels", [])
+        have = {w["sha256"] for w in wheels}
+        rows["sibling_new_wheels_mb"] = sum(w["size"] for w in sib_wheels
+                                            if w["sha256"] not in have) / 1e6
+        timed(dlenv("build", str(sibling), "--tag", f"bench-dlenv/{name}:sibling"), env)
+        _, rows["dlenv_sibling_bytes"] = registry.push(
+            dlenv("push", f"{registry.host}/bench-dlenv/{name}:sibling", str(sibling)), env)
+        timed(dlenv("lock", str(sibling), "--requirements", str(context / "requirements.txt")))
+        docker_build(context, f"{registry.host}/bench-docker/{name}:sibling", ca)
+        _, rows["docker_sibling_bytes"] = registry.push(
+            [DOCKER, "push", "-q", f"{registry.host}/bench-docker/{name}:sibling"])
         rows.update({f"bound_{k}": v for k, v in bound.items()})
     finally:
+        registry.stop()
+        subprocess.run([DOCKER, "rmi", *tags, f"{registry.host}/bench-docker/{name}:1",
+                        f"{registry.host}/bench-docker/{name}:sibling"], capture_output=True,
+                       check=False)
         shutil.rmtree(work, ignore_errors=True)
     report(rows, args.json)
     return 0
@@ -236,27 +320,38 @@ def report(rows: dict[str, float | str | int], as_json: bool) -> None:
     def f(key: str) -> float:
         return float(rows[key])
 
-    # docker: the hand-written Dockerfile; eject: `dlenv build --backend docker` (the rendered
-    # multi-stage Dockerfile, built by the same engine). Ratios are docker / dlenv.
-    print(f"{'':34}{'dlenv':>10}{'docker':>10}{'eject':>10}{'ratio':>9}{'eject':>9}")
-    for label, a, b, c in (("cold build, s", "dlenv_cold", "docker_cold", "eject_cold"),
-                           ("rebuild after one package, s", "dlenv_one_package",
-                            "docker_one_package", "eject_one_package")):
-        print(f"{label:34}{f(a):10.1f}{f(b):10.1f}{f(c):10.1f}{f(b) / f(a):8.1f}x"
-              f"{f(c) / f(a):8.1f}x")
-    print(f"{'warm rebuild, unchanged lock, s':34}{f('dlenv_warm'):10.2f}")
-    print(f"{'cold build in another cache, s':34}{f('dlenv_cold_again'):10.1f}"
+    # docker: the hand-written Dockerfile. Ratios are docker / dlenv (above 1: dlenv faster).
+    eject = "eject_cold" in rows
+    print(f"{'':40}{'dlenv':>9}{'docker':>9}{'ratio':>8}" + (f"{'eject':>9}" if eject else ""))
+
+    def line(label: str, a: float, b: float, digits: int = 1, c: str = "") -> None:
+        ratio = f"{b / a:7.1f}x" if a else ""
+        tail = f"{f(c):9.1f}" if eject and c else ""
+        print(f"{label:40}{a:9.{digits}f}{b:9.{digits}f}{ratio}{tail}")
+
+    line("cold build to runnable, s", f("dlenv_cold"), f("docker_cold"), c="eject_cold")
+    line("cold build + push, s", f("dlenv_cold") + f("dlenv_push"),
+         f("docker_cold") + f("docker_push"))
+    line("push, s", f("dlenv_push"), f("docker_push"))
+    line("one package added, to runnable, s", f("dlenv_one_package"),
+         f("docker_one_package"), digits=2, c="eject_one_package")
+    line("unchanged lock, to runnable, s", f("dlenv_unchanged"), f("docker_unchanged"),
+         digits=2)
+    line("a command in the image (median of 3), s",
+         f("dlenv_run"), f("docker_run"), digits=2)
+    line("registry size of the image, MB", f("dlenv_push_bytes") / 1e6,
+         f("docker_push_bytes") / 1e6, digits=0)
+    line("sibling environment: new bytes pushed, MB", f("dlenv_sibling_bytes") / 1e6,
+         f("docker_sibling_bytes") / 1e6, digits=0)
+    print(f"{'  (its new wheels, MB)':40}{f('sibling_new_wheels_mb'):9.0f}")
+    line("image size in Docker, MB", f("dlenv_image_mb"), f("docker_image_mb"), digits=0)
+    print(f"{'layers':40}{int(f('dlenv_layer_count')):9d}{int(f('docker_layer_count')):9d}")
+    print(f"{'layers Docker held at the cold load':40}{int(f('dlenv_cold_held')):9d}")
+    print(f"{'layers rebuilt / sent after one package':40}"
+          f"{int(f('dlenv_layers_rebuilt')):5d} / {int(f('dlenv_one_package_sent'))}")
+    print(f"{'cold build in another cache, s':40}{f('dlenv_cold_again'):9.1f}"
           f"   same digest: {rows['same_digest']}")
-    print(f"{'layers rebuilt after one package':34}{int(f('dlenv_layers_rebuilt')):10d}")
-    print(f"{'image size in Docker, MB':34}{f('dlenv_image_mb'):10.0f}{f('docker_image_mb'):10.0f}"
-          f"{f('dlenv_image_mb') / f('docker_image_mb'):8.2f}x")
-    print(f"{'compressed (registry) size, MB':34}{f('dlenv_compressed_mb'):10.0f}")
-    print(f"{'layers':34}{int(f('dlenv_layer_count')):10d}{int(f('docker_layer_count')):10d}")
-    if "dlenv_import_1" in rows:
-        for n in ("1", "2"):
-            print(f"{'import tensorflow, run ' + n + ', s':34}{f('dlenv_import_' + n):10.2f}"
-                  f"{f('docker_import_' + n):10.2f}")
-    print(f"{'dlenv peak memory, MiB':34}{int(f('dlenv_peak_rss_mib')):10d}")
+    print(f"{'dlenv peak memory, MiB':40}{int(f('dlenv_peak_rss_mib')):9d}")
     print(f"lower bound here: read {f('bound_wheel_bytes') / 1e6:,.0f} MB of wheels in "
           f"{f('bound_read_s'):.1f} s + compress {f('bound_layer_bytes') / 1e6:,.0f} MB at "
           f"{f('bound_compress_mb_s'):,.0f} MB/s = {f('bound_bound_s'):.1f} s "
