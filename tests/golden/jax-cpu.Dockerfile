@@ -10,7 +10,7 @@ ADD .dlenv/base-6f7b56e3d2d7e1ca.tar.gz /
 
 FROM base AS builder
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
-# jax 0.4.38
+# jaxlib 0.4.38
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -19,7 +19,7 @@ RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
        --root /opt/layers/1 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-1.txt \
     && mv /opt/layers/1/usr/local/lib/python3.11/site-packages /opt/layers/1/usr/local/lib/python3.11/dist-packages
 
-# jaxlib 0.4.38
+# scipy 1.17.1
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -37,7 +37,7 @@ RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
        --root /opt/layers/3 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-3.txt \
     && mv /opt/layers/3/usr/local/lib/python3.11/site-packages /opt/layers/3/usr/local/lib/python3.11/dist-packages
 
-# pip 26.3
+# jax 0.4.38
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -46,7 +46,7 @@ RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
        --root /opt/layers/4 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-4.txt \
     && mv /opt/layers/4/usr/local/lib/python3.11/site-packages /opt/layers/4/usr/local/lib/python3.11/dist-packages
 
-# scipy 1.17.1
+# pip 26.3
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -105,4 +105,4 @@ LABEL dev.dlenv.lock.digest="sha256:9666ecb34a1ec490c19bd4048c7c59df730f97387ed3
 WORKDIR /workspace
 USER 1000:1000
 CMD ["python3"]
-# dlenv-rendered: sha256:4514270bf29e57529d1866e2d55c2e6b7822da675b7fc3d6f228388704df817d
+# dlenv-rendered: sha256:b316dc0610d02d00a71bdbe61e354b8f59b357ed8c7fddf0c7b79559e79287ae

@@ -72,7 +72,7 @@ ADD .dlenv/base-b392821cf03aa4b4.tar.gz /
 
 FROM builder AS builder-dev
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
-# babel 2.18.0 (profile dev)
+# jupyterlab 4.6.6 (profile dev)
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -81,7 +81,7 @@ RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
        --root /opt/layers/5 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-5.txt \
     && mv /opt/layers/5/usr/local/lib/python3.11/site-packages /opt/layers/5/usr/local/lib/python3.11/dist-packages
 
-# debugpy 1.8.22 (profile dev)
+# babel 2.18.0 (profile dev)
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -99,7 +99,7 @@ RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
        --root /opt/layers/7 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-7.txt \
     && mv /opt/layers/7/usr/local/lib/python3.11/site-packages /opt/layers/7/usr/local/lib/python3.11/dist-packages
 
-# jupyterlab 4.6.6 (profile dev)
+# debugpy 1.8.22 (profile dev)
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -162,4 +162,4 @@ EXPOSE 8888
 WORKDIR /workspace
 USER 1000:1000
 CMD ["python3"]
-# dlenv-rendered: sha256:9d01b4b7f9f56c0b80e6e979d1cf73627413b14101168e0206f339599c0ad2fe
+# dlenv-rendered: sha256:dd3e1344fca18fd7bd8daa2989281be4b770a1d728166f7f3910a76f723eb958

@@ -10,7 +10,7 @@ ADD .dlenv/base-7d0980464e98a5bb.tar.gz /
 
 FROM base AS builder
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
-# cryptography 47.0.0
+# tensorflow 2.9.3
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -19,7 +19,7 @@ RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
        --root /opt/layers/1 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-1.txt \
     && mv /opt/layers/1/usr/local/lib/python3.9/site-packages /opt/layers/1/usr/local/lib/python3.9/dist-packages
 
-# grpcio 1.80.1
+# libclang 18.1.1
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -28,7 +28,7 @@ RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
        --root /opt/layers/2 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-2.txt \
     && mv /opt/layers/2/usr/local/lib/python3.9/site-packages /opt/layers/2/usr/local/lib/python3.9/dist-packages
 
-# h5py 3.14.0
+# numpy 1.26.4
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -37,7 +37,7 @@ RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
        --root /opt/layers/3 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-3.txt \
     && mv /opt/layers/3/usr/local/lib/python3.9/site-packages /opt/layers/3/usr/local/lib/python3.9/dist-packages
 
-# keras 2.9.0
+# grpcio 1.80.1
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -46,7 +46,7 @@ RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
        --root /opt/layers/4 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-4.txt \
     && mv /opt/layers/4/usr/local/lib/python3.9/site-packages /opt/layers/4/usr/local/lib/python3.9/dist-packages
 
-# libclang 18.1.1
+# tensorboard 2.9.1
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -55,7 +55,7 @@ RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
        --root /opt/layers/5 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-5.txt \
     && mv /opt/layers/5/usr/local/lib/python3.9/site-packages /opt/layers/5/usr/local/lib/python3.9/dist-packages
 
-# numpy 1.26.4
+# tensorflow-io-gcs-filesystem 0.37.1
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -64,7 +64,7 @@ RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
        --root /opt/layers/6 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-6.txt \
     && mv /opt/layers/6/usr/local/lib/python3.9/site-packages /opt/layers/6/usr/local/lib/python3.9/dist-packages
 
-# pip 26.0.1
+# tensorboard-data-server 0.6.1
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -73,7 +73,7 @@ RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
        --root /opt/layers/7 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-7.txt \
     && mv /opt/layers/7/usr/local/lib/python3.9/site-packages /opt/layers/7/usr/local/lib/python3.9/dist-packages
 
-# protobuf 3.19.6
+# cryptography 47.0.0
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -82,7 +82,7 @@ RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
        --root /opt/layers/8 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-8.txt \
     && mv /opt/layers/8/usr/local/lib/python3.9/site-packages /opt/layers/8/usr/local/lib/python3.9/dist-packages
 
-# setuptools 81.0.0
+# h5py 3.14.0
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -91,7 +91,7 @@ RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
        --root /opt/layers/9 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-9.txt \
     && mv /opt/layers/9/usr/local/lib/python3.9/site-packages /opt/layers/9/usr/local/lib/python3.9/dist-packages
 
-# tensorboard 2.9.1
+# pip 26.0.1
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -100,7 +100,7 @@ RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
        --root /opt/layers/10 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-10.txt \
     && mv /opt/layers/10/usr/local/lib/python3.9/site-packages /opt/layers/10/usr/local/lib/python3.9/dist-packages
 
-# tensorboard-data-server 0.6.1
+# keras 2.9.0
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -109,7 +109,7 @@ RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
        --root /opt/layers/11 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-11.txt \
     && mv /opt/layers/11/usr/local/lib/python3.9/site-packages /opt/layers/11/usr/local/lib/python3.9/dist-packages
 
-# tensorflow 2.9.3
+# setuptools 81.0.0
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -118,7 +118,7 @@ RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
        --root /opt/layers/12 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-12.txt \
     && mv /opt/layers/12/usr/local/lib/python3.9/site-packages /opt/layers/12/usr/local/lib/python3.9/dist-packages
 
-# tensorflow-io-gcs-filesystem 0.37.1
+# protobuf 3.19.6
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -195,4 +195,4 @@ LABEL dev.dlenv.lock.digest="sha256:0bd7ecc087ab25dd6fd143145c9d2855e5229501235d
 WORKDIR /workspace
 USER 1000:1000
 CMD ["python3"]
-# dlenv-rendered: sha256:69db41299d9cc567966d775a322d63723745272fb478cd23aaa84e6a2cadc8c5
+# dlenv-rendered: sha256:c4bfbabf13ac62b0621293de3cb4978e1ac77cffa646d769919ec98ee8d5b767

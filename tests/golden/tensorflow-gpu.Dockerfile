@@ -10,7 +10,7 @@ ADD .dlenv/base-6f7b56e3d2d7e1ca.tar.gz /
 
 FROM base AS builder
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
-# grpcio 1.85.1
+# nvidia-cudnn-cu12 8.9.7.29
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -19,7 +19,7 @@ RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
        --root /opt/layers/1 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-1.txt \
     && mv /opt/layers/1/usr/local/lib/python3.11/site-packages /opt/layers/1/usr/local/lib/python3.11/dist-packages
 
-# h5py 3.16.0
+# tensorflow 2.17.1
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -28,7 +28,7 @@ RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
        --root /opt/layers/2 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-2.txt \
     && mv /opt/layers/2/usr/local/lib/python3.11/site-packages /opt/layers/2/usr/local/lib/python3.11/dist-packages
 
-# keras 3.15.1
+# nvidia-cublas-cu12 12.3.4.1
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -37,7 +37,7 @@ RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
        --root /opt/layers/3 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-3.txt \
     && mv /opt/layers/3/usr/local/lib/python3.11/site-packages /opt/layers/3/usr/local/lib/python3.11/dist-packages
 
-# libclang 18.1.1
+# nvidia-cusparse-cu12 12.2.0.103
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -46,7 +46,7 @@ RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
        --root /opt/layers/4 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-4.txt \
     && mv /opt/layers/4/usr/local/lib/python3.11/site-packages /opt/layers/4/usr/local/lib/python3.11/dist-packages
 
-# ml-dtypes 0.4.1
+# nvidia-nccl-cu12 2.19.3
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -55,7 +55,7 @@ RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
        --root /opt/layers/5 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-5.txt \
     && mv /opt/layers/5/usr/local/lib/python3.11/site-packages /opt/layers/5/usr/local/lib/python3.11/dist-packages
 
-# numpy 1.26.4
+# nvidia-cusolver-cu12 11.5.4.101
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -64,7 +64,7 @@ RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
        --root /opt/layers/6 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-6.txt \
     && mv /opt/layers/6/usr/local/lib/python3.11/site-packages /opt/layers/6/usr/local/lib/python3.11/dist-packages
 
-# nvidia-cublas-cu12 12.3.4.1
+# nvidia-cufft-cu12 11.0.12.1
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -73,7 +73,7 @@ RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
        --root /opt/layers/7 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-7.txt \
     && mv /opt/layers/7/usr/local/lib/python3.11/site-packages /opt/layers/7/usr/local/lib/python3.11/dist-packages
 
-# nvidia-cuda-cupti-cu12 12.3.101
+# nvidia-curand-cu12 10.3.4.107
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -82,7 +82,7 @@ RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
        --root /opt/layers/8 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-8.txt \
     && mv /opt/layers/8/usr/local/lib/python3.11/site-packages /opt/layers/8/usr/local/lib/python3.11/dist-packages
 
-# nvidia-cuda-nvcc-cu12 12.3.107
+# nvidia-cuda-nvrtc-cu12 12.3.107
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -91,7 +91,7 @@ RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
        --root /opt/layers/9 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-9.txt \
     && mv /opt/layers/9/usr/local/lib/python3.11/site-packages /opt/layers/9/usr/local/lib/python3.11/dist-packages
 
-# nvidia-cuda-nvrtc-cu12 12.3.107
+# libclang 18.1.1
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -100,7 +100,7 @@ RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
        --root /opt/layers/10 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-10.txt \
     && mv /opt/layers/10/usr/local/lib/python3.11/site-packages /opt/layers/10/usr/local/lib/python3.11/dist-packages
 
-# nvidia-cudnn-cu12 8.9.7.29
+# nvidia-cuda-nvcc-cu12 12.3.107
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -109,7 +109,7 @@ RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
        --root /opt/layers/11 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-11.txt \
     && mv /opt/layers/11/usr/local/lib/python3.11/site-packages /opt/layers/11/usr/local/lib/python3.11/dist-packages
 
-# nvidia-cufft-cu12 11.0.12.1
+# nvidia-nvjitlink-cu12 12.3.101
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -118,7 +118,7 @@ RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
        --root /opt/layers/12 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-12.txt \
     && mv /opt/layers/12/usr/local/lib/python3.11/site-packages /opt/layers/12/usr/local/lib/python3.11/dist-packages
 
-# nvidia-curand-cu12 10.3.4.107
+# numpy 1.26.4
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -127,7 +127,7 @@ RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
        --root /opt/layers/13 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-13.txt \
     && mv /opt/layers/13/usr/local/lib/python3.11/site-packages /opt/layers/13/usr/local/lib/python3.11/dist-packages
 
-# nvidia-cusolver-cu12 11.5.4.101
+# nvidia-cuda-cupti-cu12 12.3.101
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -136,7 +136,7 @@ RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
        --root /opt/layers/14 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-14.txt \
     && mv /opt/layers/14/usr/local/lib/python3.11/site-packages /opt/layers/14/usr/local/lib/python3.11/dist-packages
 
-# nvidia-cusparse-cu12 12.2.0.103
+# grpcio 1.85.1
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -145,7 +145,7 @@ RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
        --root /opt/layers/15 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-15.txt \
     && mv /opt/layers/15/usr/local/lib/python3.11/site-packages /opt/layers/15/usr/local/lib/python3.11/dist-packages
 
-# nvidia-nccl-cu12 2.19.3
+# tensorboard-data-server 0.7.2
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -154,7 +154,7 @@ RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
        --root /opt/layers/16 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-16.txt \
     && mv /opt/layers/16/usr/local/lib/python3.11/site-packages /opt/layers/16/usr/local/lib/python3.11/dist-packages
 
-# nvidia-nvjitlink-cu12 12.3.101
+# tensorboard 2.17.1
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -163,7 +163,7 @@ RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
        --root /opt/layers/17 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-17.txt \
     && mv /opt/layers/17/usr/local/lib/python3.11/site-packages /opt/layers/17/usr/local/lib/python3.11/dist-packages
 
-# pip 26.3
+# tensorflow-io-gcs-filesystem 0.37.1
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -172,7 +172,7 @@ RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
        --root /opt/layers/18 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-18.txt \
     && mv /opt/layers/18/usr/local/lib/python3.11/site-packages /opt/layers/18/usr/local/lib/python3.11/dist-packages
 
-# pygments 2.21.0
+# h5py 3.16.0
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -181,7 +181,7 @@ RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
        --root /opt/layers/19 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-19.txt \
     && mv /opt/layers/19/usr/local/lib/python3.11/site-packages /opt/layers/19/usr/local/lib/python3.11/dist-packages
 
-# setuptools 81.0.0
+# keras 3.15.1
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -190,7 +190,7 @@ RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
        --root /opt/layers/20 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-20.txt \
     && mv /opt/layers/20/usr/local/lib/python3.11/site-packages /opt/layers/20/usr/local/lib/python3.11/dist-packages
 
-# tensorboard 2.17.1
+# ml-dtypes 0.4.1
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -199,7 +199,7 @@ RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
        --root /opt/layers/21 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-21.txt \
     && mv /opt/layers/21/usr/local/lib/python3.11/site-packages /opt/layers/21/usr/local/lib/python3.11/dist-packages
 
-# tensorboard-data-server 0.7.2
+# pip 26.3
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -208,7 +208,7 @@ RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
        --root /opt/layers/22 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-22.txt \
     && mv /opt/layers/22/usr/local/lib/python3.11/site-packages /opt/layers/22/usr/local/lib/python3.11/dist-packages
 
-# tensorflow 2.17.1
+# pygments 2.21.0
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -217,7 +217,7 @@ RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
        --root /opt/layers/23 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-23.txt \
     && mv /opt/layers/23/usr/local/lib/python3.11/site-packages /opt/layers/23/usr/local/lib/python3.11/dist-packages
 
-# tensorflow-io-gcs-filesystem 0.37.1
+# setuptools 81.0.0
 RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
@@ -359,4 +359,4 @@ LABEL dev.dlenv.cuda="12.3" \
 WORKDIR /workspace
 USER 1000:1000
 CMD ["python", "train.py"]
-# dlenv-rendered: sha256:1d8d2a26bddf4686e1011178e8aac3d6d8787e23e460e90760ccaae53058be7f
+# dlenv-rendered: sha256:a69f7f374c258a2c9438e75bd826d3428a07a2622807958f02eb574f23f9e47f

@@ -144,7 +144,7 @@ def test_big_wheels_get_own_layers_and_small_ones_stable_buckets():
     small = [wheel_named(f"pkg{i}", 1000) for i in range(20)]
     big = [wheel_named("tensorflow", 500 << 20), wheel_named("numpy", BIG_WHEEL)]
     layers = plan_wheel_layers([*small, *big])
-    assert [x.name for x in layers[:2]] == ["numpy 1", "tensorflow 1"]
+    assert [x.name for x in layers[:2]] == ["tensorflow 1", "numpy 1"]  # the largest lowest
     assert all(x.name.startswith("python packages") for x in layers[2:])
     assert len(layers) <= 2 + BUCKETS
     before = {x.name: x.wheels for x in layers}
@@ -154,11 +154,21 @@ def test_big_wheels_get_own_layers_and_small_ones_stable_buckets():
     assert len(changed) == 1 and changed[0].startswith("python packages")
 
 
+def test_a_new_big_wheel_lands_above_the_larger_ones_so_their_chain_stays():
+    big = [wheel_named("tensorflow", 500 << 20), wheel_named("numpy", 18 << 20),
+           wheel_named("keras", 2 << 20)]
+    before = [x.name for x in plan_wheel_layers(big)]
+    after = [x.name for x in plan_wheel_layers([*big, wheel_named("scipy", 3 << 20)])]
+    # everything below the new layer is the same, so an engine keeps those layers
+    assert after[:2] == before[:2] == ["tensorflow 1", "numpy 1"]
+    assert after[2:] == ["scipy 1", "keras 1"]
+
+
 def test_profile_wheels_come_after_the_shared_ones_and_layers_stay_under_budget():
     many = [wheel_named(f"nvidia-lib{i}", BIG_WHEEL * 2) for i in range(MAX_OWN_LAYERS + 10)]
     layers = plan_wheel_layers([*many, wheel_named("jupyterlab", 1000, ("dev",))])
     assert layers[-1].name.startswith("profile python packages")
-    own = [x for x in layers if len(x.wheels) == 1 and x.wheels[0].name.startswith("nvidia")]
+    own = [x for x in layers if not x.name.startswith(("python packages", "profile "))]
     assert len(own) == MAX_OWN_LAYERS
     assert sum(len(x.wheels) for x in layers) == len(many) + 1
 

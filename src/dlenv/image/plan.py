@@ -106,15 +106,18 @@ def _bucket(name: str, n: int) -> int:
 
 
 def plan_wheel_layers(wheels: Sequence[LockedWheel]) -> list[LayerPlan]:
-    """Large wheels one layer each; the rest in a few buckets by a stable hash of the name,
-    so adding or bumping one small package changes one small layer. Wheels every profile
+    """Large wheels one layer each, largest lowest; the rest in a few buckets by a stable hash
+    of the name, so adding or bumping one small package changes one small layer. Wheels every profile
     has come first, then the profile's own, so images of two profiles share the first."""
     layers: list[LayerPlan] = []
     common = [w for w in wheels if not w.profiles]
     own = [w for w in wheels if w.profiles]
     for group, prefix, buckets in ((common, "", BUCKETS), (own, "profile ", PROFILE_BUCKETS)):
-        by_size = sorted((w for w in group if w.size >= BIG_WHEEL), key=lambda w: -w.size)
-        big = sorted(by_size[:MAX_OWN_LAYERS], key=lambda w: w.name)
+        # Largest first: a layer's identity in an engine (its chain id) covers every layer
+        # below it, so the framework sits lowest and a new or bumped package re-sends only
+        # the smaller layers above it when the image is loaded.
+        big = sorted((w for w in group if w.size >= BIG_WHEEL),
+                     key=lambda w: (-w.size, w.name))[:MAX_OWN_LAYERS]
         small: dict[int, list[LockedWheel]] = {}
         for w in group:
             if w not in big:
