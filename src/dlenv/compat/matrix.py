@@ -90,8 +90,14 @@ class Release:
 
     def versions(self, spec: SpecifierSet) -> list[Version]:
         """Probe versions of this line that ``spec`` admits (patches 0-99, their .post1)."""
-        probes = [Version(f"{self.line}.{n}{post}") for n in range(100) for post in ("", ".post1")]
-        return [v for v in probes if spec.contains(v, prereleases=True)]
+        return [v for v in _probes(self.line) if spec.contains(v, prereleases=True)]
+
+
+@cache
+def _probes(line: str) -> tuple[Version, ...]:
+    """A line's probe versions, parsed once per process (every command checks the lock's
+    target against the matrix, and parsing them for each line took a tenth of a second)."""
+    return tuple(Version(f"{line}.{n}{post}") for n in range(100) for post in ("", ".post1"))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -33,9 +33,10 @@ BUILDKIT_DOCKER = "/usr/bin/docker"
 class CliEngine:
     """Docker or Podman through its CLI (``exe``)."""
 
-    def __init__(self, kind: EngineKind, exe: str) -> None:
+    def __init__(self, kind: EngineKind, exe: str, info: str = "") -> None:
         self.kind = kind
         self.exe = exe
+        self.info = info  # what `info` said when detect asked (JSON), else ""
 
     def _call(self, *args: str, check: bool = True, timeout: float = 120,
               input_: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
@@ -111,8 +112,13 @@ class CliEngine:
         Docker's containerd store, which want every layer in the archive."""
         if self.kind != "docker":
             return frozenset()
-        proc = self._call("info", "--format", "{{json .DriverStatus}}", check=False)
-        if proc.returncode != 0 or b"io.containerd.snapshotter" in proc.stdout:
+        try:
+            said = json.loads(self.info) if self.info else None
+            status = said.get("DriverStatus") if isinstance(said, dict) else json.loads(
+                self._call("info", "--format", "{{json .DriverStatus}}", check=False).stdout)
+        except ValueError:
+            return frozenset()
+        if not isinstance(status, list) or "io.containerd.snapshotter" in json.dumps(status):
             return frozenset()
         ids = self._call("images", "--all", "--quiet", "--no-trunc", "--filter",
                          f"label={label}", check=False).stdout.decode().split()
@@ -240,6 +246,7 @@ class CliEngine:
 
 
 def _answers(kind: EngineKind, exe: str) -> tuple[bool, str]:
+    """Whether the engine answers ``info``; what it said (JSON), or why it did not."""
     try:
         proc = subprocess.run(info_command(kind, exe), capture_output=True,
                               text=True, timeout=30, check=False)
@@ -248,7 +255,7 @@ def _answers(kind: EngineKind, exe: str) -> tuple[bool, str]:
     if proc.returncode != 0 or "ServerErrors" in proc.stdout:
         return False, (proc.stderr or proc.stdout).strip().splitlines()[-1:][0] \
             if (proc.stderr or proc.stdout).strip() else f"exit {proc.returncode}"
-    return True, ""
+    return True, proc.stdout
 
 
 def detect(choice: str | None = None) -> CliEngine:
@@ -262,9 +269,9 @@ def detect(choice: str | None = None) -> CliEngine:
         if exe is None:
             problems.append(f"{kind}: not installed")
             continue
-        ok, why = _answers(kind, exe)
+        ok, said = _answers(kind, exe)
         if ok:
-            return CliEngine(kind, exe)
-        problems.append(f"{kind}: {why}")
+            return CliEngine(kind, exe, info=said)
+        problems.append(f"{kind}: {said}")
     fix = "; or ".join(_INSTALL[k] for k in kinds)
     raise EngineError("no container engine answers (" + "; ".join(problems) + ")", fix=fix)

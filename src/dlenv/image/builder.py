@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dlenv.cache import ContentCache, default_cache_dir, http_client
+from dlenv.cache import ContentCache, LazyClient, default_cache_dir
 from dlenv.fsutil import sweep
 from dlenv.image.layers import LayerBuilder, Progress, byte_counter
 from dlenv.image.plan import BuildPlan, LayerPlan, plan_cuda_links
@@ -25,7 +25,7 @@ from dlenv.resolve.sdist import SdistBuilds
 from dlenv.spec import Spec
 
 if TYPE_CHECKING:
-    import httpx
+    pass
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -71,7 +71,7 @@ class NativeBuilder:
         self.layers = LayerBuilder(store, cache, cache_dir / "rootfs", mirror=mirror,
                                    ca_bundle=ca_bundle, progress=self.progress, sdists=sdists)
 
-    def wheel_file(self, client: httpx.Client, wheel: LockedWheel,
+    def wheel_file(self, client: LazyClient, wheel: LockedWheel,
                    advance: Callable[[int], None] | None = None) -> Path:
         """The locked wheel, verified: downloaded, or (source-only packages) built again."""
         return self.layers.wheel_file(client, wheel, advance)
@@ -161,7 +161,7 @@ class NativeBuilder:
             return -1 << 62 if layer.kind == "debian" else -sum(w.size for w in layer.wheels)
 
         workers = max(2, min(4, (os.cpu_count() or 1) + 1))
-        with http_client(self.ca_bundle) as client, \
+        with LazyClient(self.ca_bundle) as client, \
                 ThreadPoolExecutor(max_workers=8) as downloads, \
                 ThreadPoolExecutor(max_workers=workers) as builders:
             fetches = {sha: downloads.submit(self.layers.wheel_file, client, w, advance)

@@ -14,21 +14,17 @@ import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from dlenv.cache import ContentCache
+from dlenv.cache import ContentCache, LazyClient
 from dlenv.errors import BuildError
 from dlenv.fsutil import inside
 from dlenv.lock import LockedDeb
 from dlenv.spec import User
 
-if TYPE_CHECKING:
-    import httpx
-
 MERGED = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
 
 
-def fetch_debs(debs: Sequence[LockedDeb], cache: ContentCache, client: httpx.Client,
+def fetch_debs(debs: Sequence[LockedDeb], cache: ContentCache, client: LazyClient,
                mirror: str, progress: Callable[[int], None] | None = None) -> dict[str, Path]:
     """Download the locked .debs in parallel into the cache; return name -> verified path."""
     def one(deb: LockedDeb) -> tuple[str, Path]:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from dlenv.cache import http_client
+from dlenv.cache import LazyClient
 from dlenv.fsutil import write_atomic
 from dlenv.image import NativeBuilder, plan_build
 from dlenv.image.dockerfile import CONTEXT_DIR, Rendered
@@ -47,7 +47,7 @@ def write_context(rendered: Rendered, spec: Spec, lock: Lock, context: Path, doc
         _place(builder.store.blob_path(result.layers[0].descriptor.digest), context / rel)
         written.append(context / rel)
     wheels = [*([rendered.pip_wheel] if rendered.pip_wheel else []), *rendered.built_wheels]
-    with http_client(builder.ca_bundle) as client:
+    with LazyClient(builder.ca_bundle) as client:
         for rel, wheel in wheels:  # the locked pip, and wheels dlenv built from sdists
             (context / rel).parent.mkdir(parents=True, exist_ok=True)
             _place(builder.wheel_file(client, wheel), context / rel)

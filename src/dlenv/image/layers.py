@@ -14,7 +14,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, assert_never
 
-from dlenv.cache import ContentCache, http_client, sha256_file
+from dlenv.cache import ContentCache, LazyClient, sha256_file
 from dlenv.errors import BuildError
 from dlenv.fsutil import inside, temp_prefix
 from dlenv.image.debian import fetch_debs, materialize_base
@@ -36,7 +36,7 @@ from dlenv.resolve.debian import find_mirror
 from dlenv.resolve.sdist import SdistBuilds
 
 if TYPE_CHECKING:
-    import httpx
+    pass
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -74,7 +74,7 @@ class LayerBuilder:
         # The base layer being built now: wheel layers wait for its tree to compile bytecode.
         self.base_future: Future[Built] | None = None
 
-    def wheel_file(self, client: httpx.Client, wheel: LockedWheel,
+    def wheel_file(self, client: LazyClient, wheel: LockedWheel,
                    advance: Callable[[int], None] | None = None) -> Path:
         """The locked wheel, verified: downloaded, or (source-only packages) built again."""
         if wheel.sdist is None:
@@ -83,7 +83,7 @@ class LayerBuilder:
             raise BuildError(f"{wheel.name} {wheel.version} is built from its sdist, and this "
                              "build has no way to build it")
         self.progress(f"building {wheel.name} {wheel.version} from source", 0, 1)
-        path = self.sdists.wheel(client, wheel)
+        path = self.sdists.wheel(client.get(), wheel)
         if advance:
             advance(wheel.size)
         return path
@@ -152,7 +152,7 @@ class LayerBuilder:
     def _fetch_debs(self, debs: Sequence[LockedDeb]) -> dict[str, Path]:
         mirror = self.mirror or find_mirror(os.environ)
         advance = byte_counter(self.progress, "downloading .debs", sum(d.size for d in debs))
-        with http_client(self.ca_bundle) as client:
+        with LazyClient(self.ca_bundle) as client:
             return fetch_debs(debs, self.cache, client, mirror, advance)
 
     def _keep_rootfs(self, key: str, root: Path) -> None:

@@ -107,8 +107,8 @@ def _bucket(name: str, n: int) -> int:
 
 def plan_wheel_layers(wheels: Sequence[LockedWheel]) -> list[LayerPlan]:
     """Large wheels one layer each, largest lowest; the rest in a few buckets by a stable hash
-    of the name, so adding or bumping one small package changes one small layer. Wheels every profile
-    has come first, then the profile's own, so images of two profiles share the first."""
+    of the name, so adding or bumping one small package changes one small layer. Wheels every
+    profile has come first, then the profile's own, so images of two profiles share the first."""
     layers: list[LayerPlan] = []
     common = [w for w in wheels if not w.profiles]
     own = [w for w in wheels if w.profiles]
