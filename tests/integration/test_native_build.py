@@ -84,9 +84,11 @@ def test_a_rebuilt_image_reaches_docker_with_only_the_layers_it_lacks(project, b
         r = dlenv("build", str(root), "--cache-dir", str(cache), "--load", "--tag",
                   "pybase:partial", "--json")
         assert r.returncode == 0, r.stderr
-        load = json.loads(r.stdout)["load"]
-        # only the project layer changed: Docker gets that one and keeps the base it has
-        assert (load["sent_layers"], load["held_layers"]) == (1, len(first["layers"]) - 1)
+        second = json.loads(r.stdout)
+        load = second["load"]
+        # only the project layer (the top one) is new: Docker gets it and keeps the rest
+        assert second["layers"][-1]["name"] == "project files"
+        assert (load["sent_layers"], load["held_layers"]) == (1, len(second["layers"]) - 1)
         run = subprocess.run(["docker", "run", "--rm", "pybase:partial", "sh", "-c",
                               "cat notes.txt; python3 -c 'import ssl; print(ssl.OPENSSL_VERSION)'"],
                              capture_output=True, text=True, check=False)

@@ -51,11 +51,16 @@ def run(tag: str, *cmd: str) -> subprocess.CompletedProcess[str]:
                           text=True, check=False, timeout=300)
 
 
-def test_layers_follow_the_plan(built):
+def test_layers_follow_the_plan(project, built):
+    root, _ = project
     names = [x["name"] for x in built["layers"]]
     assert names[0].startswith("debian") and names[-1] == "project files"
-    assert "numpy 1.26.4" in names  # a big wheel has a layer of its own
-    assert all(n.startswith("python packages") for n in names[2:-1])
+    assert names[1] == "numpy 1.26.4"  # the largest wheel has a layer of its own, lowest
+    wheels = {f"{w.name} {w.version}": w.size for w in read_lock(root / "dlenv.lock").wheels}
+    sizes = [wheels[n] for n in names[1:-1] if not n.startswith("python packages")]
+    assert sizes == sorted(sizes, reverse=True)  # big wheels: largest lowest, then buckets
+    tail = [n for n in names[1:-1] if n.startswith("python packages")]
+    assert tail and names[-1 - len(tail):-1] == tail
     assert built["notes"] == []  # bytecode was compiled
 
 
