@@ -26,8 +26,9 @@ from dlenv.image import (
     plan_build,
     plan_wheel_layers,
 )
+from dlenv.image.install import install_wheels
 from dlenv.image.project import collect_project
-from dlenv.image.wheels import compile_tree, host_interpreter, install_wheels, record_bytecode
+from dlenv.image.wheels import compile_tree, host_interpreter, record_bytecode
 from dlenv.lock import Lock, LockedBase, LockedTarget, LockedWheel
 from dlenv.oci.store import OCIStore
 from dlenv.spec import parse_spec

@@ -24,7 +24,6 @@ from dlenv.image.wheels import (
     Interpreter,
     compile_tree,
     host_interpreter,
-    install_wheels,
     interpreter_in,
     record_bytecode,
     site_packages,
@@ -195,6 +194,8 @@ class LayerBuilder:
 
     def _wheels(self, plan: BuildPlan, layer: LayerPlan, root: Path,
                 wheel_paths: Mapping[str, Future[Path]]) -> tuple[str, ...]:
+        from dlenv.image.install import install_wheels  # installer: only when installing
+
         paths = [(w, wheel_paths[w.sha256].result()) for w in layer.wheels]
         self.progress(f"installing {layer.name}", 0, 1)
         install_wheels(paths, root, plan.python)

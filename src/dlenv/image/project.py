@@ -14,11 +14,14 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
-
-import pathspec
+from typing import TYPE_CHECKING
 
 from dlenv.cache import sha256_file
+
+if TYPE_CHECKING:
+    import pathspec
 
 IGNORE_FILES = (".dockerignore", ".dlenvignore")  # both apply; the later one wins
 # Where keys and logins live in a checkout; an image layer is readable by anyone who pulls it.
@@ -58,17 +61,23 @@ def user_ignores(directory: Path) -> list[str]:
 
 
 def ignore_spec(directory: Path) -> pathspec.GitIgnoreSpec:
+    import pathspec  # only where a project's files are read (15 ms to import)
+
     # .dlenv/ holds what `dlenv dockerfile` generated: never project code.
     return pathspec.GitIgnoreSpec.from_lines(
         [*ALWAYS_IGNORED, *SECRET_PATTERNS, GENERATED, *user_ignores(directory)])
 
 
-_SECRETS = pathspec.GitIgnoreSpec.from_lines(SECRET_PATTERNS)
+@cache
+def _secrets() -> pathspec.GitIgnoreSpec:
+    import pathspec
+
+    return pathspec.GitIgnoreSpec.from_lines(SECRET_PATTERNS)
 
 
 def credential_like(files: tuple[ProjectFile, ...]) -> list[str]:
     """Paths among ``files`` that look like credentials (an ignore file re-included them)."""
-    return [f.path for f in files if _SECRETS.match_file(f.path)]
+    return [f.path for f in files if _secrets().match_file(f.path)]
 
 RENDERED_MARK = "# Rendered by dlenv"
 GENERATED = "/.dlenv/"
