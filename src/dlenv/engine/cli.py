@@ -132,8 +132,13 @@ class CliEngine:
                 chains.update(chain_ids([str(x) for x in json.loads(line) or ()]))
         return frozenset(chains)
 
-    def volume_exists(self, name: str) -> bool:
-        return self._call("volume", "inspect", name, check=False).returncode == 0
+    def existing_volumes(self, names: Sequence[str]) -> set[str]:
+        """Which of ``names`` are volumes already (one call for all)."""
+        if not names:
+            return set()
+        filters = [a for n in names for a in ("--filter", f"name={n}")]
+        proc = self._call("volume", "ls", "--quiet", *filters)
+        return set(proc.stdout.decode().split()) & set(names)
 
     def create_volume(self, name: str, device: str, labels: Mapping[str, str]) -> None:
         # A named volume whose data sits in a host directory dlenv made for the run's user:

@@ -147,6 +147,7 @@ def prepare(plan: RunPlan, engine: Engine) -> list[str]:
         write_atomic(path, f.content.encode(), f.mode)
         _own(path, plan)
     made = []
+    existing = engine.existing_volumes([v.name for v in plan.volumes])
     try:
         for v in plan.volumes:
             device = Path(v.device)
@@ -155,7 +156,7 @@ def prepare(plan: RunPlan, engine: Engine) -> list[str]:
             # Each start, not only the first: Podman gives a volume the image's owner when it
             # first mounts it, which would leave another uid's home unwritable.
             _own(device, plan)
-            if not engine.volume_exists(v.name):
+            if v.name not in existing:
                 labels = dict(plan.labels)
                 labels.pop("dev.dlenv.mode", None)
                 engine.create_volume(v.name, str(device), labels)

@@ -65,8 +65,9 @@ def load_image(engine: Engine, store: OCIStore, manifest: Descriptor,
     keeps it), so rebuilds leave no dangling multi-GB images behind."""
     doc = store.read_json(manifest.digest)
     image_id = doc["config"]["digest"]
-    before = engine.image_id(tags[0])
-    if before == image_id and all(engine.image_id(t) == image_id for t in tags[1:]):
+    current = engine.image(tags[0])  # one call: its id and every tag it has
+    before = current.id if current else None
+    if current is not None and current.id == image_id and set(tags) <= set(current.tags):
         return Loaded(False, None)
     diff_ids = store.read_json(image_id).get("rootfs", {}).get("diff_ids", [])
     chains = chain_ids(diff_ids)
