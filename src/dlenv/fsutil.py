@@ -92,6 +92,38 @@ def _alive(pid: int) -> bool:
     return True
 
 
+SHM = Path("/dev/shm")
+
+
+def _mem_available(meminfo: Path = Path("/proc/meminfo")) -> int:
+    """MemAvailable in bytes (0 when unknown): no library reads it without a dependency."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in meminfo.read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def scratch_dir(fallback: Path, need: int, environ: dict[str, str] | None = None,
+                shm: Path = SHM, meminfo: Path = Path("/proc/meminfo")) -> Path:
+    """Where a temporary tree of about ``need`` bytes goes: ``DLENV_SCRATCH_DIR`` when set,
+    else memory (``/dev/shm``) when it and the machine have room for four times that, else
+    ``fallback``. Creating TensorFlow's 25,000 files on a journalled disk took 6-12 s here,
+    on tmpfs 5 s."""
+    env = os.environ if environ is None else environ
+    chosen = env.get("DLENV_SCRATCH_DIR")
+    if chosen:
+        if not Path(chosen).is_dir():
+            raise UsageError(f"DLENV_SCRATCH_DIR={chosen} is not a directory",
+                             fix="point it at an existing directory, or unset it")
+        return Path(chosen)
+    with contextlib.suppress(OSError):
+        free = os.statvfs(shm)
+        if free.f_bavail * free.f_frsize >= 4 * need and _mem_available(meminfo) >= 4 * need:
+            return shm
+    return fallback
+
+
 def tree_size(path: Path) -> int:
     """Bytes a file or directory tree takes (files' sizes; links not followed)."""
     if not path.is_dir() or path.is_symlink():

@@ -235,3 +235,53 @@ def test_closure_names_missing_packages():
     index = SuiteIndex(suite="test", release_sha256="x", packages=parse_packages(PACKAGES))
     with pytest.raises(Exception, match="has no package nosuch"):
         closure(index, ["app", "nosuch"])
+
+
+def test_scratch_trees_go_to_memory_only_when_it_has_room(tmp_path):
+    from dlenv.errors import UsageError
+    from dlenv.fsutil import scratch_dir
+
+    disk, shm, meminfo = tmp_path / "disk", tmp_path / "shm", tmp_path / "meminfo"
+    disk.mkdir()
+    shm.mkdir()
+    meminfo.write_text("MemTotal: 8000000 kB\nMemAvailable: 4000000 kB\n")  # ~4 GB
+    assert scratch_dir(disk, 500 << 20, {}, shm, meminfo) == shm
+    assert scratch_dir(disk, 2 << 30, {}, shm, meminfo) == disk  # 4x would not fit
+    assert scratch_dir(disk, 1, {}, tmp_path / "none", meminfo) == disk  # no /dev/shm
+    assert scratch_dir(disk, 1, {"DLENV_SCRATCH_DIR": str(disk)}, shm, meminfo) == disk
+    with pytest.raises(UsageError, match="DLENV_SCRATCH_DIR"):
+        scratch_dir(disk, 1, {"DLENV_SCRATCH_DIR": str(tmp_path / "missing")}, shm, meminfo)
+
+
+def test_a_wheel_layer_whose_memory_scratch_fills_up_is_built_again_on_disk(tmp_path,
+                                                                            monkeypatch):
+    import errno
+
+    from dlenv.cache import ContentCache
+    from dlenv.image import layers as layers_mod
+    from dlenv.image.plan import LayerPlan
+    from dlenv.oci.store import OCIStore
+    from tests.unit.test_wheel_layers import wheel_named
+
+    builder = layers_mod.LayerBuilder(OCIStore(tmp_path / "store"), ContentCache(
+        tmp_path / "cache" / "blobs"), tmp_path / "rootfs", mirror=None, ca_bundle=None,
+        progress=lambda *a: None, sdists=None)
+    memory = tmp_path / "memory"
+    memory.mkdir()
+    monkeypatch.setattr(layers_mod, "scratch_dir", lambda disk, need: memory)
+    tried = []
+
+    def build_in(scratch, plan, layer, paths):
+        tried.append(scratch)
+        if scratch == memory:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return "built"
+
+    monkeypatch.setattr(builder, "_build_in", build_in)
+    layer = LayerPlan(name="numpy 1", kind="wheels", wheels=(wheel_named("numpy", 1 << 20),))
+    assert builder.build(None, layer, {}) == "built"  # type: ignore[arg-type]
+    assert tried == [memory, tmp_path / "cache"]
+    monkeypatch.setattr(builder, "_build_in", lambda *a: (_ for _ in ()).throw(
+        OSError(errno.EACCES, "Permission denied")))
+    with pytest.raises(PermissionError):  # other errors are not retried
+        builder.build(None, layer, {})  # type: ignore[arg-type]

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dlenv.cache import ContentCache, LazyClient, default_cache_dir
-from dlenv.fsutil import sweep
+from dlenv.fsutil import SHM, sweep
 from dlenv.image.layers import LayerBuilder, Progress, byte_counter
 from dlenv.image.plan import BuildPlan, LayerPlan, plan_cuda_links
 from dlenv.image.records import Built, LayerRecords
@@ -64,7 +64,7 @@ class NativeBuilder:
         self.store = store
         cache = ContentCache(cache_dir / "blobs")
         self.records = LayerRecords(cache_dir / "layers", store)
-        for directory in (cache_dir, cache.dir, store.blobs):
+        for directory in (cache_dir, cache.dir, store.blobs, SHM):
             sweep(directory)  # what killed builds left: layer trees, partial downloads
         self.ca_bundle = ca_bundle
         self.progress = progress or (lambda stage, done, total: None)

@@ -157,6 +157,8 @@ def install_wheels(wheels: Sequence[tuple[LockedWheel, Path]], root: Path,
         try:
             with _FastZip(path, locked.filename) as archive:
                 install(WheelFile(archive), destination, {"INSTALLER": INSTALLER_NAME})
+        except OSError:
+            raise  # the disk, not the wheel (a full scratch directory is tried again on disk)
         except Exception as exc:  # installer raises plain exceptions for a broken wheel
             raise BuildError(f"cannot install {locked.filename}: {exc}",
                              fix="the wheel is damaged or not a valid wheel; run "

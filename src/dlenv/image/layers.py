@@ -5,6 +5,7 @@ the store as a deterministic tar."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import tempfile
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, assert_never
 
 from dlenv.cache import ContentCache, LazyClient, sha256_file
 from dlenv.errors import BuildError
-from dlenv.fsutil import inside, temp_prefix
+from dlenv.fsutil import inside, scratch_dir, temp_prefix
 from dlenv.image.debian import fetch_debs, materialize_base
 from dlenv.image.plan import LAYER_EPOCH, BuildPlan, LayerPlan
 from dlenv.image.records import Built
@@ -89,8 +90,21 @@ class LayerBuilder:
 
     def build(self, plan: BuildPlan, layer: LayerPlan,
               wheel_paths: Mapping[str, Future[Path]]) -> Built:
-        with tempfile.TemporaryDirectory(prefix=temp_prefix("layer"),
-                                         dir=self.cache.root.parent) as t:
+        """Build one layer into the store. A wheel layer's tree goes to memory when there is
+        room (``scratch_dir``), and again to the cache's disk if memory fills up meanwhile."""
+        disk = self.cache.root.parent
+        where = scratch_dir(disk, 3 * sum(w.size for w in layer.wheels)) \
+            if layer.kind == "wheels" else disk
+        try:
+            return self._build_in(where, plan, layer, wheel_paths)
+        except OSError as exc:
+            if where == disk or exc.errno != errno.ENOSPC:
+                raise
+            return self._build_in(disk, plan, layer, wheel_paths)
+
+    def _build_in(self, scratch: Path, plan: BuildPlan, layer: LayerPlan,
+                  wheel_paths: Mapping[str, Future[Path]]) -> Built:
+        with tempfile.TemporaryDirectory(prefix=temp_prefix("layer"), dir=scratch) as t:
             root = Path(t, "root")
             root.mkdir()
             owners: dict[str, tuple[int, int]] = {}
