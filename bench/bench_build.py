@@ -181,6 +181,36 @@ def lower_bound(cache: Path, lock_wheels: list[dict[str, object]], store: Path,
             "compress_mb_s": speed / 1e6, "bound_s": read_s + raw / speed}
 
 
+def load_floor(store_dir: Path, digest: str, work: Path, tags: list[str]
+               ) -> tuple[float, int]:
+    """Seconds of Docker's own `load` of the first image's archive (written beforehand),
+    once the bench's images are gone: the floor of a cold load into Docker. Layers that
+    other images on this engine share are skipped by Docker and make this lower."""
+    from dlenv.engine import detect
+    from dlenv.oci import MT_MANIFEST, Descriptor
+    from dlenv.oci.export import save_docker_archive
+    from dlenv.oci.image import chain_ids
+    from dlenv.oci.store import OCIStore
+    from dlenv.workflows.build import IMAGE_LABEL
+
+    store = OCIStore(store_dir)
+    manifest = Descriptor(media_type=MT_MANIFEST, digest=digest,
+                          size=store.blob_path(digest).stat().st_size)
+    archive = work / "image.tar"
+    save_docker_archive(store, manifest, archive, "bench-floor/image:1")
+    config = store.read_json(store.read_json(digest)["config"]["digest"])
+    spec_digest = config["config"]["Labels"][IMAGE_LABEL]
+    same = subprocess.run([DOCKER, "images", "-q", "--no-trunc", "--filter",
+                           f"label={IMAGE_LABEL}={spec_digest}"], capture_output=True,
+                          text=True, check=False).stdout.split()
+    subprocess.run([DOCKER, "rmi", *tags, *same], capture_output=True, check=False)
+    held = detect("docker").held_layers(IMAGE_LABEL)
+    chains = chain_ids(config["rootfs"]["diff_ids"])
+    seconds, _ = timed([DOCKER, "load", "-q", "-i", str(archive)])
+    subprocess.run([DOCKER, "rmi", "bench-floor/image:1"], capture_output=True, check=False)
+    return seconds, sum(c in held for c in chains)
+
+
 def probe_for(lock_text: str) -> str:
     for module in ("tensorflow", "torch", "jax"):
         if f'name = "{module}"' in lock_text:
@@ -308,6 +338,8 @@ def main() -> int:
         _, rows["docker_sibling_bytes"] = registry.push(
             [DOCKER, "push", "-q", f"{registry.host}/bench-docker/{name}:sibling"])
         rows.update({f"bound_{k}": v for k, v in bound.items()})
+        rows["docker_load_floor"], rows["docker_load_floor_held"] = load_floor(
+            cache / "store", str(first["digest"]), work, tags)
     finally:
         registry.stop()
         subprocess.run([DOCKER, "rmi", *tags, f"{registry.host}/bench-docker/{name}:1",
@@ -336,6 +368,8 @@ def report(rows: dict[str, float | str | int], as_json: bool) -> None:
         print(f"{label:40}{a:9.{digits}f}{b:9.{digits}f}{ratio}{tail}")
 
     line("cold build to runnable, s", f("dlenv_cold"), f("docker_cold"), c="eject_cold")
+    print(f"{'  floor: docker load of the image alone':40}{f('docker_load_floor'):9.1f}"
+          f"   ({int(f('docker_load_floor_held'))} of its layers held by other images)")
     line("cold build + push, s", f("dlenv_cold") + f("dlenv_push"),
          f("docker_cold") + f("docker_push"))
     line("push, s", f("dlenv_push"), f("docker_push"))
