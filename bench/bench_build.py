@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -203,7 +204,8 @@ def load_floor(store_dir: Path, digest: str, work: Path, tags: list[str]
     same = subprocess.run([DOCKER, "images", "-q", "--no-trunc", "--filter",
                            f"label={IMAGE_LABEL}={spec_digest}"], capture_output=True,
                           text=True, check=False).stdout.split()
-    subprocess.run([DOCKER, "rmi", *tags, *same], capture_output=True, check=False)
+    subprocess.run([DOCKER, "rmi", *tags], capture_output=True, check=False)
+    subprocess.run([DOCKER, "rmi", "--force", *same], capture_output=True, check=False)
     held = detect("docker").held_layers(IMAGE_LABEL)
     chains = chain_ids(config["rootfs"]["diff_ids"])
     seconds, _ = timed([DOCKER, "load", "-q", "-i", str(archive)])
@@ -233,8 +235,6 @@ def main() -> int:
     tags = [f"bench-{side}/{name}:{n}" for side in ("dlenv", "docker", "eject")
             for n in ("1", "2", "sibling")]
     try:
-        import tomllib
-
         project = work / "project"
         shutil.copytree(args.example, project, ignore=shutil.ignore_patterns("dlenv.lock"))
         timed(dlenv("lock", str(project)))
@@ -342,6 +342,13 @@ def main() -> int:
             cache / "store", str(first["digest"]), work, tags)
     finally:
         registry.stop()
+        # `dlenv run` made the project's run image: a later run's cold load must not find it
+        from dlenv.image import location_id
+
+        spec_name = tomllib.loads((work / "project" / "dlenv.toml").read_text())["name"] \
+            if (work / "project" / "dlenv.toml").exists() else name
+        tags += [f"{spec_name}:latest-run-{location_id(str((work / 'project').resolve()))}",
+                 f"{spec_name}:latest-run"]
         subprocess.run([DOCKER, "rmi", *tags, f"{registry.host}/bench-docker/{name}:1",
                         f"{registry.host}/bench-docker/{name}:sibling"], capture_output=True,
                        check=False)
