@@ -253,3 +253,21 @@ def test_every_suggested_combination_resolves_when_followed(fields):
         t = target(**spec)
         assert (t.framework_line, t.python, t.base) == (line, python, base)
         assert t.cuda == cuda
+
+
+@pytest.mark.parametrize("text", [
+    "==2.15.*", "==2.15", "==2.15.1", "==2.*", "==2", "==2.15.0.0", "==2.150.*", ">=2.14,<2.16",
+    "~=2.15.0", "==2.15.*,!=2.15.1", "===2.15.1", "==0.4.38", "==2.16.0rc1", "==1!2.15.1",
+])
+def test_skipping_lines_an_equals_clause_excludes_gives_the_probe_by_probe_answer(text):
+    # The shortcut may only skip work: every line must get the answer full probing gives.
+    from packaging.specifiers import SpecifierSet
+
+    from dlenv.compat.matrix import _probes
+
+    spec = SpecifierSet(text)
+    for releases in load_matrix().releases.values():
+        for release in releases:
+            full = [v for v in _probes(release.line) if spec.contains(v, prereleases=True)]
+            assert release.versions(spec) == full, (text, release.line)
+            assert release.allowed_by(spec) == bool(full), (text, release.line)
