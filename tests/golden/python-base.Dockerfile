@@ -1,26 +1,64 @@
-# Rendered by dlenv 0.1.0 from dlenv.lock (sha256:956dfe10f7f0231ea7fdf2899e0dd655315aadb78632f31dbf3556d983baf234); do not edit:
-# change dlenv.toml, run 'dlenv lock', then 'dlenv dockerfile' again.
-# Build (BuildKit): DOCKER_BUILDKIT=1 docker build --secret id=ca,src=/etc/ssl/certs/ca-certificates.crt \
+# Rendered by dlenv 0.1.0 from dlenv.lock (sha256:956dfe10f7f0231ea7fdf2899e0dd655315aadb78632f31dbf3556d983baf234), portable mode:
+# Debian bookworm from a registry, pinned by digest; apt installs the .debs and pip the
+# wheels at the versions and hashes the lock pins. It builds with Docker alone and is
+# yours to change ('dlenv dockerfile' writes it again from the lock).
+# Build: DOCKER_BUILDKIT=1 docker build --secret id=ca,src=/etc/ssl/certs/ca-certificates.crt \
 #     --target runtime -t python-base .
+# The secret is optional: the CA bundle of a proxy that inspects HTTPS, read by apt
+# and pip while they download and never copied into a layer.
 # Targets: runtime, train.
 
-FROM scratch AS base
-# Debian bookworm: 59 packages pinned in dlenv.lock (InRelease checked with gpgv, each .deb by sha256), assembled by dlenv
-ADD .dlenv/base-25d9e12bccd9ae04.tar.gz /
+# Another registry or a mirror of the base: --build-arg BASE=REF@sha256:...
+ARG BASE=debian:bookworm-slim@sha256:5555555555555555555555555555555555555555555555555555555555555555
+# Another Debian mirror for apt: --build-arg DEBIAN_MIRROR=http://HOST/debian
+ARG DEBIAN_MIRROR=
 
-FROM base AS builder
-ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
-# pip 26.3
-RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
+FROM ${BASE} AS base
+ARG DEBIAN_MIRROR
+# Debian's Python and the spec's packages at the lock's versions (apt takes their
+# dependencies from bookworm); the image's user, key-only for sshd (no password);
+# pip of that user installs into ~/.local.
+RUN --mount=type=secret,id=ca \
+    if [ -n "$DEBIAN_MIRROR" ]; then rm -f /etc/apt/sources.list.d/debian.sources \
+        && echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $DEBIAN_MIRROR bookworm main" \
+        > /etc/apt/sources.list; fi \
+    && if [ -f /run/secrets/ca ]; then echo 'Acquire::https::CAInfo "/run/secrets/ca";' > /etc/apt/apt.conf.d/99dlenv-ca; fi \
+    && apt-get update \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+        python3=3.11.2-1+b1 python-is-python3=3.11.2-1+deb12u1 \
+        ca-certificates=20230311+deb12u1 tzdata=2026b-0+deb12u1 \
+        libgomp1=12.2.0-14+deb12u1 \
+    && rm -rf /var/lib/apt/lists/* /etc/apt/apt.conf.d/99dlenv-ca \
+    && (getent group 1000 >/dev/null || groupadd --gid 1000 dlenv) \
+    && (getent passwd 1000 >/dev/null || useradd --no-log-init \
+        --uid 1000 --gid 1000 --create-home --shell /bin/bash dlenv) \
+    && usermod -p '*' dlenv \
+    && mkdir -p /workspace \
+    && printf '[global]\nbreak-system-packages = true\n' > /etc/pip.conf
+
+# Debian's pip, to install the locked wheels; only the package stages have it
+FROM base AS pip
+RUN --mount=type=secret,id=ca \
+    if [ -f /run/secrets/ca ]; then echo 'Acquire::https::CAInfo "/run/secrets/ca";' > /etc/apt/apt.conf.d/99dlenv-ca; fi \
+    && apt-get update \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+        python3-pip=23.0.1+dfsg-1 \
+    && rm -rf /var/lib/apt/lists/* /etc/apt/apt.conf.d/99dlenv-ca
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 PIP_ROOT_USER_ACTION=ignore
+
+# packages of 1 MiB or more: 1, pinned with hashes in requirements/locked-large.txt
+FROM pip AS large
+RUN --mount=type=bind,source=requirements/locked-large.txt,target=/tmp/requirements.txt \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
     if [ -f /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
-    && python3 /tmp/dlenv/pip/pip-26.3-py3-none-any.whl/pip install --require-hashes --no-deps --only-binary=:all: \
-       --root /opt/layers/1 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-1.txt \
-    && mv /opt/layers/1/usr/local/lib/python3.11/site-packages /opt/layers/1/usr/local/lib/python3.11/dist-packages
+    && python3 -m pip install --require-hashes --no-deps --only-binary=:all: --root /opt/layer -r /tmp/requirements.txt
 
-FROM base AS runtime
-COPY --from=builder /opt/layers/1/ /
+# What every target shares: the base and the locked packages
+FROM base AS env
+COPY --from=large /opt/layer/ /
+
+FROM env AS runtime
 ENV PATH="/home/dlenv/.local/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
     LANG="C.UTF-8" \
     PYTHONUNBUFFERED="1" \
@@ -38,8 +76,7 @@ USER 1000:1000
 COPY --chown=1000:1000 ["hello.py", "/workspace/"]
 CMD ["python3"]
 
-FROM base AS train
-COPY --from=builder /opt/layers/1/ /
+FROM env AS train
 ENV PATH="/home/dlenv/.local/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
     LANG="C.UTF-8" \
     PYTHONUNBUFFERED="1" \
@@ -56,4 +93,3 @@ WORKDIR /workspace
 USER 1000:1000
 COPY --chown=1000:1000 ["hello.py", "/workspace/"]
 CMD ["python3", "hello.py"]
-# dlenv-rendered: sha256:99b80eaf989fcdf7649d240649bc82053e577b223a29c4a283f8708d06d9b89f

@@ -1,186 +1,81 @@
-# Rendered by dlenv 0.1.0 from dlenv.lock (sha256:0bd7ecc087ab25dd6fd143145c9d2855e5229501235d45ec90e0c4b72f2516aa); do not edit:
-# change dlenv.toml, run 'dlenv lock', then 'dlenv dockerfile' again.
-# Build (BuildKit): DOCKER_BUILDKIT=1 docker build --secret id=ca,src=/etc/ssl/certs/ca-certificates.crt \
+# Rendered by dlenv 0.1.0 from dlenv.lock (sha256:0bd7ecc087ab25dd6fd143145c9d2855e5229501235d45ec90e0c4b72f2516aa), portable mode:
+# Debian bullseye from a registry, pinned by digest; apt installs the .debs and pip the
+# wheels at the versions and hashes the lock pins. It builds with Docker alone and is
+# yours to change ('dlenv dockerfile' writes it again from the lock).
+# Build: DOCKER_BUILDKIT=1 docker build --secret id=ca,src=/etc/ssl/certs/ca-certificates.crt \
 #     --target runtime -t tensorflow-lts .
+# The secret is optional: the CA bundle of a proxy that inspects HTTPS, read by apt
+# and pip while they download and never copied into a layer.
 # Targets: runtime.
 
-FROM scratch AS base
-# Debian bullseye: 60 packages pinned in dlenv.lock (InRelease checked with gpgv, each .deb by sha256), assembled by dlenv
-ADD .dlenv/base-7d0980464e98a5bb.tar.gz /
+# Another registry or a mirror of the base: --build-arg BASE=REF@sha256:...
+ARG BASE=debian:bookworm-slim@sha256:5555555555555555555555555555555555555555555555555555555555555555
+# Another Debian mirror for apt: --build-arg DEBIAN_MIRROR=http://HOST/debian
+ARG DEBIAN_MIRROR=
 
-FROM base AS builder
-ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
-# tensorflow 2.9.3
-RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
+FROM ${BASE} AS base
+ARG DEBIAN_MIRROR
+# Debian's Python and the spec's packages at the lock's versions (apt takes their
+# dependencies from bullseye); the image's user, key-only for sshd (no password);
+# pip of that user installs into ~/.local.
+RUN --mount=type=secret,id=ca \
+    if [ -n "$DEBIAN_MIRROR" ]; then rm -f /etc/apt/sources.list.d/debian.sources \
+        && echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $DEBIAN_MIRROR bullseye main" \
+        > /etc/apt/sources.list; fi \
+    && if [ -f /run/secrets/ca ]; then echo 'Acquire::https::CAInfo "/run/secrets/ca";' > /etc/apt/apt.conf.d/99dlenv-ca; fi \
+    && apt-get update \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+        python3=3.9.2-3 python-is-python3=3.9.2-1 ca-certificates=20210119 \
+        tzdata=2024a-0+deb11u1 python3-distutils=3.9.2-1 \
+    && rm -rf /var/lib/apt/lists/* /etc/apt/apt.conf.d/99dlenv-ca \
+    && (getent group 1000 >/dev/null || groupadd --gid 1000 dlenv) \
+    && (getent passwd 1000 >/dev/null || useradd --no-log-init \
+        --uid 1000 --gid 1000 --create-home --shell /bin/bash dlenv) \
+    && usermod -p '*' dlenv \
+    && mkdir -p /workspace \
+    && printf '[global]\nbreak-system-packages = true\n' > /etc/pip.conf
+
+# Debian's pip, to install the locked wheels; only the package stages have it
+FROM base AS pip
+RUN --mount=type=secret,id=ca \
+    if [ -f /run/secrets/ca ]; then echo 'Acquire::https::CAInfo "/run/secrets/ca";' > /etc/apt/apt.conf.d/99dlenv-ca; fi \
+    && apt-get update \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+        python3-pip=23.0.1+dfsg-1 \
+    && rm -rf /var/lib/apt/lists/* /etc/apt/apt.conf.d/99dlenv-ca
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 PIP_ROOT_USER_ACTION=ignore
+
+# tensorflow and the CUDA libraries' wheels: 1, pinned with hashes in requirements/locked-framework.txt
+FROM pip AS framework
+RUN --mount=type=bind,source=requirements/locked-framework.txt,target=/tmp/requirements.txt \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
     if [ -f /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
-    && python3 /tmp/dlenv/pip/pip-26.0.1-py3-none-any.whl/pip install --require-hashes --no-deps --only-binary=:all: \
-       --root /opt/layers/1 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-1.txt \
-    && mv /opt/layers/1/usr/local/lib/python3.9/site-packages /opt/layers/1/usr/local/lib/python3.9/dist-packages
+    && python3 -m pip install --require-hashes --no-deps --only-binary=:all: --root /opt/layer -r /tmp/requirements.txt
 
-# libclang 18.1.1
-RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
+# packages of 1 MiB or more: 12, pinned with hashes in requirements/locked-large.txt
+FROM pip AS large
+RUN --mount=type=bind,source=requirements/locked-large.txt,target=/tmp/requirements.txt \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
     if [ -f /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
-    && python3 /tmp/dlenv/pip/pip-26.0.1-py3-none-any.whl/pip install --require-hashes --no-deps --only-binary=:all: \
-       --root /opt/layers/2 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-2.txt \
-    && mv /opt/layers/2/usr/local/lib/python3.9/site-packages /opt/layers/2/usr/local/lib/python3.9/dist-packages
+    && python3 -m pip install --require-hashes --no-deps --only-binary=:all: --root /opt/layer -r /tmp/requirements.txt
 
-# numpy 1.26.4
-RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
+# the smaller packages: 33, pinned with hashes in requirements/locked-small.txt
+FROM pip AS small
+RUN --mount=type=bind,source=requirements/locked-small.txt,target=/tmp/requirements.txt \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \
     if [ -f /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
-    && python3 /tmp/dlenv/pip/pip-26.0.1-py3-none-any.whl/pip install --require-hashes --no-deps --only-binary=:all: \
-       --root /opt/layers/3 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-3.txt \
-    && mv /opt/layers/3/usr/local/lib/python3.9/site-packages /opt/layers/3/usr/local/lib/python3.9/dist-packages
+    && python3 -m pip install --require-hashes --no-deps --only-binary=:all: --root /opt/layer -r /tmp/requirements.txt
 
-# grpcio 1.80.1
-RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
-    --mount=type=cache,target=/root/.cache/pip \
-    --mount=type=secret,id=ca \
-    if [ -f /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
-    && python3 /tmp/dlenv/pip/pip-26.0.1-py3-none-any.whl/pip install --require-hashes --no-deps --only-binary=:all: \
-       --root /opt/layers/4 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-4.txt \
-    && mv /opt/layers/4/usr/local/lib/python3.9/site-packages /opt/layers/4/usr/local/lib/python3.9/dist-packages
+# What every target shares: the base and the locked packages
+FROM base AS env
+COPY --from=framework /opt/layer/ /
+COPY --from=large /opt/layer/ /
+COPY --from=small /opt/layer/ /
 
-# tensorboard 2.9.1
-RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
-    --mount=type=cache,target=/root/.cache/pip \
-    --mount=type=secret,id=ca \
-    if [ -f /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
-    && python3 /tmp/dlenv/pip/pip-26.0.1-py3-none-any.whl/pip install --require-hashes --no-deps --only-binary=:all: \
-       --root /opt/layers/5 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-5.txt \
-    && mv /opt/layers/5/usr/local/lib/python3.9/site-packages /opt/layers/5/usr/local/lib/python3.9/dist-packages
-
-# tensorflow-io-gcs-filesystem 0.37.1
-RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
-    --mount=type=cache,target=/root/.cache/pip \
-    --mount=type=secret,id=ca \
-    if [ -f /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
-    && python3 /tmp/dlenv/pip/pip-26.0.1-py3-none-any.whl/pip install --require-hashes --no-deps --only-binary=:all: \
-       --root /opt/layers/6 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-6.txt \
-    && mv /opt/layers/6/usr/local/lib/python3.9/site-packages /opt/layers/6/usr/local/lib/python3.9/dist-packages
-
-# tensorboard-data-server 0.6.1
-RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
-    --mount=type=cache,target=/root/.cache/pip \
-    --mount=type=secret,id=ca \
-    if [ -f /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
-    && python3 /tmp/dlenv/pip/pip-26.0.1-py3-none-any.whl/pip install --require-hashes --no-deps --only-binary=:all: \
-       --root /opt/layers/7 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-7.txt \
-    && mv /opt/layers/7/usr/local/lib/python3.9/site-packages /opt/layers/7/usr/local/lib/python3.9/dist-packages
-
-# cryptography 47.0.0
-RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
-    --mount=type=cache,target=/root/.cache/pip \
-    --mount=type=secret,id=ca \
-    if [ -f /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
-    && python3 /tmp/dlenv/pip/pip-26.0.1-py3-none-any.whl/pip install --require-hashes --no-deps --only-binary=:all: \
-       --root /opt/layers/8 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-8.txt \
-    && mv /opt/layers/8/usr/local/lib/python3.9/site-packages /opt/layers/8/usr/local/lib/python3.9/dist-packages
-
-# h5py 3.14.0
-RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
-    --mount=type=cache,target=/root/.cache/pip \
-    --mount=type=secret,id=ca \
-    if [ -f /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
-    && python3 /tmp/dlenv/pip/pip-26.0.1-py3-none-any.whl/pip install --require-hashes --no-deps --only-binary=:all: \
-       --root /opt/layers/9 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-9.txt \
-    && mv /opt/layers/9/usr/local/lib/python3.9/site-packages /opt/layers/9/usr/local/lib/python3.9/dist-packages
-
-# pip 26.0.1
-RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
-    --mount=type=cache,target=/root/.cache/pip \
-    --mount=type=secret,id=ca \
-    if [ -f /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
-    && python3 /tmp/dlenv/pip/pip-26.0.1-py3-none-any.whl/pip install --require-hashes --no-deps --only-binary=:all: \
-       --root /opt/layers/10 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-10.txt \
-    && mv /opt/layers/10/usr/local/lib/python3.9/site-packages /opt/layers/10/usr/local/lib/python3.9/dist-packages
-
-# keras 2.9.0
-RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
-    --mount=type=cache,target=/root/.cache/pip \
-    --mount=type=secret,id=ca \
-    if [ -f /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
-    && python3 /tmp/dlenv/pip/pip-26.0.1-py3-none-any.whl/pip install --require-hashes --no-deps --only-binary=:all: \
-       --root /opt/layers/11 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-11.txt \
-    && mv /opt/layers/11/usr/local/lib/python3.9/site-packages /opt/layers/11/usr/local/lib/python3.9/dist-packages
-
-# setuptools 81.0.0
-RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
-    --mount=type=cache,target=/root/.cache/pip \
-    --mount=type=secret,id=ca \
-    if [ -f /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
-    && python3 /tmp/dlenv/pip/pip-26.0.1-py3-none-any.whl/pip install --require-hashes --no-deps --only-binary=:all: \
-       --root /opt/layers/12 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-12.txt \
-    && mv /opt/layers/12/usr/local/lib/python3.9/site-packages /opt/layers/12/usr/local/lib/python3.9/dist-packages
-
-# protobuf 3.19.6
-RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
-    --mount=type=cache,target=/root/.cache/pip \
-    --mount=type=secret,id=ca \
-    if [ -f /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
-    && python3 /tmp/dlenv/pip/pip-26.0.1-py3-none-any.whl/pip install --require-hashes --no-deps --only-binary=:all: \
-       --root /opt/layers/13 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-13.txt \
-    && mv /opt/layers/13/usr/local/lib/python3.9/site-packages /opt/layers/13/usr/local/lib/python3.9/dist-packages
-
-# python packages 1/4
-RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
-    --mount=type=cache,target=/root/.cache/pip \
-    --mount=type=secret,id=ca \
-    if [ -f /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
-    && python3 /tmp/dlenv/pip/pip-26.0.1-py3-none-any.whl/pip install --require-hashes --no-deps --only-binary=:all: \
-       --root /opt/layers/14 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-14.txt \
-    && mv /opt/layers/14/usr/local/lib/python3.9/site-packages /opt/layers/14/usr/local/lib/python3.9/dist-packages
-
-# python packages 2/4
-RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
-    --mount=type=cache,target=/root/.cache/pip \
-    --mount=type=secret,id=ca \
-    if [ -f /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
-    && python3 /tmp/dlenv/pip/pip-26.0.1-py3-none-any.whl/pip install --require-hashes --no-deps --only-binary=:all: \
-       --root /opt/layers/15 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-15.txt \
-    && mv /opt/layers/15/usr/local/lib/python3.9/site-packages /opt/layers/15/usr/local/lib/python3.9/dist-packages
-
-# python packages 3/4
-RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
-    --mount=type=cache,target=/root/.cache/pip \
-    --mount=type=secret,id=ca \
-    if [ -f /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
-    && python3 /tmp/dlenv/pip/pip-26.0.1-py3-none-any.whl/pip install --require-hashes --no-deps --only-binary=:all: \
-       --root /opt/layers/16 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-16.txt \
-    && mv /opt/layers/16/usr/local/lib/python3.9/site-packages /opt/layers/16/usr/local/lib/python3.9/dist-packages
-
-# python packages 4/4
-RUN --mount=type=bind,source=.dlenv,target=/tmp/dlenv \
-    --mount=type=cache,target=/root/.cache/pip \
-    --mount=type=secret,id=ca \
-    if [ -f /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
-    && python3 /tmp/dlenv/pip/pip-26.0.1-py3-none-any.whl/pip install --require-hashes --no-deps --only-binary=:all: \
-       --root /opt/layers/17 --prefix /usr/local --root-user-action=ignore -r /tmp/dlenv/requirements-17.txt \
-    && mv /opt/layers/17/usr/local/lib/python3.9/site-packages /opt/layers/17/usr/local/lib/python3.9/dist-packages
-
-FROM base AS runtime
-COPY --from=builder /opt/layers/1/ /
-COPY --from=builder /opt/layers/2/ /
-COPY --from=builder /opt/layers/3/ /
-COPY --from=builder /opt/layers/4/ /
-COPY --from=builder /opt/layers/5/ /
-COPY --from=builder /opt/layers/6/ /
-COPY --from=builder /opt/layers/7/ /
-COPY --from=builder /opt/layers/8/ /
-COPY --from=builder /opt/layers/9/ /
-COPY --from=builder /opt/layers/10/ /
-COPY --from=builder /opt/layers/11/ /
-COPY --from=builder /opt/layers/12/ /
-COPY --from=builder /opt/layers/13/ /
-COPY --from=builder /opt/layers/14/ /
-COPY --from=builder /opt/layers/15/ /
-COPY --from=builder /opt/layers/16/ /
-COPY --from=builder /opt/layers/17/ /
+FROM env AS runtime
 ENV PATH="/home/dlenv/.local/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
     LANG="C.UTF-8" \
     PYTHONUNBUFFERED="1" \
@@ -195,4 +90,3 @@ LABEL dev.dlenv.lock.digest="sha256:0bd7ecc087ab25dd6fd143145c9d2855e5229501235d
 WORKDIR /workspace
 USER 1000:1000
 CMD ["python3"]
-# dlenv-rendered: sha256:c4bfbabf13ac62b0621293de3cb4978e1ac77cffa646d769919ec98ee8d5b767

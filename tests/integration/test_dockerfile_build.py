@@ -5,13 +5,23 @@ host's CA, mounted as a secret) and checks the image holds exactly the locked pa
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
+import time
+import urllib.request
+from pathlib import Path
 
 import pytest
 
+from dlenv.cache import host_bundle
 from dlenv.lint import hadolint_binary
-from tests.conftest import EXAMPLES, docker_ready, run_dlenv
+from dlenv.resolve.debian import find_mirror
+from tests.conftest import EXAMPLES, docker_ready, free_port, run_dlenv
+
+# Debian's docker CLI builds with BuildKit when DOCKER_BUILDKIT=1 (a newer CLI on PATH may
+# want the buildx plugin instead).
+DOCKER = "/usr/bin/docker" if Path("/usr/bin/docker").exists() else "docker"
 
 pytestmark = pytest.mark.integration
 
@@ -63,3 +73,132 @@ def test_rendered_dockerfile_builds_and_runs_as_non_root(example, target, tmp_pa
                                  text=True, timeout=60, check=False)
         assert "hello from 3.11" in default.stdout and "uid 1000" in default.stdout
     subprocess.run(["docker", "rmi", tag], capture_output=True, check=False)
+
+
+# What stands in for Debian's slim image, which no registry here serves: dlenv's own Debian
+# base with apt, its keyring and the Essential packages such an image has, pushed to the test
+# registry under the name the Dockerfile expects.
+STANDIN = """name = "debian-standin"
+base = "debian:bookworm"
+apt = ["apt", "debian-archive-keyring", "diffutils", "findutils", "grep", "sed", "gzip", "tar",
+       "util-linux", "perl-base", "debconf", "mawk", "hostname", "login", "passwd",
+       "debianutils", "sysvinit-utils", "init-system-helpers", "ncurses-base", "ncurses-bin",
+       "bsdutils"]
+"""
+# dlenv unpacks .debs without their maintainer scripts; mawk's makes /usr/bin/awk, which
+# openssh-server's needs.
+STANDIN_DOCKERFILE = """FROM scratch
+ADD base.tar.gz /
+RUN ["/usr/bin/ln", "-s", "mawk", "/usr/bin/awk"]
+"""
+
+
+def _docker_build(context: Path, target: str, tag: str, *args: str) -> None:
+    bundle = host_bundle()
+    r = subprocess.run(
+        [DOCKER, "build", "--target", target, "-t", tag,
+         *(["--secret", f"id=ca,src={bundle}"] if bundle else []), *args, str(context)],
+        capture_output=True, text=True, timeout=900, check=False,
+        env={**os.environ, "DOCKER_BUILDKIT": "1"})
+    assert r.returncode == 0, r.stderr[-3000:]
+
+
+def _standin_base(registry: str, tmp_path: Path) -> str:
+    standin = tmp_path / "standin"
+    standin.mkdir()
+    (standin / "dlenv.toml").write_text(STANDIN)
+    r = run_dlenv("dockerfile", str(standin), "--mode", "exact", "--json", timeout=900)
+    assert r.returncode == 0, r.stderr
+    shutil.copy(next((standin / ".dlenv").glob("base-*.tar.gz")), standin / "base.tar.gz")
+    (standin / "Dockerfile").write_text(STANDIN_DOCKERFILE)
+    (standin / ".dockerignore").unlink()
+    ref = f"{registry}/debian:bookworm-slim"
+    subprocess.run([DOCKER, "build", "-q", "-t", ref, str(standin)], capture_output=True,
+                   check=True, env={**os.environ, "DOCKER_BUILDKIT": "1"}, timeout=300)
+    subprocess.run([DOCKER, "push", ref], capture_output=True, check=True, timeout=300)
+    return ref
+
+
+def _wait_for(url: str) -> str:
+    for _ in range(60):  # bounded: a minute
+        try:
+            with urllib.request.urlopen(url, timeout=2) as answer:
+                return answer.read().decode()
+        except OSError:
+            time.sleep(1)
+    pytest.fail(f"nothing answered at {url}")
+
+
+def test_a_portable_dockerfile_builds_from_a_clean_clone_with_docker_alone(registry,
+                                                                           tmp_path):
+    docker_ready()
+    base = _standin_base(registry, tmp_path)
+    work = tmp_path / "work"
+    shutil.copytree(EXAMPLES / "jupyter-dev", work,
+                    ignore=shutil.ignore_patterns("dlenv.lock", ".dlenv", "Dockerfile"))
+    r = run_dlenv("dockerfile", str(work), "--base", base, "--json", timeout=900)
+    assert r.returncode == 0, r.stderr
+    ejected = json.loads(r.stdout)
+    assert ejected["mode"] == "portable"
+    assert ejected["targets"] == ["runtime", "dev", "dev-ssh"]
+    dockerfile = (work / "Dockerfile").read_text()
+    assert f"ARG BASE={base}@sha256:" in dockerfile  # pinned by the registry's digest
+    # The team commits what dlenv wrote; a clean clone has no .dlenv/ and no dlenv.
+    for args in (["init", "-q"], ["add", "."], ["-c", "user.name=t", "-c", "user.email=t@t",
+                                                  "commit", "-qm", "environment"]):
+        subprocess.run(["git", *args], cwd=work, check=True, capture_output=True)
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(work), str(clone)], check=True)
+    assert not (clone / ".dlenv").exists() and (clone / "requirements/locked-dev.txt").is_file()
+
+    mirror = f"DEBIAN_MIRROR={find_mirror(os.environ)}"
+    tags = {t: f"dlenv-test/portable:{t}" for t in ejected["targets"]}
+    try:
+        for target, tag in tags.items():
+            _docker_build(clone, target, tag, "--build-arg", mirror)
+        verify = run_dlenv("verify", str(clone), "--profile", "dev", "--image", tags["dev"],
+                           "--json", timeout=600)
+        assert verify.returncode == 0, verify.stdout + verify.stderr
+        seen = {c["id"]: c["status"] for c in json.loads(verify.stdout)["checks"]}
+        assert seen["packages"] == "ok" and seen["user"] == "ok"
+        run = subprocess.run([DOCKER, "run", "--rm", tags["runtime"], "python3", "-c",
+                              "import os, pandas; print(os.getuid(), pandas.__version__)"],
+                             capture_output=True, text=True, timeout=120, check=False)
+        assert run.stdout.split() == ["1000", "3.1.1"], run.stderr
+
+        # dev starts JupyterLab (a token it made itself), dev-ssh starts sshd for a key
+        port = free_port()
+        jupyter = subprocess.run([DOCKER, "run", "-d", "-p", f"127.0.0.1:{port}:8888",
+                                  tags["dev"]], capture_output=True, text=True, check=True)
+        cid = jupyter.stdout.strip()
+        try:
+            assert '"version"' in _wait_for(f"http://127.0.0.1:{port}/api")
+            logs = subprocess.run([DOCKER, "logs", cid], capture_output=True, text=True)
+            assert "/lab?token=" in logs.stdout + logs.stderr
+        finally:
+            subprocess.run([DOCKER, "rm", "-f", cid], capture_output=True)
+        key = tmp_path / "id_ed25519"
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)],
+                       check=True)
+        key.with_suffix(".pub").chmod(0o644)
+        port = free_port()
+        sshd = subprocess.run([DOCKER, "run", "-d", "-p", f"127.0.0.1:{port}:2222", "-v",
+                               f"{key}.pub:/home/dlenv/.ssh/authorized_keys:ro",
+                               tags["dev-ssh"]], capture_output=True, text=True, check=True)
+        cid = sshd.stdout.strip()
+        try:
+            login = None
+            for _ in range(30):  # bounded: sshd makes its host key first
+                login = subprocess.run(
+                    ["ssh", "-p", str(port), "-i", str(key), "-o", "BatchMode=yes",
+                     "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                     "-o", "ConnectTimeout=5", "dlenv@127.0.0.1", "id -u"],
+                    capture_output=True, text=True, timeout=60, check=False)
+                if login.returncode == 0:
+                    break
+                time.sleep(1)
+            assert login is not None and login.stdout.strip() == "1000", login
+        finally:
+            subprocess.run([DOCKER, "rm", "-f", cid], capture_output=True)
+    finally:
+        subprocess.run([DOCKER, "rmi", *tags.values()], capture_output=True, check=False)

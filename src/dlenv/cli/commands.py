@@ -174,24 +174,29 @@ def cmd_dockerfile(args: argparse.Namespace) -> int:
         lock = project_flow.fresh_lock(project, cache_dir=args.cache_dir, frozen=args.frozen,
                                        reporter=reporter)
         if args.stdout:
-            rendered = eject_flow.render(project, lock, reporter)
+            portable = eject_flow.portable_base(project, lock, args.base, args.cache_dir) \
+                if args.mode == "portable" else None
+            rendered = eject_flow.render(project, lock, reporter, portable)
         else:
             ejected = eject_flow.eject(project, lock,
                                        output=Path(args.output) if args.output else None,
+                                       mode=args.mode, base=args.base,
                                        cache_dir=args.cache_dir, reporter=reporter)
     if args.stdout:
         sys.stdout.write(rendered.dockerfile)
         return 0
     if args.json:
-        emit_json({"dockerfile": str(ejected.dockerfile),
+        emit_json({"dockerfile": str(ejected.dockerfile), "mode": ejected.rendered.mode,
                    "targets": list(ejected.rendered.targets),
                    "written": [str(p) for p in ejected.written]})
         return 0
-    out.print(f"wrote {ejected.dockerfile} (targets: {', '.join(ejected.rendered.targets)}) "
-              f"and its context in {project.directory / '.dlenv'}\nbuild it: DOCKER_BUILDKIT=1 "
-              f"/usr/bin/docker build --secret id=ca,src=/etc/ssl/certs/ca-certificates.crt "
-              f"--target runtime -t {project.spec.name} {project.directory}\n"
-              f"or: dlenv build {args.dir} --backend docker", soft_wrap=True)
+    context = "the requirement files it installs" if ejected.rendered.mode == "portable" \
+        else f"its context in {project.directory / '.dlenv'}"
+    out.print(f"wrote {ejected.dockerfile} ({ejected.rendered.mode} mode; targets: "
+              f"{', '.join(ejected.rendered.targets)}) and {context}\nbuild it: "
+              f"DOCKER_BUILDKIT=1 docker build --secret id=ca,src=/etc/ssl/certs/"
+              f"ca-certificates.crt --target runtime -t {project.spec.name} "
+              f"{project.directory}", soft_wrap=True)
     return 0
 
 
@@ -332,7 +337,8 @@ def cmd_lint(args: argparse.Namespace) -> int:
 
     paths = tuple(Path(p) for p in args.paths) or (Path("Dockerfile"),)
     report = check_flow.lint(paths, threshold=args.failure_threshold,
-                             hadolint=not args.no_hadolint)
+                             hadolint=not args.no_hadolint,
+                             context=Path(args.context) if args.context else None)
     if args.format == "json":
         emit_json({"findings": [f.to_json() for f in report.findings],
                    "hadolint": report.hadolint, "failed": bool(report.failing)})
@@ -346,7 +352,8 @@ def cmd_lint(args: argparse.Namespace) -> int:
                                                            if f.fix else ""), soft_wrap=True)
         counts = {s: sum(f.severity == s for f in report.findings) for s in SEVERITIES}
         out.print(f"{report.files} file(s): " + ", ".join(f"{n} {s}" for s, n in counts.items())
-                  + ("" if report.hadolint else " (hadolint not installed: dlenv rules only)"))
+                  + ("" if report.hadolint else " (dlenv rules only: --no-hadolint)"
+                     if args.no_hadolint else " (hadolint not installed: dlenv rules only)"))
     return 1 if report.failing else 0
 
 

@@ -118,6 +118,12 @@ def _image_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     _project_dir(s)
     s.add_argument("-o", "--output", help="where to write it (default DIR/Dockerfile)")
     s.add_argument("--stdout", action="store_true", help="print it, write nothing")
+    s.add_argument("--mode", choices=["portable", "exact"], default="portable",
+                   help="portable (default): FROM a registry base pinned by digest, apt and "
+                        "pip install the lock, builds with Docker alone; exact: the native "
+                        "build's Debian base as a tarball in .dlenv/ (the very .debs)")
+    s.add_argument("--base", metavar="REF",
+                   help="portable mode's base (default debian:SUITE-slim; pinned by digest)")
     _frozen(s)
     _cache_dir(s)
     _json(s)
@@ -191,6 +197,9 @@ def _check_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     s.add_argument("--failure-threshold", choices=["error", "warning", "info", "style", "none"],
                    default="warning", help="exit 1 when a finding is this severe or more")
     s.add_argument("--no-hadolint", action="store_true", help="dlenv's rules only")
+    s.add_argument("--context", metavar="DIR",
+                   help="the build context (where .dockerignore must be); without it a "
+                        "missing .dockerignore beside the Dockerfile is only info")
     s.set_defaults(func=cmd_lint)
 
 

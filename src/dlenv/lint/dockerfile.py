@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import re
 import shlex
 from collections.abc import Iterable, Sequence
@@ -36,8 +37,13 @@ _SECRET_NAME = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|ACCESS_?KEY|P
                           r"CREDENTIALS?)", re.I)
 
 
-_SERVING = re.compile(r"(serv(e|ing)|prod|tensorflow_model_server|torchserve|uvicorn|gunicorn|"
-                      r"tritonserver)", re.I)
+# Words that say a stage serves or trains (whole words: "ServerApp" is Jupyter's, not a server
+# of models).
+_SERVING = re.compile(r"\b(serve|serving|prod|tensorflow_model_server|torchserve|uvicorn|"
+                      r"gunicorn|tritonserver)\b", re.I)
+_TRAINING = re.compile(r"\b(train|training|torchrun|finetune|fine-tune)(\.py)?\b", re.I)
+_PRIVATE_KEY = re.compile(r"(^|[\s/\"'\[])(id_(rsa|dsa|ecdsa|ed25519)(?!\.pub)|[\w.-]+\.(pem|key|p12|pfx))"
+                          r"(?=[\s\"',\]]|$)")
 
 
 _DEV_TOOLS = ("jupyter", "jupyterlab", "notebook", "ipykernel", "openssh-server", "vim",
@@ -148,8 +154,13 @@ def lint_dockerfile(text: str, file: str = "Dockerfile",
             words = [w for w in ins.value.split() if not w.startswith("--")]
             image = words[0] if words else ""
             alias = words[2].lower() if len(words) >= 3 and words[1].upper() == "AS" else ""
-            stages.append({"image": image, "alias": alias, "line": ins.line, "user": None,
-                           "installs": [], "cmd": "", "nvidia_wheels": False, "reqs": []})
+            parent = next((st for st in reversed(stages) if st["alias"] == image.lower()), None)
+            stages.append({"image": image, "alias": alias, "line": ins.line,
+                           "user": parent["user"] if parent else None,
+                           "installs": list(parent["installs"]) if parent else [],
+                           "cmd": parent["cmd"] if parent else "", "nvidia_wheels": False,
+                           "reqs": [], "copied_all": None,
+                           "base": parent["base"] if parent else image})
             if alias:
                 names.add(alias)
             if image.lower() in names or image == "scratch" or image.startswith("$"):
@@ -186,6 +197,12 @@ def lint_dockerfile(text: str, file: str = "Dockerfile",
         elif kw == "COPY" and re.search(r"ssh_host_\w+_key", value):
             found.append(_f("ML014", file, ins.line, "SSH host keys are copied into the image",
                             "generate them at first start into a volume (dlenv ssh does)"))
+        elif kw in ("COPY", "ADD") and (key := _PRIVATE_KEY.search(value)):
+            found.append(_f("ML021", file, ins.line, f"{key.group(2)} is copied into the image",
+                            "mount it at build time (RUN --mount=type=ssh or type=secret) or at "
+                            "run time, never COPY it; and list it in .dockerignore"))
+        if kw == "COPY" and stage["copied_all"] is None and _copies_context(value):
+            stage["copied_all"] = ins.line
         if kw == "RUN":
             _lint_run(value, ins.line, file, stage, found)
         if kw in ("CMD", "ENTRYPOINT", "RUN"):
@@ -198,15 +215,18 @@ def lint_dockerfile(text: str, file: str = "Dockerfile",
                             else f"the final stage runs as {final['user']}",
                             "create a user and end with USER <uid>:<gid> (dlenv images run "
                             "as 1000:1000)"))
-        serving = _SERVING.search(f"{final['alias']} {final['image']} {final['cmd']}")
+        said = f"{final['alias']} {final['image']} {final['cmd']}"
+        purpose = _SERVING.search(said) or _TRAINING.search(said)
         dev = [t for t in final["installs"] if t in _DEV_TOOLS]
-        if "jupyter" in final["image"].lower():
-            dev.append(final["image"])
-        if serving and dev:
+        if "jupyter" in final["base"].lower():
+            dev.append(f"the Jupyter base {final['base']}")
+        if purpose and dev:
+            what = "serves" if _SERVING.search(said) else "trains"
             found.append(_f("ML003", file, final["line"],
-                            f"this image serves ({serving.group(0)}) but has "
+                            f"this image {what} ({purpose.group(0)}) but has "
                             f"{', '.join(sorted(set(dev)))}",
-                            "install dev tools in a separate dev stage or profile"))
+                            "start from a plain Python or framework image, and keep Jupyter "
+                            "and dev tools in a separate dev stage or profile"))
         cuda = _CUDA_BASE.search(final["image"]) or next(
             (m for s in stages if (m := _CUDA_BASE.search(s["image"]))), None)
         gpu_base = cuda is not None or re.search(r"-gpu|cuda", final["image"], re.I)
@@ -231,6 +251,29 @@ def lint_dockerfile(text: str, file: str = "Dockerfile",
     return found
 
 
+def _copies_context(value: str) -> bool:
+    """Whether a COPY takes the whole build context (``COPY . .``, ``COPY ./ /app``)."""
+    words = [w for w in _command_words(value) if not w.startswith("--")]
+    return len(words) >= 2 and any(w in (".", "./") for w in words[:-1])
+
+
+def _command_words(value: str) -> list[str]:
+    """The words of an instruction: exec form as JSON (no shell sees it), else as the shell
+    splits them (quotes removed)."""
+    text = value.strip()
+    if text.startswith("["):
+        try:
+            words = json.loads(text)
+        except json.JSONDecodeError:
+            words = None
+        if isinstance(words, list) and all(isinstance(w, str) for w in words):
+            return words
+    try:
+        return shlex.split(text)
+    except ValueError:
+        return text.split()
+
+
 def _lint_run(value: str, line: int, file: str, stage: dict[str, Any],
               found: list[Finding]) -> None:
     mounts = " ".join(re.findall(r"--mount=\S+", value))
@@ -242,6 +285,15 @@ def _lint_run(value: str, line: int, file: str, stage: dict[str, Any],
             stage["nvidia_wheels"] = True
         loose = [r for r in reqs if "==" not in r and not r.startswith("-")]
         has_req_file = any(a in ("-r", "--requirement") for a in args)
+        if has_req_file and stage["copied_all"] is not None:
+            found.append(_f("ML019", file, line, f"line {stage['copied_all']} copies the whole "
+                            "project before this pip install -r: every code edit reinstalls "
+                            "every package",
+                            "COPY only the requirements file, install, then COPY the rest"))
+        if reqs and not loose and "--require-hashes" not in args:
+            found.append(_f("ML020", file, line, f"pip installs {', '.join(reqs)} pinned by "
+                            "version only", "pin the files too: a requirements file with "
+                            "--hash=sha256:… and --require-hashes ('dlenv lock' writes them)"))
         if loose:
             found.append(_f("ML005", file, line, f"pip installs {', '.join(loose)} unpinned",
                             "pin every package (name==version) with hashes: 'dlenv lock "
@@ -253,7 +305,11 @@ def _lint_run(value: str, line: int, file: str, stage: dict[str, Any],
         for r in reqs:
             m = re.match(r"^tensorflow-gpu(==(\d+)\.(\d+))?", r)
             if m and (m.group(1) is None or (int(m.group(2)), int(m.group(3))) >= (2, 12)):
-                found.append(_f("ML011", file, line, f"{r}: no such release",
+                found.append(_f("ML011", file, line, f"{r}: tensorflow-gpu stopped at 2.11; "
+                                "its later releases are source packages that fail to build on "
+                                "purpose" if m.group(1) else f"{r}: unpinned, pip takes the "
+                                "newest tensorflow-gpu, a source package that fails to build "
+                                "on purpose (the package stopped at 2.11)",
                                 "install 'tensorflow' (or 'tensorflow[and-cuda]' for CUDA "
                                 "from pip)"))
         if "--no-cache-dir" not in args and "cache" not in mounts and \
@@ -275,23 +331,31 @@ def _lint_run(value: str, line: int, file: str, stage: dict[str, Any],
     if re.search(r"ssh-keygen\s+-A|ssh-keygen\s[^&;]*ssh_host_", value):
         found.append(_f("ML014", file, line, "SSH host keys are generated at build time",
                         "generate them at first start into a volume (dlenv ssh does)"))
-    if re.search(r"chpasswd|passwd\s+\S|PasswordAuthentication\s+yes|PermitRootLogin\s+yes",
-                 value):
+    if re.search(r"chpasswd|(?<!getent )\bpasswd\s+\S|PasswordAuthentication\s+yes|"
+                 r"PermitRootLogin\s+yes", value):
         found.append(_f("ML014", file, line, "SSH passwords or root login are enabled",
                         "key-only: PasswordAuthentication no, PermitRootLogin no, and mount "
                         "authorized_keys at run time"))
 
 
 def _lint_jupyter(value: str, line: int, file: str, found: list[Finding]) -> None:
-    if not re.search(r"\bjupyter(-lab|-notebook)?\b|\bjupyter\s+(lab|notebook|server)", value):
+    """Empty tokens and root, in a Dockerfile's or compose file's command."""
+    if not re.search(r"\bjupyter(-lab|-notebook)?\b|start-notebook|start-singleuser|"
+                     r"(NotebookApp|ServerApp|IdentityProvider)\.", value):
         return
-    if re.search(r"(NotebookApp|ServerApp|IdentityProvider)\.token\s*=\s*(''|\"\"|(\s|,|\]|$))",
-                 value) or re.search(r"\.(disable_check_xsrf|password)\s*=\s*(''|\"\")", value):
-        found.append(_f("ML012", file, line, "Jupyter runs with an empty token",
+    words = _command_words(value)
+    empty = [w for w in words if (m := re.fullmatch(
+        r"--(?:NotebookApp|ServerApp|IdentityProvider)\.token=(.*)", w))
+        and m.group(1) in ("", "''", '""')]
+    if empty or re.search(r"\bc\.(NotebookApp|ServerApp|IdentityProvider)\.token\s*=\s*"
+                          r"(''|\"\")", value):
+        quoted = [w for w in empty if w.endswith(("''", '""'))]
+        found.append(_f("ML012", file, line, "Jupyter runs with an empty token"
+                        + (f" ({quoted[0]}: with no shell the quotes reach Jupyter, and "
+                           "traitlets strips a quoted value to the empty string)"
+                           if quoted else ""),
                         "keep token authentication; pass the token in a mounted config file "
-                        "(dlenv jupyter does)"))
-    if re.search(r"--ip[= ]\s*['\"]?(0\.0\.0\.0|\*)", value) or "--allow-root" in value:
-        found.append(_f("ML013", file, line, "Jupyter listens on every interface"
-                        + (" as root" if "--allow-root" in value else ""),
-                        "run as a non-root user and publish the port on 127.0.0.1 only "
-                        "(-p 127.0.0.1:8888:8888)"))
+                        "(dlenv jupyter does), or let Jupyter make one and print it"))
+    if "--allow-root" in words:
+        found.append(_f("ML013", file, line, "Jupyter runs as root (--allow-root)",
+                        "run it as a non-root user (USER 1000:1000)"))

@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -16,12 +17,23 @@ from dlenv.lint.dockerfile import lint_dockerfile
 from dlenv.lint.rules import _RULES, SEVERITIES, Finding, Severity
 
 
-def lint_path(path: Path) -> list[Finding]:
+def lint_path(path: Path, context: Path | None = None) -> list[Finding]:
+    """``path``'s findings. A missing .dockerignore is a warning in the build ``context``
+    the user names; with none named, the Dockerfile's directory is only a guess, so it is
+    reported as info."""
     text = path.read_text(encoding="utf-8", errors="replace")
     if is_compose(path, text):
         return lint_compose(text, str(path))
-    return lint_dockerfile(text, str(path),
-                           has_dockerignore=(path.parent / ".dockerignore").is_file())
+    where = context or path.parent
+    # BuildKit also reads NAME.dockerignore beside a Dockerfile called NAME.
+    ignored = (where / ".dockerignore").is_file() or \
+        path.with_name(path.name + ".dockerignore").is_file()
+    found = lint_dockerfile(text, str(path), has_dockerignore=ignored)
+    if context is None:
+        found = [replace(f, severity="info", message=f"{f.message} ({where} taken as the "
+                         "context; name it with --context)") if f.rule == "ML017" else f
+                 for f in found]
+    return found
 
 
 def hadolint_binary() -> str | None:
@@ -37,7 +49,25 @@ def run_hadolint(path: Path, binary: str) -> list[Finding]:
         return []
     level: dict[str, Severity] = {s: s for s in SEVERITIES}
     return [Finding(r["code"], level.get(r["level"], "info"), str(path), int(r["line"]),
-                    r["message"], "", "hadolint") for r in rows]
+                    r["message"], _hadolint_fix(r["code"]), "hadolint") for r in rows]
+
+
+# hadolint runs ShellCheck on each RUN; what its terse messages mean in a Dockerfile.
+_SHELLCHECK = {
+    "SC2102": "the shell reads [...] as a glob (pip install 'pkg[extra]'): quote the "
+              "requirement, 'tensorflow[and-cuda]==2.15.1'",
+    "SC2086": "quote the variable (\"$VAR\") so a space or * in it does not split or glob",
+    "SC2046": "quote the $(...) so its output is one word",
+    "SC2164": "write 'cd DIR || exit', or use WORKDIR",
+}
+
+
+def _hadolint_fix(code: str) -> str:
+    if code in _SHELLCHECK:
+        return f"ShellCheck, on this RUN: {_SHELLCHECK[code]}"
+    if code.startswith("SC"):
+        return f"ShellCheck, on this RUN: https://www.shellcheck.net/wiki/{code}"
+    return f"https://github.com/hadolint/hadolint/wiki/{code}" if code.startswith("DL") else ""
 
 
 def at_or_above(findings: Sequence[Finding], threshold: Severity | Literal["none"]

@@ -23,14 +23,17 @@ _RULES = [
          "the image changes under you; builds stop being reproducible"),
     Rule("ML002", "info", "base image is pinned by tag, not digest",
          "a tag can be moved; a digest cannot"),
-    Rule("ML003", "warning", "Jupyter or development tools in a serving image",
-         "a serving image should hold only what serves: every extra tool is attack surface "
-         "and size"),
+    Rule("ML003", "warning", "Jupyter or development tools in a serving or training image",
+         "a serving or training image should hold only what runs: every extra tool is attack "
+         "surface and size, and a Jupyter image starts a notebook server by default"),
     Rule("ML004", "warning", "the image runs as root",
          "a process escaping the framework's sandbox owns the container, and files written "
          "to mounts belong to root"),
     Rule("ML005", "warning", "pip installs packages without pins or hashes",
          "unpinned installs resolve differently every build"),
+    Rule("ML020", "info", "pip installs pinned versions without hashes",
+         "a version pin trusts whatever the index serves under that version; a hash pins the "
+         "file"),
     Rule("ML006", "warning", "pip leaves its cache in the image",
          "the wheel cache doubles the size of the layer"),
     Rule("ML007", "warning", "apt-get install without --no-install-recommends",
@@ -45,8 +48,10 @@ _RULES = [
          "the package stopped at 2.11; 'tensorflow' has GPU support on Linux"),
     Rule("ML012", "error", "Jupyter without a token or password",
          "anyone who reaches the port runs code as the container's user"),
-    Rule("ML013", "warning", "Jupyter bound to 0.0.0.0 or run with --allow-root",
-         "it answers on every interface of the host it is published on, or as root"),
+    Rule("ML013", "warning", "Jupyter run as root (--allow-root)",
+         "code in a notebook owns the container and writes root-owned files to mounts "
+         "(binding 0.0.0.0 inside a container is fine: where the port is published decides "
+         "who reaches it, see ML103)"),
     Rule("ML014", "error", "SSH with passwords, root login or host keys baked in",
          "every container of the image shares the host keys; passwords can be guessed"),
     Rule("ML015", "error", "a secret in ENV or ARG",
@@ -58,10 +63,21 @@ _RULES = [
     Rule("ML018", "error", "a Dockerfile dlenv rendered was changed afterwards",
          "its instructions are not the ones dlenv wrote: an edit, or a value that broke "
          "out of its line"),
+    Rule("ML019", "warning", "the whole project is copied before pip installs the "
+         "requirements", "every code edit invalidates the install layer, so each build "
+         "reinstalls every package"),
+    Rule("ML021", "error", "a private key is copied into the image",
+         "anyone who pulls the image has the key, in every layer that holds it"),
     Rule("ML101", "error", "privileged container in compose",
          "a privileged container is root on the host"),
     Rule("ML102", "warning", "host IPC, PID or network namespace in compose",
          "the container shares the host's processes, shared memory or network"),
+    Rule("ML103", "warning", "a port published on every interface",
+         "anyone on the host's networks reaches it; a notebook or SSH port is a shell"),
+    Rule("ML104", "error", "a secret written in compose's environment",
+         "the value is in the file, its history and every 'docker inspect'"),
+    Rule("ML105", "warning", "a service's image is 'latest' or has no tag",
+         "the service runs whatever the tag points to when it is pulled"),
 ]
 
 

@@ -179,6 +179,19 @@ def fetch_suite(client: httpx.Client, mirror: str, suite: str, cache: ContentCac
     return SuiteIndex(suite=suite, release_sha256=release_sha, packages=packages)
 
 
+def suite_version(suite: str, package: str, *, ca_bundle: str | None = None,
+                  cache_dir: str | None = None,
+                  environ: Mapping[str, str] | None = None) -> str:
+    """The version of ``package`` in ``suite`` now (its signed index, from the mirror)."""
+    cache = ContentCache(default_cache_dir(cache_dir) / "blobs")
+    mirror = find_mirror(os.environ if environ is None else environ)
+    with http_client(ca_bundle) as client:
+        stanza = fetch_suite(client, mirror, suite, cache).packages.get(package)
+    if stanza is None:
+        raise LockError(f"Debian {suite} has no package {package}")
+    return stanza.get("Version")
+
+
 def closure(index: SuiteIndex, wanted: Sequence[str]) -> list[Stanza]:
     """The dependency closure of ``wanted`` (Depends and Pre-Depends, no Recommends).
 
@@ -221,6 +234,22 @@ def closure(index: SuiteIndex, wanted: Sequence[str]) -> list[Stanza]:
 
 
 SSH_PACKAGES = ("openssh-server",)
+# What every Debian image has already (the Essential packages, and apt's libraries): an
+# ejected Dockerfile on a registry base leaves them to the base instead of pinning them.
+IN_EVERY_IMAGE = frozenset({
+    "base-files", "base-passwd", "bash", "bsdutils", "coreutils", "dash", "debianutils",
+    "diffutils", "findutils", "grep", "gzip", "hostname", "init-system-helpers", "libc-bin",
+    "login", "ncurses-base", "ncurses-bin", "perl-base", "sed", "sysvinit-utils", "tar",
+    "util-linux", "libstdc++6", "libgcc-s1"})
+
+
+def base_packages(spec: Spec, python: str) -> list[str]:
+    """The packages the base is the closure of: the runtime's and the spec's apt list."""
+    wanted = [*RUNTIME_PACKAGES, *spec.apt]
+    if tuple(int(x) for x in python.split(".")) < (3, 10):
+        # Debian splits distutils out of these Pythons, and pip before 3.10 imports it.
+        wanted.append("python3-distutils")
+    return wanted
 
 
 def profile_apt(spec: Spec) -> dict[str, tuple[str, ...]]:
@@ -247,11 +276,7 @@ def lock_debs(lock: Lock, spec: Spec, *, cache_dir: str | None = None,
     finally:
         if own:
             client.close()
-    wanted = [*RUNTIME_PACKAGES, *spec.apt]
-    python = tuple(int(x) for x in lock.target.python.split("."))
-    if python < (3, 10):
-        # Debian splits distutils out of these Pythons, and pip before 3.10 imports it.
-        wanted.append("python3-distutils")
+    wanted = base_packages(spec, lock.target.python)
     base = {s.name: s for s in closure(index, wanted)}
     members: dict[str, list[str]] = {}
     stanzas = dict(base)

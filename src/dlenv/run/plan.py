@@ -16,12 +16,10 @@ from dlenv.checks import FAIL, SKIP, Check
 from dlenv.engine import CONFINED, LABEL, EngineKind, gpu_args, mount_option
 from dlenv.errors import EngineError, Problem, SpecError
 from dlenv.image import location_id
-from dlenv.spec import Profile, Spec, User
+from dlenv.spec import JUPYTER_PORT, SSH_PORT, Profile, Spec, User
 
 Mode = Literal["run", "shell", "jupyter", "ssh"]
 MODES: tuple[Mode, ...] = ("run", "shell", "jupyter", "ssh")
-JUPYTER_PORT = 8888
-SSH_PORT = 2222
 RUN_DIR = "/run/dlenv"  # where generated files are mounted, read-only
 CA_PATH = f"{RUN_DIR}/ca-certificates.crt"
 SSHD_KEYS = "/var/lib/dlenv/sshd"

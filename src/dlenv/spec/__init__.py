@@ -9,9 +9,11 @@ from dlenv.spec.collect import MAX_VALUE, locate_keys
 from dlenv.spec.model import (
     DEV_TOOLS,
     IMAGE_RE,
+    JUPYTER_PORT,
     PROFILE_NAMES,
     PYPROJECT,
     SPEC_FILE,
+    SSH_PORT,
     SUITES,
     Base,
     FrameworkReq,
@@ -36,8 +38,8 @@ from dlenv.spec.parse import (
 
 __all__ = [
     "DEV_TOOLS",
-    "Base", "FrameworkReq", "IMAGE_RE", "INDEX_KEYS", "IndexSettings", "MAX_REQUIREMENT",
+    "Base", "FrameworkReq", "IMAGE_RE", "INDEX_KEYS", "JUPYTER_PORT", "IndexSettings", "MAX_REQUIREMENT",
     "MAX_SPEC_BYTES", "MAX_VALUE", "PROFILE_KEYS", "PROFILE_NAMES", "PYPROJECT", "Profile",
-    "RESERVED_USERS", "SPEC_FILE", "SUITES", "Spec", "TOP_KEYS", "USER_KEYS", "User",
+    "RESERVED_USERS", "SPEC_FILE", "SSH_PORT", "SUITES", "Spec", "TOP_KEYS", "USER_KEYS", "User",
     "find_spec_file", "image_dir_problem", "load_spec", "locate_keys", "parse_spec",
 ]

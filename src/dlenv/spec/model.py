@@ -86,6 +86,12 @@ class Profile:
     env: tuple[tuple[str, str], ...] = ()
 
 
+# The ports a development container's servers listen on inside it (``dlenv jupyter`` and
+# ``dlenv ssh``, and the dev targets of an ejected Dockerfile).
+JUPYTER_PORT = 8888
+SSH_PORT = 2222
+
+
 # What a person expects at a shell in a development container, from Debian (without
 # Recommends): the dev profile gets these unless the spec sets ``tools``.
 DEV_TOOLS = ("git", "curl", "less", "nano", "vim-tiny", "procps", "findutils", "grep", "sed",

@@ -125,14 +125,17 @@ class LintReport:
 
 
 def lint(paths: tuple[Path, ...], *, threshold: Severity | Literal["none"] = "warning",
-         hadolint: bool = True) -> LintReport:
+         hadolint: bool = True, context: Path | None = None) -> LintReport:
     """dlenv's rules (and hadolint's, when installed) over Dockerfiles and compose files."""
     binary = hadolint_binary() if hadolint else None
+    if context is not None and not context.is_dir():
+        raise DlenvError(f"{context}: no such directory", fix="name the build context "
+                         "(the directory docker build is given)")
     findings: list[Finding] = []
     for path in paths:
         if not path.is_file():
             raise DlenvError(f"{path}: no such file", fix="name a Dockerfile or compose file")
-        findings += lint_path(path)
+        findings += lint_path(path, context)
         if binary and path.suffix not in (".yml", ".yaml"):
             findings += run_hadolint(path, binary)
     findings.sort(key=lambda f: (f.file, f.line, SEVERITIES.index(f.severity), f.rule))

@@ -12,9 +12,9 @@ from packaging.utils import canonicalize_name
 
 from dlenv.cache import host_bundle
 from dlenv.engine import CONFINED, Engine, detect
-from dlenv.errors import BuildError, EngineError
+from dlenv.errors import BuildError, EngineError, FetchError, IntegrityError, RegistryError
 from dlenv.image import builder_for, lock_digest, plan_build
-from dlenv.image.dockerfile import CA_SECRET, Rendered, render_dockerfile
+from dlenv.image.dockerfile import CA_SECRET, Mode, PortableBase, Rendered, render_dockerfile
 from dlenv.image.eject import compare_with_lock, write_context
 from dlenv.image.project import user_ignores
 from dlenv.lock import Lock
@@ -49,17 +49,56 @@ def installed_packages(engine: Engine, image: str) -> dict[str, str]:
     return {str(canonicalize_name(p["name"])): p["version"] for p in json.loads(out)}
 
 
-def render(project: Project, lock: Lock, reporter: Reporter | None = None) -> Rendered:
+def portable_base(project: Project, lock: Lock, base: str | None = None,
+                  cache_dir: str | None = None) -> PortableBase:
+    """The registry base of a portable Dockerfile, pinned by digest (``base``, default the
+    slim image of the lock's Debian suite; its digest asked of the registry unless given),
+    and the version of Debian's pip in the suite."""
+    from dlenv.oci.registry import Reference, RegistryClient  # httpx: only when asked
+    from dlenv.resolve.debian import suite_version
+
+    suite = lock.base.suite
+    if lock.base.kind != "debian" or not suite:
+        raise BuildError(f"{project.spec.source}: the portable Dockerfile builds on a Debian "
+                         f"suite, and this spec's base is the image {lock.base.ref}",
+                         fix="use 'dlenv dockerfile --mode exact'")
+    name = base or f"debian:{suite}-slim"
+    ref = Reference.parse(name)
+    if ref.digest is None:
+        client = RegistryClient()
+        try:
+            digest = client.resolve_digest(ref)
+        except (RegistryError, IntegrityError, FetchError) as exc:
+            raise BuildError(f"cannot pin {name} by digest: {exc.message}",
+                             fix="pass --base REF@sha256:DIGEST (a registry or mirror you "
+                                 "reach), or --mode exact") from exc
+        finally:
+            client.close()
+        name = f"{name}@{digest}"
+    return PortableBase(image=name, pip=suite_version(
+        suite, "python3-pip", ca_bundle=project.spec.index.ca_bundle, cache_dir=cache_dir))
+
+
+def render(project: Project, lock: Lock, reporter: Reporter | None = None,
+           portable: PortableBase | None = None) -> Rendered:
     """The Dockerfile text and what its context needs (nothing written)."""
     return render_dockerfile(project.spec, lock, lock_digest(lock),
-                             project_files(project, reporter), user_ignores(project.directory))
+                             project_files(project, reporter), user_ignores(project.directory),
+                             portable=portable)
 
 
 def eject(project: Project, lock: Lock, *, output: Path | None = None,
-          cache_dir: str | None = None, reporter: Reporter | None = None) -> Ejected:
-    """Write the Dockerfile (default: beside the spec) and its context."""
+          mode: Mode = "portable",
+          base: str | None = None, cache_dir: str | None = None,
+          reporter: Reporter | None = None) -> Ejected:
+    """Write the Dockerfile (default: beside the spec) and its context: portable (a registry
+    base and requirement files a clone keeps) or exact (the native base in ``.dlenv/``)."""
     report = reporter or Silent()
-    rendered = render(project, lock, report)
+    portable = None
+    if mode == "portable":
+        report.step("pinning the base image by digest")
+        portable = portable_base(project, lock, base, cache_dir)
+    rendered = render(project, lock, report, portable)
     target = output or project.directory / "Dockerfile"
     builder = builder_for(project.spec, cache_dir, report.progress)
     report.step("writing the Dockerfile and its context")
@@ -75,7 +114,7 @@ def build_dockerfile(project: Project, *, profile: str | None = None, tag: str |
     report = reporter or Silent()
     started = time.monotonic()
     lock = fresh_lock(project, cache_dir=cache_dir, frozen=frozen, reporter=report)
-    ejected = eject(project, lock, cache_dir=cache_dir, reporter=report)
+    ejected = eject(project, lock, mode="exact", cache_dir=cache_dir, reporter=report)
     engine = detect("docker")
     stage = profile or "runtime"
     tag = tag or plan_build(project.spec, lock, profile=profile).tag
