@@ -269,3 +269,73 @@ def test_hadolints_shellcheck_findings_come_with_what_they_mean(tmp_path):
                           "--no-cache-dir tensorflow[and-cuda]==2.15.1 keras[jax]==3.3.3\n")
     [sc] = [f for f in run_hadolint(dockerfile, binary) if f.rule == "SC2102"]
     assert "quote the requirement" in sc.fix
+
+
+# The seeds' manifests: a GPU training job and a serving Deployment as teams first write them.
+MANIFESTS = """apiVersion: batch/v1
+kind: Job
+metadata:
+  name: train
+spec:
+  template:
+    spec:
+      hostIPC: true
+      restartPolicy: Never
+      volumes:
+        - name: data
+          hostPath:
+            path: /mnt/data
+      containers:
+        - name: trainer
+          image: tensorflow/tensorflow:latest-gpu
+          securityContext:
+            privileged: true
+          resources:
+            requests:
+              nvidia.com/gpu: 1
+          env:
+            - name: WANDB_API_KEY
+              value: abc123
+            - name: HF_TOKEN
+              valueFrom:
+                secretKeyRef: {name: hf, key: token}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: serve
+spec:
+  template:
+    spec:
+      securityContext:
+        runAsNonRoot: true
+        runAsUser: 1000
+      containers:
+        - name: server
+          image: registry.example.internal/team/serve:1.0@sha256:%s
+          securityContext:
+            allowPrivilegeEscalation: false
+          resources:
+            limits: {cpu: "2", memory: 4Gi}
+          readinessProbe:
+            httpGet: {path: /v1/models/m, port: 8501}
+""" % ("c" * 64)
+
+
+def test_kubernetes_manifests_get_the_seeds_mistakes_at_their_lines(tmp_path):
+    from dlenv.lint import lint_path
+
+    path = tmp_path / "train.yaml"
+    path.write_text(MANIFESTS)
+    found = [(f.rule, f.line) for f in lint_path(path)]
+    assert ("ML202", 8) in found  # hostIPC
+    assert ("ML202", 11) in found  # the hostPath volume
+    assert ("ML201", 18) in found  # privileged
+    assert ("ML208", 15) in found  # neither runAsNonRoot nor allowPrivilegeEscalation
+    assert ("ML203", 15) in found  # no limits
+    assert ("ML204", 20) in found  # the GPU in requests only
+    assert ("ML205", 15) in found  # latest-gpu
+    assert ("ML207", 23) in found  # a literal secret; the secretKeyRef one is fine
+    assert [r for r, _ in found].count("ML207") == 1
+    # the Deployment does all that right, and misses only its liveness probe
+    assert [(r, n) for r, n in found if n > 29] == [("ML206", 40)]

@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from dlenv.lint.dockerfile import _SECRET_NAME, _lint_jupyter
+from dlenv.lint.dockerfile import _SECRET_NAME, _lint_jupyter, unversioned
 from dlenv.lint.rules import Finding, _f
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -49,12 +49,10 @@ def lint_compose(text: str, file: str = "compose.yaml") -> list[Finding]:
             found.append(_f("ML101", file, where(name, "cap_add"),
                             f"service {name} adds every capability", "add only what it needs"))
         image = service.get("image")
-        if isinstance(image, str) and "build" not in service and "@sha256:" not in image:
-            last = image.rsplit("/", 1)[-1]
-            if ":" not in last or last.endswith(":latest"):
-                found.append(_f("ML105", file, where(name, "image"),
-                                f"service {name} runs {image}: no fixed version",
-                                "name a version tag, pinned by digest (image:tag@sha256:…)"))
+        if isinstance(image, str) and "build" not in service and unversioned(image):
+            found.append(_f("ML105", file, where(name, "image"),
+                            f"service {name} runs {image}: no fixed version",
+                            "name a version tag, pinned by digest (image:tag@sha256:…)"))
         for port in _open_ports(service.get("ports") or []):
             found.append(_f("ML103", file, where(name, "ports"),
                             f"service {name} publishes {port} on every interface",

@@ -53,6 +53,14 @@ _DEV_TOOLS = ("jupyter", "jupyterlab", "notebook", "ipykernel", "openssh-server"
 _CUDA_BASE = re.compile(r"(?:^|/)cuda:(\d+)\.(\d+)")
 
 
+def unversioned(image: str) -> bool:
+    """An image reference with no tag, ``latest`` or a ``latest-…`` tag (and no digest)."""
+    if "@sha256:" in image:
+        return False
+    last = image.rsplit("/", 1)[-1]
+    return ":" not in last or last.split(":", 1)[1].startswith("latest")
+
+
 def _env_names(value: str) -> list[tuple[str, str]]:
     """KEY=VALUE pairs of ENV/ARG (or the legacy `ENV KEY VALUE`)."""
     try:
@@ -165,10 +173,9 @@ def lint_dockerfile(text: str, file: str = "Dockerfile",
                 names.add(alias)
             if image.lower() in names or image == "scratch" or image.startswith("$"):
                 continue
-            tagless = image.rsplit("/", 1)[-1]
             if "@sha256:" in image:
                 continue
-            if ":" not in tagless or tagless.endswith(":latest") or "latest-" in tagless:
+            if unversioned(image):
                 found.append(_f("ML001", file, ins.line, f"FROM {image}: no fixed version",
                                 "name a version tag and pin it by digest "
                                 "(image:tag@sha256:…), or let dlenv lock the base"))

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from dlenv import __version__
 from dlenv.lint.compose import is_compose, lint_compose
 from dlenv.lint.dockerfile import lint_dockerfile
+from dlenv.lint.kubernetes import is_kubernetes, lint_kubernetes
 from dlenv.lint.rules import _RULES, SEVERITIES, Finding, Severity
 
 
@@ -22,6 +23,8 @@ def lint_path(path: Path, context: Path | None = None) -> list[Finding]:
     the user names; with none named, the Dockerfile's directory is only a guess, so it is
     reported as info."""
     text = path.read_text(encoding="utf-8", errors="replace")
+    if is_kubernetes(path, text):
+        return lint_kubernetes(text, str(path))
     if is_compose(path, text):
         return lint_compose(text, str(path))
     where = context or path.parent

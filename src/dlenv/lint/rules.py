@@ -78,6 +78,24 @@ _RULES = [
          "the value is in the file, its history and every 'docker inspect'"),
     Rule("ML105", "warning", "a service's image is 'latest' or has no tag",
          "the service runs whatever the tag points to when it is pulled"),
+    Rule("ML201", "error", "a privileged container in Kubernetes",
+         "a privileged container is root on the node"),
+    Rule("ML202", "warning", "host namespaces or host paths in a pod",
+         "the pod shares the node's network, processes, shared memory or files"),
+    Rule("ML203", "warning", "a container without CPU and memory limits",
+         "one job's leak or fork bomb takes the node from every other pod"),
+    Rule("ML204", "error", "GPUs asked for in requests only",
+         "extended resources such as nvidia.com/gpu are scheduled by their limits"),
+    Rule("ML205", "warning", "a pod's image is 'latest' or has no tag",
+         "each node pulls whatever the tag points to: workers of one job may differ"),
+    Rule("ML206", "warning", "a serving workload without readiness and liveness probes",
+         "traffic reaches pods before the model is loaded, and a hung server is never "
+         "restarted"),
+    Rule("ML207", "error", "a secret written as an env value in a manifest",
+         "the value is in the manifest, its history and every 'kubectl get -o yaml'"),
+    Rule("ML208", "warning", "a container that may run as root or gain privileges",
+         "the restricted Pod Security Standard requires runAsNonRoot and "
+         "allowPrivilegeEscalation: false"),
 ]
 
 
