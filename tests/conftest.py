@@ -6,6 +6,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
+# Debian's docker CLI builds with BuildKit when DOCKER_BUILDKIT=1 (a newer CLI on PATH may
+# want the buildx plugin instead).
+DOCKER = "/usr/bin/docker" if Path("/usr/bin/docker").exists() else "docker"
 
 
 @pytest.fixture
@@ -86,3 +89,42 @@ def locked_project(tmp_path_factory, files: dict[str, str]) -> tuple[Path, Path]
     r = run_dlenv("lock", str(root), "--cache-dir", str(cache))
     assert r.returncode == 0, r.stderr
     return root, cache
+
+
+# What stands in for Debian's slim image, which no registry here serves: dlenv's own Debian
+# base with apt, its keyring and the Essential packages such an image has, pushed to the test
+# registry under the name the Dockerfile expects.
+STANDIN = """name = "debian-standin"
+base = "debian:bookworm"
+apt = ["apt", "debian-archive-keyring", "diffutils", "findutils", "grep", "sed", "gzip", "tar",
+       "util-linux", "perl-base", "debconf", "mawk", "hostname", "login", "passwd",
+       "debianutils", "sysvinit-utils", "init-system-helpers", "ncurses-base", "ncurses-bin",
+       "bsdutils"]
+"""
+# dlenv unpacks .debs without their maintainer scripts; mawk's makes /usr/bin/awk, which
+# openssh-server's needs.
+STANDIN_DOCKERFILE = """FROM scratch
+ADD base.tar.gz /
+RUN ["/usr/bin/ln", "-s", "mawk", "/usr/bin/awk"]
+"""
+
+
+def standin_base(registry: str, tmp_path: Path) -> str:
+    """Build the stand-in for debian:bookworm-slim and push it to ``registry``; its name."""
+    import os
+    import shutil
+    import subprocess
+
+    standin = tmp_path / "standin"
+    standin.mkdir()
+    (standin / "dlenv.toml").write_text(STANDIN)
+    r = run_dlenv("dockerfile", str(standin), "--mode", "exact", "--json", timeout=900)
+    assert r.returncode == 0, r.stderr
+    shutil.copy(next((standin / ".dlenv").glob("base-*.tar.gz")), standin / "base.tar.gz")
+    (standin / "Dockerfile").write_text(STANDIN_DOCKERFILE)
+    (standin / ".dockerignore").unlink()
+    ref = f"{registry}/debian:bookworm-slim"
+    subprocess.run([DOCKER, "build", "-q", "-t", ref, str(standin)], capture_output=True,
+                   check=True, env={**os.environ, "DOCKER_BUILDKIT": "1"}, timeout=300)
+    subprocess.run([DOCKER, "push", ref], capture_output=True, check=True, timeout=300)
+    return ref

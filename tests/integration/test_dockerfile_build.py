@@ -17,11 +17,7 @@ import pytest
 from dlenv.cache import host_bundle
 from dlenv.lint import hadolint_binary
 from dlenv.resolve.debian import find_mirror
-from tests.conftest import EXAMPLES, docker_ready, free_port, run_dlenv
-
-# Debian's docker CLI builds with BuildKit when DOCKER_BUILDKIT=1 (a newer CLI on PATH may
-# want the buildx plugin instead).
-DOCKER = "/usr/bin/docker" if Path("/usr/bin/docker").exists() else "docker"
+from tests.conftest import DOCKER, EXAMPLES, docker_ready, free_port, run_dlenv, standin_base
 
 pytestmark = pytest.mark.integration
 
@@ -75,24 +71,6 @@ def test_rendered_dockerfile_builds_and_runs_as_non_root(example, target, tmp_pa
     subprocess.run(["docker", "rmi", tag], capture_output=True, check=False)
 
 
-# What stands in for Debian's slim image, which no registry here serves: dlenv's own Debian
-# base with apt, its keyring and the Essential packages such an image has, pushed to the test
-# registry under the name the Dockerfile expects.
-STANDIN = """name = "debian-standin"
-base = "debian:bookworm"
-apt = ["apt", "debian-archive-keyring", "diffutils", "findutils", "grep", "sed", "gzip", "tar",
-       "util-linux", "perl-base", "debconf", "mawk", "hostname", "login", "passwd",
-       "debianutils", "sysvinit-utils", "init-system-helpers", "ncurses-base", "ncurses-bin",
-       "bsdutils"]
-"""
-# dlenv unpacks .debs without their maintainer scripts; mawk's makes /usr/bin/awk, which
-# openssh-server's needs.
-STANDIN_DOCKERFILE = """FROM scratch
-ADD base.tar.gz /
-RUN ["/usr/bin/ln", "-s", "mawk", "/usr/bin/awk"]
-"""
-
-
 def _docker_build(context: Path, target: str, tag: str, *args: str) -> None:
     bundle = host_bundle()
     r = subprocess.run(
@@ -101,22 +79,6 @@ def _docker_build(context: Path, target: str, tag: str, *args: str) -> None:
         capture_output=True, text=True, timeout=900, check=False,
         env={**os.environ, "DOCKER_BUILDKIT": "1"})
     assert r.returncode == 0, r.stderr[-3000:]
-
-
-def _standin_base(registry: str, tmp_path: Path) -> str:
-    standin = tmp_path / "standin"
-    standin.mkdir()
-    (standin / "dlenv.toml").write_text(STANDIN)
-    r = run_dlenv("dockerfile", str(standin), "--mode", "exact", "--json", timeout=900)
-    assert r.returncode == 0, r.stderr
-    shutil.copy(next((standin / ".dlenv").glob("base-*.tar.gz")), standin / "base.tar.gz")
-    (standin / "Dockerfile").write_text(STANDIN_DOCKERFILE)
-    (standin / ".dockerignore").unlink()
-    ref = f"{registry}/debian:bookworm-slim"
-    subprocess.run([DOCKER, "build", "-q", "-t", ref, str(standin)], capture_output=True,
-                   check=True, env={**os.environ, "DOCKER_BUILDKIT": "1"}, timeout=300)
-    subprocess.run([DOCKER, "push", ref], capture_output=True, check=True, timeout=300)
-    return ref
 
 
 def _wait_for(url: str) -> str:
@@ -132,7 +94,7 @@ def _wait_for(url: str) -> str:
 def test_a_portable_dockerfile_builds_from_a_clean_clone_with_docker_alone(registry,
                                                                            tmp_path):
     docker_ready()
-    base = _standin_base(registry, tmp_path)
+    base = standin_base(registry, tmp_path)
     work = tmp_path / "work"
     shutil.copytree(EXAMPLES / "jupyter-dev", work,
                     ignore=shutil.ignore_patterns("dlenv.lock", ".dlenv", "Dockerfile"))

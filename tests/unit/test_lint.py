@@ -164,7 +164,7 @@ def test_identity_provider_token_and_shell_form_empty_tokens():
     for cmd in ("CMD jupyter lab --IdentityProvider.token=''",
                 'CMD ["jupyter", "lab", "--IdentityProvider.token="]',
                 "RUN echo \"c.ServerApp.token = ''\" > /etc/jupyter/jupyter_server_config.py"):
-        text = "FROM python:3.11@sha256:%s\nUSER 1000\n%s\n" % ("4" * 64, cmd)
+        text = f"FROM python:3.11@sha256:{'4' * 64}\nUSER 1000\n{cmd}\n"
         assert rules(lint_dockerfile(text)).get("ML012") == [3], cmd
     token = 'CMD ["jupyter", "lab", "--IdentityProvider.token=s3cret"]'
     assert "ML012" not in rules(lint_dockerfile(f"FROM x:1@sha256:{'4' * 64}\n{token}\n"))

@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 from dlenv import __version__
+from dlenv.compat.matrix import DISTRIBUTION
 from dlenv.errors import BuildError
 from dlenv.fsutil import shorten
-from dlenv.compat.matrix import DISTRIBUTION
 from dlenv.image import DEFAULT_PATH, SYSTEM_LIBS, BuildPlan, LayerPlan, plan_build
 from dlenv.image.plan import BIG_WHEEL
 from dlenv.image.project import ALWAYS_IGNORED, RENDERED_MARK, SECRET_PATTERNS, ProjectFile
@@ -337,7 +337,7 @@ def _render_portable(spec: Spec, lock: Lock, lock_digest: str,
         "",
         "FROM ${BASE} AS base",
         "ARG DEBIAN_MIRROR",
-        f"# Debian's Python and the spec's packages at the lock's versions (apt takes their",
+        "# Debian's Python and the spec's packages at the lock's versions (apt takes their",
         f"# dependencies from {suite}); the image's user, key-only for sshd (no password);",
         "# pip of that user installs into ~/.local.",
         _run(['if [ -n "$DEBIAN_MIRROR" ]; then rm -f /etc/apt/sources.list.d/debian.sources'

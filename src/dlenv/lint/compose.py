@@ -96,8 +96,9 @@ def _literal_secrets(env: Any) -> list[str]:
     if isinstance(env, dict):
         pairs = list(env.items())
     elif isinstance(env, list):
-        pairs = [tuple(str(e).split("=", 1)) if "=" in str(e) else (str(e), None)
-                 for e in env]  # type: ignore[misc]
+        for entry in map(str, env):
+            key, sep, value = entry.partition("=")
+            pairs.append((key, value if sep else None))
     return [str(k) for k, v in pairs if _SECRET_NAME.search(str(k)) and v not in (None, "")
             and not re.fullmatch(r"\$\{?\w+(:?[-?][^}]*)?\}?", str(v))]
 

@@ -42,8 +42,8 @@ _SECRET_NAME = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|ACCESS_?KEY|P
 _SERVING = re.compile(r"\b(serve|serving|prod|tensorflow_model_server|torchserve|uvicorn|"
                       r"gunicorn|tritonserver)\b", re.I)
 _TRAINING = re.compile(r"\b(train|training|torchrun|finetune|fine-tune)(\.py)?\b", re.I)
-_PRIVATE_KEY = re.compile(r"(^|[\s/\"'\[])(id_(rsa|dsa|ecdsa|ed25519)(?!\.pub)|[\w.-]+\.(pem|key|p12|pfx))"
-                          r"(?=[\s\"',\]]|$)")
+_PRIVATE_KEY = re.compile(r"(^|[\s/\"'\[])(id_(rsa|dsa|ecdsa|ed25519)(?!\.pub)|"
+                          r"[\w.-]+\.(pem|key|p12|pfx))(?=[\s\"',\]]|$)")
 
 
 _DEV_TOOLS = ("jupyter", "jupyterlab", "notebook", "ipykernel", "openssh-server", "vim",
@@ -204,8 +204,9 @@ def lint_dockerfile(text: str, file: str = "Dockerfile",
         elif kw == "COPY" and re.search(r"ssh_host_\w+_key", value):
             found.append(_f("ML014", file, ins.line, "SSH host keys are copied into the image",
                             "generate them at first start into a volume (dlenv ssh does)"))
-        elif kw in ("COPY", "ADD") and (key := _PRIVATE_KEY.search(value)):
-            found.append(_f("ML021", file, ins.line, f"{key.group(2)} is copied into the image",
+        elif kw in ("COPY", "ADD") and (private := _PRIVATE_KEY.search(value)):
+            found.append(_f("ML021", file, ins.line,
+                            f"{private.group(2)} is copied into the image",
                             "mount it at build time (RUN --mount=type=ssh or type=secret) or at "
                             "run time, never COPY it; and list it in .dockerignore"))
         if kw == "COPY" and stage["copied_all"] is None and _copies_context(value):

@@ -32,11 +32,11 @@ _SERVING = ("Deployment", "StatefulSet")
 def _loader() -> type:
     import yaml
 
-    class Loader(yaml.SafeLoader):
+    class Loader(yaml.SafeLoader):  # type: ignore[misc]
         """SafeLoader that keeps each mapping's line, for findings at the right place."""
 
         def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
-            mapping = super().construct_mapping(node, deep=deep)
+            mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)
             mapping[LINE] = node.start_mark.line + 1
             return mapping
 
@@ -60,7 +60,9 @@ def _pod_specs(doc: dict[str, Any]) -> Iterator[dict[str, Any]]:
         spec = _dig(doc, keys)
         if isinstance(spec, dict):
             yield spec
-    spec = doc.get("spec") if isinstance(doc.get("spec"), dict) else {}
+    spec = doc.get("spec")
+    if not isinstance(spec, dict):
+        return
     for field in _REPLICA_SPECS:
         for replica in (spec.get(field) or {}).values():
             pod = _dig(replica, ("template", "spec"))
@@ -76,7 +78,7 @@ def lint_kubernetes(text: str, file: str = "manifest.yaml") -> list[Finding]:
     import yaml
 
     found: list[Finding] = []
-    for doc in yaml.load_all(text, Loader=_loader()):  # noqa: S506 - a SafeLoader subclass
+    for doc in yaml.load_all(text, Loader=_loader()):
         if not isinstance(doc, dict):
             continue
         kind = str(doc.get("kind", ""))

@@ -13,11 +13,9 @@ from dlenv.run.plan import (
     CA_PATH,
     GIB,
     JUPYTER_CONFIG,
-    JUPYTER_PORT,
     MODES,
     PIDS_LIMIT,
     RUN_DIR,
-    SSH_PORT,
     SSHD_KEYS,
     Host,
     Mode,
@@ -35,6 +33,7 @@ from dlenv.run.plan import (
     plan_run,
     volume_name,
 )
+from dlenv.spec import JUPYTER_PORT, SSH_PORT
 
 __all__ = [
     "CA_PATH", "GIB", "Host", "JUPYTER_CONFIG", "JUPYTER_PORT", "MODES", "Mode", "Mount",

@@ -38,7 +38,8 @@ from dlenv.spec.parse import (
 
 __all__ = [
     "DEV_TOOLS",
-    "Base", "FrameworkReq", "IMAGE_RE", "INDEX_KEYS", "JUPYTER_PORT", "IndexSettings", "MAX_REQUIREMENT",
+    "Base", "FrameworkReq", "IMAGE_RE", "INDEX_KEYS", "JUPYTER_PORT", "IndexSettings",
+    "MAX_REQUIREMENT",
     "MAX_SPEC_BYTES", "MAX_VALUE", "PROFILE_KEYS", "PROFILE_NAMES", "PYPROJECT", "Profile",
     "RESERVED_USERS", "SPEC_FILE", "SSH_PORT", "SUITES", "Spec", "TOP_KEYS", "USER_KEYS", "User",
     "find_spec_file", "image_dir_problem", "load_spec", "locate_keys", "parse_spec",
