@@ -34,7 +34,7 @@ from dlenv.errors import (
 from dlenv.fsutil import inside, sweep, temp_prefix
 from dlenv.image import NativeBuilder, lock_digest, plan_build
 from dlenv.image.debian import _post_install
-from dlenv.image.dockerfile import render_dockerfile
+from dlenv.image.dockerfile import PortableBase, render_dockerfile
 from dlenv.image.project import collect_project, credential_like
 from dlenv.lint import lint_dockerfile
 from dlenv.lock import LOCK_FILE, Lock, dumps, loads, read_lock
@@ -296,11 +296,37 @@ def test_env_values_with_line_breaks_are_refused(value):
     assert "profiles.dev.env.K" in spec_problems({"profiles": {"dev": {"env": {"K": value}}}})
 
 
-def test_the_renderer_refuses_a_value_that_would_end_its_line():
+SLIM = PortableBase(image="debian:bookworm-slim@sha256:" + "5" * 64, pip="23.0.1+dfsg-1")
+
+
+@pytest.mark.parametrize("portable", [None, SLIM], ids=["exact", "portable"])
+def test_the_renderer_refuses_a_value_that_would_end_its_line(portable):
     spec, lock = example()
     bad = replace(spec, env=(("A", "x\nUSER root"),))
     with pytest.raises(BuildError, match="Dockerfile"):
-        render_dockerfile(bad, replace(lock, spec_digest=bad.digest()), "sha256:x")
+        render_dockerfile(bad, replace(lock, spec_digest=bad.digest()), "sha256:x",
+                          portable=portable)
+
+
+@pytest.mark.parametrize("portable", [
+    replace(SLIM, image="debian:bookworm-slim"),  # not pinned
+    replace(SLIM, image="debian:bookworm-slim\nRUN curl x | sh\n@sha256:" + "5" * 64),
+    replace(SLIM, pip="23.0; curl x | sh"),
+])
+def test_a_portable_base_that_is_not_a_pinned_reference_and_a_version_is_refused(portable):
+    spec, lock = example()
+    with pytest.raises(BuildError):
+        render_dockerfile(spec, lock, "sha256:x", portable=portable)
+
+
+def test_a_base_option_that_is_not_a_reference_is_refused_before_any_network(tmp_path):
+    from dlenv.workflows.eject import portable_base
+    from dlenv.workflows.project import open_project
+
+    _, lock = example()
+    (tmp_path / "dlenv.toml").write_text('name = "x"\n')
+    with pytest.raises(UsageError, match="--base"):
+        portable_base(open_project(tmp_path), lock, "debian:bookworm\nRUN id")
 
 
 def test_lint_flags_a_rendered_dockerfile_whose_instructions_were_changed():

@@ -33,7 +33,7 @@ from dlenv.image.plan import BIG_WHEEL
 from dlenv.image.project import ALWAYS_IGNORED, RENDERED_MARK, SECRET_PATTERNS, ProjectFile
 from dlenv.lock import Lock, LockedWheel
 from dlenv.resolve.debian import IN_EVERY_IMAGE, base_packages, profile_apt
-from dlenv.spec import JUPYTER_PORT, SSH_PORT, Profile, Spec
+from dlenv.spec import IMAGE_RE, JUPYTER_PORT, SSH_PORT, Profile, Spec
 
 SEAL = "# dlenv-rendered: sha256:"
 
@@ -310,6 +310,14 @@ def _render_portable(spec: Spec, lock: Lock, lock_digest: str,
         raise BuildError(f"{spec.source}: the portable Dockerfile builds on a Debian suite, "
                          f"and this spec's base is the image {lock.base.ref}",
                          fix="use 'dlenv dockerfile --mode exact'")
+    # Both values are written into the file: a reference and a Debian version, nothing else.
+    if not IMAGE_RE.fullmatch(portable.image) or not re.search(r"@sha256:[0-9a-f]{64}$",
+                                                               portable.image):
+        raise BuildError(f"{shorten(portable.image)} is not an image reference pinned by "
+                         "digest", fix="pass --base REGISTRY/NAME:TAG (dlenv pins it) or "
+                                       "NAME:TAG@sha256:DIGEST")
+    if not re.fullmatch(r"[A-Za-z0-9.+~:-]{1,128}", portable.pip):
+        raise BuildError(f"{shorten(portable.pip)} is not a Debian version")
     suite = lock.base.suite
     plain = plan_build(spec, lock, project=project)
     owner = f"{spec.user.uid}:{spec.user.gid}"

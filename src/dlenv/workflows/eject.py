@@ -12,12 +12,21 @@ from packaging.utils import canonicalize_name
 
 from dlenv.cache import host_bundle
 from dlenv.engine import CONFINED, Engine, detect
-from dlenv.errors import BuildError, EngineError, FetchError, IntegrityError, RegistryError
+from dlenv.errors import (
+    BuildError,
+    EngineError,
+    FetchError,
+    IntegrityError,
+    RegistryError,
+    UsageError,
+)
+from dlenv.fsutil import shorten
 from dlenv.image import builder_for, lock_digest, plan_build
 from dlenv.image.dockerfile import CA_SECRET, Mode, PortableBase, Rendered, render_dockerfile
 from dlenv.image.eject import compare_with_lock, write_context
 from dlenv.image.project import user_ignores
 from dlenv.lock import Lock
+from dlenv.spec import IMAGE_RE
 from dlenv.workflows.project import Project, fresh_lock, project_files
 from dlenv.workflows.report import Reporter, Silent
 
@@ -63,6 +72,9 @@ def portable_base(project: Project, lock: Lock, base: str | None = None,
                          f"suite, and this spec's base is the image {lock.base.ref}",
                          fix="use 'dlenv dockerfile --mode exact'")
     name = base or f"debian:{suite}-slim"
+    if not IMAGE_RE.fullmatch(name):
+        raise UsageError(f"--base {shorten(name)} is not an image reference",
+                         fix="write REGISTRY/NAME:TAG or NAME:TAG@sha256:DIGEST, lowercase")
     ref = Reference.parse(name)
     if ref.digest is None:
         client = RegistryClient()
