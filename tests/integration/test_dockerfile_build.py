@@ -98,6 +98,9 @@ def test_a_portable_dockerfile_builds_from_a_clean_clone_with_docker_alone(regis
     work = tmp_path / "work"
     shutil.copytree(EXAMPLES / "jupyter-dev", work,
                     ignore=shutil.ignore_patterns("dlenv.lock", ".dlenv", "Dockerfile"))
+    spec = work / "dlenv.toml"  # and a package the index has only as source
+    spec.write_text(spec.read_text().replace('packages = ["numpy", "pandas"]',
+                                             'packages = ["numpy", "pandas", "wget==3.2"]'))
     r = run_dlenv("dockerfile", str(work), "--base", base, "--json", timeout=900)
     assert r.returncode == 0, r.stderr
     ejected = json.loads(r.stdout)
@@ -112,6 +115,7 @@ def test_a_portable_dockerfile_builds_from_a_clean_clone_with_docker_alone(regis
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", str(work), str(clone)], check=True)
     assert not (clone / ".dlenv").exists() and (clone / "requirements/locked-dev.txt").is_file()
+    assert "wget==3.2 --hash=sha256:" in (clone / "requirements/locked-source.txt").read_text()
 
     mirror = f"DEBIAN_MIRROR={find_mirror(os.environ)}"
     tags = {t: f"dlenv-test/portable:{t}" for t in ejected["targets"]}
@@ -124,7 +128,7 @@ def test_a_portable_dockerfile_builds_from_a_clean_clone_with_docker_alone(regis
         seen = {c["id"]: c["status"] for c in json.loads(verify.stdout)["checks"]}
         assert seen["packages"] == "ok" and seen["user"] == "ok"
         run = subprocess.run([DOCKER, "run", "--rm", tags["runtime"], "python3", "-c",
-                              "import os, pandas; print(os.getuid(), pandas.__version__)"],
+                              "import os, pandas, wget; print(os.getuid(), pandas.__version__)"],
                              capture_output=True, text=True, timeout=120, check=False)
         assert run.stdout.split() == ["1000", "3.1.1"], run.stderr
 
