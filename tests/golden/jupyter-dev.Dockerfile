@@ -45,7 +45,7 @@ RUN --mount=type=secret,id=ca \
     && rm -rf /var/lib/apt/lists/* /etc/apt/apt.conf.d/99dlenv-ca
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 PIP_ROOT_USER_ACTION=ignore
 
-# packages of 1 MiB or more: 3, pinned with hashes in requirements/locked-large.txt
+# packages of 1 MiB or more: 3 packages, pinned with hashes in requirements/locked-large.txt
 FROM pip AS large
 RUN --mount=type=bind,source=requirements/locked-large.txt,target=/tmp/requirements.txt \
     --mount=type=cache,target=/root/.cache/pip \
@@ -53,7 +53,7 @@ RUN --mount=type=bind,source=requirements/locked-large.txt,target=/tmp/requireme
     if [ -f /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
     && python3 -m pip install --require-hashes --no-deps --only-binary=:all: --root /opt/layer -r /tmp/requirements.txt
 
-# the smaller packages: 2, pinned with hashes in requirements/locked-small.txt
+# the smaller packages: 2 packages, pinned with hashes in requirements/locked-small.txt
 FROM pip AS small
 RUN --mount=type=bind,source=requirements/locked-small.txt,target=/tmp/requirements.txt \
     --mount=type=cache,target=/root/.cache/pip \
@@ -82,7 +82,7 @@ WORKDIR /workspace
 USER 1000:1000
 CMD ["python3"]
 
-# the dev profile's packages: 89, pinned with hashes in requirements/locked-dev.txt
+# the dev profile's packages: 89 packages, pinned with hashes in requirements/locked-dev.txt
 FROM pip AS packages-dev
 RUN --mount=type=bind,source=requirements/locked-dev.txt,target=/tmp/requirements.txt \
     --mount=type=cache,target=/root/.cache/pip \

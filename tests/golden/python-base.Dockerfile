@@ -46,7 +46,7 @@ RUN --mount=type=secret,id=ca \
     && rm -rf /var/lib/apt/lists/* /etc/apt/apt.conf.d/99dlenv-ca
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 PIP_ROOT_USER_ACTION=ignore
 
-# packages of 1 MiB or more: 1, pinned with hashes in requirements/locked-large.txt
+# packages of 1 MiB or more: 1 package, pinned with hashes in requirements/locked-large.txt
 FROM pip AS large
 RUN --mount=type=bind,source=requirements/locked-large.txt,target=/tmp/requirements.txt \
     --mount=type=cache,target=/root/.cache/pip \

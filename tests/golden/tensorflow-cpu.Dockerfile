@@ -45,7 +45,7 @@ RUN --mount=type=secret,id=ca \
     && rm -rf /var/lib/apt/lists/* /etc/apt/apt.conf.d/99dlenv-ca
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 PIP_ROOT_USER_ACTION=ignore
 
-# tensorflow and the CUDA libraries' wheels: 1, pinned with hashes in requirements/locked-framework.txt
+# tensorflow: 1 package, pinned with hashes in requirements/locked-framework.txt
 FROM pip AS framework
 RUN --mount=type=bind,source=requirements/locked-framework.txt,target=/tmp/requirements.txt \
     --mount=type=cache,target=/root/.cache/pip \
@@ -53,7 +53,7 @@ RUN --mount=type=bind,source=requirements/locked-framework.txt,target=/tmp/requi
     if [ -f /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
     && python3 -m pip install --require-hashes --no-deps --only-binary=:all: --root /opt/layer -r /tmp/requirements.txt
 
-# packages of 1 MiB or more: 13, pinned with hashes in requirements/locked-large.txt
+# packages of 1 MiB or more: 13 packages, pinned with hashes in requirements/locked-large.txt
 FROM pip AS large
 RUN --mount=type=bind,source=requirements/locked-large.txt,target=/tmp/requirements.txt \
     --mount=type=cache,target=/root/.cache/pip \
@@ -61,7 +61,7 @@ RUN --mount=type=bind,source=requirements/locked-large.txt,target=/tmp/requireme
     if [ -f /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
     && python3 -m pip install --require-hashes --no-deps --only-binary=:all: --root /opt/layer -r /tmp/requirements.txt
 
-# the smaller packages: 33, pinned with hashes in requirements/locked-small.txt
+# the smaller packages: 33 packages, pinned with hashes in requirements/locked-small.txt
 FROM pip AS small
 RUN --mount=type=bind,source=requirements/locked-small.txt,target=/tmp/requirements.txt \
     --mount=type=cache,target=/root/.cache/pip \

@@ -269,7 +269,8 @@ def portable_groups(lock: Lock, profile: str | None = None,
         key = ("source" if w.sdist else "framework" if w.name == framework or
                w.name.startswith("nvidia-") else "large" if w.size >= BIG_WHEEL else "small")
         groups.setdefault(key, []).append(w)
-    what = {"framework": f"{framework} and the CUDA libraries' wheels",
+    cuda = any(w.name.startswith("nvidia-") for w in groups.get("framework", ()))
+    what = {"framework": framework + (" and the CUDA libraries' wheels" if cuda else ""),
             "large": "packages of 1 MiB or more", "small": "the smaller packages",
             "source": "packages the index has only as source (pip builds them)"}
     return [(key, what[key], tuple(sorted(groups[key]))) for key in what if key in groups]
@@ -280,7 +281,8 @@ def _package_stage(name: str, what: str, wheels: Sequence[LockedWheel]) -> tuple
     req = f"{REQUIREMENTS_DIR}/locked-{name.removeprefix('packages-')}.txt"
     binary = not any(w.sdist for w in wheels)
     stage = "\n".join([
-        f"# {what}: {len(wheels)}, pinned with hashes in {req}",
+        f"# {what}: {len(wheels)} package{'s' if len(wheels) > 1 else ''}, pinned with "
+        f"hashes in {req}",
         f"FROM pip AS {name}",
         _run([f"if [ -f /run/secrets/{CA_SECRET} ]; then export PIP_CERT=/run/secrets/"
               f"{CA_SECRET}; fi",
