@@ -579,3 +579,13 @@ def test_a_spec_naming_a_missing_ca_bundle_exits_2_before_resolving(tmp_path, ca
     (tmp_path / "dlenv.toml").write_text('name = "x"\n[index]\nca_bundle = "/nonexistent.pem"\n')
     assert main(["lock", str(tmp_path), "--cache-dir", str(tmp_path / "c")]) == 2
     assert "/nonexistent.pem cannot be read" in capsys.readouterr().err.replace("'", "")
+
+
+def test_a_spec_on_an_image_base_is_sent_to_the_exact_mode():
+    from dlenv.lock import LockedBase
+
+    spec, lock = example()
+    on_image = replace(lock, base=LockedBase(kind="image", ref="nvidia/cuda:12.2.2-runtime",
+                                             digest="sha256:" + "6" * 64))
+    with pytest.raises(BuildError, match="--mode exact"):
+        render_dockerfile(spec, on_image, "sha256:x", portable=SLIM)

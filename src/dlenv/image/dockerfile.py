@@ -305,13 +305,19 @@ def _requirements(wheels: Sequence[LockedWheel]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _render_portable(spec: Spec, lock: Lock, lock_digest: str,
-                     project: Sequence[ProjectFile], ignores: Sequence[str],
-                     portable: PortableBase) -> Rendered:
+def portable_suite(spec: Spec, lock: Lock) -> str:
+    """The Debian suite a portable Dockerfile builds on; refused for an image base."""
     if lock.base.kind != "debian" or not lock.base.suite:
         raise BuildError(f"{spec.source}: the portable Dockerfile builds on a Debian suite, "
                          f"and this spec's base is the image {lock.base.ref}",
                          fix="use 'dlenv dockerfile --mode exact'")
+    return lock.base.suite
+
+
+def _render_portable(spec: Spec, lock: Lock, lock_digest: str,
+                     project: Sequence[ProjectFile], ignores: Sequence[str],
+                     portable: PortableBase) -> Rendered:
+    suite = portable_suite(spec, lock)
     # Both values are written into the file: a reference and a Debian version, nothing else.
     if not IMAGE_RE.fullmatch(portable.image) or not re.search(r"@sha256:[0-9a-f]{64}$",
                                                                portable.image):
@@ -320,7 +326,6 @@ def _render_portable(spec: Spec, lock: Lock, lock_digest: str,
                                        "NAME:TAG@sha256:DIGEST")
     if not re.fullmatch(r"[A-Za-z0-9.+~:-]{1,128}", portable.pip):
         raise BuildError(f"{shorten(portable.pip)} is not a Debian version")
-    suite = lock.base.suite
     plain = plan_build(spec, lock, project=project)
     owner = f"{spec.user.uid}:{spec.user.gid}"
     user = spec.user

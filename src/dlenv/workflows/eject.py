@@ -22,7 +22,14 @@ from dlenv.errors import (
 )
 from dlenv.fsutil import shorten
 from dlenv.image import builder_for, lock_digest, plan_build
-from dlenv.image.dockerfile import CA_SECRET, Mode, PortableBase, Rendered, render_dockerfile
+from dlenv.image.dockerfile import (
+    CA_SECRET,
+    Mode,
+    PortableBase,
+    Rendered,
+    portable_suite,
+    render_dockerfile,
+)
 from dlenv.image.eject import compare_with_lock, write_context
 from dlenv.image.project import user_ignores
 from dlenv.lock import Lock
@@ -66,11 +73,7 @@ def portable_base(project: Project, lock: Lock, base: str | None = None,
     from dlenv.oci.registry import Reference, RegistryClient  # httpx: only when asked
     from dlenv.resolve.debian import suite_version
 
-    suite = lock.base.suite
-    if lock.base.kind != "debian" or not suite:
-        raise BuildError(f"{project.spec.source}: the portable Dockerfile builds on a Debian "
-                         f"suite, and this spec's base is the image {lock.base.ref}",
-                         fix="use 'dlenv dockerfile --mode exact'")
+    suite = portable_suite(project.spec, lock)
     name = base or f"debian:{suite}-slim"
     if not IMAGE_RE.fullmatch(name):
         raise UsageError(f"--base {shorten(name)} is not an image reference",
