@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from dlenv.image import lock_digest
-from dlenv.image.dockerfile import MODES, PortableBase, render_dockerfile
+from dlenv.image.dockerfile import MODES, render_dockerfile
+from dlenv.image.portable import PortableBase
 from dlenv.image.project import collect_project, user_ignores
 from dlenv.lint import lint_dockerfile
 from dlenv.lock import read_lock

@@ -34,7 +34,8 @@ from dlenv.errors import (
 from dlenv.fsutil import inside, sweep, temp_prefix
 from dlenv.image import NativeBuilder, lock_digest, plan_build
 from dlenv.image.debian import _post_install
-from dlenv.image.dockerfile import PortableBase, render_dockerfile
+from dlenv.image.dockerfile import render_dockerfile
+from dlenv.image.portable import PortableBase
 from dlenv.image.project import collect_project, credential_like
 from dlenv.lint import lint_dockerfile
 from dlenv.lock import LOCK_FILE, Lock, dumps, loads, read_lock

@@ -19,7 +19,8 @@ from dlenv.cache import LazyClient
 from dlenv.errors import BuildError
 from dlenv.fsutil import inside, write_atomic
 from dlenv.image import NativeBuilder, plan_build
-from dlenv.image.dockerfile import CONTEXT_DIR, REQUIREMENTS_DIR, REQUIREMENTS_MARK, Rendered
+from dlenv.image.dockerfile import CONTEXT_DIR, Rendered
+from dlenv.image.portable import REQUIREMENTS_DIR, REQUIREMENTS_MARK
 from dlenv.lock import Lock
 from dlenv.spec import Spec
 

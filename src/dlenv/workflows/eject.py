@@ -22,15 +22,9 @@ from dlenv.errors import (
 )
 from dlenv.fsutil import shorten
 from dlenv.image import builder_for, lock_digest, plan_build
-from dlenv.image.dockerfile import (
-    CA_SECRET,
-    Mode,
-    PortableBase,
-    Rendered,
-    portable_suite,
-    render_dockerfile,
-)
+from dlenv.image.dockerfile import CA_SECRET, Mode, Rendered, render_dockerfile
 from dlenv.image.eject import compare_with_lock, write_context
+from dlenv.image.portable import PortableBase, portable_suite
 from dlenv.image.project import user_ignores
 from dlenv.lock import Lock
 from dlenv.spec import IMAGE_RE
