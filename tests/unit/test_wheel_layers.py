@@ -273,6 +273,20 @@ def test_builder_downloads_installs_and_reports_files_two_layers_ship(tmp_path, 
     assert again.overlaps == result.overlaps  # remembered with the layer, not recomputed
 
 
+def test_a_reused_layer_takes_this_plans_name_so_the_digest_does_not_depend_on_the_cache(
+        tmp_path, wheels, server):
+    builder, plan, _ = build_tree(tmp_path, wheels, server)
+    renamed = replace(plan, layers=tuple(replace(x, name=f"renamed {i}")
+                                         for i, x in enumerate(plan.layers)))
+    builder.build(plan)  # the records now hold every layer under the first plan's names
+    warm = builder.build(renamed)
+    assert all(warm.reused)
+    assert [b.name for b in warm.layers] == [x.name for x in renamed.layers]
+    fresh_cache = tmp_path / "fresh"
+    cold = NativeBuilder(OCIStore(fresh_cache / "store"), fresh_cache).build(renamed)
+    assert warm.manifest.digest == cold.manifest.digest  # the config's history agrees
+
+
 def test_a_wheel_with_a_wrong_hash_is_refused_and_nothing_is_tagged(tmp_path, wheels, server):
     builder, plan, cache = build_tree(tmp_path, wheels, server, bad="beta")
     with pytest.raises(IntegrityError, match="sha256 is"):

@@ -144,14 +144,15 @@ def cmd_build(args: argparse.Namespace) -> int:
                    **({"load": {"sent_layers": loaded.sent, "held_layers": loaded.held,
                                 "already_there": not loaded.loaded}} if loaded else {})})
         return 0
-    table = Table(title=built.tag)
-    for col in ("layer", "size", "digest", ""):
-        table.add_column(col)
-    for blob, reused in zip(result.layers, result.reused, strict=True):
-        table.add_row(blob.name, f"{blob.descriptor.size / 1e6:,.1f} MB",
-                      blob.descriptor.digest[:19], "reused" if reused else "built")
-    out.print(table)
     fresh = sum(not r for r in result.reused)
+    if fresh:  # nothing built: the summary line says all there is
+        table = Table(title=built.tag)
+        for col in ("layer", "size", "digest", ""):
+            table.add_column(col)
+        for blob, reused in zip(result.layers, result.reused, strict=True):
+            table.add_row(blob.name, f"{blob.descriptor.size / 1e6:,.1f} MB",
+                          blob.descriptor.digest[:19], "reused" if reused else "built")
+        out.print(table)
     out.print(f"image {built.tag} {result.manifest.digest}: {result.size / 1e6:,.1f} MB "
               f"compressed, {len(result.layers)} layers ({fresh} built, "
               f"{len(result.layers) - fresh} reused) in {built.seconds:.1f} s"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -98,7 +98,9 @@ class NativeBuilder:
                 built = built_now[i]
                 self.records.put(key, built)
             reused.append(cached[i] is not None)
-            blobs.append(built.blob)
+            # The record may come from another plan that gave the same bytes another name;
+            # the name goes into the config's history, so it is this plan's.
+            blobs.append(replace(built.blob, name=layer.name))
             notes += [n for n in built.notes if n not in notes]
             for path in built.files:
                 if path in owner:

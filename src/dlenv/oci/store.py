@@ -194,14 +194,16 @@ class OCIStore:
         for blob in [doc["config"], *doc["layers"]]:
             if not self.has(blob["digest"]):
                 raise BuildError(f"cannot tag {name}: blob {blob['digest']} is missing")
+        entry = Descriptor(media_type=MT_MANIFEST, digest=manifest.digest,
+                           size=manifest.size, annotations={
+                               REF_ANNOTATION: name,
+                               **({PROJECT_ANNOTATION: project} if project else {})}).to_json()
+        if entry in self._read_index():
+            return  # already so: an unchanged build rewrites nothing
         with self._locked():
             entries = [m for m in self._read_index()
                        if m.get("annotations", {}).get(REF_ANNOTATION) != name]
-            entry = Descriptor(media_type=MT_MANIFEST, digest=manifest.digest,
-                               size=manifest.size, annotations={
-                                   REF_ANNOTATION: name,
-                                   **({PROJECT_ANNOTATION: project} if project else {})})
-            entries.append(entry.to_json())
+            entries.append(entry)
             entries.sort(key=lambda m: m["annotations"][REF_ANNOTATION])
             self._write_index(entries)
 

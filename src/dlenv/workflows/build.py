@@ -12,7 +12,7 @@ from typing import Literal
 
 from dlenv.engine import Engine, detect
 from dlenv.errors import EngineError
-from dlenv.image import BuildPlan, BuildResult, builder_for, default_store, lock_digest, plan_build
+from dlenv.image import BuildPlan, BuildResult, builder_for, default_store, plan_build
 from dlenv.lock import Lock
 from dlenv.oci import Descriptor
 from dlenv.oci.export import export_oci, parse_output, save_docker_archive, write_docker_archive
@@ -138,17 +138,18 @@ class Ready:
     loaded: Loaded | None  # None: no engine was asked for
 
 
-def _current(store: OCIStore, tag: str, project: Project, lock: Lock) -> Descriptor | None:
-    """The store's ``tag`` when it was built from the project's spec and lock as they are."""
-    manifest = store.resolve(tag)
+def _current(store: OCIStore, plan: BuildPlan) -> Descriptor | None:
+    """The store's image for ``plan`` when it was built from the spec and lock as they are
+    (the plan's labels carry both digests)."""
+    manifest = store.resolve(plan.tag)
     if manifest is None or not store.has(manifest.digest):
         return None
     doc = store.read_json(manifest.digest)
     if not store.has(doc["config"]["digest"]):
         return None
     labels = store.read_json(doc["config"]["digest"]).get("config", {}).get("Labels") or {}
-    if labels.get("dev.dlenv.lock.digest") != lock_digest(lock) \
-            or labels.get("dev.dlenv.spec.digest") != project.spec.digest():
+    wanted = plan.config.labels
+    if any(labels.get(k) != wanted[k] for k in ("dev.dlenv.lock.digest", "dev.dlenv.spec.digest")):
         return None
     return manifest
 
@@ -165,7 +166,7 @@ def ready_image(project: Project, *, profile: str | None = None, for_run: bool =
     where = str(project.directory.resolve())
     plan = plan_build(project.spec, lock, profile=profile, for_run=for_run, location=where)
     store = default_store(cache_dir)
-    manifest = _current(store, plan.tag, project, lock)
+    manifest = _current(store, plan)
     built = manifest is None
     if manifest is None:
         if not for_run:  # the project's files are walked only when they go into a build
