@@ -30,9 +30,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def registry(tmp_path_factory):
-    """Debian's docker-registry on 127.0.0.1 with its own config; stopped by PID."""
+def serve_registry(root: Path):
+    """Debian's docker-registry on 127.0.0.1, storing under ``root`` and logging to
+    ``root/log``; a generator that yields ``host:port`` and stops it by PID."""
     import shutil
     import subprocess
     import time
@@ -41,7 +41,6 @@ def registry(tmp_path_factory):
     binary = shutil.which("docker-registry")
     if binary is None:
         pytest.fail("docker-registry is not installed (scripts/setup installs it)")
-    root = tmp_path_factory.mktemp("registry")
     port = free_port()
     config = root / "config.yml"
     config.write_text(f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {root}/data\n"
@@ -60,6 +59,20 @@ def registry(tmp_path_factory):
         proc.terminate()
         proc.wait(timeout=10)
         log.close()
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory):
+    """The tests' registry (the origin, in tests that have two)."""
+    yield from serve_registry(tmp_path_factory.mktemp("registry"))
+
+
+@pytest.fixture(scope="session")
+def second_registry(tmp_path_factory):
+    """Another registry: a team's mirror or second site. (host:port, its directory)."""
+    root = tmp_path_factory.mktemp("registry2")
+    for host in serve_registry(root):
+        yield host, root
 
 
 def docker_ready() -> None:

@@ -4,6 +4,8 @@
     ├── SpecError               dlenv.toml is wrong (all problems at once)   exit 2
     ├── UsageError              a command-line value is wrong                exit 2
     ├── ResolveError            no supported combination; names nearest ones exit 2
+    ├── ConfigError             a team/user config file or variable is wrong exit 2
+    ├── PolicyError             the spec or lock breaks a team policy        exit 2
     ├── LockError               resolution or lock file problem              exit 2
     │   ├── StaleLockError      the lock no longer matches the spec          exit 1
     │   └── NoWheelError        a package has no wheel for the target        exit 2
@@ -81,6 +83,18 @@ class ResolveError(DlenvError):
         if self.alternatives and fix is None:
             fix = "nearest working combinations: " + "; ".join(self.alternatives)
         super().__init__(message, fix=fix)
+
+
+class ConfigError(DlenvError):
+    """A team or user configuration file, or a variable that stands for one, is unusable."""
+
+    exit_code = 2
+
+
+class PolicyError(DlenvError):
+    """The spec or its lock breaks a policy of the team configuration."""
+
+    exit_code = 2
 
 
 class LockError(DlenvError):

@@ -178,6 +178,21 @@ def test_registry_round_trip_by_digest(project, built, registry, tmp_path):
     assert json.loads(skopeo.stdout)["Digest"] == built["digest"]
 
 
+def test_push_with_no_ref_goes_where_the_team_file_says(project, built, registry, tmp_path):
+    root, cache = project
+    team = tmp_path / "team"
+    (team / "vision").mkdir(parents=True)
+    (team / "dlenv-team.toml").write_text(f'[registry]\npush = "{registry}/ml-team"\n')
+    for name in ("dlenv.toml", "dlenv.lock"):
+        (team / "vision" / name).write_bytes((root / name).read_bytes())
+    r = dlenv("push", str(team / "vision"), "--cache-dir", str(cache), "--json")
+    assert r.returncode == 0, r.stderr
+    pushed = json.loads(r.stdout)
+    assert pushed["ref"] == f"{registry}/ml-team/pybase:latest"
+    r = dlenv("push", str(root), "--cache-dir", str(cache))  # no team file above it
+    assert r.returncode == 2 and "needs a REF" in r.stderr and "registry.push" in r.stderr
+
+
 def test_push_sends_what_build_built_even_after_a_run(project, registry, tmp_path):
     # `dlenv run` builds the image without the project's files (they are mounted): it must
     # not take the tag `dlenv build` gave, which `dlenv push` sends.

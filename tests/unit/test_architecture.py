@@ -17,7 +17,7 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "dlenv"
 LAYERS = [
     ["errors"],
     ["fsutil", "checks"],
-    ["cache"],
+    ["cache", "config"],
     ["compat", "oci"],
     ["spec"],
     ["lock"],

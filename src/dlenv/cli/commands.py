@@ -204,9 +204,12 @@ def cmd_dockerfile(args: argparse.Namespace) -> int:
 def cmd_push(args: argparse.Namespace) -> int:
     from dlenv.workflows import registry as registry_flow
 
-    project = open_project(args.dir)
+    ref, where = args.ref, args.dir
+    if ref and where == "." and Path(ref).is_dir():  # 'dlenv push DIR': the configured REF
+        ref, where = None, ref
+    project = open_project(where)
     with ConsoleReporter(quiet=args.json) as reporter:
-        pushed = registry_flow.push(project, args.ref, profile=args.profile,
+        pushed = registry_flow.push(project, ref, profile=args.profile,
                                     frozen=args.frozen, cache_dir=args.cache_dir,
                                     reporter=reporter)
     if args.json:
@@ -232,6 +235,36 @@ def cmd_pull(args: argparse.Namespace) -> int:
     else:
         out.print(f"pulled {pulled.ref} → {pulled.digest}", soft_wrap=True)
     return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    from dlenv.config import KEYS, load_config
+
+    config = load_config(Path(args.dir))
+    if args.json:
+        emit_json({"files": list(config.files), "settings": {
+            name: {"value": s.value, "source": s.source}
+            for name, s in config.settings.items()}})
+        return 0
+    table = Table(title="dlenv configuration")
+    table.add_column("key", no_wrap=True)
+    for col in ("value", "from"):
+        table.add_column(col, overflow="fold")
+    for name, s in config.settings.items():
+        table.add_row(name, escape(_config_value(s.value)),
+                      escape(s.source) if s.source != "default" else "[dim]default[/]")
+    out.print(table)
+    out.print("files read (lowest first): " + (", ".join(map(escape, config.files)) or "none")
+              + f"; {len(KEYS)} keys, see the README's 'For teams'", soft_wrap=True)
+    return 0
+
+
+def _config_value(value: object) -> str:
+    if isinstance(value, dict):
+        return "; ".join(f"{k} → {', '.join(v)}" for k, v in value.items()) or "-"
+    if isinstance(value, tuple):
+        return ", ".join(value) or "-"
+    return "-" if value is None else str(value)
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:

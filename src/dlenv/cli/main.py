@@ -4,13 +4,16 @@ input, 3 the outside world, 130 interrupted); the only place that turns exceptio
 from __future__ import annotations
 
 import errno
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from rich.markup import escape
 
 from dlenv.cli.parser import build_parser
 from dlenv.cli.render import err
+from dlenv.config import load_config
 from dlenv.errors import DlenvError
 
 
@@ -25,6 +28,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command:
         args.cmd = command
     try:
+        # The team configuration reaches every part (and uv) as the variables each reads;
+        # what the user's environment sets stays.
+        # ('dlenv config' shows where each value came from, so it reads them itself.)
+        if args.command != "config":
+            where = Path(getattr(args, "dir", None) or ".")
+            config = load_config(where if where.is_dir() else None)
+            os.environ.update(config.environment(os.environ))
         code: int = args.func(args)
         return code
     except DlenvError as exc:

@@ -7,6 +7,7 @@ import argparse
 from dlenv import __version__
 from dlenv.cli.commands import (
     cmd_build,
+    cmd_config,
     cmd_dockerfile,
     cmd_doctor,
     cmd_gc,
@@ -130,7 +131,8 @@ def _image_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     s.set_defaults(func=cmd_dockerfile)
 
     s = sub.add_parser("push", help="push the built image to a registry")
-    s.add_argument("ref", help="registry/repository:tag")
+    s.add_argument("ref", nargs="?", help="registry/repository:tag (default: NAME:PROFILE "
+                                         "under the team configuration's registry.push)")
     _project_dir(s)
     s.add_argument("--profile", help="the profile's image (default: the base image)")
     _cache_dir(s)
@@ -145,6 +147,12 @@ def _image_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     _cache_dir(s)
     _json(s)
     s.set_defaults(func=cmd_pull)
+
+    s = sub.add_parser("config", help="show the effective team configuration and where each "
+                                      "value comes from")
+    _project_dir(s)
+    _json(s)
+    s.set_defaults(func=cmd_config)
 
     s = sub.add_parser("gc", help="free the space of images, layers and trees dlenv no longer "
                                   "needs (with sizes)")

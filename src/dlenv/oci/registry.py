@@ -15,14 +15,15 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
 from dlenv.cache import describe_transport_error, http_timeout
-from dlenv.errors import IntegrityError, RegistryError, UsageError
+from dlenv.config import DEFAULT_REGISTRY, parse_mirrors
+from dlenv.errors import ConfigError, IntegrityError, RegistryError, UsageError
 from dlenv.fsutil import shorten
 from dlenv.oci import MT_DOCKER_LIST, MT_DOCKER_MANIFEST, MT_INDEX, MT_MANIFEST, Descriptor
 from dlenv.oci.store import OCIStore
@@ -30,7 +31,25 @@ from dlenv.oci.store import OCIStore
 ACCEPT = ", ".join([MT_MANIFEST, MT_INDEX, MT_DOCKER_MANIFEST, MT_DOCKER_LIST])
 CHUNK = 16 << 20
 RETRIES = 5
-DEFAULT_REGISTRY = "docker.io"
+T = TypeVar("T")
+MIRROR_TRIES = 2  # a mirror that does not answer is passed over quickly for the next source
+
+
+def default_registry() -> str:
+    """Where short names (``debian:bookworm-slim``) are found: the team configuration's
+    ``registry.default`` (``DLENV_DEFAULT_REGISTRY``), else Docker Hub."""
+    return os.environ.get("DLENV_DEFAULT_REGISTRY") or DEFAULT_REGISTRY
+
+
+def configured_mirrors() -> dict[str, tuple[str, ...]]:
+    """``registry.mirrors`` of the team configuration (``DLENV_REGISTRY_MIRRORS``)."""
+    text = os.environ.get("DLENV_REGISTRY_MIRRORS", "")
+    try:
+        return parse_mirrors(text) if text else {}
+    except ValueError as exc:
+        raise ConfigError(f"DLENV_REGISTRY_MIRRORS {exc}",
+                         fix="write REGISTRY=MIRROR[,MIRROR...] entries, space-separated") \
+            from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +73,8 @@ class Reference:
         if "/" in ref and ("." in first or ":" in first or first == "localhost"):
             registry, repository = ref.split("/", 1)
         else:
-            registry, repository = DEFAULT_REGISTRY, ref if "/" in ref else f"library/{ref}"
+            registry = default_registry()
+            repository = ref if "/" in ref or registry != DEFAULT_REGISTRY else f"library/{ref}"
         if not re.fullmatch(r"[a-z0-9]+(?:[._/-][a-z0-9]+)*", repository):
             raise UsageError(f"{shorten(ref)} is not a valid image reference",
                              fix="write REGISTRY/REPOSITORY[:TAG][@sha256:DIGEST], lowercase")
@@ -109,12 +129,12 @@ def _plain_http(registry: str) -> bool:
 
 class RegistryClient:
     def __init__(self, *, transport: httpx.BaseTransport | None = None,
-                 mirrors: dict[str, str] | None = None, verify: Any = True,
+                 mirrors: dict[str, tuple[str, ...]] | None = None, verify: Any = True,
                  credentials: Callable[[str], tuple[str, str] | None] = docker_credentials,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.http = httpx.Client(transport=transport, verify=verify, timeout=http_timeout(),
                                  follow_redirects=True)
-        self.mirrors = mirrors or {}
+        self.mirrors = configured_mirrors() if mirrors is None else mirrors
         self.credentials = credentials
         self.sleep = sleep
         self.tokens: dict[tuple[str, str], str] = {}
@@ -123,7 +143,6 @@ class RegistryClient:
         self.http.close()
 
     def _base(self, registry: str) -> str:
-        registry = self.mirrors.get(registry, registry)
         if registry.startswith(("http://", "https://")):
             return registry.rstrip("/")
         if registry == DEFAULT_REGISTRY:
@@ -152,13 +171,13 @@ class RegistryClient:
         return f"Bearer {token}" if token else None
 
     def request(self, method: str, ref: Reference, path: str, *, push: bool = False,
-                **kwargs: Any) -> httpx.Response:
+                tries: int = RETRIES, **kwargs: Any) -> httpx.Response:
         """One registry request with auth and bounded retries; the response is read fully."""
         url = path if path.startswith("http") else f"{self._base(ref.registry)}/v2/{path}"
         scope = f"repository:{ref.repository}:{'pull,push' if push else 'pull'}"
         key = (ref.registry, scope)
         last: str = ""
-        for attempt in range(RETRIES):
+        for attempt in range(tries):
             headers = dict(kwargs.pop("headers", {}) or {})
             kwargs["headers"] = headers
             if key in self.tokens:
@@ -179,14 +198,38 @@ class RegistryClient:
                 self.sleep(min(0.5 * 2 ** attempt, 8))
                 continue
             return r
-        raise RegistryError(f"{ref.registry}: {method} {url} failed after {RETRIES} tries "
+        raise RegistryError(f"{ref.registry}: {method} {url} failed after {tries} tries "
                             f"({last})", fix="check that the registry is up and reachable")
 
     # --- reading ------------------------------------------------------------------------
+    def _sources(self, ref: Reference) -> list[tuple[Reference, int]]:
+        """Where to pull ``ref`` from, with how many tries each: the team's mirrors of its
+        registry in order (quickly passed over), then the registry itself."""
+        return [(replace(ref, registry=m), MIRROR_TRIES)
+                for m in self.mirrors.get(ref.registry, ())] + [(ref, RETRIES)]
+
+    def _first(self, ref: Reference, fetch: Callable[[Reference, int], T]) -> T:
+        """``fetch`` from each source in turn until one has it. Every byte is checked by
+        digest whoever sends it, so a mirror that sends wrong bytes is an error, not a
+        miss."""
+        *mirrors, (origin, tries) = self._sources(ref)
+        for source, mirror_tries in mirrors:
+            try:
+                return fetch(source, mirror_tries)
+            except IntegrityError:
+                raise
+            except RegistryError:
+                continue  # a miss or a mirror that is down: the next source
+        return fetch(origin, tries)
+
     def manifest(self, ref: Reference) -> tuple[bytes, str, str]:
-        """(body, media type, digest) of a manifest, resolving an index to linux/amd64."""
+        """(body, media type, digest) of a manifest, resolving an index to linux/amd64;
+        from the first of the registry's mirrors that has it, else the registry."""
+        return self._first(ref, self._manifest)
+
+    def _manifest(self, ref: Reference, tries: int = RETRIES) -> tuple[bytes, str, str]:
         r = self.request("GET", ref, f"{ref.repository}/manifests/{ref.reference}",
-                         headers={"Accept": ACCEPT})
+                         headers={"Accept": ACCEPT}, tries=tries)
         if r.status_code == 404:
             raise RegistryError(f"{ref} not found", fix="check the name and tag")
         if r.status_code != 200:
@@ -203,8 +246,8 @@ class RegistryClient:
                 for m in doc["manifests"]:
                     p = m.get("platform", {})
                     if p.get("os") == "linux" and p.get("architecture") == "amd64":
-                        return self.manifest(Reference(ref.registry, ref.repository, None,
-                                                       _digest(ref, m["digest"])))
+                        return self._manifest(Reference(ref.registry, ref.repository, None,
+                                                        _digest(ref, m["digest"])), tries)
             except (KeyError, TypeError, AttributeError):
                 raise RegistryError(f"{ref}: the registry sent a malformed index") from None
             raise RegistryError(f"{ref} has no linux/amd64 image")
@@ -214,10 +257,14 @@ class RegistryClient:
         return self.manifest(ref)[2]
 
     def blob_to_store(self, ref: Reference, digest: str, store: OCIStore) -> None:
+        """One blob into the store, checked by digest; from the first source that has it."""
         if store.has(digest) and store.verify_blob(digest):
             return
+        self._first(ref, lambda source, tries: self._blob(source, digest, store, tries))
+
+    def _blob(self, ref: Reference, digest: str, store: OCIStore, tries: int) -> None:
         last = ""
-        for attempt in range(RETRIES):
+        for attempt in range(tries):
             with store.writer() as f:
                 h = hashlib.sha256()
                 try:
@@ -247,7 +294,7 @@ class RegistryClient:
                     raise IntegrityError(f"{ref}: blob {digest} arrived with another digest")
                 store.commit(f, digest)
                 return
-        raise RegistryError(f"{ref}: blob {digest} could not be downloaded after {RETRIES} "
+        raise RegistryError(f"{ref}: blob {digest} could not be downloaded after {tries} "
                             f"tries ({last})", fix="check that the registry is up and reachable")
 
     def pull(self, ref: Reference, store: OCIStore, tag: str | None = None) -> Descriptor:

@@ -3,14 +3,16 @@ other verb starts from (made or remade when missing or stale, never silently whe
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from dlenv.config import Config, load_config
 from dlenv.errors import LockError, SpecError, StaleLockError, UsageError
 from dlenv.image.project import ProjectFile, collect_project, credential_like
 from dlenv.lock import LOCK_FILE, Lock, read_lock, write_lock
 from dlenv.resolve import Target, resolve_target
 from dlenv.resolve.locking import load_lock, lock_project, target_of
+from dlenv.resolve.policy import check_policy
 from dlenv.spec import SPEC_FILE, Spec, find_spec_file, load_spec
 from dlenv.spec.starter import render_starter
 from dlenv.workflows.report import Reporter, Silent
@@ -22,6 +24,7 @@ class Project:
 
     spec: Spec
     file: Path
+    config: Config = field(default_factory=Config.defaults, compare=False)  # the team's
 
     @property
     def directory(self) -> Path:
@@ -35,7 +38,7 @@ class Project:
 def open_project(directory: Path | str) -> Project:
     """The project in ``directory`` (dlenv.toml, else pyproject.toml's [tool.dlenv])."""
     file = find_spec_file(Path(directory))
-    return Project(load_spec(file), file)
+    return Project(load_spec(file), file, load_config(file.parent))
 
 
 def init_project(directory: Path, *, framework: str | None = None, gpu: bool = False,
@@ -72,6 +75,7 @@ def lock(project: Project, *, cache_dir: str | None = None,
     """Resolve and pin everything; write ``dlenv.lock`` (atomically)."""
     (reporter or Silent()).step(f"locking {project.spec.name}{why}")
     made = lock_project(project.spec, cache_dir=cache_dir)
+    check_policy(project.config, project.spec, made)  # a refused lock is not written
     write_lock(project.lock_path, made)
     return made
 
@@ -88,7 +92,9 @@ def fresh_lock(project: Project, *, cache_dir: str | None = None, frozen: bool =
     path = project.lock_path
     try:
         if path.exists() or frozen:
-            return load_lock(project.spec, path) if path.exists() else read_lock(path)
+            found = load_lock(project.spec, path) if path.exists() else read_lock(path)
+            check_policy(project.config, project.spec, found)
+            return found
     except StaleLockError:
         if frozen:
             raise

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dlenv.config import TEAM_FILE
 from dlenv.engine import detect
+from dlenv.errors import UsageError
 from dlenv.image import default_store
 from dlenv.oci.registry import Reference, RegistryClient
 from dlenv.workflows.build import load_image, ready_image
@@ -30,12 +32,26 @@ class Pulled:
     loaded: bool
 
 
-def push(project: Project, ref: str, *, profile: str | None = None, frozen: bool = False,
-         cache_dir: str | None = None, reporter: Reporter | None = None) -> Pushed:
-    """Push the profile's image as ``ref``: what ``dlenv build`` made when it was built from
-    the project's spec and lock as they are now, else built first (locking when needed)."""
+def push_target(project: Project, ref: str | None, profile: str | None) -> Reference:
+    """``ref``, else NAME:PROFILE under the team configuration's ``registry.push``."""
+    if ref is None:
+        prefix = project.config["registry.push"]
+        if prefix is None:
+            raise UsageError("dlenv push needs a REF (registry/repository:tag)",
+                             fix="name one, or set registry.push in the team configuration "
+                                 f"({TEAM_FILE}) or DLENV_PUSH_TO")
+        ref = f"{prefix}/{project.spec.name}:{profile or 'latest'}"
+    return Reference.parse(ref)
+
+
+def push(project: Project, ref: str | None, *, profile: str | None = None,
+         frozen: bool = False, cache_dir: str | None = None,
+         reporter: Reporter | None = None) -> Pushed:
+    """Push the profile's image as ``ref`` (None: where the team configuration says): what
+    ``dlenv build`` made when it was built from the project's spec and lock as they are now,
+    else built first (locking when needed)."""
     report = reporter or Silent()
-    target = Reference.parse(ref)  # a bad reference fails before any work
+    target = push_target(project, ref, profile)  # a bad reference fails before any work
     ready = ready_image(project, profile=profile, frozen=frozen, cache_dir=cache_dir,
                         reporter=report)
     store = default_store(cache_dir)
