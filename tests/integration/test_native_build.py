@@ -193,6 +193,20 @@ def test_push_with_no_ref_goes_where_the_team_file_says(project, built, registry
     assert r.returncode == 2 and "needs a REF" in r.stderr and "registry.push" in r.stderr
 
 
+def test_a_push_to_another_repository_mounts_blobs_instead_of_sending_them(
+        project, built, registry, tmp_path):
+    root, cache = project
+    r = dlenv("push", f"{registry}/mount/first:1", str(root), "--cache-dir", str(cache))
+    assert r.returncode == 0, r.stderr
+    r = dlenv("push", f"{registry}/mount/second:1", str(root), "--cache-dir", str(cache),
+              "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["blobs_sent"] == 0  # every blob mounted from mount/first
+    r = dlenv("pull", f"{registry}/mount/second@{built['digest']}", "--cache-dir",
+              str(tmp_path / "fresh"), "--json")
+    assert r.returncode == 0, r.stderr  # the second repository serves every blob
+
+
 def test_push_sends_what_build_built_even_after_a_run(project, registry, tmp_path):
     # `dlenv run` builds the image without the project's files (they are mounted): it must
     # not take the tag `dlenv build` gave, which `dlenv push` sends.

@@ -219,3 +219,18 @@ def test_a_mirror_that_sends_other_bytes_is_an_error_not_a_miss():
         credentials=lambda r: None, mirrors={"origin.example": ("mirror.example",)},
         sleep=lambda s: None)
     assert miss.manifest(Reference.parse(f"origin.example/team/img@{digest}"))[2] == digest
+
+
+def test_pushed_repositories_are_remembered_newest_first_and_a_damaged_record_is_ignored(
+        tmp_path):
+    from dlenv.workflows.registry import PushedRepositories
+
+    record = PushedRepositories(tmp_path / "pushed.json")
+    for repo in ("team/a", "team/b", "team/a", "team/c", "team/d", "team/e"):
+        record.add("127.0.0.1:5000", repo)
+    assert record.get("127.0.0.1:5000") == ("team/e", "team/d", "team/c", "team/a")
+    assert record.get("elsewhere.example") == ()
+    (tmp_path / "pushed.json").write_text('{"127.0.0.1:5000": ["ok/repo", "../x", 7]}')
+    assert record.get("127.0.0.1:5000") == ("ok/repo",)
+    (tmp_path / "pushed.json").write_text("[")
+    assert record.get("127.0.0.1:5000") == ()

@@ -32,6 +32,7 @@ ACCEPT = ", ".join([MT_MANIFEST, MT_INDEX, MT_DOCKER_MANIFEST, MT_DOCKER_LIST])
 CHUNK = 16 << 20
 RETRIES = 5
 T = TypeVar("T")
+REPOSITORY = re.compile(r"[a-z0-9]+(?:[._/-][a-z0-9]+)*")
 MIRROR_TRIES = 2  # a mirror that does not answer is passed over quickly for the next source
 
 
@@ -75,7 +76,7 @@ class Reference:
         else:
             registry = default_registry()
             repository = ref if "/" in ref or registry != DEFAULT_REGISTRY else f"library/{ref}"
-        if not re.fullmatch(r"[a-z0-9]+(?:[._/-][a-z0-9]+)*", repository):
+        if not REPOSITORY.fullmatch(repository):
             raise UsageError(f"{shorten(ref)} is not a valid image reference",
                              fix="write REGISTRY/REPOSITORY[:TAG][@sha256:DIGEST], lowercase")
         return cls(registry, repository, tag if tag or digest else "latest", digest)
@@ -318,11 +319,24 @@ class RegistryClient:
             while chunk := f.read(CHUNK):
                 yield chunk
 
-    def push_blob(self, ref: Reference, store: OCIStore, digest: str) -> bool:
-        """Upload one blob unless the registry has it; return whether it was sent."""
+    def push_blob(self, ref: Reference, store: OCIStore, digest: str,
+                  mount_from: tuple[str, ...] = ()) -> bool:
+        """Upload one blob unless the repository has it or the registry can mount it from
+        another of its repositories (``mount_from``, tried in order: no bytes are sent);
+        return whether it was sent."""
         path_ = f"{ref.repository}/blobs/{digest}"
         if self.request("HEAD", ref, path_, push=True).status_code == 200:
             return False
+        for source in mount_from:
+            if source == ref.repository:
+                continue
+            r = self.request("POST", ref, f"{ref.repository}/blobs/uploads/", push=True,
+                             params={"mount": digest, "from": source})
+            if r.status_code == 201:
+                return False
+            if r.status_code == 202:  # not mounted: the registry opened an upload instead
+                self.request("DELETE", ref, self._absolute(ref, r.headers["location"]),
+                             push=True)
         r = self.request("POST", ref, f"{ref.repository}/blobs/uploads/", push=True)
         if r.status_code not in (201, 202):
             raise RegistryError(f"{ref}: cannot start an upload ({r.status_code} {r.text[:200]})")
@@ -345,11 +359,13 @@ class RegistryClient:
     def _absolute(self, ref: Reference, location: str) -> str:
         return location if location.startswith("http") else self._base(ref.registry) + location
 
-    def push(self, store: OCIStore, manifest: Descriptor, ref: Reference) -> tuple[str, int]:
+    def push(self, store: OCIStore, manifest: Descriptor, ref: Reference,
+             mount_from: tuple[str, ...] = ()) -> tuple[str, int]:
         """Push an image (each blob hashed in full first); return its digest and how many
-        blobs were sent."""
+        blobs were sent. ``mount_from``: repositories of the same registry that may hold
+        some blobs already (cross-repository mounts)."""
         _, *blobs = store.verified_blobs(manifest)
-        sent = sum(self.push_blob(ref, store, digest) for digest in blobs)
+        sent = sum(self.push_blob(ref, store, digest, mount_from) for digest in blobs)
         body = store.blob_path(manifest.digest).read_bytes()
         r = self.request("PUT", ref, f"{ref.repository}/manifests/{ref.reference}", push=True,
                          content=body, headers={"Content-Type": manifest.media_type})

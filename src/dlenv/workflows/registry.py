@@ -3,13 +3,17 @@ what ``build`` made from the project's current spec and lock."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
+from dlenv.cache import default_cache_dir
 from dlenv.config import TEAM_FILE
 from dlenv.engine import detect
 from dlenv.errors import UsageError
+from dlenv.fsutil import canonical_json, write_atomic
 from dlenv.image import default_store
-from dlenv.oci.registry import Reference, RegistryClient
+from dlenv.oci.registry import REPOSITORY, Reference, RegistryClient
 from dlenv.workflows.build import load_image, ready_image
 from dlenv.workflows.project import Project
 from dlenv.workflows.report import Reporter, Silent
@@ -30,6 +34,36 @@ class Pulled:
     ref: Reference
     digest: str
     loaded: bool
+
+
+class PushedRepositories:
+    """The repositories this machine pushed to, per registry, newest first: where a push
+    asks the registry to mount blobs from (a second environment that shares the framework's
+    layers then sends none of their bytes)."""
+
+    KEEP = 4  # a mount attempt is one request per missing blob and repository
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def _read(self) -> dict[str, list[str]]:
+        try:
+            data = json.loads(self.path.read_bytes())
+        except (OSError, ValueError):
+            return {}
+        if not isinstance(data, dict):
+            return {}
+        return {k: [r for r in v if isinstance(r, str) and REPOSITORY.fullmatch(r)]
+                for k, v in data.items() if isinstance(v, list)}
+
+    def get(self, registry: str) -> tuple[str, ...]:
+        return tuple(self._read().get(registry, ())[:self.KEEP])
+
+    def add(self, registry: str, repository: str) -> None:
+        data = self._read()
+        data[registry] = [repository, *(r for r in data.get(registry, []) if r != repository)
+                          ][:self.KEEP]
+        write_atomic(self.path, canonical_json(data))
 
 
 def push_target(project: Project, ref: str | None, profile: str | None) -> Reference:
@@ -56,11 +90,14 @@ def push(project: Project, ref: str | None, *, profile: str | None = None,
                         reporter=report)
     store = default_store(cache_dir)
     client = RegistryClient()
+    pushed_to = PushedRepositories(default_cache_dir(cache_dir) / "pushed.json")
     try:
         report.step(f"pushing {ready.tag} to {target}")
-        digest, sent = client.push(store, ready.manifest, target)
+        digest, sent = client.push(store, ready.manifest, target,
+                                   mount_from=pushed_to.get(target.registry))
     finally:
         client.close()
+    pushed_to.add(target.registry, target.repository)
     return Pushed(ref=target, digest=digest, blobs_sent=sent, image=ready.tag,
                   layers=len(store.read_json(ready.manifest.digest)["layers"]),
                   built=ready.built)
