@@ -315,7 +315,10 @@ def main() -> int:
             rows["eject_cold"] = rows["eject_write_cold"] + rows["eject_docker_cold"]
 
         # a command in each image: `dlenv run` (its run image, loaded once) vs `docker run`
-        rows["dlenv_run"] = median_run(dlenv("run", str(project), "--", *probe), env)
+        # (a CUDA image runs on the CPU here: no GPU; Docker's side gets none either)
+        accelerator = tomllib.loads((project / "dlenv.toml").read_text()).get("accelerator")
+        cpu = ["--allow-cpu"] if accelerator == "cuda" else []
+        rows["dlenv_run"] = median_run(dlenv("run", str(project), *cpu, "--", *probe), env)
         rows["docker_run"] = median_run([DOCKER, "run", "--rm", f"bench-docker/{name}:1",
                                          *probe])
         d_size, d_layers = image_facts(f"bench-dlenv/{name}:1")
