@@ -29,6 +29,8 @@ DEFAULT_REGISTRY = "docker.io"
 
 _HOST = r"[a-z0-9](?:[a-z0-9.-]{0,252}[a-z0-9])?(?::[0-9]{1,5})?"
 _REPO = r"[a-z0-9]+(?:[._/-][a-z0-9]+)*"
+HOST = re.compile(_HOST)  # a registry's host[:port]
+REPOSITORY = re.compile(_REPO)  # a repository path in a registry
 _URL = r"https?://[A-Za-z0-9._~:/?#\[\]@!$&'()*+,;=%-]{1,2000}"
 _NAME = r"[a-z0-9][a-z0-9._-]{0,62}"
 _DRIVER = r"[0-9]{3}(?:\.[0-9]{1,3}){0,2}"

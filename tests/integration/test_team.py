@@ -94,3 +94,48 @@ def test_pulls_try_the_team_mirror_first_and_fall_back_to_the_origin(registry, s
     # A mirror that is down is passed over.
     where = team_dir(tmp_path, "team-c", {registry: [f"127.0.0.1:{free_port()}"]})
     assert pull(f"{registry}/team/tiny:1", where, tmp_path / "c3")["digest"] == digest
+
+
+def uploads(log: Path) -> int:
+    """Blob uploads a registry finished (each ends with one PUT)."""
+    return sum(1 for line in log.read_text().splitlines()
+               if '"PUT /v2/' in line and "/blobs/uploads/" in line and '" 201 ' in line)
+
+
+def test_copy_and_mirror_send_only_missing_blobs_and_keep_the_digest(registry, second_registry,
+                                                                     tmp_path):
+    from tests.conftest import DOCKER, docker_ready
+
+    site_b, site_b_root = second_registry
+    store = OCIStore(tmp_path / "source")
+    digest = tiny_image(store)
+    for tag in ("2026.1", "2026.2", "nightly"):
+        push(store, f"{registry}/envs/copy-me:{tag}")
+    cache = tmp_path / "cache"
+
+    before = uploads(site_b_root / "log")
+    r = run_dlenv("copy", f"{registry}/envs/copy-me:2026.1", f"{site_b}/site/copy-me:2026.1",
+                  "--cache-dir", str(cache), "--json")
+    assert r.returncode == 0, r.stderr
+    (copied,) = json.loads(r.stdout)
+    assert (copied["digest"], copied["blobs_sent"], copied["skipped"]) == (digest, 2, False)
+    assert uploads(site_b_root / "log") - before == 2  # the config and the one layer
+
+    # the team's environments, Harbor-replication style: tags matching a pattern
+    r = run_dlenv("mirror", f"{registry}/envs/copy-me", "--to", f"{site_b}/replica",
+                  "--tags", "2026.*", "--cache-dir", str(cache), "--json")
+    assert r.returncode == 0, r.stderr
+    done = {c["target"]: c for c in json.loads(r.stdout)}
+    assert sorted(done) == [f"{site_b}/replica/envs/copy-me:2026.1",
+                            f"{site_b}/replica/envs/copy-me:2026.2"]
+    assert all(c["digest"] == digest and c["blobs_sent"] == 0 for c in done.values())  # mounted
+    again = run_dlenv("mirror", f"{registry}/envs/copy-me", "--to", f"{site_b}/replica",
+                      "--tags", "2026.*", "--cache-dir", str(cache), "--json")
+    assert all(c["skipped"] for c in json.loads(again.stdout))  # idempotent
+    assert uploads(site_b_root / "log") - before == 2
+
+    docker_ready()
+    pulled = __import__("subprocess").run(
+        [DOCKER, "pull", f"{site_b}/replica/envs/copy-me@{digest}"], capture_output=True,
+        text=True, check=False)
+    assert pulled.returncode == 0, pulled.stderr

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.markup import escape
 from rich.table import Table
@@ -19,6 +20,9 @@ from dlenv.workflows import build as build_flow
 from dlenv.workflows import project as project_flow
 from dlenv.workflows import run as run_flow
 from dlenv.workflows.project import open_project
+
+if TYPE_CHECKING:  # the registry workflows are imported inside their commands (start-up)
+    from dlenv.workflows.registry import Copied
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -234,6 +238,37 @@ def cmd_pull(args: argparse.Namespace) -> int:
         emit_json({"ref": str(pulled.ref), "digest": pulled.digest, "loaded": pulled.loaded})
     else:
         out.print(f"pulled {pulled.ref} → {pulled.digest}", soft_wrap=True)
+    return 0
+
+
+def cmd_copy(args: argparse.Namespace) -> int:
+    from dlenv.workflows import registry as registry_flow
+
+    with ConsoleReporter(quiet=args.json) as reporter:
+        copied = registry_flow.copy(args.source, args.target, cache_dir=args.cache_dir,
+                                    reporter=reporter)
+    return _copies([copied], args.json)
+
+
+def cmd_mirror(args: argparse.Namespace) -> int:
+    from dlenv.workflows import registry as registry_flow
+
+    with ConsoleReporter(quiet=args.json) as reporter:
+        copied = registry_flow.mirror(args.sources, args.to, tags=args.tags,
+                                      cache_dir=args.cache_dir, reporter=reporter)
+    return _copies(copied, args.json)
+
+
+def _copies(copied: list[Copied], as_json: bool) -> int:
+    if as_json:
+        emit_json([{"source": c.source, "target": c.target, "digest": c.digest,
+                    "blobs_sent": c.blobs_sent, "skipped": c.skipped} for c in copied])
+        return 0
+    for c in copied:
+        how = "already there" if c.skipped else f"{c.blobs_sent} blobs sent, the rest were there"
+        out.print(f"{escape(c.target)}@{c.digest} ({how})", soft_wrap=True)
+    fresh = sum(not c.skipped for c in copied)
+    out.print(f"{len(copied)} images: {fresh} copied, {len(copied) - fresh} already there")
     return 0
 
 

@@ -8,6 +8,7 @@ from dlenv import __version__
 from dlenv.cli.commands import (
     cmd_build,
     cmd_config,
+    cmd_copy,
     cmd_dockerfile,
     cmd_doctor,
     cmd_gc,
@@ -15,6 +16,7 @@ from dlenv.cli.commands import (
     cmd_lint,
     cmd_lock,
     cmd_matrix,
+    cmd_mirror,
     cmd_ps,
     cmd_pull,
     cmd_push,
@@ -147,6 +149,25 @@ def _image_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     _cache_dir(s)
     _json(s)
     s.set_defaults(func=cmd_pull)
+
+    s = sub.add_parser("copy", help="copy an image between repositories or registries, "
+                                    "keeping its digest (only missing blobs travel)")
+    s.add_argument("source", metavar="SRC", help="registry/repository:tag or @sha256:…")
+    s.add_argument("target", metavar="DST", help="registry/repository:tag")
+    _cache_dir(s)
+    _json(s)
+    s.set_defaults(func=cmd_copy)
+
+    s = sub.add_parser("mirror", help="copy every tag (or those matching --tags) of "
+                                      "repositories to another registry; idempotent")
+    s.add_argument("sources", metavar="REPO", nargs="+",
+                   help="registry/repository (every tag) or registry/repository:tag")
+    s.add_argument("--to", required=True, metavar="REGISTRY[/PREFIX]",
+                   help="the destination; repositories keep their paths under it")
+    s.add_argument("--tags", default="*", metavar="GLOB", help="tags to copy (default: all)")
+    _cache_dir(s)
+    _json(s)
+    s.set_defaults(func=cmd_mirror)
 
     s = sub.add_parser("config", help="show the effective team configuration and where each "
                                       "value comes from")

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 import httpx
 
 from dlenv.cache import describe_transport_error, http_timeout
-from dlenv.config import DEFAULT_REGISTRY, parse_mirrors
+from dlenv.config import DEFAULT_REGISTRY, REPOSITORY, parse_mirrors
 from dlenv.errors import ConfigError, IntegrityError, RegistryError, UsageError
 from dlenv.fsutil import shorten
 from dlenv.oci import MT_DOCKER_LIST, MT_DOCKER_MANIFEST, MT_INDEX, MT_MANIFEST, Descriptor
@@ -32,7 +32,7 @@ ACCEPT = ", ".join([MT_MANIFEST, MT_INDEX, MT_DOCKER_MANIFEST, MT_DOCKER_LIST])
 CHUNK = 16 << 20
 RETRIES = 5
 T = TypeVar("T")
-REPOSITORY = re.compile(r"[a-z0-9]+(?:[._/-][a-z0-9]+)*")
+TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 MIRROR_TRIES = 2  # a mirror that does not answer is passed over quickly for the next source
 
 
@@ -319,24 +319,31 @@ class RegistryClient:
             while chunk := f.read(CHUNK):
                 yield chunk
 
+    def has_blob(self, ref: Reference, digest: str) -> bool:
+        return self.request("HEAD", ref, f"{ref.repository}/blobs/{digest}",
+                            push=True).status_code == 200
+
+    def mount(self, ref: Reference, digest: str, source: str) -> bool:
+        """Ask the registry to link a blob of its repository ``source`` into ``ref``'s."""
+        if source == ref.repository:
+            return False
+        r = self.request("POST", ref, f"{ref.repository}/blobs/uploads/", push=True,
+                         params={"mount": digest, "from": source})
+        if r.status_code == 202:  # not mounted: the registry opened an upload instead
+            self.request("DELETE", ref, self._absolute(ref, r.headers["location"]), push=True)
+        return r.status_code == 201
+
     def push_blob(self, ref: Reference, store: OCIStore, digest: str,
                   mount_from: tuple[str, ...] = ()) -> bool:
         """Upload one blob unless the repository has it or the registry can mount it from
         another of its repositories (``mount_from``, tried in order: no bytes are sent);
         return whether it was sent."""
-        path_ = f"{ref.repository}/blobs/{digest}"
-        if self.request("HEAD", ref, path_, push=True).status_code == 200:
+        if self.has_blob(ref, digest) or any(self.mount(ref, digest, m) for m in mount_from):
             return False
-        for source in mount_from:
-            if source == ref.repository:
-                continue
-            r = self.request("POST", ref, f"{ref.repository}/blobs/uploads/", push=True,
-                             params={"mount": digest, "from": source})
-            if r.status_code == 201:
-                return False
-            if r.status_code == 202:  # not mounted: the registry opened an upload instead
-                self.request("DELETE", ref, self._absolute(ref, r.headers["location"]),
-                             push=True)
+        self.upload(ref, store, digest)
+        return True
+
+    def upload(self, ref: Reference, store: OCIStore, digest: str) -> None:
         r = self.request("POST", ref, f"{ref.repository}/blobs/uploads/", push=True)
         if r.status_code not in (201, 202):
             raise RegistryError(f"{ref}: cannot start an upload ({r.status_code} {r.text[:200]})")
@@ -354,7 +361,6 @@ class RegistryClient:
         r = self.request("PUT", ref, f"{location}{sep}digest={digest}", push=True)
         if r.status_code != 201:
             raise RegistryError(f"{ref}: upload of {digest} not accepted ({r.status_code})")
-        return True
 
     def _absolute(self, ref: Reference, location: str) -> str:
         return location if location.startswith("http") else self._base(ref.registry) + location
@@ -372,3 +378,67 @@ class RegistryClient:
         if r.status_code not in (200, 201):
             raise RegistryError(f"{ref}: manifest refused ({r.status_code} {r.text[:200]})")
         return manifest.digest, sent
+
+    # --- between registries ---------------------------------------------------------------
+    def manifest_digest(self, ref: Reference) -> str | None:
+        """The digest ``ref`` names at its registry now (no mirrors), or None when absent."""
+        r = self.request("HEAD", ref, f"{ref.repository}/manifests/{ref.reference}",
+                         headers={"Accept": ACCEPT})
+        if r.status_code == 404:
+            return None
+        if r.status_code != 200:
+            raise RegistryError(f"{ref}: manifest request failed ({r.status_code})")
+        found = r.headers.get("docker-content-digest")
+        return _digest(ref, found) if found else self._manifest(ref)[2]
+
+    def tags(self, ref: Reference) -> list[str]:
+        """Every tag of ``ref``'s repository (following the registry's pages)."""
+        found: list[str] = []
+        path = f"{ref.repository}/tags/list?n=1000"
+        for _ in range(1000):  # a bounded walk over the pages
+            r = self.request("GET", ref, path)
+            if r.status_code == 404:
+                raise RegistryError(f"{ref.registry}/{ref.repository} not found",
+                                    fix="check the repository's name")
+            if r.status_code != 200:
+                raise RegistryError(f"{ref}: tag list failed ({r.status_code})")
+            tags = _document(ref, r.content).get("tags") or []
+            if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+                raise RegistryError(f"{ref}: the registry sent a malformed tag list")
+            found += [t for t in tags if TAG.fullmatch(t)]
+            following = re.search(r"<([^>]+)>", r.headers.get("link", ""))
+            if not following:
+                break
+            path = following.group(1)
+            if not path.startswith("http"):
+                path = path.removeprefix("/v2/")
+        return sorted(set(found))
+
+    def copy(self, source: Reference, target: Reference, store: OCIStore,
+             mount_from: tuple[str, ...] = ()) -> tuple[str, int]:
+        """Copy an image between repositories or registries with its digest: blobs the
+        target has are skipped, blobs the target registry holds in the source repository
+        (same registry) or in ``mount_from`` are mounted, the rest pass through the store
+        (verified by digest). (digest, blobs sent)."""
+        body, media, digest = self.manifest(source)
+        doc = _document(source, body)
+        try:
+            blobs = [_digest(source, b["digest"]) for b in [doc["config"], *doc["layers"]]]
+        except (KeyError, TypeError):
+            raise RegistryError(f"{source}: the registry sent a manifest without config or "
+                                "layers") from None
+        sent = 0
+        for blob in blobs:
+            near = (source.repository,) if source.registry == target.registry else ()
+            if self.has_blob(target, blob) or any(self.mount(target, blob, m)
+                                                  for m in (*near, *mount_from)):
+                continue
+            self.blob_to_store(source, blob, store)
+            self.upload(target, store, blob)
+            sent += 1
+        r = self.request("PUT", target, f"{target.repository}/manifests/{target.reference}",
+                         push=True, content=body, headers={"Content-Type": media})
+        if r.status_code not in (200, 201):
+            raise RegistryError(f"{target}: manifest refused ({r.status_code} {r.text[:200]})")
+        return digest, sent
+

@@ -3,17 +3,18 @@ what ``build`` made from the project's current spec and lock."""
 
 from __future__ import annotations
 
+import fnmatch
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from dlenv.cache import default_cache_dir
-from dlenv.config import TEAM_FILE
+from dlenv.config import HOST, REPOSITORY, TEAM_FILE
 from dlenv.engine import detect
 from dlenv.errors import UsageError
 from dlenv.fsutil import canonical_json, write_atomic
 from dlenv.image import default_store
-from dlenv.oci.registry import REPOSITORY, Reference, RegistryClient
+from dlenv.oci.registry import Reference, RegistryClient
 from dlenv.workflows.build import load_image, ready_image
 from dlenv.workflows.project import Project
 from dlenv.workflows.report import Reporter, Silent
@@ -119,3 +120,76 @@ def pull(ref: str, *, load: bool = False, tag: str | None = None,
         report.step("loading into Docker")
         load_image(detect("docker"), store, desc, (tag or ref.split("@")[0],))
     return Pulled(ref=source, digest=desc.digest, loaded=load)
+
+
+@dataclass(frozen=True, slots=True)
+class Copied:
+    source: str
+    target: str
+    digest: str
+    blobs_sent: int
+    skipped: bool  # the target already named this digest: nothing was sent
+
+
+def copy(source: str, target: str, *, cache_dir: str | None = None,
+         reporter: Reporter | None = None) -> Copied:
+    """Copy ``source`` to ``target`` (another repository or registry) keeping its digest;
+    only the blobs the target lacks travel, and nothing when it has the image already."""
+    return copy_many([(source, target)], cache_dir=cache_dir, reporter=reporter)[0]
+
+
+def copy_many(pairs: list[tuple[str, str]], *, cache_dir: str | None = None,
+              reporter: Reporter | None = None) -> list[Copied]:
+    report = reporter or Silent()
+    refs = [(Reference.parse(s), Reference.parse(t)) for s, t in pairs]  # all checked first
+    store = default_store(cache_dir)
+    client = RegistryClient()
+    pushed_to = PushedRepositories(default_cache_dir(cache_dir) / "pushed.json")
+    done = []
+    try:
+        for source, target in refs:
+            wanted = client.manifest(source)[2]
+            if client.manifest_digest(target) == wanted:
+                done.append(Copied(str(source), str(target), wanted, 0, skipped=True))
+                continue
+            report.step(f"copying {source} to {target}")
+            digest, sent = client.copy(source, target, store,
+                                       mount_from=pushed_to.get(target.registry))
+            pushed_to.add(target.registry, target.repository)
+            done.append(Copied(str(source), str(target), digest, sent, skipped=False))
+    finally:
+        client.close()
+    return done
+
+
+def mirror(repositories: list[str], destination: str, *, tags: str = "*",
+           cache_dir: str | None = None, reporter: Reporter | None = None) -> list[Copied]:
+    """Copy every tag matching ``tags`` (a glob) of each source repository to
+    ``destination`` (REGISTRY[/PREFIX]) under the same repository path; tags the
+    destination has at the same digest are skipped, so a second run sends nothing and an
+    interrupted one goes on where it stopped."""
+    report = reporter or Silent()
+    registry, _, prefix = destination.rstrip("/").partition("/")
+    if not HOST.fullmatch(registry) or (prefix and not REPOSITORY.fullmatch(prefix)):
+        raise UsageError(f"{destination!r} is not REGISTRY[/PREFIX]",
+                         fix="write a registry host[:port], optionally with a path prefix")
+    pairs = []
+    client = RegistryClient()
+    try:
+        for repo in repositories:
+            source = Reference.parse(repo)
+            named = "@" in repo or ":" in repo.rsplit("/", 1)[-1]  # one image, in full
+            if named:
+                names = [source.reference]
+            else:
+                report.step(f"listing the tags of {source.registry}/{source.repository}")
+                names = [t for t in client.tags(source) if fnmatch.fnmatchcase(t, tags)]
+            where = f"{registry}/{prefix}/{source.repository}" if prefix \
+                else f"{registry}/{source.repository}"
+            for name in names:
+                at = "@" if name.startswith("sha256:") else ":"
+                pairs.append((f"{source.registry}/{source.repository}{at}{name}",
+                              f"{where}{at}{name}"))
+    finally:
+        client.close()
+    return copy_many(pairs, cache_dir=cache_dir, reporter=report)
