@@ -11,16 +11,22 @@
 # Another registry or a mirror of the base: --build-arg BASE=REF@sha256:...
 ARG BASE=debian:bookworm-slim@sha256:5555555555555555555555555555555555555555555555555555555555555555
 # Another Debian mirror for apt: --build-arg DEBIAN_MIRROR=http://HOST/debian
+# (security updates from DEBIAN_SECURITY_MIRROR, default: DEBIAN_MIRROR-security)
 ARG DEBIAN_MIRROR=
+ARG DEBIAN_SECURITY_MIRROR=
 
 FROM ${BASE} AS base
 ARG DEBIAN_MIRROR
+ARG DEBIAN_SECURITY_MIRROR
 # Debian's Python and the spec's packages at the lock's versions (apt takes their
 # dependencies from bookworm); the image's user, key-only for sshd (no password);
 # pip of that user installs into ~/.local.
 RUN --mount=type=secret,id=ca \
     if [ -n "$DEBIAN_MIRROR" ]; then rm -f /etc/apt/sources.list.d/debian.sources \
-        && echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $DEBIAN_MIRROR bookworm main" \
+        && key=/usr/share/keyrings/debian-archive-keyring.gpg \
+        && security=${DEBIAN_SECURITY_MIRROR:-$DEBIAN_MIRROR-security} \
+        && printf 'deb [signed-by=%s] %s %s main\n' "$key" "$DEBIAN_MIRROR" bookworm \
+            "$key" "$DEBIAN_MIRROR" bookworm-updates "$key" "$security" bookworm-security \
         > /etc/apt/sources.list; fi \
     && if [ -f /run/secrets/ca ]; then echo 'Acquire::https::CAInfo "/run/secrets/ca";' > /etc/apt/apt.conf.d/99dlenv-ca; fi \
     && apt-get update \

@@ -264,7 +264,7 @@ def test_a_wheel_layer_whose_memory_scratch_fills_up_is_built_again_on_disk(tmp_
     from tests.unit.test_wheel_layers import wheel_named
 
     builder = layers_mod.LayerBuilder(OCIStore(tmp_path / "store"), ContentCache(
-        tmp_path / "cache" / "blobs"), tmp_path / "rootfs", mirror=None, ca_bundle=None,
+        tmp_path / "cache" / "blobs"), tmp_path / "rootfs", ca_bundle=None,
         progress=lambda *a: None, sdists=None)
     memory = tmp_path / "memory"
     memory.mkdir()

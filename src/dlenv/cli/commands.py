@@ -88,6 +88,8 @@ def cmd_lock(args: argparse.Namespace) -> int:
         project_flow.check_lock_file(project)
         out.print(f"{project.lock_path} is up to date")
         return 0
+    if args.update_base:
+        return _update_base(project, args)
     with ConsoleReporter(quiet=args.json) as reporter:
         lock = project_flow.lock(project, cache_dir=args.cache_dir, reporter=reporter)
     if args.requirements:
@@ -101,6 +103,30 @@ def cmd_lock(args: argparse.Namespace) -> int:
         out.print(f"locked {len(lock.wheels)} wheels ({total / 1e6:,.1f} MB) and "
                   f"{len(lock.debs)} .debs for Python {lock.target.python} on "
                   f"{lock.target.base}: {project.lock_path}", soft_wrap=True)
+    return 0
+
+
+def _update_base(project: project_flow.Project, args: argparse.Namespace) -> int:
+    with ConsoleReporter(quiet=args.json) as reporter:
+        update = project_flow.update_base(project, cache_dir=args.cache_dir, reporter=reporter)
+    if args.json:
+        emit_json({"lock": str(project.lock_path), "moved": [
+            {"name": m.name, "before": m.before, "after": m.after, "suite": m.suite}
+            for m in update.moved]})
+        return 0
+    if not update.moved:
+        out.print(f"the {len(update.lock.debs)} .debs are the newest of Debian "
+                  f"{update.lock.base.suite}, -updates and -security: nothing moved")
+        return 0
+    table = Table(title=f"{len(update.moved)} of {len(update.lock.debs)} .debs moved")
+    for col in ("package", "locked", "now", "from"):
+        table.add_column(col)
+    for m in update.moved:
+        table.add_row(m.name, m.before or "-", m.after or "(gone)", m.suite or
+                      str(update.lock.base.suite))
+    out.print(table)
+    out.print(f"{project.lock_path}: the wheels and every Python layer stay as they were; "
+              "'dlenv build' rebuilds the base layer", soft_wrap=True)
     return 0
 
 

@@ -87,6 +87,9 @@ def _project_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     s = sub.add_parser("lock", help="pin every wheel and .deb by hash in dlenv.lock")
     _project_dir(s)
     s.add_argument("--check", action="store_true", help="exit 1 when the lock is stale")
+    s.add_argument("--update-base", action="store_true",
+                   help="take the .debs again from the suite, its -updates and -security "
+                        "(security fixes); the wheels stay")
     s.add_argument("--requirements", metavar="FILE", help="also write requirements.txt "
                    "with hashes")
     s.add_argument("--profile", help="profile for --requirements (default: the base set)")

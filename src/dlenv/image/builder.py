@@ -58,9 +58,8 @@ class BuildResult:
 class NativeBuilder:
     """Executes build plans without a container engine."""
 
-    def __init__(self, store: OCIStore, cache_dir: Path, *, mirror: str | None = None,
-                 ca_bundle: str | None = None, progress: Progress | None = None,
-                 sdists: SdistBuilds | None = None) -> None:
+    def __init__(self, store: OCIStore, cache_dir: Path, *, ca_bundle: str | None = None,
+                 progress: Progress | None = None, sdists: SdistBuilds | None = None) -> None:
         self.store = store
         cache = ContentCache(cache_dir / "blobs")
         self.records = LayerRecords(cache_dir / "layers", store)
@@ -68,8 +67,8 @@ class NativeBuilder:
             sweep(directory)  # what killed builds left: layer trees, partial downloads
         self.ca_bundle = ca_bundle
         self.progress = progress or (lambda stage, done, total: None)
-        self.layers = LayerBuilder(store, cache, cache_dir / "rootfs", mirror=mirror,
-                                   ca_bundle=ca_bundle, progress=self.progress, sdists=sdists)
+        self.layers = LayerBuilder(store, cache, cache_dir / "rootfs", ca_bundle=ca_bundle,
+                                   progress=self.progress, sdists=sdists)
 
     def wheel_file(self, client: LazyClient, wheel: LockedWheel,
                    advance: Callable[[int], None] | None = None) -> Path:

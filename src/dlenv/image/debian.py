@@ -25,10 +25,11 @@ MERGED = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
 
 
 def fetch_debs(debs: Sequence[LockedDeb], cache: ContentCache, client: LazyClient,
-               mirror: str, progress: Callable[[int], None] | None = None) -> dict[str, Path]:
+               url: Callable[[LockedDeb], str],
+               progress: Callable[[int], None] | None = None) -> dict[str, Path]:
     """Download the locked .debs in parallel into the cache; return name -> verified path."""
     def one(deb: LockedDeb) -> tuple[str, Path]:
-        return deb.name, cache.fetch(client, f"{mirror}/{deb.filename}", deb.sha256, progress)
+        return deb.name, cache.fetch(client, url(deb), deb.sha256, progress)
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         return dict(pool.map(one, debs))

@@ -32,7 +32,7 @@ from dlenv.image.wheels import (
 from dlenv.lock import LockedDeb, LockedWheel
 from dlenv.oci.layer import LayerOptions, write_layer
 from dlenv.oci.store import OCIStore
-from dlenv.resolve.debian import find_mirror
+from dlenv.resolve.debian import deb_url
 from dlenv.resolve.sdist import SdistBuilds
 
 if TYPE_CHECKING:
@@ -60,12 +60,11 @@ class LayerBuilder:
     and in what order, and hands over the wheel downloads it started."""
 
     def __init__(self, store: OCIStore, cache: ContentCache, rootfs_dir: Path, *,
-                 mirror: str | None, ca_bundle: str | None, progress: Progress,
+                 ca_bundle: str | None, progress: Progress,
                  sdists: SdistBuilds | None) -> None:
         self.store = store
         self.cache = cache
         self.rootfs_dir = rootfs_dir  # unpacked bases, kept for their interpreters
-        self.mirror = mirror
         self.ca_bundle = ca_bundle
         self.progress = progress
         self.sdists = sdists  # rebuilds the wheels of source-only packages
@@ -163,10 +162,10 @@ class LayerBuilder:
         return ()
 
     def _fetch_debs(self, debs: Sequence[LockedDeb]) -> dict[str, Path]:
-        mirror = self.mirror or find_mirror(os.environ)
         advance = byte_counter(self.progress, "downloading .debs", sum(d.size for d in debs))
         with LazyClient(self.ca_bundle) as client:
-            return fetch_debs(debs, self.cache, client, mirror, advance)
+            return fetch_debs(debs, self.cache, client, lambda d: deb_url(d, os.environ),
+                              advance)
 
     def _keep_rootfs(self, key: str, root: Path) -> None:
         """Keep an unpacked base: its interpreter compiles the wheels' bytecode."""

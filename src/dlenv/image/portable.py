@@ -180,17 +180,23 @@ def render_portable(spec: Spec, lock: Lock, lock_digest: str,
         "# Another registry or a mirror of the base: --build-arg BASE=REF@sha256:...",
         f"ARG BASE={portable.image}",
         "# Another Debian mirror for apt: --build-arg DEBIAN_MIRROR=http://HOST/debian",
+        "# (security updates from DEBIAN_SECURITY_MIRROR, default: DEBIAN_MIRROR-security)",
         "ARG DEBIAN_MIRROR=",
+        "ARG DEBIAN_SECURITY_MIRROR=",
         "",
         "FROM ${BASE} AS base",
         "ARG DEBIAN_MIRROR",
+        "ARG DEBIAN_SECURITY_MIRROR",
         "# Debian's Python and the spec's packages at the lock's versions (apt takes their",
         f"# dependencies from {suite}); the image's user, key-only for sshd (no password);",
         "# pip of that user installs into ~/.local.",
         _run(['if [ -n "$DEBIAN_MIRROR" ]; then rm -f /etc/apt/sources.list.d/debian.sources'
-              " \\\n        && echo \"deb [signed-by=/usr/share/keyrings/debian-archive-"
-              f"keyring.gpg] $DEBIAN_MIRROR {suite} main\" \\\n        > /etc/apt/sources.list;"
-              " fi",
+              " \\\n        && key=/usr/share/keyrings/debian-archive-keyring.gpg"
+              " \\\n        && security=${DEBIAN_SECURITY_MIRROR:-$DEBIAN_MIRROR-security}"
+              " \\\n        && printf 'deb [signed-by=%s] %s %s main\\n' \"$key\" "
+              f"\"$DEBIAN_MIRROR\" {suite} \\\n            \"$key\" \"$DEBIAN_MIRROR\" "
+              f"{suite}-updates \"$key\" \"$security\" {suite}-security \\\n"
+              "        > /etc/apt/sources.list; fi",
               *_apt_install(_pins(lock, sorted(base_roots, key=order.index), None)),
               f"(getent group {user.gid} >/dev/null || groupadd --gid {user.gid} {user.name})",
               f"(getent passwd {user.uid} >/dev/null || useradd --no-log-init \\\n        "

@@ -69,7 +69,7 @@ def dumps(lock: Lock) -> str:
         doc["debs"] = [
             _drop_none({"name": d.name, "version": d.version, "architecture": d.architecture,
                         "filename": d.filename, "sha256": d.sha256, "size": d.size,
-                        "profiles": list(d.profiles)})
+                        "profiles": list(d.profiles), "suite": d.suite or None})
             for d in sorted(lock.debs)
         ]
     return _HEADER + tomli_w.dumps(doc, multiline_strings=False)
@@ -77,6 +77,7 @@ def dumps(lock: Lock) -> str:
 
 _NAME_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")  # canonical distribution names
 _URL_RE = re.compile(r"https?://[^\s\x00-\x1f\x7f\"'<>\\]{1,2000}")
+_UPDATES_RE = re.compile(r"[a-z]{2,16}-(?:updates|security)")  # checked against base.suite too
 _DEB_NAME_RE = re.compile(r"[a-z0-9][a-z0-9+.-]{0,127}")
 _DEB_VERSION_RE = re.compile(r"[A-Za-z0-9.+~:-]{1,128}")
 _DEB_PATH_RE = re.compile(r"pool/(?:[A-Za-z0-9+_~-][A-Za-z0-9+._~-]*/)+[A-Za-z0-9+._~-]+\.deb")
@@ -214,7 +215,8 @@ def _deb(r: _Reader, where: str, d: dict[str, Any]) -> LockedDeb:
         version=r.text(d, "version", where, _DEB_VERSION_RE),
         architecture=r.text(d, "architecture", where, re.compile(r"[a-z0-9]{1,16}")),
         filename=r.text(d, "filename", where, _DEB_PATH_RE), sha256=r.sha(d, where),
-        size=r.number(d, "size", where, 1 << 40), profiles=r.profiles(d, where))
+        size=r.number(d, "size", where, 1 << 40), profiles=r.profiles(d, where),
+        suite=r.text(d, "suite", where, _UPDATES_RE, required=False) or "")
 
 
 def _base(r: _Reader, data: dict[str, Any]) -> LockedBase:
@@ -270,10 +272,14 @@ def loads(text: str, source: str = LOCK_FILE) -> Lock:
     _duplicates(r, "wheels", [(w.name,) for w in wheels])
     _duplicates(r, "debs", [(d.name, d.architecture) for d in debs])
     target = _target(r, r.get(data, "target", "", dict) or {})
+    base = _base(r, data)
+    for d in debs:
+        if d.suite and d.suite.rsplit("-", 1)[0] != base.suite:
+            r.bad(f"debs.{d.name}.suite", f"{d.suite} is not an update suite of {base.suite}")
     lock = Lock(
         spec_digest=r.text(data, "spec_digest", "", _DIGEST_RE),
         source_date_epoch=r.number(data, "source_date_epoch", "", MAX_EPOCH),
-        target=target, base=_base(r, data), wheels=tuple(wheels), debs=tuple(debs),
+        target=target, base=base, wheels=tuple(wheels), debs=tuple(debs),
         source=source,
     )
     if r.problems:

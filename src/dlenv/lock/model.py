@@ -54,6 +54,12 @@ class LockedDeb:
     sha256: str
     size: int
     profiles: tuple[str, ...] = ()
+    suite: str = ""  # "": the base suite; else SUITE-updates or SUITE-security (newer there)
+
+    @property
+    def security(self) -> bool:
+        """Whether it comes from the security archive (its own mirror)."""
+        return self.suite.endswith("-security")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -14,7 +14,7 @@ import re
 import subprocess
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -78,6 +78,29 @@ def find_mirror(environ: Mapping[str, str], sources: Sequence[Path] = SOURCES) -
                     fix="set DLENV_DEBIAN_MIRROR to a Debian mirror URL")
 
 
+def find_security_mirror(environ: Mapping[str, str], sources: Sequence[Path] = SOURCES) -> str:
+    """The mirror of Debian's security archive: DLENV_DEBIAN_SECURITY_MIRROR; else beside a
+    mirror named by DLENV_DEBIAN_MIRROR (``…/debian`` → ``…/debian-security``, Debian's
+    layout); else the host's apt sources; else beside the main mirror."""
+    if environ.get("DLENV_DEBIAN_SECURITY_MIRROR"):
+        return environ["DLENV_DEBIAN_SECURITY_MIRROR"].rstrip("/")
+    if not environ.get("DLENV_DEBIAN_MIRROR"):
+        for path in sources:
+            if not path.is_file():
+                continue
+            text = path.read_text()
+            for stanza in text.split("\n\n"):
+                uris = re.search(r"^URIs:\s*(\S+)", stanza, re.M)
+                suites = re.search(r"^Suites:\s*(.+)$", stanza, re.M)
+                if uris and suites and "-security" in suites.group(1):
+                    return uris.group(1).rstrip("/")
+            for line in text.splitlines():
+                m = re.match(r"^deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+(\S+-security)\b", line)
+                if m:
+                    return m.group(1).rstrip("/")
+    return find_mirror(environ, sources) + "-security"
+
+
 def keyrings(directory: Path = KEYRING_DIR) -> list[Path]:
     override = os.environ.get("DLENV_DEBIAN_KEYRING")
     if override:
@@ -138,6 +161,7 @@ class SuiteIndex:
     suite: str
     release_sha256: str
     packages: dict[str, Stanza]
+    origin: dict[str, str] = field(default_factory=dict)  # name -> SUITE-updates/-security
 
     def providers(self) -> dict[str, list[str]]:
         table: dict[str, list[str]] = {}
@@ -179,6 +203,43 @@ def fetch_suite(client: httpx.Client, mirror: str, suite: str, cache: ContentCac
     return SuiteIndex(suite=suite, release_sha256=release_sha, packages=packages)
 
 
+UPDATE_SUITES = ("updates", "security")
+
+
+def fetch_archive(client: httpx.Client, suite: str, cache: ContentCache,
+                  environ: Mapping[str, str], rings: Sequence[Path] | None = None
+                  ) -> SuiteIndex:
+    """The suite with its stable updates and security updates: each package at the newest
+    version of the three (every index signature-checked), and which suite gave it."""
+    main = fetch_suite(client, find_mirror(environ), suite, cache, rings)
+    updates = [fetch_suite(client, find_security_mirror(environ) if kind == "security"
+                           else find_mirror(environ), f"{suite}-{kind}", cache, rings)
+               for kind in UPDATE_SUITES]
+    return newest(main, updates)
+
+
+def newest(main: SuiteIndex, updates: Sequence[SuiteIndex]) -> SuiteIndex:
+    """``main`` with each package at its newest version among ``updates`` too (Debian's
+    version order), remembering which suite gave it."""
+    from debian.debian_support import Version
+
+    packages, origin = dict(main.packages), {}
+    for index in updates:
+        for name, stanza in index.packages.items():
+            have = packages.get(name)
+            if have is None or Version(stanza.get("Version")) > Version(have.get("Version")):
+                packages[name], origin[name] = stanza, index.suite
+    return SuiteIndex(suite=main.suite, release_sha256=main.release_sha256,
+                      packages=packages, origin=origin)
+
+
+def deb_url(deb: LockedDeb, environ: Mapping[str, str]) -> str:
+    """Where a locked .deb is downloaded from: the security archive's mirror for security
+    updates, else the main mirror."""
+    mirror = find_security_mirror(environ) if deb.security else find_mirror(environ)
+    return f"{mirror}/{deb.filename}"
+
+
 def suite_version(suite: str, package: str, *, ca_bundle: str | None = None,
                   cache_dir: str | None = None,
                   environ: Mapping[str, str] | None = None) -> str:
@@ -216,8 +277,8 @@ def closure(index: SuiteIndex, wanted: Sequence[str]) -> list[Stanza]:
                 missing.append(name)
             continue
         chosen[name] = stanza
-        for field in ("Pre-Depends", "Depends"):
-            for group in _split_list(stanza.get(field)):
+        for relation in ("Pre-Depends", "Depends"):
+            for group in _split_list(stanza.get(relation)):
                 options = [_bare(o) for o in group.split("|")]
                 pick = next((o for o in options if o in chosen), None)
                 pick = pick or next((o for o in options if o in index.packages), None)
@@ -268,11 +329,10 @@ def lock_debs(lock: Lock, spec: Spec, *, cache_dir: str | None = None,
     suite = lock.base.suite
     assert suite is not None
     cache = ContentCache(default_cache_dir(cache_dir) / "blobs")
-    mirror = find_mirror(os.environ if environ is None else environ)
     own = client is None
     client = client or http_client(spec.index.ca_bundle)
     try:
-        index = fetch_suite(client, mirror, suite, cache)
+        index = fetch_archive(client, suite, cache, os.environ if environ is None else environ)
     finally:
         if own:
             client.close()
@@ -288,7 +348,7 @@ def lock_debs(lock: Lock, spec: Spec, *, cache_dir: str | None = None,
     debs = tuple(
         LockedDeb(name=s.name, version=s.get("Version"), architecture=s.get("Architecture"),
                   filename=s.get("Filename"), sha256=s.get("SHA256"), size=int(s.get("Size")),
-                  profiles=tuple(members.get(s.name, ())))
+                  profiles=tuple(members.get(s.name, ())), suite=index.origin.get(s.name, ""))
         for s in stanzas.values()
     )
     return lock.with_debs(debs, LockedBase(kind="debian", suite=suite,

@@ -11,6 +11,7 @@ from dlenv.errors import LockError, SpecError, StaleLockError, UsageError
 from dlenv.image.project import ProjectFile, collect_project, credential_like
 from dlenv.lock import LOCK_FILE, Lock, read_lock, write_lock
 from dlenv.resolve import Target, resolve_target
+from dlenv.resolve.debian import lock_debs
 from dlenv.resolve.locking import load_lock, lock_project, target_of
 from dlenv.resolve.policy import check_policy
 from dlenv.spec import SPEC_FILE, Spec, find_spec_file, load_spec
@@ -78,6 +79,47 @@ def lock(project: Project, *, cache_dir: str | None = None,
     check_policy(project.config, project.spec, made)  # a refused lock is not written
     write_lock(project.lock_path, made)
     return made
+
+
+@dataclass(frozen=True, slots=True)
+class Moved:
+    """A .deb that ``update_base`` changed: ``before`` "" when new, ``after`` "" when gone."""
+
+    name: str
+    before: str
+    after: str
+    suite: str  # where the new version comes from ("" the base suite)
+
+
+@dataclass(frozen=True, slots=True)
+class BaseUpdate:
+    lock: Lock
+    moved: tuple[Moved, ...]
+
+
+def update_base(project: Project, *, cache_dir: str | None = None,
+                reporter: Reporter | None = None) -> BaseUpdate:
+    """Take every .deb of the current lock again from the newest of the suite, its stable
+    updates and its security updates; the wheels, the date and so every Python layer stay
+    as they are. The lock is rewritten only when something moved."""
+    current = load_lock(project.spec, project.lock_path)  # stale or damaged: say so first
+    if current.base.kind != "debian":
+        raise UsageError(f"{project.lock_path}: the base is the image {current.base.ref}, "
+                         "not Debian packages dlenv locks",
+                         fix="lock a newer image with 'dlenv lock' after changing spec.base")
+    (reporter or Silent()).step(f"reading Debian {current.base.suite}, -updates and -security")
+    updated = lock_debs(current, project.spec, cache_dir=cache_dir)
+    check_policy(project.config, project.spec, updated)
+    old = {d.name: d for d in current.debs}
+    new = {d.name: d for d in updated.debs}
+    moved = tuple(
+        Moved(name, old[name].version if name in old else "",
+              new[name].version if name in new else "", new[name].suite if name in new else "")
+        for name in sorted(old.keys() | new.keys())
+        if name not in old or name not in new or old[name].version != new[name].version)
+    if updated.debs != current.debs:
+        write_lock(project.lock_path, updated)
+    return BaseUpdate(lock=updated, moved=moved)
 
 
 def check_lock_file(project: Project) -> Lock:
