@@ -25,6 +25,8 @@ push = "harbor.example.org/ml-team"
 "docker.io" = ["https://mirror-a.example.org", "mirror-b.example.org:5000"]
 [python]
 index-url = "https://pypi.example.org/simple"
+[debian]
+security-mirror = "http://127.0.0.1:8080/debian-security"
 [tls]
 ca-bundle = "certs/team.pem"
 [policy]
@@ -124,6 +126,7 @@ def test_the_environment_gets_what_files_set_and_keeps_what_the_user_set(tmp_pat
     env = config.environment({"UV_INDEX_URL": "http://127.0.0.1:3141/simple"})
     assert "UV_INDEX_URL" not in env  # the user's own variable stays
     assert env["DLENV_PUSH_TO"] == "harbor.example.org/ml-team"
+    assert env["DLENV_DEBIAN_SECURITY_MIRROR"] == "http://127.0.0.1:8080/debian-security"
     assert env["SSL_CERT_FILE"] == str(tmp_path / "team" / "certs" / "team.pem")
     assert parse_mirrors(env["DLENV_REGISTRY_MIRRORS"]) == config["registry.mirrors"]
     assert "DLENV_DEFAULT_REGISTRY" not in env  # defaults are not exported
