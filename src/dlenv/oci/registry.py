@@ -15,6 +15,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -34,6 +35,7 @@ RETRIES = 5
 T = TypeVar("T")
 TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 MIRROR_TRIES = 2  # a mirror that does not answer is passed over quickly for the next source
+PARALLEL = 4  # blobs sent or fetched at once (the large layers overlap the small ones)
 
 
 def default_registry() -> str:
@@ -264,16 +266,19 @@ class RegistryClient:
         self._first(ref, lambda source, tries: self._blob(source, digest, store, tries))
 
     def _blob(self, ref: Reference, digest: str, store: OCIStore, tries: int) -> None:
+        """Download one blob; a connection cut midway resumes from the byte it reached
+        (Range), or starts over when the registry does not honour Range."""
         last = ""
-        for attempt in range(tries):
-            with store.writer() as f:
-                h = hashlib.sha256()
+        url = f"{self._base(ref.registry)}/v2/{ref.repository}/blobs/{digest}"
+        with store.writer() as f:
+            h = hashlib.sha256()
+            for attempt in range(tries):
+                have = f.tell()
+                headers = {"Range": f"bytes={have}-"} if have else {}
+                scope_key = (ref.registry, f"repository:{ref.repository}:pull")
+                if scope_key in self.tokens:
+                    headers["Authorization"] = self.tokens[scope_key]
                 try:
-                    url = f"{self._base(ref.registry)}/v2/{ref.repository}/blobs/{digest}"
-                    headers = {}
-                    scope_key = (ref.registry, f"repository:{ref.repository}:pull")
-                    if scope_key in self.tokens:
-                        headers["Authorization"] = self.tokens[scope_key]
                     with self.http.stream("GET", url, headers=headers) as r:
                         if r.status_code == 401 and attempt == 0:
                             self.request("HEAD", ref, f"{ref.repository}/blobs/{digest}")
@@ -282,8 +287,12 @@ class RegistryClient:
                             last = f"HTTP {r.status_code}"
                             self.sleep(min(0.5 * 2 ** attempt, 8))
                             continue
-                        if r.status_code != 200:
+                        if r.status_code not in (200, 206):
                             raise RegistryError(f"{ref}: blob {digest}: HTTP {r.status_code}")
+                        if r.status_code == 200 and have:  # Range not honoured: anew
+                            f.seek(0)
+                            f.truncate()
+                            h = hashlib.sha256()
                         for chunk in r.iter_bytes(1 << 20):
                             h.update(chunk)
                             f.write(chunk)
@@ -306,8 +315,8 @@ class RegistryClient:
         except (KeyError, TypeError):
             raise RegistryError(f"{ref}: the registry sent a manifest without config or "
                                 "layers") from None
-        for blob in digests:
-            self.blob_to_store(ref, blob, store)
+        with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
+            list(pool.map(lambda d: self.blob_to_store(ref, d, store), digests))
         desc = store.put_bytes(body, media)
         assert desc.digest == digest
         store.tag(tag or str(ref), desc)
@@ -371,7 +380,8 @@ class RegistryClient:
         blobs were sent. ``mount_from``: repositories of the same registry that may hold
         some blobs already (cross-repository mounts)."""
         _, *blobs = store.verified_blobs(manifest)
-        sent = sum(self.push_blob(ref, store, digest, mount_from) for digest in blobs)
+        with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
+            sent = sum(pool.map(lambda d: self.push_blob(ref, store, d, mount_from), blobs))
         body = store.blob_path(manifest.digest).read_bytes()
         r = self.request("PUT", ref, f"{ref.repository}/manifests/{ref.reference}", push=True,
                          content=body, headers={"Content-Type": manifest.media_type})
