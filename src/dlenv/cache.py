@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import platformdirs
 
@@ -181,18 +181,37 @@ class ContentCache:
             else:
                 raise FetchError(f"download of {url} failed after {RETRIES} tries: {last}",
                                  fix="check the network or the mirror, then run again")
-            actual = sha256_file(tmp)
-            if actual != sha256:
-                raise IntegrityError(
-                    f"{url}: sha256 is {actual}, the lock pins {sha256}",
-                    fix="the server sent other content than was locked; check the mirror, "
-                        "or run 'dlenv lock' if the artefact was really replaced")
-            with tmp.open("rb") as f:
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path(sha256))
-            return self.path(sha256)
+            return self._keep(tmp, sha256, f"{url}: sha256 is {{}}, the lock pins", fix=(
+                "the server sent other content than was locked; check the mirror, or run "
+                "'dlenv lock' if the artefact was really replaced"))
         finally:
             tmp.unlink(missing_ok=True)
+
+    def put(self, source: IO[bytes], sha256: str, what: str) -> Path:
+        """Keep what ``source`` holds as the file for ``sha256`` (``what`` names it in an
+        error): written to a temporary name and checked before it takes the name."""
+        fd, tmp_name = tempfile.mkstemp(dir=self.dir, prefix=temp_prefix(sha256[:16]),
+                                        suffix=".part")
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                while chunk := source.read(CHUNK):
+                    out.write(chunk)
+            return self._keep(tmp, sha256, f"{what}: sha256 is {{}}, not", fix="copy it again "
+                              "from its source")
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def _keep(self, tmp: Path, sha256: str, mismatch: str, fix: str) -> Path:
+        """``tmp`` as the file for ``sha256`` when it hashes to it (fsynced, renamed);
+        else ``mismatch`` (with the hash found) followed by the one expected."""
+        actual = sha256_file(tmp)
+        if actual != sha256:
+            raise IntegrityError(f"{mismatch.format(actual)} {sha256}", fix=fix)
+        with tmp.open("rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path(sha256))
+        return self.path(sha256)
 
     @staticmethod
     def _download(client: httpx.Client, url: str, tmp: Path,

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from dlenv.errors import ConfigError
+from dlenv.fsutil import shorten
 
 TEAM_FILE = "dlenv-team.toml"
 DEFAULT_REGISTRY = "docker.io"
@@ -191,14 +192,9 @@ def _from_env(key: Key, environ: Mapping[str, str]) -> tuple[Any, str] | None:
                 return key.check(raw.split()), f"${var}"
             return key.check(raw), f"${var}"
         except ValueError as exc:
-            raise ConfigError(f"${var}: {shorten_value(raw)} {exc}",
+            raise ConfigError(f"${var}: {shorten(raw)} {exc}",
                               fix=f"correct or unset {var}") from None
     return None
-
-
-def shorten_value(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def team_file(project: Path | None, environ: Mapping[str, str]) -> Path | None:
@@ -254,7 +250,7 @@ def _read(path: Path) -> dict[str, tuple[Any, str]]:
             try:
                 checked = key.check(value)
             except ValueError as exc:
-                raise ConfigError(f"{path}: {key.name} = {shorten_value(value)} {exc}",
+                raise ConfigError(f"{path}: {key.name} = {shorten(value)} {exc}",
                                   fix=f"correct {key.name} in {path}") from None
             if key.name == "tls.ca-bundle":  # relative to the file that names it
                 checked = str((path.parent / checked).resolve())

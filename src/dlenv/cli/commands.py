@@ -298,6 +298,39 @@ def _copies(copied: list[Copied], as_json: bool) -> int:
     return 0
 
 
+def cmd_bundle(args: argparse.Namespace) -> int:
+    from dlenv.workflows import bundle as bundle_flow
+
+    with ConsoleReporter(quiet=args.json) as reporter:
+        if args.verb == "create":
+            made = bundle_flow.create_bundle([Path(d) for d in args.dirs], Path(args.output),
+                                             cache_dir=args.cache_dir, reporter=reporter)
+            data = {"bundle": str(made.path), "members": made.members, "bytes": made.size,
+                    "images": [{"tag": i.tag, "manifest": i.manifest} for i in made.images]}
+            words = (f"{made.path}: {made.members} members, {made.size / 1e6:,.1f} MB, "
+                     f"{len(made.images)} images")
+        elif args.verb == "import":
+            done = bundle_flow.import_bundle(
+                Path(args.file), cache_dir=args.cache_dir, reporter=reporter,
+                projects_dir=Path(args.projects) if args.projects else None)
+            data = {"members": done.members, "projects": [str(p) for p in done.projects],
+                    "images": [{"tag": i.tag, "manifest": i.manifest} for i in done.images]}
+            words = (f"{args.file}: {done.members} members checked and imported; images "
+                     + ", ".join(i.tag for i in done.images)
+                     + ("; projects in " + ", ".join(map(str, done.projects))
+                        if done.projects else ""))
+        else:
+            pushed = bundle_flow.push_bundle(Path(args.file), args.destination,
+                                             cache_dir=args.cache_dir, reporter=reporter)
+            data = {"pushed": [{"ref": r, "digest": d, "blobs_sent": n} for r, d, n in pushed]}
+            words = "; ".join(f"{r}@{d} ({n} blobs sent)" for r, d, n in pushed)
+    if args.json:
+        emit_json(data)
+    else:
+        out.print(escape(words), soft_wrap=True)
+    return 0
+
+
 def cmd_config(args: argparse.Namespace) -> int:
     from dlenv.config import KEYS, load_config
 

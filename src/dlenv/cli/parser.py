@@ -7,6 +7,7 @@ import argparse
 from dlenv import __version__
 from dlenv.cli.commands import (
     cmd_build,
+    cmd_bundle,
     cmd_config,
     cmd_copy,
     cmd_dockerfile,
@@ -171,6 +172,30 @@ def _image_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     _cache_dir(s)
     _json(s)
     s.set_defaults(func=cmd_mirror)
+
+    s = sub.add_parser("bundle", help="environments for machines with no network: one file "
+                                      "with specs, locks, wheels, .debs and images")
+    verbs = s.add_subparsers(dest="verb", required=True)
+    v = verbs.add_parser("create", help="write a bundle of the projects (built first)")
+    v.add_argument("dirs", nargs="*", default=["."], metavar="DIR", help="projects (default .)")
+    v.add_argument("-o", "--output", required=True, metavar="FILE")
+    _cache_dir(v)
+    _json(v)
+    v.set_defaults(func=cmd_bundle)
+    v = verbs.add_parser("import", help="load a bundle into the cache and store, checked "
+                                        "member by member")
+    v.add_argument("file", metavar="FILE")
+    v.add_argument("--projects", metavar="DIR", help="also write each spec and lock into "
+                                                     "DIR/NAME/")
+    _cache_dir(v)
+    _json(v)
+    v.set_defaults(func=cmd_bundle)
+    v = verbs.add_parser("push", help="import a bundle and push its images to a registry")
+    v.add_argument("file", metavar="FILE")
+    v.add_argument("destination", metavar="REGISTRY[/PREFIX]")
+    _cache_dir(v)
+    _json(v)
+    v.set_defaults(func=cmd_bundle)
 
     s = sub.add_parser("config", help="show the effective team configuration and where each "
                                       "value comes from")

@@ -16,7 +16,7 @@ from dlenv.fsutil import SHM, sweep
 from dlenv.image.layers import LayerBuilder, Progress, byte_counter
 from dlenv.image.plan import BuildPlan, LayerPlan, plan_cuda_links
 from dlenv.image.records import Built, LayerRecords
-from dlenv.lock import LockedWheel
+from dlenv.lock import Lock, LockedWheel
 from dlenv.oci import MT_MANIFEST, Descriptor, LayerBlob
 from dlenv.oci.image import config_descriptor, config_json, manifest_json
 from dlenv.oci.store import OCIStore
@@ -74,6 +74,14 @@ class NativeBuilder:
                    advance: Callable[[int], None] | None = None) -> Path:
         """The locked wheel, verified: downloaded, or (source-only packages) built again."""
         return self.layers.wheel_file(client, wheel, advance)
+
+    def inputs(self, lock: Lock) -> dict[str, Path]:
+        """Every wheel and .deb the lock pins, verified in the cache (downloaded, or built
+        from its sdist, when missing), by sha256: all a build reads besides the lock."""
+        with LazyClient(self.ca_bundle) as client:
+            found = {w.sha256: self.wheel_file(client, w) for w in lock.wheels}
+        debs = self.layers.fetch_debs(lock.debs)
+        return {**found, **{d.sha256: debs[d.name] for d in lock.debs}}
 
     def build(self, plan: BuildPlan) -> BuildResult:
         blobs: list[LayerBlob] = []

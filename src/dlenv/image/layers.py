@@ -146,7 +146,7 @@ class LayerBuilder:
 
     # --- the Debian base ------------------------------------------------------------------
     def _debian(self, plan: BuildPlan, layer: LayerPlan, root: Path) -> tuple[str, ...]:
-        paths = self._fetch_debs(layer.debs)
+        paths = self.fetch_debs(layer.debs)
         self.progress("unpacking .debs", 0, 1)
         materialize_base(paths, layer.debs, root, plan.user, plan.workdir)
         self.progress("unpacking .debs", 1, 1)
@@ -161,7 +161,7 @@ class LayerBuilder:
         self.progress("compiling the standard library", 1, 1)
         return ()
 
-    def _fetch_debs(self, debs: Sequence[LockedDeb]) -> dict[str, Path]:
+    def fetch_debs(self, debs: Sequence[LockedDeb]) -> dict[str, Path]:
         advance = byte_counter(self.progress, "downloading .debs", sum(d.size for d in debs))
         with LazyClient(self.ca_bundle) as client:
             return fetch_debs(debs, self.cache, client, lambda d: deb_url(d, os.environ),
