@@ -193,8 +193,9 @@ def import_bundle(path: Path, *, cache_dir: str | None = None,
             while (member := tar.next()) is not None:
                 expected = listing.get(member.name)
                 if expected is None or member.name in seen or not member.isfile():
-                    raise IntegrityError(f"{path}: member {shorten(member.name)} is not in "
-                                         f"the bundle's index", fix=_REMAKE)
+                    raise IntegrityError(f"{path}: member {shorten(member.name)} is not a "
+                                         "file the bundle's index lists (or comes twice)",
+                                         fix=_REMAKE)
                 seen.add(member.name)
                 sha, size = expected
                 if member.size != size:
