@@ -48,7 +48,7 @@ def test_a_good_bundle_writes_projects_only_where_it_is_told(tmp_path):
                                   "projects/x/../../y/dlenv.toml", "files/" + "0" * 63])
 def test_an_index_naming_a_path_outside_the_layout_is_refused(tmp_path, name):
     path = bundle(tmp_path, index_of(**{name: SPEC}), [])
-    with pytest.raises(IntegrityError, match="bundle.json of the bundle is malformed"):
+    with pytest.raises(IntegrityError, match=r"bundle\.json of the bundle is malformed"):
         import_bundle(path, cache_dir=str(tmp_path / "c"), projects_dir=tmp_path / "p")
     assert not (tmp_path / "p").exists()
 
@@ -63,14 +63,14 @@ def test_a_file_not_named_by_its_hash_is_refused(tmp_path):
 def test_extra_links_and_changed_members_are_named(tmp_path):
     good = index_of(**{"projects/x/dlenv.toml": SPEC})
     extra = bundle(tmp_path, good, [("projects/x/dlenv.toml", SPEC), ("evil.sh", b"x")])
-    with pytest.raises(IntegrityError, match="member 'evil.sh' is not a file the bundle's index lists"):
+    with pytest.raises(IntegrityError, match=r"member 'evil\.sh' is not a file the bundle"):
         import_bundle(extra, cache_dir=str(tmp_path / "c"))
     link = tarfile.TarInfo("projects/x/dlenv.toml")
     link.type, link.linkname = tarfile.SYMTYPE, "/etc/shadow"
     with pytest.raises(IntegrityError, match="is not a file the bundle's index lists"):
         import_bundle(bundle(tmp_path, good, [link]), cache_dir=str(tmp_path / "c"))
     changed = bundle(tmp_path, good, [("projects/x/dlenv.toml", b'name = "y"\n')])
-    with pytest.raises(IntegrityError, match="member projects/x/dlenv.toml is not what"):
+    with pytest.raises(IntegrityError, match=r"member projects/x/dlenv\.toml is not what"):
         import_bundle(changed, cache_dir=str(tmp_path / "c"), projects_dir=tmp_path / "p")
     assert not (tmp_path / "p").exists()
 

@@ -8,6 +8,7 @@ import http.server
 import os
 import threading
 from collections.abc import Iterator
+from typing import ClassVar
 
 import httpx
 import pytest
@@ -26,9 +27,9 @@ class Cutting(http.server.BaseHTTPRequestHandler):
     connection; later GETs honour ``Range`` (206) unless the server is told not to."""
 
     ranges = True
-    requests: list[str | None] = []
+    requests: ClassVar[list[str | None]] = []
 
-    def do_GET(self) -> None:  # noqa: N802 - the http.server API
+    def do_GET(self) -> None:
         wanted = self.headers.get("Range")
         type(self).requests.append(wanted)
         start = int(wanted.split("=")[1].rstrip("-")) if wanted and self.ranges else 0
