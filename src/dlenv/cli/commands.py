@@ -366,7 +366,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
     project = open_project(args.dir) if args.dir is not None else None
     report = check_flow.doctor(project, facts_file=Path(args.facts) if args.facts else None,
-                               cache_dir=args.cache_dir)
+                               cache_dir=args.cache_dir, network=not args.no_network)
     return checks(report, args.json)
 
 

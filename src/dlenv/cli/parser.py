@@ -175,24 +175,25 @@ def _image_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     s = sub.add_parser("bundle", help="environments for machines with no network: one file "
                                       "with specs, locks, wheels, .debs and images")
-    verbs = s.add_subparsers(dest="verb", required=True)
+    verbs = s.add_subparsers(dest="verb", required=True, help="create, import or push")
     v = verbs.add_parser("create", help="write a bundle of the projects (built first)")
     v.add_argument("dirs", nargs="*", default=["."], metavar="DIR", help="projects (default .)")
-    v.add_argument("-o", "--output", required=True, metavar="FILE")
+    v.add_argument("-o", "--output", required=True, metavar="FILE", help="the bundle to write")
     _cache_dir(v)
     _json(v)
     v.set_defaults(func=cmd_bundle)
     v = verbs.add_parser("import", help="load a bundle into the cache and store, checked "
                                         "member by member")
-    v.add_argument("file", metavar="FILE")
+    v.add_argument("file", metavar="FILE", help="a bundle 'dlenv bundle create' wrote")
     v.add_argument("--projects", metavar="DIR", help="also write each spec and lock into "
                                                      "DIR/NAME/")
     _cache_dir(v)
     _json(v)
     v.set_defaults(func=cmd_bundle)
     v = verbs.add_parser("push", help="import a bundle and push its images to a registry")
-    v.add_argument("file", metavar="FILE")
-    v.add_argument("destination", metavar="REGISTRY[/PREFIX]")
+    v.add_argument("file", metavar="FILE", help="a bundle 'dlenv bundle create' wrote")
+    v.add_argument("destination", metavar="REGISTRY[/PREFIX]",
+                   help="where its images go, as PREFIX/NAME:latest")
     _cache_dir(v)
     _json(v)
     v.set_defaults(func=cmd_bundle)
@@ -222,6 +223,8 @@ def _check_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     s.add_argument("dir", nargs="?", metavar="DIR",
                    help="also check that this project's environment can run here")
     _cache_dir(s)
+    s.add_argument("--no-network", action="store_true",
+                   help="skip asking the index, the Debian mirrors and the registry")
     s.add_argument("--facts", help=argparse.SUPPRESS)  # replay recorded host facts (JSON)
     _json(s)
     s.set_defaults(func=cmd_doctor)

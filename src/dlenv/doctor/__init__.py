@@ -20,11 +20,12 @@ from dlenv.doctor.facts import (
     parse_gpus,
     parse_proc_driver,
     query_gpus,
+    reach,
     run_command,
 )
 
 __all__ = [
     "CDI_DIRS", "DISTRO_CAS", "Gpu", "HostFacts", "MIN_FREE_BYTES", "Needs", "Runner",
     "SMI_QUERY", "TOOLKIT_BINARIES", "diagnose", "extra_cas", "gather", "needs_from_target",
-    "parse_gpus", "parse_proc_driver", "query_gpus", "run_command",
+    "parse_gpus", "parse_proc_driver", "query_gpus", "reach", "run_command",
 ]

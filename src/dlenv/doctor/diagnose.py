@@ -44,7 +44,7 @@ def _cap(text: str) -> tuple[int, ...]:
 
 
 def diagnose(facts: HostFacts, needs: Needs | None = None) -> list[Check]:
-    checks = [*_engine(facts), _disk(facts), _tls(facts)]
+    checks = [*_engine(facts), _disk(facts), _tls(facts), *map(_reached, facts.reached)]
     gpus = parse_gpus(facts.nvidia_smi) if facts.nvidia_smi else []
     driver = gpus[0].driver if gpus else (
         parse_proc_driver(facts.proc_driver) if facts.proc_driver else None)
@@ -112,6 +112,18 @@ def _tls(facts: HostFacts) -> Check:
         "dlenv uses this bundle for its own downloads and mounts it read-only into "
         "containers it runs; it never copies it into an image layer. Set index.ca_bundle "
         "in the spec (or SSL_CERT_FILE) when it lives elsewhere")
+
+
+def _reached(seen: tuple[str, str, str, str]) -> Check:
+    what, url, proxy, said = seen
+    how = f"through the proxy {proxy}" if proxy else "directly (no proxy applies)"
+    name = "reach " + what
+    if said.startswith("HTTP ") and said[5:].isdigit() and int(said[5:]) < 500:
+        return Check(name, OK, f"{url} answers {how} ({said})")
+    return Check(name, WARN, f"{url} does not answer {how}: {said}", fix=(
+        "set HTTPS_PROXY (and NO_PROXY for hosts inside), or name a mirror in the team "
+        "configuration ('dlenv config' shows what is used); work that needs it fails until "
+        "then"))
 
 
 def _gpu(facts: HostFacts, gpus: list[Gpu], driver: str | None) -> list[Check]:

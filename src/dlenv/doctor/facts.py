@@ -4,17 +4,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import shutil
 import ssl
 import subprocess
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from dlenv.cache import host_bundle
 from dlenv.engine import BUILDX_VERSION, info_command
+from dlenv.errors import LockError
 
 CDI_DIRS = ("/etc/cdi", "/var/run/cdi")
 TOOLKIT_BINARIES = ("nvidia-ctk", "nvidia-container-cli", "nvidia-container-runtime")
@@ -48,6 +50,8 @@ class HostFacts:
     disk_free: int | None = None
     ca_bundle: str | None = None
     extra_cas: tuple[str, ...] = ()  # sha256 of host-trusted CAs outside the public set
+    # (what, URL, proxy or "", what happened: "HTTP 200" or the error), probed by `doctor`
+    reached: tuple[tuple[str, str, str, str], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -57,6 +61,7 @@ class HostFacts:
         data = dict(data)
         for key in ("toolkit", "cdi_specs", "extra_cas"):
             data[key] = tuple(data.get(key, ()))
+        data["reached"] = tuple(tuple(r) for r in data.get("reached", ()))
         return cls(**data)
 
 
@@ -131,6 +136,7 @@ def query_gpus(run: Runner = run_command) -> tuple[int, str, str]:
 
 
 def gather(cache_dir: Path, run: Runner = run_command) -> HostFacts:
+    """The host, without the network (``reach`` asks the network, for ``doctor``)."""
     rc, smi, smi_err = query_gpus(run)
     proc = Path("/proc/driver/nvidia/version")
     drc, docker, docker_err = run(info_command("docker"))
@@ -150,3 +156,58 @@ def gather(cache_dir: Path, run: Runner = run_command) -> HostFacts:
                                for p in Path(d).glob("*.[yj][as][mo]*"))),
         cache_dir=str(cache_dir), disk_free=shutil.disk_usage(probe).free,
         ca_bundle=bundle, extra_cas=extra_cas(bundle))
+
+
+PUBLIC_INDEX = "https://pypi.org/simple/"
+
+
+def endpoints(environ: Mapping[str, str]) -> list[tuple[str, str]]:
+    """What dlenv downloads from, as configured (team file, environment): the Python index,
+    the Debian mirror and its security archive, the registry images are pushed to."""
+    from dlenv.oci.registry import default_registry
+    from dlenv.resolve.debian import find_mirror, find_security_mirror
+
+    found = [("python index", (environ.get("UV_INDEX_URL") or environ.get("PIP_INDEX_URL")
+                               or PUBLIC_INDEX).rstrip("/") + "/")]
+    with contextlib.suppress(LockError):  # no mirror: a lock that needs one says so
+        found += [("debian mirror", find_mirror(environ) + "/"),
+                  ("debian security", find_security_mirror(environ) + "/")]
+    registry = (environ.get("DLENV_PUSH_TO") or default_registry()).split("/", 1)[0]
+    registry = "registry-1.docker.io" if registry == "docker.io" else registry
+    local = registry.startswith(("127.", "localhost"))
+    found.append(("registry", f"{'http' if local else 'https'}://{registry}/v2/"))
+    return found
+
+
+def reach(environ: Mapping[str, str], ca_bundle: str | None
+          ) -> tuple[tuple[str, str, str, str], ...]:
+    """Ask each endpoint once, through the proxy the environment names (HTTPS_PROXY,
+    NO_PROXY), with the CA bundle dlenv uses; a few seconds each at most."""
+    import urllib.parse
+    import urllib.request
+
+    import httpx
+
+    from dlenv.cache import describe_transport_error, tls_context
+
+    proxies = {k.lower().removesuffix("_proxy"): v for k, v in environ.items()
+               if k.lower() in ("http_proxy", "https_proxy", "no_proxy") and v}
+    verify = tls_context(ca_bundle)
+    out = []
+    for what, url in endpoints(environ):
+        parsed = urllib.parse.urlsplit(url)
+        bypass = urllib.request.proxy_bypass_environment(  # type: ignore[attr-defined]
+            parsed.hostname or "", proxies)  # (NO_PROXY, as curl and pip read it)
+        proxy = "" if bypass else proxies.get(parsed.scheme, "")
+        try:
+            with httpx.Client(verify=verify, timeout=httpx.Timeout(5.0), trust_env=False,
+                              proxy=proxy or None) as client:
+                said = f"HTTP {client.head(url).status_code}"
+        except httpx.TransportError as exc:
+            said = describe_transport_error(exc)
+        if proxy:  # never a password from the proxy URL in a report
+            shown = urllib.parse.urlsplit(proxy)
+            proxy = f"{shown.scheme}://{shown.hostname}" + \
+                (f":{shown.port}" if shown.port else "")
+        out.append((what, url, proxy, said))
+    return tuple(out)

@@ -4,6 +4,7 @@ Dockerfiles and compose files, returned as reports for the CLI to render."""
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -18,6 +19,7 @@ from dlenv.doctor import (
     needs_from_target,
     parse_gpus,
     query_gpus,
+    reach,
 )
 from dlenv.engine import EngineKind, detect
 from dlenv.errors import DlenvError, LockError
@@ -60,13 +62,16 @@ def needs_of(project: Project) -> Needs:
 
 
 def doctor(project: Project | None = None, *, facts_file: Path | None = None,
-           cache_dir: str | None = None) -> CheckReport:
-    """This host's checks; with a project, also whether its environment can run here.
-    ``facts_file`` replays recorded host facts instead of reading the host."""
+           cache_dir: str | None = None, network: bool = True) -> CheckReport:
+    """This host's checks; with a project, also whether its environment can run here;
+    with ``network``, whether the index, the Debian mirrors and the registry answer through
+    the configured path. ``facts_file`` replays recorded host facts instead."""
     if facts_file is not None:
         facts = HostFacts.from_json(json.loads(facts_file.read_text()))
     else:
         facts = gather(default_cache_dir(cache_dir))
+        if network:
+            facts = replace(facts, reached=reach(os.environ, facts.ca_bundle))
     checks = diagnose(facts, needs_of(project) if project else None)
     return CheckReport("dlenv doctor", tuple(checks), {"facts": facts.to_json()})
 
