@@ -237,3 +237,26 @@ def test_pushed_repositories_are_remembered_newest_first_and_a_damaged_record_is
     assert record.get("127.0.0.1:5000") == ("ok/repo",)
     (tmp_path / "pushed.json").write_text("[")
     assert record.get("127.0.0.1:5000") == ()
+
+
+def test_registry_credentials_come_from_the_helper_docker_login_uses(tmp_path, monkeypatch):
+    import base64
+
+    from dlenv.oci.registry import docker_credentials
+
+    helper = tmp_path / "bin" / "docker-credential-team"
+    helper.parent.mkdir()
+    helper.write_text('#!/bin/sh\nread host\n[ "$1" = get ] && [ "$host" = '
+                      '"harbor.example.org" ] && printf \'{"Username":"robot","Secret":"s3"}\'\n')
+    helper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{helper.parent}:{__import__('os').environ['PATH']}")
+    config = tmp_path / "config.json"
+    plain = base64.b64encode(b"me:pw").decode()
+    config.write_text(json.dumps({"credHelpers": {"harbor.example.org": "team"},
+                                  "auths": {"other.example": {"auth": plain}}}))
+    assert docker_credentials("harbor.example.org", config) == ("robot", "s3")
+    assert docker_credentials("other.example", config) == ("me", "pw")
+    config.write_text(json.dumps({"credsStore": "team"}))
+    assert docker_credentials("harbor.example.org", config) == ("robot", "s3")
+    config.write_text(json.dumps({"credsStore": "../../bin/sh"}))  # not a helper's name
+    assert docker_credentials("harbor.example.org", config) is None

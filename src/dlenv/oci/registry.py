@@ -95,15 +95,49 @@ class Reference:
 
 
 def docker_credentials(registry: str, config: Path | None = None) -> tuple[str, str] | None:
+    """Credentials for ``registry`` where ``docker login`` keeps them: the registry's
+    credential helper (``credHelpers``), else the default store (``credsStore``), else the
+    ``auths`` entry. Nothing is written anywhere by dlenv."""
     path = config or Path(os.environ.get("DOCKER_CONFIG", Path.home() / ".docker")) / "config.json"
     if not path.is_file():
         return None
-    auths = json.loads(path.read_text()).get("auths", {})
-    for key in (registry, f"https://{registry}", f"http://{registry}"):
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    keys = (registry, f"https://{registry}", f"http://{registry}")
+    helpers = doc.get("credHelpers") or {}
+    helper = next((helpers[k] for k in keys if k in helpers), None) or doc.get("credsStore")
+    if isinstance(helper, str) and re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,63}", helper):
+        found = _from_helper(helper, registry)
+        if found:
+            return found
+    auths = doc.get("auths", {})
+    for key in keys:
         entry = auths.get(key)
         if entry and entry.get("auth"):
             user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
             return user, password
+    return None
+
+
+def _from_helper(helper: str, registry: str) -> tuple[str, str] | None:
+    """Ask ``docker-credential-HELPER get`` (the protocol Docker's own helpers speak)."""
+    import shutil
+    import subprocess
+
+    exe = shutil.which(f"docker-credential-{helper}")
+    if exe is None:
+        return None
+    try:
+        proc = subprocess.run([exe, "get"], input=registry, capture_output=True, text=True,
+                              timeout=30, check=False)
+        data = json.loads(proc.stdout) if proc.returncode == 0 else None
+    except (subprocess.TimeoutExpired, ValueError, OSError):
+        return None
+    if isinstance(data, dict) and isinstance(data.get("Username"), str) \
+            and isinstance(data.get("Secret"), str):
+        return data["Username"], data["Secret"]
     return None
 
 
