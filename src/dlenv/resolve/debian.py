@@ -56,26 +56,34 @@ class Stanza:
         return self.get("Package")
 
 
-def find_mirror(environ: Mapping[str, str], sources: Sequence[Path] = SOURCES) -> str:
-    """The Debian mirror: DLENV_DEBIAN_MIRROR, else the host's apt sources."""
-    if environ.get("DLENV_DEBIAN_MIRROR"):
-        return environ["DLENV_DEBIAN_MIRROR"].rstrip("/")
+def _apt_source(sources: Sequence[Path], security: bool) -> str | None:
+    """The first URI of the host's apt sources whose suite is (or is not) a -security one,
+    deb822 (``URIs:`` and ``Suites:`` in one stanza) or one-line style."""
     for path in sources:
         if not path.is_file():
             continue
         text = path.read_text()
-        # deb822 style: "URIs: http://host/debian" in a stanza whose Suites are not -security
         for stanza in text.split("\n\n"):
             uris = re.search(r"^URIs:\s*(\S+)", stanza, re.M)
             suites = re.search(r"^Suites:\s*(.+)$", stanza, re.M)
-            if uris and suites and "security" not in suites.group(1):
+            if uris and suites and ("-security" in suites.group(1)) == security:
                 return uris.group(1).rstrip("/")
         for line in text.splitlines():
             m = re.match(r"^deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+(\S+)", line)
-            if m and "security" not in m.group(2):
+            if m and m.group(2).endswith("-security") == security:
                 return m.group(1).rstrip("/")
-    raise LockError("no Debian mirror is configured",
-                    fix="set DLENV_DEBIAN_MIRROR to a Debian mirror URL")
+    return None
+
+
+def find_mirror(environ: Mapping[str, str], sources: Sequence[Path] = SOURCES) -> str:
+    """The Debian mirror: DLENV_DEBIAN_MIRROR, else the host's apt sources."""
+    if environ.get("DLENV_DEBIAN_MIRROR"):
+        return environ["DLENV_DEBIAN_MIRROR"].rstrip("/")
+    found = _apt_source(sources, security=False)
+    if found is None:
+        raise LockError("no Debian mirror is configured",
+                        fix="set DLENV_DEBIAN_MIRROR to a Debian mirror URL")
+    return found
 
 
 def find_security_mirror(environ: Mapping[str, str], sources: Sequence[Path] = SOURCES) -> str:
@@ -85,19 +93,9 @@ def find_security_mirror(environ: Mapping[str, str], sources: Sequence[Path] = S
     if environ.get("DLENV_DEBIAN_SECURITY_MIRROR"):
         return environ["DLENV_DEBIAN_SECURITY_MIRROR"].rstrip("/")
     if not environ.get("DLENV_DEBIAN_MIRROR"):
-        for path in sources:
-            if not path.is_file():
-                continue
-            text = path.read_text()
-            for stanza in text.split("\n\n"):
-                uris = re.search(r"^URIs:\s*(\S+)", stanza, re.M)
-                suites = re.search(r"^Suites:\s*(.+)$", stanza, re.M)
-                if uris and suites and "-security" in suites.group(1):
-                    return uris.group(1).rstrip("/")
-            for line in text.splitlines():
-                m = re.match(r"^deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+(\S+-security)\b", line)
-                if m:
-                    return m.group(1).rstrip("/")
+        found = _apt_source(sources, security=True)
+        if found:
+            return found
     return find_mirror(environ, sources) + "-security"
 
 
