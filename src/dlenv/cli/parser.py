@@ -7,9 +7,6 @@ import argparse
 from dlenv import __version__
 from dlenv.cli.commands import (
     cmd_build,
-    cmd_bundle,
-    cmd_config,
-    cmd_copy,
     cmd_dockerfile,
     cmd_doctor,
     cmd_gc,
@@ -17,14 +14,19 @@ from dlenv.cli.commands import (
     cmd_lint,
     cmd_lock,
     cmd_matrix,
-    cmd_mirror,
     cmd_ps,
-    cmd_pull,
-    cmd_push,
     cmd_resolve,
     cmd_run,
     cmd_stop,
     cmd_verify,
+)
+from dlenv.cli.distribute import (
+    cmd_bundle,
+    cmd_config,
+    cmd_copy,
+    cmd_mirror,
+    cmd_pull,
+    cmd_push,
 )
 from dlenv.engine import ENGINES
 from dlenv.run import PIDS_LIMIT
