@@ -268,3 +268,55 @@ def test_gc_drops_what_belongs_to_projects_that_are_gone_and_keeps_the_rest(tmp_
     assert store.tags() == {"env:latest-kept": kept.digest} and store.has(kept.digest)
     assert list(engine.images_) == ["sha256:" + "b" * 64]  # the gone one and the dangling one
     assert sum(f.size for f in done) >= 100 + len(b"orphan layer")
+
+
+def test_built_bottom_layers_reach_docker_while_the_rest_builds(tmp_path, monkeypatch):
+    import io
+    import json
+    import tarfile
+    import time
+    from types import SimpleNamespace
+
+    from dlenv.oci import LayerBlob
+    from dlenv.oci.image import chain_ids
+    from dlenv.oci.store import OCIStore
+    from dlenv.workflows.build import EarlyLoad, load_image
+
+    class Tracking(FakeEngine):
+        def load(self, write) -> None:  # the engine then holds the chains it was sent
+            buf = io.BytesIO()
+            write(buf)
+            super().load(lambda f: f.write(buf.getvalue()))
+            with tarfile.open(fileobj=io.BytesIO(buf.getvalue())) as tar:
+                name = json.load(tar.extractfile("manifest.json"))[0]["Config"]
+                config = json.load(tar.extractfile(name))
+            self.chains |= set(chain_ids(config["rootfs"]["diff_ids"]))
+
+    store = OCIStore(tmp_path)
+    blobs = [LayerBlob(descriptor=store.put_bytes(f"layer {i}".encode(), "x"),
+                       diff_id="sha256:" + f"{i}" * 64) for i in range(3)]
+    plan = SimpleNamespace(name="env", config=SimpleNamespace(labels={"a": "b"}))
+    monkeypatch.setattr(EarlyLoad, "STEP", 1)
+    engine = Tracking({})
+    early = EarlyLoad(engine, store, plan)  # type: ignore[arg-type]
+    early.layer(1, blobs[1])  # not from the bottom: nothing can go yet
+    early.layer(0, blobs[0])
+    for _ in range(500):  # the loader works in its own thread: give it up to 5 s
+        if early.loaded == 2:
+            break
+        time.sleep(0.01)
+    early.finish()  # the build ended before layer 2 was announced
+    assert early.loaded == 2 and engine.sent
+    went = [name for archive in engine.sent for name in archive]
+    assert len(set(went)) == len(went) == 2  # each layer sent once, the third not early
+
+    cfg = store.put_bytes(json.dumps({"rootfs": {"diff_ids": [b.diff_id for b in blobs]}})
+                          .encode(), "application/vnd.oci.image.config.v1+json")
+    manifest = store.put_bytes(json.dumps({"config": cfg.to_json(), "layers": [
+        b.descriptor.to_json() for b in blobs]}).encode(),
+        "application/vnd.oci.image.manifest.v1+json")
+    done = load_image(engine, store, manifest, ("env:latest",))
+    assert (done.sent, done.held) == (1, 2) and len(engine.sent[-1]) == 1
+    early.clean()
+    assert engine.image_id("env:dlenv-loading") is None
+    assert engine.image_id("env:latest") is not None

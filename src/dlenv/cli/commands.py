@@ -133,8 +133,13 @@ def _loaded_words(built: build_flow.Built) -> str:
     also = f" (also as {built.alias})" if built.alias else ""
     if not loaded.loaded:
         return f"; Docker holds it already{also}"
-    sent = (f", {loaded.sent} of {loaded.sent + loaded.held} layers sent" if loaded.held
-            else "")
+    total = loaded.sent + loaded.held
+    if loaded.early:
+        sent = (f", {loaded.early} of {total} layers while they were built and "
+                f"{loaded.sent} after" + (f" ({loaded.held - loaded.early} held already)"
+                                          if loaded.held > loaded.early else ""))
+    else:
+        sent = f", {loaded.sent} of {total} layers sent" if loaded.held else ""
     return f"; loaded into Docker{also}{sent}"
 
 
@@ -168,6 +173,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         emit_json({**result.to_json(), "tag": built.tag, "seconds": round(built.seconds, 3),
                    "loaded": loaded is not None,
                    **({"load": {"sent_layers": loaded.sent, "held_layers": loaded.held,
+                                "early_layers": loaded.early,
                                 "already_there": not loaded.loaded}} if loaded else {})})
         return 0
     fresh = sum(not r for r in result.reused)

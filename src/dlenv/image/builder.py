@@ -8,6 +8,7 @@ import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,9 @@ from dlenv.spec import Spec
 
 if TYPE_CHECKING:
     pass
+
+
+LayerReady = Callable[[int, LayerBlob], None]  # (position in the image, its blob)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -83,22 +87,32 @@ class NativeBuilder:
         debs = self.layers.fetch_debs(lock.debs)
         return {**found, **{d.sha256: debs[d.name] for d in lock.debs}}
 
-    def build(self, plan: BuildPlan) -> BuildResult:
+    def build(self, plan: BuildPlan, ready: LayerReady | None = None) -> BuildResult:
+        """Build what the records lack, assemble and tag the image. ``ready(position, blob)``
+        hears of each layer as soon as its blob is in the store (reused ones first, in any
+        order; the CUDA links layer, which needs all the others, is not announced)."""
         blobs: list[LayerBlob] = []
         reused: list[bool] = []
         notes: list[str] = []
         owner: dict[str, str] = {}  # image path -> the wheel layer that ships it
         overlaps: list[tuple[str, str, str]] = []
         base_config: dict[str, Any] | None = None
+        tell = ready or (lambda position, blob: None)
         if plan.base_ref:
             base_layers, base_config = self._base_image(plan)
             blobs += base_layers
             reused += [True] * len(base_layers)
+            for position, blob in enumerate(base_layers):
+                tell(position, blob)
+        offset = len(blobs)
         keys = [layer.key(plan) for layer in plan.layers]
         cached = [self.records.get(k) for k in keys]
+        for i, c in enumerate(cached):
+            if c is not None:
+                tell(offset + i, c.blob)
         built_now = self._build_missing(plan, [
             (i, layer) for i, (layer, c) in enumerate(zip(plan.layers, cached, strict=True))
-            if c is None])
+            if c is None], lambda i, built: tell(offset + i, built.blob))
         for i, (layer, key) in enumerate(zip(plan.layers, keys, strict=True)):
             built = cached[i]
             if built is None:
@@ -153,8 +167,8 @@ class NativeBuilder:
                   for x, d in zip(doc["layers"], diff_ids, strict=True)]
         return layers, config
 
-    def _build_missing(self, plan: BuildPlan,
-                       todo: Sequence[tuple[int, LayerPlan]]) -> dict[int, Built]:
+    def _build_missing(self, plan: BuildPlan, todo: Sequence[tuple[int, LayerPlan]],
+                       done: Callable[[int, Built], None]) -> dict[int, Built]:
         """Build layers concurrently while their wheels download: the base first (its
         interpreter compiles the others' bytecode), then the largest layers, so the longest
         chain of work starts at once. Each layer streams to the store; none is held in memory.
@@ -180,6 +194,7 @@ class NativeBuilder:
                 future = builders.submit(self.layers.build, plan, layer, fetches)
                 if layer.kind == "debian":
                     self.layers.base_future = future
+                future.add_done_callback(partial(_announce, done, i))
                 futures[i] = future
             try:
                 return {i: f.result() for i, f in futures.items()}
@@ -190,6 +205,11 @@ class NativeBuilder:
                 raise
             finally:
                 self.layers.base_future = None
+
+
+def _announce(done: Callable[[int, Built], None], i: int, future: Future[Built]) -> None:
+    if not future.cancelled() and future.exception() is None:
+        done(i, future.result())
 
 
 def default_store(cache_dir: str | os.PathLike[str] | None = None) -> OCIStore:

@@ -5,18 +5,27 @@ lock, and loads it into an engine that lacks it, replacing the project's previou
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from dlenv.engine import Engine, detect
 from dlenv.errors import EngineError
-from dlenv.image import BuildPlan, BuildResult, builder_for, default_store, plan_build
+from dlenv.fsutil import canonical_json
+from dlenv.image import (
+    BuildPlan,
+    BuildResult,
+    NativeBuilder,
+    builder_for,
+    default_store,
+    plan_build,
+)
 from dlenv.lock import Lock
-from dlenv.oci import Descriptor
+from dlenv.oci import MT_CONFIG, MT_MANIFEST, Descriptor, LayerBlob
 from dlenv.oci.export import export_oci, parse_output, save_docker_archive, write_docker_archive
-from dlenv.oci.image import chain_ids
+from dlenv.oci.image import chain_ids, manifest_json
 from dlenv.oci.store import OCIStore
 from dlenv.workflows.project import Project, fresh_lock, project_files
 from dlenv.workflows.report import Reporter, Silent
@@ -52,6 +61,7 @@ class Loaded:
     replaced: str | None  # the project's previous image, removed from the engine
     sent: int = 0  # layers sent to the engine
     held: int = 0  # layers the engine had already, left out of what was sent
+    early: int = 0  # of those, the layers sent while the build was still running
 
 
 IMAGE_LABEL = "dev.dlenv.spec.digest"  # on every image dlenv builds
@@ -92,6 +102,102 @@ def load_image(engine: Engine, store: OCIStore, manifest: Descriptor,
     return Loaded(True, replaced, sent=len(chains) - held, held=held)
 
 
+class EarlyLoad:
+    """Loads the image's lowest built layers into Docker while the rest are still building.
+
+    Docker applies a layer at about the speed the build makes one, so a cold build that
+    loads only at the end waits for both in turn. Here, whenever the run of built layers
+    from the bottom grows by ``STEP`` bytes, that run goes to Docker as a small image of its
+    own (tagged ``NAME:dlenv-loading``, labelled like the real one); the final load then
+    finds their chains held and sends only the rest, and the helper tag is removed. Only
+    Docker's own image store skips held layers; on another engine nothing is loaded early.
+    Errors here only cost the head start: the final load sends whatever is missing."""
+
+    STEP = 64 << 20
+
+    def __init__(self, engine: Engine, store: OCIStore, plan: BuildPlan) -> None:
+        self.engine, self.store, self.plan = engine, store, plan
+        self.tag = f"{plan.name}:dlenv-loading"
+        self.ready: dict[int, LayerBlob] = {}
+        self.loaded = 0  # the bottom layers Docker holds through the helper tag
+        self.finished = False
+        self.cond = threading.Condition()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def layer(self, position: int, blob: LayerBlob) -> None:
+        with self.cond:
+            self.ready[position] = blob
+            self.cond.notify()
+
+    def _next(self) -> int:
+        """How far to load now: the built run from the bottom, when it grew enough."""
+        top = self.loaded
+        while top in self.ready:
+            top += 1
+        grown = sum(self.ready[i].descriptor.size for i in range(self.loaded, top))
+        return top if grown >= self.STEP else 0
+
+    def _run(self) -> None:
+        while True:
+            with self.cond:
+                while not self.finished and not self._next():
+                    self.cond.wait()
+                if self.finished:
+                    return
+                top = self._next()
+                blobs = [self.ready[i] for i in range(top)]
+            try:
+                self._load(blobs)
+            except (EngineError, OSError):
+                return  # the final load sends what is missing
+            self.loaded = top
+
+    def _load(self, blobs: list[LayerBlob]) -> None:
+        config = self.store.put_bytes(canonical_json({
+            "architecture": "amd64", "os": "linux",
+            "config": {"Labels": dict(self.plan.config.labels)},
+            "rootfs": {"type": "layers", "diff_ids": [b.diff_id for b in blobs]}}), MT_CONFIG)
+        manifest = self.store.put_bytes(
+            manifest_json(config, [b.descriptor for b in blobs], {}), MT_MANIFEST)
+        chains = chain_ids([b.diff_id for b in blobs])
+        have = self.engine.held_layers(IMAGE_LABEL)
+        held = next((i for i, c in enumerate(chains) if c not in have), len(chains))
+        self.engine.load(lambda f: write_docker_archive(self.store, manifest, f, self.tag,
+                                                        held=held))
+
+    def finish(self) -> None:
+        """Wait for the load under way (if any); start no other."""
+        with self.cond:
+            self.finished = True
+            self.cond.notify()
+        self.thread.join()
+
+    def clean(self) -> None:
+        if self.loaded:
+            self.engine.remove_image(self.tag)
+
+
+def _build_loading(builder: NativeBuilder, plan: BuildPlan, engine: Engine | None
+                   ) -> tuple[BuildResult, EarlyLoad | None]:
+    """Build, loading the finished bottom layers into ``engine`` meanwhile (Docker)."""
+    early = EarlyLoad(engine, builder.store, plan) \
+        if engine is not None and engine.kind == "docker" else None
+    try:
+        return builder.build(plan, early.layer if early else None), early
+    finally:
+        if early:
+            early.finish()
+
+
+def _loaded(early: EarlyLoad | None, loaded: Loaded) -> Loaded:
+    """The final load's account, with what went early; the helper tag removed."""
+    if early is None:
+        return loaded
+    early.clean()
+    return replace(loaded, early=min(early.loaded, loaded.held))
+
+
 def _tags(plan: BuildPlan, tag: str | None = None) -> tuple[str, ...]:
     return (tag,) if tag else (plan.tag, plan.alias) if plan.alias != plan.tag else (plan.tag,)
 
@@ -107,7 +213,8 @@ def build(project: Project, options: BuildOptions, reporter: Reporter | None = N
                       project=files, location=str(project.directory.resolve()))
     started = time.monotonic()
     builder = builder_for(project.spec, options.cache_dir, report.progress)
-    result = builder.build(plan)
+    engine = detect("docker") if options.load else None  # no engine: fail before building
+    result, early = _build_loading(builder, plan, engine)
     tags = _tags(plan, options.tag)
     if options.tag:
         builder.store.tag(options.tag, result.manifest, project=plan.location)
@@ -119,9 +226,9 @@ def build(project: Project, options: BuildOptions, reporter: Reporter | None = N
         else:
             save_docker_archive(builder.store, result.manifest, where, shown)
     loaded = None
-    if options.load:
+    if engine is not None:
         report.step(f"loading {tags[0]} into Docker")
-        loaded = load_image(detect("docker"), builder.store, result.manifest, tags)
+        loaded = _loaded(early, load_image(engine, builder.store, result.manifest, tags))
     return Built(result=result, tag=tags[0], alias=tags[1] if len(tags) > 1 else None,
                  loaded=loaded, seconds=time.monotonic() - started)
 
@@ -167,18 +274,19 @@ def ready_image(project: Project, *, profile: str | None = None, for_run: bool =
     plan = plan_build(project.spec, lock, profile=profile, for_run=for_run, location=where)
     store = default_store(cache_dir)
     manifest = _current(store, plan)
-    built = manifest is None
+    built, early = manifest is None, None
     if manifest is None:
         if not for_run:  # the project's files are walked only when they go into a build
             plan = plan_build(project.spec, lock, profile=profile, location=where,
                               project=project_files(project, report))
         report.step(f"building {plan.tag}")
         builder = builder_for(project.spec, cache_dir, report.progress)
-        manifest = builder.build(plan).manifest
+        result, early = _build_loading(builder, plan, engine)
+        manifest = result.manifest
     image_id = store.read_json(manifest.digest)["config"]["digest"]
     loaded = None
     if engine is not None:
         report.step(f"loading {plan.tag} into {engine.kind}")
-        loaded = load_image(engine, store, manifest, _tags(plan))
+        loaded = _loaded(early, load_image(engine, store, manifest, _tags(plan)))
     return Ready(lock=lock, tag=plan.tag, manifest=manifest, image_id=image_id, built=built,
                  loaded=loaded)
