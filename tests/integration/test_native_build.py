@@ -96,7 +96,8 @@ def test_a_rebuilt_image_reaches_docker_with_only_the_layers_it_lacks(project, b
         assert run.stdout.startswith("changed after the first load\nOpenSSL")
         again = json.loads(dlenv("build", str(root), "--cache-dir", str(cache), "--load",
                                  "--tag", "pybase:partial", "--json").stdout)
-        assert again["load"] == {"sent_layers": 0, "held_layers": 0, "already_there": True}
+        assert again["load"] == {"sent_layers": 0, "held_layers": 0, "early_layers": 0,
+                                 "already_there": True}
     finally:
         (root / "notes.txt").unlink()
         subprocess.run(["docker", "rmi", "pybase:partial"], capture_output=True, check=False)

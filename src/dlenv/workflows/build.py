@@ -119,7 +119,9 @@ class EarlyLoad:
         self.engine, self.store, self.plan = engine, store, plan
         self.tag = f"{plan.name}:dlenv-loading"
         self.ready: dict[int, LayerBlob] = {}
-        self.loaded = 0  # the bottom layers Docker holds through the helper tag
+        self.loaded = 0  # the bottom layers Docker holds (through the helper tag, or before)
+        self.sent = 0  # the layers sent early
+        self.helpers: list[str] = []  # ids of the helper images (each load retags)
         self.finished = False
         self.cond = threading.Condition()
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -148,23 +150,28 @@ class EarlyLoad:
                 top = self._next()
                 blobs = [self.ready[i] for i in range(top)]
             try:
-                self._load(blobs)
+                self.sent += self._load(blobs)
             except (EngineError, OSError):
                 return  # the final load sends what is missing
             self.loaded = top
 
-    def _load(self, blobs: list[LayerBlob]) -> None:
+    def _load(self, blobs: list[LayerBlob]) -> int:
+        """Load ``blobs`` as the helper image unless Docker holds them all; how many went."""
+        chains = chain_ids([b.diff_id for b in blobs])
+        have = self.engine.held_layers(IMAGE_LABEL)
+        held = next((i for i, c in enumerate(chains) if c not in have), len(chains))
+        if held == len(chains):
+            return 0
         config = self.store.put_bytes(canonical_json({
             "architecture": "amd64", "os": "linux",
             "config": {"Labels": dict(self.plan.config.labels)},
             "rootfs": {"type": "layers", "diff_ids": [b.diff_id for b in blobs]}}), MT_CONFIG)
         manifest = self.store.put_bytes(
             manifest_json(config, [b.descriptor for b in blobs], {}), MT_MANIFEST)
-        chains = chain_ids([b.diff_id for b in blobs])
-        have = self.engine.held_layers(IMAGE_LABEL)
-        held = next((i for i, c in enumerate(chains) if c not in have), len(chains))
         self.engine.load(lambda f: write_docker_archive(self.store, manifest, f, self.tag,
                                                         held=held))
+        self.helpers.append(config.digest)
+        return len(chains) - held
 
     def finish(self) -> None:
         """Wait for the load under way (if any); start no other."""
@@ -174,8 +181,11 @@ class EarlyLoad:
         self.thread.join()
 
     def clean(self) -> None:
-        if self.loaded:
+        """Remove the helper images (their layers stay: the real image holds them)."""
+        if self.helpers:
             self.engine.remove_image(self.tag)
+        for image_id in self.helpers:
+            self.engine.remove_image(image_id)
 
 
 def _build_loading(builder: NativeBuilder, plan: BuildPlan, engine: Engine | None
@@ -195,7 +205,7 @@ def _loaded(early: EarlyLoad | None, loaded: Loaded) -> Loaded:
     if early is None:
         return loaded
     early.clean()
-    return replace(loaded, early=min(early.loaded, loaded.held))
+    return replace(loaded, early=min(early.sent, loaded.held))
 
 
 def _tags(plan: BuildPlan, tag: str | None = None) -> tuple[str, ...]:
