@@ -25,9 +25,11 @@ def test_a_bundle_builds_offline_to_the_same_digest_and_is_checked_member_by_mem
     assert r.returncode == 0, r.stderr
     online = json.loads(r.stdout)["digest"]
     bundle = work / "airgap.tar"
+    elsewhere = work / "default-cache"  # --cache-dir, not the default cache, is used
     r = run_dlenv("bundle", "create", str(root), "-o", str(bundle), "--cache-dir", str(cache),
-                  "--json")
+                  "--json", env={"DLENV_CACHE_DIR": str(elsewhere)})
     assert r.returncode == 0, r.stderr
+    assert not (elsewhere / "store").exists()
     made = json.loads(r.stdout)
     assert made["images"] == [{"tag": "airgap:latest", "manifest": online}]
 
