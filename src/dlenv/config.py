@@ -109,6 +109,8 @@ KEYS = {k.name: k for k in (
         "more indexes, searched after it"),
     Key("debian.mirror", _text(_URL, "an http(s) URL"), None, "DLENV_DEBIAN_MIRROR",
         "the Debian mirror (default: the host's apt sources)"),
+    Key("debian.suite", _text(r"[a-z]{3,16}", "a Debian suite like bookworm"), None,
+        "DLENV_DEBIAN_SUITE", "the base of specs that name none (base = \"debian:SUITE\")"),
     Key("debian.security-mirror", _text(_URL, "an http(s) URL"), None,
         "DLENV_DEBIAN_SECURITY_MIRROR",
         "Debian's security archive (default: the host's apt sources, else MIRROR-security)"),

@@ -260,3 +260,23 @@ def test_registry_credentials_come_from_the_helper_docker_login_uses(tmp_path, m
     assert docker_credentials("harbor.example.org", config) == ("robot", "s3")
     config.write_text(json.dumps({"credsStore": "../../bin/sh"}))  # not a helper's name
     assert docker_credentials("harbor.example.org", config) is None
+
+
+def test_a_spec_without_a_base_takes_the_teams_suite(tmp_path, home, monkeypatch):
+    from dlenv.resolve import resolve_target
+    from dlenv.workflows.project import open_project
+
+    for var in ("DLENV_CONFIG", "DLENV_DEBIAN_SUITE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HOME", home["HOME"])
+    project = team_project(tmp_path, '[debian]\nsuite = "bullseye"\n')
+    (project / "dlenv.toml").write_text('name = "vision"\n')
+    opened = open_project(project)
+    assert str(opened.spec.base) == "debian:bullseye"
+    assert resolve_target(opened.spec).python == "3.9"  # bullseye's Python
+    (project / "dlenv.toml").write_text('name = "vision"\nbase = "debian:bookworm"\n')
+    assert str(open_project(project).spec.base) == "debian:bookworm"  # the spec wins
+    (tmp_path / "team" / TEAM_FILE).write_text('[debian]\nsuite = "jessie"\n')
+    (project / "dlenv.toml").write_text('name = "vision"\n')
+    with pytest.raises(ConfigError, match="jessie"):
+        open_project(project)

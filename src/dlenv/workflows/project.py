@@ -3,18 +3,18 @@ other verb starts from (made or remade when missing or stale, never silently whe
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from dlenv.config import Config, load_config
-from dlenv.errors import LockError, SpecError, StaleLockError, UsageError
+from dlenv.errors import ConfigError, LockError, SpecError, StaleLockError, UsageError
 from dlenv.image.project import ProjectFile, collect_project, credential_like
 from dlenv.lock import LOCK_FILE, Lock, read_lock, write_lock
 from dlenv.resolve import Target, resolve_target
 from dlenv.resolve.debian import lock_debs
 from dlenv.resolve.locking import load_lock, lock_project, target_of
 from dlenv.resolve.policy import check_policy
-from dlenv.spec import SPEC_FILE, Spec, find_spec_file, load_spec
+from dlenv.spec import SPEC_FILE, SUITES, Base, Spec, find_spec_file, load_spec
 from dlenv.spec.starter import render_starter
 from dlenv.workflows.report import Reporter, Silent
 
@@ -37,9 +37,20 @@ class Project:
 
 
 def open_project(directory: Path | str) -> Project:
-    """The project in ``directory`` (dlenv.toml, else pyproject.toml's [tool.dlenv])."""
+    """The project in ``directory`` (dlenv.toml, else pyproject.toml's [tool.dlenv]), with
+    the team configuration that applies there: a spec that names no base gets the team's
+    Debian suite (``debian.suite``), which then counts in the spec's digest."""
     file = find_spec_file(Path(directory))
-    return Project(load_spec(file), file, load_config(file.parent))
+    config = load_config(file.parent)
+    spec = load_spec(file)
+    suite = config["debian.suite"]
+    if suite and spec.base == Base(kind="debian"):
+        if suite not in SUITES:
+            raise ConfigError(f"debian.suite = {suite!r} ({config.settings['debian.suite'].source})"
+                              f" is not one of {', '.join(SUITES)}",
+                              fix="name a suite dlenv supports, or remove the key")
+        spec = replace(spec, base=Base(kind="debian", suite=suite))
+    return Project(spec, file, config)
 
 
 def init_project(directory: Path, *, framework: str | None = None, gpu: bool = False,
