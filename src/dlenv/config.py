@@ -199,15 +199,21 @@ def _from_env(key: Key, environ: Mapping[str, str]) -> tuple[Any, str] | None:
     return None
 
 
-def team_file(project: Path | None, environ: Mapping[str, str]) -> Path | None:
-    """The team file: ``DLENV_CONFIG``, else the nearest ``dlenv-team.toml`` at or above
-    the project."""
+Fetch = Callable[[str], Path]  # a published team file's URL -> its local copy
+
+
+def team_file(project: Path | None, environ: Mapping[str, str],
+              fetch: Fetch | None = None) -> Path | None:
+    """The team file: ``DLENV_CONFIG`` (a path, or an https URL the team publishes, which
+    ``fetch`` makes a local copy of), else the nearest ``dlenv-team.toml`` at or above the
+    project."""
     named = environ.get("DLENV_CONFIG")
     if named:
         if named.startswith(("http://", "https://")):
-            raise ConfigError("DLENV_CONFIG names a URL; dlenv reads the team file from disk",
-                              fix="download the team's file once and set DLENV_CONFIG to its "
-                                  "path")
+            if fetch is None:
+                raise ConfigError("DLENV_CONFIG names a URL, and this reader takes files only",
+                                  fix="download the team's file and name its path")
+            return fetch(named)
         path = Path(named).expanduser()
         if not path.is_file():
             raise ConfigError(f"DLENV_CONFIG names {named}, which is not a file",
@@ -260,13 +266,14 @@ def _read(path: Path) -> dict[str, tuple[Any, str]]:
     return out
 
 
-def load_config(project: Path | None = None,
-                environ: Mapping[str, str] | None = None) -> Config:
-    """The effective configuration for a project directory (or the current one)."""
+def load_config(project: Path | None = None, environ: Mapping[str, str] | None = None,
+                fetch: Fetch | None = None) -> Config:
+    """The effective configuration for a project directory (or the current one);
+    ``fetch`` reads a team file published at a URL (the workflows' ``published_config``)."""
     env = os.environ if environ is None else environ
     settings = dict(Config.defaults().settings)
     files = []
-    for path in (team_file(project, env), user_file(env)):
+    for path in (team_file(project, env, fetch), user_file(env)):
         if path is None or not path.is_file():
             continue
         files.append(str(path))

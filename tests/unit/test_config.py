@@ -280,3 +280,40 @@ def test_a_spec_without_a_base_takes_the_teams_suite(tmp_path, home, monkeypatch
     (project / "dlenv.toml").write_text('name = "vision"\n')
     with pytest.raises(ConfigError, match="jessie"):
         open_project(project)
+
+
+def test_a_team_file_published_at_a_url_is_fetched_and_kept_for_offline_use(tmp_path, home):
+    import http.server
+    import threading
+
+    from dlenv.workflows.project import published_config
+
+    served = tmp_path / "site"
+    served.mkdir()
+    (served / "team.toml").write_text('[registry]\npush = "127.0.0.1:5000/published"\n')
+    handler = lambda *a: http.server.SimpleHTTPRequestHandler(  # noqa: E731
+        *a, directory=str(served))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{httpd.server_address[1]}/team.toml"
+    cache = str(tmp_path / "cache")
+
+    def fetch(u: str) -> Path:
+        return published_config(u, cache)
+
+    env = {**home, "DLENV_CONFIG": url}
+    try:
+        assert load_config(tmp_path, env, fetch)["registry.push"] == "127.0.0.1:5000/published"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    # the server is gone: the copy from the last fetch serves
+    assert load_config(tmp_path, env, fetch)["registry.push"] == "127.0.0.1:5000/published"
+    gone = url.replace("team.toml", "other.toml")
+    with pytest.raises(ConfigError, match="no earlier copy"):
+        load_config(tmp_path, {**home, "DLENV_CONFIG": gone}, fetch)
+    with pytest.raises(ConfigError, match="not https"):
+        load_config(tmp_path, {**home, "DLENV_CONFIG": "http://config.example/team.toml"},
+                    fetch)
+    with pytest.raises(ConfigError, match="takes files only"):
+        load_config(tmp_path, env)

@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from dlenv.cli.render import ConsoleReporter, emit_json, out
-from dlenv.workflows.project import open_project
+from dlenv.workflows.project import open_project, published_config
 
 if TYPE_CHECKING:
     from dlenv.workflows.registry import Copied
@@ -121,7 +121,7 @@ def cmd_bundle(args: argparse.Namespace) -> int:
 def cmd_config(args: argparse.Namespace) -> int:
     from dlenv.config import KEYS, load_config
 
-    config = load_config(Path(args.dir))
+    config = load_config(Path(args.dir), fetch=published_config)
     if args.json:
         emit_json({"files": list(config.files), "settings": {
             name: {"value": s.value, "source": s.source}

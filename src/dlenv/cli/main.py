@@ -15,6 +15,7 @@ from dlenv.cli.parser import build_parser
 from dlenv.cli.render import err
 from dlenv.config import load_config
 from dlenv.errors import DlenvError
+from dlenv.workflows.project import published_config
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -33,7 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # ('dlenv config' shows where each value came from, so it reads them itself.)
         if args.command != "config":
             where = Path(getattr(args, "dir", None) or ".")
-            config = load_config(where if where.is_dir() else None)
+            config = load_config(where if where.is_dir() else None, fetch=published_config)
             os.environ.update(config.environment(os.environ))
         code: int = args.func(args)
         return code

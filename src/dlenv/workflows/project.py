@@ -6,8 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from dlenv.cache import default_cache_dir, host_bundle, http_client
 from dlenv.config import Config, load_config
 from dlenv.errors import ConfigError, LockError, SpecError, StaleLockError, UsageError
+from dlenv.fsutil import write_atomic
 from dlenv.image.project import ProjectFile, collect_project, credential_like
 from dlenv.lock import LOCK_FILE, Lock, read_lock, write_lock
 from dlenv.resolve import Target, resolve_target
@@ -36,12 +38,44 @@ class Project:
         return self.file.parent / LOCK_FILE
 
 
+def published_config(url: str, cache_dir: str | None = None) -> Path:
+    """A team file published at ``url`` (``DLENV_CONFIG``): fetched over HTTPS (plain HTTP
+    only from this machine) into the cache at each use, at most 1 MiB; when the network
+    fails, the copy from the last fetch."""
+    import hashlib
+    import urllib.parse
+
+    import httpx
+
+    host = urllib.parse.urlsplit(url).hostname or ""
+    if not url.startswith("https://") and host not in ("127.0.0.1", "localhost", "::1"):
+        raise ConfigError(f"DLENV_CONFIG: {url} is not https; a team file decides mirrors and "
+                          "policies, so it is read only over TLS",
+                          fix="publish it over https, or download it and name its path")
+    copy = default_cache_dir(cache_dir) / "team" / (
+        hashlib.sha256(url.encode()).hexdigest()[:16] + ".toml")
+    try:
+        with http_client(host_bundle()) as client:
+            r = client.get(url)
+            r.raise_for_status()
+        if len(r.content) > 1 << 20:
+            raise ConfigError(f"DLENV_CONFIG: {url} is larger than 1 MiB",
+                              fix="a team file is a few lines")
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(copy, r.content)
+    except httpx.HTTPError as exc:
+        if not copy.is_file():
+            raise ConfigError(f"DLENV_CONFIG: {url} cannot be read ({exc}), and no earlier "
+                              "copy is kept", fix="check the network, or name a file") from None
+    return copy
+
+
 def open_project(directory: Path | str) -> Project:
     """The project in ``directory`` (dlenv.toml, else pyproject.toml's [tool.dlenv]), with
     the team configuration that applies there: a spec that names no base gets the team's
     Debian suite (``debian.suite``), which then counts in the spec's digest."""
     file = find_spec_file(Path(directory))
-    config = load_config(file.parent)
+    config = load_config(file.parent, fetch=published_config)
     spec = load_spec(file)
     suite = config["debian.suite"]
     if suite and spec.base == Base(kind="debian"):
