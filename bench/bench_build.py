@@ -264,7 +264,9 @@ def main() -> int:
         first = json.loads(out)
         unchanged, _, out = peak_rss(dlenv("build", str(project), *load), env)
         rows.update(dlenv_cold=cold, dlenv_unchanged=unchanged, dlenv_peak_rss_mib=rss,
-                    dlenv_cold_held=first["load"]["held_layers"],
+                    dlenv_cold_held=first["load"]["held_layers"]
+                    - first["load"].get("early_layers", 0),
+                    dlenv_cold_early=first["load"].get("early_layers", 0),
                     dlenv_unchanged_sent=json.loads(out)["load"]["sent_layers"])
         rows["dlenv_push"], rows["dlenv_push_bytes"] = registry.push(
             dlenv("push", f"{registry.host}/bench-dlenv/{name}:1", str(project)), env)
@@ -428,6 +430,7 @@ def report(rows: dict[str, float | str | int], as_json: bool) -> None:
     line("image size in Docker, MB", f("dlenv_image_mb"), f("docker_image_mb"), digits=0)
     print(f"{'layers':40}{int(f('dlenv_layer_count')):9d}{int(f('docker_layer_count')):9d}")
     print(f"{'layers Docker held at the cold load':40}{int(f('dlenv_cold_held')):9d}")
+    print(f"{'  layers sent while the rest was built':40}{int(f('dlenv_cold_early')):9d}")
     print(f"{'layers rebuilt / sent after one package':40}"
           f"{int(f('dlenv_layers_rebuilt')):5d} / {int(f('dlenv_one_package_sent'))}")
     print(f"{'cold build in another cache, s':40}{f('dlenv_cold_again'):9.1f}"
