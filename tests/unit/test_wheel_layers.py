@@ -101,6 +101,18 @@ def test_wheels_install_where_debian_python_looks_with_scripts_and_record(tmp_pa
     assert (site / "alpha-1.0.dist-info/INSTALLER").read_text() == "dlenv\n"
 
 
+def test_bytecode_a_wheel_ships_is_skipped_without_a_warning_on_the_terminal(tmp_path):
+    import warnings
+
+    wheel = make_wheel(tmp_path, "shipsbytecode", {
+        "shipsbytecode/__init__.py": b"x = 1\n",
+        "shipsbytecode/__pycache__/__init__.cpython-311.pyc": b"stale"})
+    with warnings.catch_warnings(record=True) as seen:
+        install_wheels([(locked(wheel), wheel)], tmp_path / "root", PY)
+    assert not [w for w in seen if "__pycache__" in str(w.message)]
+    assert not list((tmp_path / "root").rglob("__pycache__/*.pyc"))
+
+
 def test_a_wheels_own_scripts_get_the_image_python(tmp_path):
     # A script under .data/scripts (jsonpointer ships one): installer reads its first line,
     # then seeks back to rewrite the shebang, through the isal inflater.

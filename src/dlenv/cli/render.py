@@ -29,11 +29,13 @@ def emit_json(data: object) -> None:
 
 class ConsoleReporter:
     """Steps as one spinner line, byte counts as bars, warnings printed above them; all on
-    stderr and gone when the work ends. ``quiet`` (for --json) keeps only warnings."""
+    stderr and gone when the work ends. ``quiet`` (for --json) keeps only warnings; when
+    stderr is not a terminal (a log, CI) there are no bars either, only the words."""
 
     def __init__(self, *, quiet: bool = False) -> None:
         self._bars = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                              DownloadColumn(), console=err, transient=True, disable=quiet)
+                              DownloadColumn(), console=err, transient=True,
+                              disable=quiet or not err.is_terminal)
         self._step: TaskID | None = None
         self._stages: dict[str, TaskID] = {}
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -152,6 +153,13 @@ class _FastZip(zipfile.ZipFile):
 def install_wheels(wheels: Sequence[tuple[LockedWheel, Path]], root: Path,
                    python: str) -> list[str]:
     """Install ``wheels`` (in name order) below ``root``; return image paths shipped twice."""
+    # installer skips the bytecode some wheels ship in __pycache__ (dlenv compiles its own,
+    # for the image's interpreter) and warns on stderr each time: the skip is right, the
+    # warning is noise in the user's terminal. A process-wide filter (layers install in
+    # several threads; catch_warnings is not thread-safe), set again on each call because
+    # whoever imported this module may have restored the filters since.
+    warnings.filterwarnings("ignore", message=r"Skip installing .*__pycache__",
+                            category=RuntimeWarning)
     destination = _LayerDestination(python, root)
     for locked, path in sorted(wheels, key=lambda x: x[0].name):
         try:
