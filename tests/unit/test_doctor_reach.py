@@ -4,6 +4,7 @@ path (proxy, NO_PROXY, CA bundle): a local server on 127.0.0.1 and a proxy that 
 from __future__ import annotations
 
 import http.server
+import json
 import threading
 
 from dlenv.doctor import HostFacts, diagnose, reach
@@ -44,3 +45,22 @@ def test_recorded_facts_without_probes_give_no_reach_checks():
     assert not [c for c in diagnose(HostFacts()) if c.id.startswith("reach")]
     again = HostFacts.from_json(HostFacts(reached=(("registry", "u", "", "HTTP 401"),)).to_json())
     assert [c.status for c in diagnose(again) if c.id == "reach registry"] == ["ok"]
+
+
+def test_before_a_cuda_container_only_the_gpu_facts_are_asked():
+    from pathlib import Path
+
+    from dlenv.doctor import gather_gpu
+
+    record = json.loads((Path(__file__).resolve().parent.parent / "fixtures/h200/doctor.json")
+                        .read_text())["facts"]
+    asked = []
+
+    def run(argv):
+        asked.append(argv[0])
+        return 0, record["nvidia_smi"], ""
+
+    facts = gather_gpu('{"Runtimes": {"nvidia": {}, "runc": {}}}', run)
+    assert asked == ["nvidia-smi"]  # no engine, buildx or CA bundle: Docker's info is given
+    checks = {c.id: c.status for c in diagnose(facts)}
+    assert checks["gpu"] == "ok" and checks["toolkit"] == "ok"

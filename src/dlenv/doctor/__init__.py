@@ -17,6 +17,7 @@ from dlenv.doctor.facts import (
     Runner,
     extra_cas,
     gather,
+    gather_gpu,
     parse_gpus,
     parse_proc_driver,
     query_gpus,
@@ -26,6 +27,7 @@ from dlenv.doctor.facts import (
 
 __all__ = [
     "CDI_DIRS", "DISTRO_CAS", "Gpu", "HostFacts", "MIN_FREE_BYTES", "Needs", "Runner",
-    "SMI_QUERY", "TOOLKIT_BINARIES", "diagnose", "extra_cas", "gather", "needs_from_target",
+    "SMI_QUERY", "TOOLKIT_BINARIES", "diagnose", "extra_cas", "gather", "gather_gpu",
+    "needs_from_target",
     "parse_gpus", "parse_proc_driver", "query_gpus", "reach", "run_command",
 ]

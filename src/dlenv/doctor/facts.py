@@ -10,7 +10,7 @@ import shutil
 import ssl
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -135,25 +135,33 @@ def query_gpus(run: Runner = run_command) -> tuple[int, str, str]:
     return run(["nvidia-smi", f"--query-gpu={SMI_QUERY}", "--format=csv,noheader,nounits"])
 
 
-def gather(cache_dir: Path, run: Runner = run_command) -> HostFacts:
-    """The host, without the network (``reach`` asks the network, for ``doctor``)."""
+def gather_gpu(docker_info: str | None, run: Runner = run_command) -> HostFacts:
+    """Only what decides whether a CUDA container gets the GPUs: the GPUs and driver, the
+    container toolkit and CDI specs, and Docker's runtimes (``docker_info``: what the engine
+    said when it was detected). ``dlenv run`` asks this before each CUDA container."""
     rc, smi, smi_err = query_gpus(run)
     proc = Path("/proc/driver/nvidia/version")
+    return HostFacts(
+        nvidia_smi=smi if rc == 0 else None, nvidia_smi_error=smi_err if rc != 0 else None,
+        proc_driver=proc.read_text() if proc.exists() else None, docker_info=docker_info,
+        toolkit=tuple(b for b in TOOLKIT_BINARIES if shutil.which(b)),
+        cdi_specs=tuple(sorted(str(p) for d in CDI_DIRS if Path(d).is_dir()
+                               for p in Path(d).glob("*.[yj][as][mo]*"))))
+
+
+def gather(cache_dir: Path, run: Runner = run_command) -> HostFacts:
+    """The host, without the network (``reach`` asks the network, for ``doctor``)."""
     drc, docker, docker_err = run(info_command("docker"))
+    served = drc == 0 and "ServerErrors" not in docker
     prc, podman, _ = run(info_command("podman"))
     brc, _, _ = run(BUILDX_VERSION)
     probe = cache_dir if cache_dir.exists() else next(
         (p for p in cache_dir.parents if p.exists()), Path("/"))
     bundle = host_bundle()
-    return HostFacts(
-        nvidia_smi=smi if rc == 0 else None, nvidia_smi_error=smi_err if rc != 0 else None,
-        proc_driver=proc.read_text() if proc.exists() else None,
-        docker_info=docker.strip() if drc == 0 and "ServerErrors" not in docker else None,
-        docker_error=(docker_err or docker) if drc != 0 or "ServerErrors" in docker else None,
+    return replace(
+        gather_gpu(docker.strip() if served else None, run),
+        docker_error=None if served else (docker_err or docker),
         podman_info=podman if prc == 0 else None, buildx=brc == 0,
-        toolkit=tuple(b for b in TOOLKIT_BINARIES if shutil.which(b)),
-        cdi_specs=tuple(sorted(str(p) for d in CDI_DIRS if Path(d).is_dir()
-                               for p in Path(d).glob("*.[yj][as][mo]*"))),
         cache_dir=str(cache_dir), disk_free=shutil.disk_usage(probe).free,
         ca_bundle=bundle, extra_cas=extra_cas(bundle))
 

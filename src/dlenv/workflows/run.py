@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from dlenv.cache import default_cache_dir, host_bundle
-from dlenv.doctor import diagnose, gather, needs_from_target
+from dlenv.cache import host_bundle
+from dlenv.doctor import diagnose, gather_gpu, needs_from_target
 from dlenv.engine import LABEL, Container, Engine, EngineKind, detect
 from dlenv.errors import EngineError, UsageError
 from dlenv.fsutil import shorten, write_atomic
@@ -180,10 +180,11 @@ def write_ssh_config_entry(alias: str, port: int, user: str, identity: str | Non
     path.chmod(0o600)
 
 
-def _wants_gpus(project: Project, lock: Lock, request: RunRequest) -> bool:
+def _wants_gpus(project: Project, lock: Lock, request: RunRequest, engine: Engine) -> bool:
     if not lock.target.cuda:
         return False
-    facts = gather(default_cache_dir(request.cache_dir))
+    said = getattr(engine, "info", "") if engine.kind == "docker" else ""
+    facts = gather_gpu(said or None)  # (Docker's info: asked once, when it was detected)
     checks = diagnose(facts, needs_from_target(project.spec.name, lock.target))
     return decide_gpus(True, checks, request.allow_cpu)
 
@@ -207,7 +208,7 @@ def prepare_run(project: Project, request: RunRequest, reporter: Reporter | None
         ready = ready_image(project, profile=profile, for_run=True, engine=engine,
                             cache_dir=request.cache_dir, reporter=report)
         lock, image = ready.lock, ready.image_id
-    gpus = _wants_gpus(project, lock, request)
+    gpus = _wants_gpus(project, lock, request, engine)
     data_dir = default_data_dir().resolve()
     running = _running(engine, container_name(spec, mode, str(directory))) \
         if mode in ("jupyter", "ssh") else None
