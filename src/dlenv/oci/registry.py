@@ -459,12 +459,14 @@ class RegistryClient:
         return sorted(set(found))
 
     def copy(self, source: Reference, target: Reference, store: OCIStore,
-             mount_from: tuple[str, ...] = ()) -> tuple[str, int]:
+             mount_from: tuple[str, ...] = (),
+             manifest: tuple[bytes, str, str] | None = None) -> tuple[str, int]:
         """Copy an image between repositories or registries with its digest: blobs the
         target has are skipped, blobs the target registry holds in the source repository
         (same registry) or in ``mount_from`` are mounted, the rest pass through the store
-        (verified by digest). (digest, blobs sent)."""
-        body, media, digest = self.manifest(source)
+        (verified by digest). ``manifest``: what ``manifest(source)`` gave, when the caller
+        has it already. (digest, blobs sent)."""
+        body, media, digest = manifest or self.manifest(source)
         doc = _document(source, body)
         try:
             blobs = [_digest(source, b["digest"]) for b in [doc["config"], *doc["layers"]]]

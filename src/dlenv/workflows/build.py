@@ -67,6 +67,14 @@ class Loaded:
 IMAGE_LABEL = "dev.dlenv.spec.digest"  # on every image dlenv builds
 
 
+def held_prefix(engine: Engine, diff_ids: Sequence[str]) -> int:
+    """How many of the bottom layers (by diff id) the engine holds with every layer below
+    them: those an archive may leave out (Docker's own store; 0 elsewhere)."""
+    have = engine.held_layers(IMAGE_LABEL)
+    chains = chain_ids(list(diff_ids))
+    return next((i for i, c in enumerate(chains) if c not in have), len(chains))
+
+
 def load_image(engine: Engine, store: OCIStore, manifest: Descriptor,
                tags: Sequence[str]) -> Loaded:
     """Make ``engine`` hold the stored image under ``tags`` (streamed, no temporary
@@ -80,9 +88,7 @@ def load_image(engine: Engine, store: OCIStore, manifest: Descriptor,
     if current is not None and current.id == image_id and set(tags) <= set(current.tags):
         return Loaded(False, None)
     diff_ids = store.read_json(image_id).get("rootfs", {}).get("diff_ids", [])
-    chains = chain_ids(diff_ids)
-    have = engine.held_layers(IMAGE_LABEL) if len(chains) == len(doc["layers"]) else set()
-    held = next((i for i, c in enumerate(chains) if c not in have), len(chains))
+    held = held_prefix(engine, diff_ids) if len(diff_ids) == len(doc["layers"]) else 0
     try:
         engine.load(lambda f: write_docker_archive(store, manifest, f, *tags, held=held))
     except EngineError:
@@ -99,7 +105,7 @@ def load_image(engine: Engine, store: OCIStore, manifest: Descriptor,
         old = engine.image(before)
         if old is not None and not old.tags and engine.remove_image(before):
             replaced = before
-    return Loaded(True, replaced, sent=len(chains) - held, held=held)
+    return Loaded(True, replaced, sent=len(diff_ids) - held, held=held)
 
 
 class EarlyLoad:
@@ -157,10 +163,8 @@ class EarlyLoad:
 
     def _load(self, blobs: list[LayerBlob]) -> int:
         """Load ``blobs`` as the helper image unless Docker holds them all; how many went."""
-        chains = chain_ids([b.diff_id for b in blobs])
-        have = self.engine.held_layers(IMAGE_LABEL)
-        held = next((i for i, c in enumerate(chains) if c not in have), len(chains))
-        if held == len(chains):
+        held = held_prefix(self.engine, [b.diff_id for b in blobs])
+        if held == len(blobs):
             return 0
         config = self.store.put_bytes(canonical_json({
             "architecture": "amd64", "os": "linux",
@@ -171,7 +175,7 @@ class EarlyLoad:
         self.engine.load(lambda f: write_docker_archive(self.store, manifest, f, self.tag,
                                                         held=held))
         self.helpers.append(config.digest)
-        return len(chains) - held
+        return len(blobs) - held
 
     def finish(self) -> None:
         """Wait for the load under way (if any); start no other."""

@@ -3,6 +3,7 @@ other verb starts from (made or remade when missing or stale, never silently whe
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -38,10 +39,11 @@ class Project:
         return self.file.parent / LOCK_FILE
 
 
+@functools.lru_cache(maxsize=8)
 def published_config(url: str, cache_dir: str | None = None) -> Path:
     """A team file published at ``url`` (``DLENV_CONFIG``): fetched over HTTPS (plain HTTP
-    only from this machine) into the cache at each use, at most 1 MiB; when the network
-    fails, the copy from the last fetch."""
+    only from this machine) into the cache once per command (the CLI and the project both
+    read the configuration), at most 1 MiB; when the network fails, the last copy."""
     import hashlib
     import urllib.parse
 

@@ -148,12 +148,12 @@ def copy_many(pairs: list[tuple[str, str]], *, cache_dir: str | None = None,
     done = []
     try:
         for source, target in refs:
-            wanted = client.manifest(source)[2]
-            if client.manifest_digest(target) == wanted:
-                done.append(Copied(str(source), str(target), wanted, 0, skipped=True))
+            found = client.manifest(source)
+            if client.manifest_digest(target) == found[2]:
+                done.append(Copied(str(source), str(target), found[2], 0, skipped=True))
                 continue
             report.step(f"copying {source} to {target}")
-            digest, sent = client.copy(source, target, store,
+            digest, sent = client.copy(source, target, store, manifest=found,
                                        mount_from=pushed_to.get(target.registry))
             pushed_to.add(target.registry, target.repository)
             done.append(Copied(str(source), str(target), digest, sent, skipped=False))
