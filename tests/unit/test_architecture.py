@@ -16,7 +16,7 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "dlenv"
 # its own layer.
 LAYERS = [
     ["errors"],
-    ["fsutil", "checks"],
+    ["fsutil", "checks", "launcher"],
     ["cache", "config"],
     ["compat", "oci"],
     ["spec"],
@@ -24,6 +24,7 @@ LAYERS = [
     ["resolve"],
     ["image"],
     ["engine"],
+    ["cluster"],
     ["run", "doctor", "verify", "lint"],
     ["workflows"],
     ["cli"],

@@ -22,7 +22,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     command: list[str] = []
-    if "--" in argv and argv and argv[0] in ("run", "shell"):  # dlenv run [DIR] … -- CMD …
+    if "--" in argv and argv and argv[0] in ("run", "shell", "train"):  # dlenv run [DIR] … -- CMD …
         at = argv.index("--")
         argv, command = argv[:at], argv[at + 1:]
     args = parser.parse_args(argv)

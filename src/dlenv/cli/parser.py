@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from dlenv import __version__
+from dlenv.cli.cluster import cmd_train
 from dlenv.cli.commands import (
     cmd_build,
     cmd_dockerfile,
@@ -41,7 +42,37 @@ def build_parser() -> argparse.ArgumentParser:
     _image_commands(sub)
     _check_commands(sub)
     _run_commands(sub)
+    _cluster_commands(sub)
     return p
+
+
+def _cluster_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """train, k8s"""
+    text = ("train on several workers on this machine: the train profile's image as N "
+            "containers that find each other (TF_CONFIG, torchrun, jax.distributed)")
+    s = sub.add_parser("train", help=text, description=text + ".",
+                       usage="dlenv train [DIR] [--workers N] [options] [-- CMD [ARG ...]]",
+                       epilog="-- CMD [ARG ...]: the command each worker runs instead of the "
+                              "train profile's (e.g. dlenv train --workers 2 -- python "
+                              "train.py --epochs 3)")
+    _project_dir(s)
+    s.add_argument("--workers", type=int, help="how many workers (default: [deploy.train] "
+                   "workers in the spec, else 1)")
+    s.add_argument("--engine", choices=ENGINES,
+                   help="container engine (default: the first that answers)")
+    s.add_argument("--memory", help="memory limit of each worker, e.g. 8g")
+    s.add_argument("--cpus", help="CPU limit of each worker, e.g. 2")
+    s.add_argument("--shm-size", help="/dev/shm size of each worker")
+    s.add_argument("--mount", action="append", default=[], metavar="HOST:CONTAINER[:ro]",
+                   help="also bind-mount a host path into every worker (repeatable)")
+    s.add_argument("--allow-cpu", action="store_true",
+                   help="train a CUDA environment without a GPU")
+    s.add_argument("--no-host-ca", action="store_true",
+                   help="do not mount the host's CA bundle (read-only)")
+    s.add_argument("--dry-run", action="store_true",
+                   help="print the workers' plans and engine commands, start nothing")
+    _cache_dir(s)
+    s.set_defaults(func=cmd_train, cmd=[])
 
 
 def _project_dir(s: argparse.ArgumentParser, default: str | None = ".") -> None:

@@ -10,7 +10,7 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -208,6 +208,35 @@ class CliEngine:
 
     def remove(self, name: str) -> None:
         self._call("rm", "--force", name, check=False, timeout=60)
+
+    def create_network(self, name: str, labels: Mapping[str, str]) -> None:
+        """A bridge network of its own, where containers find each other by name."""
+        label_args = [a for k, v in labels.items() for a in ("--label", f"{k}={v}")]
+        proc = self._call("network", "create", *label_args, name, check=False)
+        if proc.returncode != 0:
+            raise EngineError(f"{self.kind} could not create the network {name}: "
+                              f"{proc.stderr.decode(errors='replace').strip()}")
+
+    def remove_network(self, name: str) -> None:
+        self._call("network", "rm", name, check=False, timeout=60)
+
+    def wait(self, name: str) -> int:
+        """Block until the container ``name`` exits; its exit code (-1: it is gone)."""
+        proc = subprocess.run([self.exe, "wait", name], capture_output=True, check=False)
+        text = proc.stdout.decode().strip().splitlines()
+        return int(text[-1]) if proc.returncode == 0 and text and \
+            text[-1].lstrip("-").isdigit() else -1
+
+    def follow(self, name: str) -> Iterator[str]:
+        """The container's output (stdout and stderr), line by line, until it exits."""
+        proc = subprocess.Popen([self.exe, "logs", "--follow", name], stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, errors="replace")
+        assert proc.stdout is not None
+        try:
+            yield from (line.rstrip("\n") for line in proc.stdout)
+        finally:
+            proc.kill()
+            proc.wait()
 
     def run_captured(self, args: Sequence[str], input_: str = "",
                      timeout: float = 900) -> tuple[int, str, str]:

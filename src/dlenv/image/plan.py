@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from dlenv import launcher
 from dlenv.errors import BuildError
 from dlenv.image.project import ProjectFile
 from dlenv.lock import ZIP_EPOCH, Lock, LockedDeb, LockedWheel, dumps
@@ -39,8 +40,11 @@ BIG_WHEEL = 1 << 20
 BUCKETS = 4  # the other wheels are spread over this many layers, by a hash of their name
 PROFILE_BUCKETS = 2  # the same, for wheels only a profile has
 MAX_OWN_LAYERS = 48  # engines allow about 127 layers; stay well below
+# The multi-worker launcher that images of the train profile carry (``dlenv.launcher``).
+LAUNCHER = Path(launcher.__file__).read_bytes()
+LAUNCHER_SHA256 = hashlib.sha256(LAUNCHER).hexdigest()
 
-LayerKind = Literal["debian", "user-dirs", "wheels", "files", "links"]
+LayerKind = Literal["debian", "user-dirs", "wheels", "files", "links", "launcher"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -69,6 +73,8 @@ class LayerPlan:
                         workdir=plan.workdir)
         elif self.kind == "links":
             data.update(links=self.links)
+        elif self.kind == "launcher":
+            data.update(launcher=LAUNCHER_SHA256)
         else:
             data.update(user=asdict(plan.user), workdir=plan.workdir)
         # The key's form is frozen: it names files users keep (the ejected base tarball) and
@@ -196,6 +202,8 @@ def plan_build(spec: Spec, lock: Lock, *, profile: str | None = None,
         # The registry image's layers are reused as they are; dlenv adds the user's dirs.
         layers = [LayerPlan(name="user home and workdir", kind="user-dirs")]
     layers += plan_wheel_layers(lock.wheels_for(profile))
+    if profile == "train":  # what `dlenv train` and the Indexed Jobs of `dlenv k8s` start
+        layers.append(LayerPlan(name="dlenv launcher", kind="launcher"))
     if project:
         layers.append(LayerPlan(name="project files", kind="files", files=tuple(project),
                                 source=str(Path(spec.source).parent)))

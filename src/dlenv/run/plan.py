@@ -125,6 +125,8 @@ class RunPlan:
     extra: dict[str, str] = field(default_factory=dict)  # url, ssh line: what to tell the user
     notes: tuple[str, ...] = ()
     grant: str | None = None  # a root-owned project the container's uid is given access to
+    network: str = ""  # a network of dlenv's own (the workers of `dlenv train`)
+    hostname: str = ""  # the container's name on that network
 
     def args(self, engine: EngineKind) -> list[str]:
         """The arguments of ``ENGINE run`` for this plan (after the word ``run``)."""
@@ -134,6 +136,10 @@ class RunPlan:
             a += ["--interactive", "--rm"]
         if self.tty:
             a.append("--tty")
+        if self.network:
+            a += ["--network", self.network]
+        if self.hostname:
+            a += ["--hostname", self.hostname, "--network-alias", self.hostname]
         if self.memory:
             a += ["--memory", self.memory]
         if self.cpus:

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from dlenv.spec.collect import MAX_VALUE, locate_keys
+from dlenv.spec.deploy import DEPLOY_KEYS, ClusterVolume, Deploy, DeployTable, Toleration
 from dlenv.spec.model import (
     DEV_TOOLS,
     IMAGE_RE,
@@ -37,7 +38,7 @@ from dlenv.spec.parse import (
 )
 
 __all__ = [
-    "DEV_TOOLS",
+    "DEPLOY_KEYS", "DEV_TOOLS", "ClusterVolume", "Deploy", "DeployTable", "Toleration",
     "Base", "FrameworkReq", "IMAGE_RE", "INDEX_KEYS", "JUPYTER_PORT", "IndexSettings",
     "MAX_REQUIREMENT",
     "MAX_SPEC_BYTES", "MAX_VALUE", "PROFILE_KEYS", "PROFILE_NAMES", "PYPROJECT", "Profile",

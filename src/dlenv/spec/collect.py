@@ -13,6 +13,16 @@ from dlenv.fsutil import shorten
 
 MAX_VALUE = 4096  # longest string value a spec may hold (requirements, env values, paths)
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+ENV_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+# A path in the image: absolute, normalised, of characters that need no quoting anywhere
+# it is written (engine --mount options, Dockerfiles, sshd_config, YAML).
+PATH_PART_RE = re.compile(r"[A-Za-z0-9_@+-][A-Za-z0-9._@+-]{0,127}")
+
+
+SYSTEM_TREES = ("/proc/", "/sys/", "/dev/", "/etc/", "/run/", "/boot/", "/bin/", "/sbin/",
+               "/lib/", "/lib64/", "/usr/bin/", "/usr/sbin/", "/usr/lib/", "/var/lib/")
+
+
 
 # --- locating keys -------------------------------------------------------------------------
 # tomllib (and every maintained TOML reader) drops source positions, so this small scanner
@@ -124,3 +134,19 @@ class _Collector:
 def _kind(value: Any) -> str:
     return {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
             list: "a list", dict: "a table"}.get(type(value), type(value).__name__)
+
+
+def parse_env(c: _Collector, key: str, value: Any) -> tuple[tuple[str, str], ...]:
+    table = c.table(key, value)
+    out = []
+    for name, val in table.items():
+        if not ENV_RE.fullmatch(name):
+            c.add(f"{key}.{shorten(name, 40)}", "not a valid environment variable name",
+                  "use letters, digits and underscores")
+        elif not isinstance(val, str | int | float | bool):
+            c.add(f"{key}.{name}", f"expected a string, got {_kind(val)}")
+        elif c.line(f"{key}.{name}", c.string(f"{key}.{name}", str(val))) is None:
+            continue
+        else:
+            out.append((name, str(val).lower() if isinstance(val, bool) else str(val)))
+    return tuple(sorted(out))

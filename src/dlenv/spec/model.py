@@ -13,6 +13,7 @@ from packaging.specifiers import SpecifierSet
 
 from dlenv.compat import DISTRIBUTION
 from dlenv.fsutil import canonical_json
+from dlenv.spec.deploy import DeployTable
 
 SPEC_FILE = "dlenv.toml"
 PYPROJECT = "pyproject.toml"
@@ -114,11 +115,15 @@ class Spec:
     env: tuple[tuple[str, str], ...] = ()
     index: IndexSettings = field(default_factory=IndexSettings)
     profiles: tuple[Profile, ...] = ()
+    deploy: DeployTable = field(default_factory=DeployTable)  # where profiles run on a cluster
     source: str = field(default=SPEC_FILE, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
+        """What the digest covers: everything that decides the lock and the image (the
+        cluster settings under ``deploy`` do not)."""
         data = asdict(self)
         data.pop("source")
+        data.pop("deploy")
         for profile in data["profiles"]:
             if not profile["tools"]:  # a key added later: specs without it keep their digest
                 del profile["tools"]

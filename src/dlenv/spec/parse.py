@@ -17,7 +17,15 @@ from packaging.version import InvalidVersion, Version
 from dlenv.compat import DISTRIBUTION, FRAMEWORKS
 from dlenv.errors import Problem, SpecError
 from dlenv.fsutil import shorten
-from dlenv.spec.collect import _CONTROL_RE, _Collector, _kind, locate_keys
+from dlenv.spec.collect import (
+    _CONTROL_RE,
+    PATH_PART_RE,
+    SYSTEM_TREES,
+    _Collector,
+    locate_keys,
+    parse_env,
+)
+from dlenv.spec.deploy import parse_deploy
 from dlenv.spec.model import (
     DEV_TOOLS,
     IMAGE_RE,
@@ -36,14 +44,8 @@ from dlenv.spec.model import (
 # Every pattern is used with fullmatch: `$` alone would accept a trailing newline.
 _NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
 _APT_RE = re.compile(r"[a-z0-9][a-z0-9+.-]+(=[A-Za-z0-9.+~:-]+)?")
-_ENV_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 _USER_RE = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 _URL_RE = re.compile(r"(https?|file)://[^\s\x00-\x1f\x7f]{1,2000}")
-
-
-# A path in the image: absolute, normalised, of characters that need no quoting anywhere
-# it is written (engine --mount options, Dockerfiles, sshd_config, YAML).
-_PATH_PART_RE = re.compile(r"[A-Za-z0-9_@+-][A-Za-z0-9._@+-]{0,127}")
 
 
 # Where a project mounted at the workdir would hide or break the system or dlenv's own mounts.
@@ -54,16 +56,12 @@ _SYSTEM_DIRS = frozenset({
     "/usr/local/bin", "/usr/local/lib", "/usr/sbin", "/usr/share", "/var", "/var/lib"})
 
 
-_SYSTEM_TREES = ("/proc/", "/sys/", "/dev/", "/etc/", "/run/", "/boot/", "/bin/", "/sbin/",
-                 "/lib/", "/lib64/", "/usr/bin/", "/usr/sbin/", "/usr/lib/", "/var/lib/")
-
-
 RESERVED_USERS = frozenset({"root", "nobody", "nogroup", "daemon", "bin", "sys"})
 MAX_REQUIREMENT = 1000
 MAX_SPEC_BYTES = 1 << 20
 TOP_KEYS = (
     "name", "framework", "accelerator", "python", "base", "packages", "apt", "user",
-    "workdir", "env", "index", "profiles",
+    "workdir", "env", "index", "profiles", "deploy",
 )
 
 
@@ -164,22 +162,6 @@ def _parse_apt(c: _Collector, key: str, values: tuple[str, ...]) -> tuple[str, .
     return values
 
 
-def _parse_env(c: _Collector, key: str, value: Any) -> tuple[tuple[str, str], ...]:
-    table = c.table(key, value)
-    out = []
-    for name, val in table.items():
-        if not _ENV_RE.fullmatch(name):
-            c.add(f"{key}.{shorten(name, 40)}", "not a valid environment variable name",
-                  "use letters, digits and underscores")
-        elif not isinstance(val, str | int | float | bool):
-            c.add(f"{key}.{name}", f"expected a string, got {_kind(val)}")
-        elif c.line(f"{key}.{name}", c.string(f"{key}.{name}", str(val))) is None:
-            continue
-        else:
-            out.append((name, str(val).lower() if isinstance(val, bool) else str(val)))
-    return tuple(sorted(out))
-
-
 def _parse_profile(c: _Collector, name: str, value: Any) -> Profile | None:
     key = f"profiles.{name}"
     table = c.table(key, value)
@@ -207,7 +189,7 @@ def _parse_profile(c: _Collector, name: str, value: Any) -> Profile | None:
         ssh=c.boolean(f"{key}.ssh", table.get("ssh")),
         command=c.string_list(f"{key}.command", table.get("command")),  # argv: no shell
         ports=tuple(ports),
-        env=_parse_env(c, f"{key}.env", table.get("env")),
+        env=parse_env(c, f"{key}.env", table.get("env")),
     )
 
 
@@ -290,10 +272,10 @@ def image_dir_problem(path: str) -> str | None:
     if not path.startswith("/"):
         return "is not absolute"
     parts = path[1:].split("/")
-    if not all(_PATH_PART_RE.fullmatch(p) for p in parts):
+    if not all(PATH_PART_RE.fullmatch(p) for p in parts):
         return ("is not a plain normalised path (no '..', '.', '//', trailing '/', spaces, "
                 "commas, quotes or control characters)")
-    if path in _SYSTEM_DIRS or path.startswith(_SYSTEM_TREES):
+    if path in _SYSTEM_DIRS or path.startswith(SYSTEM_TREES):
         return "is a system directory: the project mounted there would hide it"
     return None
 
@@ -334,9 +316,10 @@ def parse_spec(data: dict[str, Any], *, file: str = SPEC_FILE, text: str = "",
         apt=_parse_apt(c, "apt", c.string_list("apt", data.get("apt"))),
         user=_parse_user(c, data.get("user")),
         workdir=workdir,
-        env=_parse_env(c, "env", data.get("env")),
+        env=parse_env(c, "env", data.get("env")),
         index=_parse_index(c, data.get("index")),
         profiles=tuple(p for p in profiles if p is not None),
+        deploy=parse_deploy(c, data.get("deploy")),
         source=file,
     )
     if c.problems:
