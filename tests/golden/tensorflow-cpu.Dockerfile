@@ -96,6 +96,7 @@ LABEL dev.dlenv.lock.digest="sha256:30dc9fb64804a903f4e40c8c45cc19c3b44abb47cb53
       org.opencontainers.image.title="tensorflow-cpu"
 WORKDIR /workspace
 USER 1000:1000
+COPY --chown=1000:1000 ["train.py", "/workspace/"]
 CMD ["python3"]
 
 FROM env AS train
@@ -113,4 +114,5 @@ LABEL dev.dlenv.lock.digest="sha256:30dc9fb64804a903f4e40c8c45cc19c3b44abb47cb53
       org.opencontainers.image.title="tensorflow-cpu"
 WORKDIR /workspace
 USER 1000:1000
+COPY --chown=1000:1000 ["train.py", "/workspace/"]
 CMD ["python", "train.py"]

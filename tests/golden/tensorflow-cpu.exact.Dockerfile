@@ -207,6 +207,7 @@ LABEL dev.dlenv.lock.digest="sha256:30dc9fb64804a903f4e40c8c45cc19c3b44abb47cb53
       org.opencontainers.image.title="tensorflow-cpu"
 WORKDIR /workspace
 USER 1000:1000
+COPY --chown=1000:1000 ["train.py", "/workspace/"]
 CMD ["python3"]
 
 FROM base AS train
@@ -242,5 +243,6 @@ LABEL dev.dlenv.lock.digest="sha256:30dc9fb64804a903f4e40c8c45cc19c3b44abb47cb53
       org.opencontainers.image.title="tensorflow-cpu"
 WORKDIR /workspace
 USER 1000:1000
+COPY --chown=1000:1000 ["train.py", "/workspace/"]
 CMD ["python", "train.py"]
-# dlenv-rendered: sha256:d1a7bcfbaa417470fb0983da68ede62bce4d59d6b3207cdf0c966ede8376d033
+# dlenv-rendered: sha256:a7f998865d129c8a0cb6b8636e4905d015c205afe78c1677034053cfb713644c
