@@ -62,6 +62,12 @@ def serve_registry(root: Path):
 
 
 @pytest.fixture(scope="session")
+def shared_cache(tmp_path_factory):
+    """One download cache for the tests that build TensorFlow: its wheels come once."""
+    return tmp_path_factory.mktemp("shared-cache")
+
+
+@pytest.fixture(scope="session")
 def registry(tmp_path_factory):
     """The tests' registry (the origin, in tests that have two)."""
     yield from serve_registry(tmp_path_factory.mktemp("registry"))

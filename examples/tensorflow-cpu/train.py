@@ -7,6 +7,7 @@ a checkpoint into ./checkpoints (the project directory, mounted); every other wo
 its copy to a scratch directory, as the strategy requires.
 """
 
+import argparse
 import json
 import os
 import sys
@@ -15,10 +16,15 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 
-STEPS, EPOCHS, BATCH = 20, 4, 64
+STEPS, BATCH = 20, 64
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--replicas", type=int, default=0,
+                        help="fail unless this many replicas train in sync")
+    args = parser.parse_args()
     config = json.loads(os.environ.get("TF_CONFIG") or "{}")
     strategy = (tf.distribute.MultiWorkerMirroredStrategy() if config
                 else tf.distribute.get_strategy())
@@ -26,9 +32,8 @@ def main() -> int:
     has_chief = "chief" in config.get("cluster", {})
     is_chief = task["type"] == "chief" or (not has_chief and task["index"] == 0)
     replicas = strategy.num_replicas_in_sync
-    expected = int(os.environ.get("EXPECT_REPLICAS") or 0)
-    if expected and replicas != expected:
-        print(f"expected {expected} replicas in sync, got {replicas}", file=sys.stderr)
+    if args.replicas and replicas != args.replicas:
+        print(f"expected {args.replicas} replicas in sync, got {replicas}", file=sys.stderr)
         return 1
 
     rng = np.random.default_rng(0)
@@ -43,7 +48,8 @@ def main() -> int:
                                      tf.keras.layers.Dense(16, activation="relu"),
                                      tf.keras.layers.Dense(1)])
         model.compile(optimizer=tf.keras.optimizers.Adam(0.01), loss="mse")
-    losses = model.fit(data, epochs=EPOCHS, steps_per_epoch=STEPS, verbose=2).history["loss"]
+    history = model.fit(data, epochs=args.epochs, steps_per_epoch=STEPS, verbose=2)
+    losses = history.history["loss"]
     print(f"{task['type']} {task['index']}: {replicas} replicas in sync, "
           f"loss {losses[0]:.4f} -> {losses[-1]:.4f}", flush=True)
 

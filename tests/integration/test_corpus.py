@@ -39,8 +39,8 @@ EXPECTED = {
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    return tmp_path_factory.mktemp("corpus-cache")  # shared: uv's cache, suites, sdists
+def cache(shared_cache):
+    return shared_cache  # uv's cache, suites, sdists; TensorFlow's wheels for test_train too
 
 
 def test_the_corpus_is_large_enough_and_names_its_sources():

@@ -1,0 +1,103 @@
+"""`dlenv train` against the real Docker engine: the TensorFlow CPU example's train image,
+two workers that find each other through the image's launcher and train one Keras model with
+MultiWorkerMirroredStrategy; a worker killed mid-run fails the job and nothing stays."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+from dlenv import launcher
+from tests.conftest import EXAMPLES, docker_ready, run_dlenv
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, shared_cache):
+    docker_ready()
+    root = tmp_path_factory.mktemp("train") / "tensorflow-cpu"
+    shutil.copytree(EXAMPLES / "tensorflow-cpu", root)
+    env = {"DLENV_DATA_DIR": str(tmp_path_factory.mktemp("data")),
+           "DLENV_CACHE_DIR": str(shared_cache)}
+    yield root, env
+    run_dlenv("stop", str(root), env=env)
+
+
+def left_behind(root) -> tuple[list[str], list[str]]:
+    label = f"label=dev.dlenv.project={root.resolve()}"
+    found = subprocess.run(["docker", "ps", "-aq", "--filter", label], capture_output=True,
+                           text=True, check=True).stdout.split()
+    networks = subprocess.run(["docker", "network", "ls", "-q", "--filter",
+                               "label=dev.dlenv.job"], capture_output=True, text=True,
+                              check=True).stdout.split()
+    return found, networks
+
+
+def test_two_workers_train_one_model_and_the_chief_saves_it(project):
+    root, env = project
+    r = run_dlenv("train", str(root), "--workers", "2", "--", "python", "train.py",
+                  "--replicas", "2", env=env, timeout=1800)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    summary = [line for line in r.stdout.splitlines() if "replicas in sync" in line]
+    assert sorted(line.split("|")[0].strip() for line in summary) == ["worker-0", "worker-1"]
+    for line in summary:
+        first, last = (float(x) for x in line.rsplit("loss ", 1)[1].split(" -> "))
+        assert last < first / 2, line  # the loss falls, the same on both workers
+    assert (root / "checkpoints/checkpoint").is_file()
+    assert any((root / "checkpoints").glob("ckpt-1.index"))
+    assert left_behind(root) == ([], [])
+
+
+def test_the_launcher_in_the_image_gives_index_i_its_tf_config(project):
+    """The image's own launcher, run as an Indexed Job's pod runs it (the index from
+    JOB_COMPLETION_INDEX, hosts that resolve), tells worker 1 of 2 what TFJob would."""
+    root, env = project
+    r = run_dlenv("build", str(root), "--profile", "train", "--load", env=env, timeout=1800)
+    assert r.returncode == 0, r.stderr
+    script = "import os; print(os.environ['TF_CONFIG'])"
+    run = subprocess.run(
+        ["docker", "run", "--rm", "--env", "JOB_COMPLETION_INDEX=1",
+         "--env", "DLENV_HOSTS=localhost,localhost", "--env", "DLENV_ROLES=worker=2",
+         "--env", "DLENV_PORT=2222", "tensorflow-cpu:train", "python3", launcher.PATH, "--",
+         "python3", "-c", script], capture_output=True, text=True, check=False, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout) == {
+        "cluster": {"worker": ["localhost:2222", "localhost:2222"]},
+        "task": {"type": "worker", "index": 1}, "environment": "cloud"}
+
+
+def test_a_killed_worker_fails_the_job_by_name_and_leaves_nothing(project):
+    root, env = project
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dlenv", "train", str(root), "--workers", "2", "--", "python3",
+         "-c", "import time; print('ready', flush=True); time.sleep(600)"],
+        env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 600
+        victim = None
+        while victim is None and time.monotonic() < deadline:
+            time.sleep(1)
+            running = subprocess.run(
+                ["docker", "ps", "--filter", f"label=dev.dlenv.project={root.resolve()}",
+                 "--filter", "label=dev.dlenv.worker=1", "--format", "{{.Names}}"],
+                capture_output=True, text=True, check=True).stdout.split()
+            if running:
+                logs = subprocess.run(["docker", "logs", running[0]], capture_output=True,
+                                      text=True, check=False).stdout
+                victim = running[0] if "ready" in logs else None
+        assert victim, "the workers never started"
+        subprocess.run(["docker", "kill", victim], capture_output=True, check=True)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 137, err
+    assert "worker-1 exited with 137" in err and "ready" in err
+    assert left_behind(root) == ([], [])
