@@ -310,11 +310,11 @@ spec:
       securityContext:
         runAsNonRoot: true
         runAsUser: 1000
+        seccompProfile: {type: RuntimeDefault}
       containers:
         - name: server
           image: registry.example.internal/team/serve:1.0@sha256:%s
-          securityContext:
-            allowPrivilegeEscalation: false
+          securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}
           resources:
             limits: {cpu: "2", memory: 4Gi}
           readinessProbe:
@@ -337,5 +337,10 @@ def test_kubernetes_manifests_get_the_seeds_mistakes_at_their_lines(tmp_path):
     assert ("ML205", 15) in found  # latest-gpu
     assert ("ML207", 23) in found  # a literal secret; the secretKeyRef one is fine
     assert [r for r, _ in found].count("ML207") == 1
+    # the restricted profile: no dropped capabilities, no seccomp, a hostPath volume
+    restricted = [f.message for f in lint_path(path) if f.rule == "ML209"]
+    assert any("does not drop ALL" in m for m in restricted)
+    assert any("seccomp" in m for m in restricted)
+    assert any("hostPath volume" in m for m in restricted)
     # the Deployment does all that right, and misses only its liveness probe
-    assert [(r, n) for r, n in found if n > 29] == [("ML206", 40)]
+    assert [(r, n) for r, n in found if n > 29] == [("ML206", 41)]

@@ -50,3 +50,24 @@ def cmd_train(args: argparse.Namespace) -> int:
     err.print(f"training {ok}: {len(plan.workers)} workers ({plan.workerset.roles_text}), "
               f"the chief's exit code {result.code}", highlight=False)
     return result.code
+
+
+def cmd_k8s(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from dlenv.workflows import cluster as cluster_flow
+
+    project = open_project(args.dir)
+    with ConsoleReporter(quiet=True) as reporter:
+        rendered = cluster_flow.render_k8s(
+            project, args.profile, workers=args.workers, image=args.image,
+            output=Path(args.output) if args.output else None, cache_dir=args.cache_dir,
+            reporter=reporter)
+    if args.output:
+        for path in rendered.written:
+            err.print(f"wrote {escape(str(path))}", highlight=False)
+    else:
+        out.print(rendered.text, end="", markup=False, highlight=False, soft_wrap=True)
+    for note in rendered.manifests.notes:
+        err.print(f"# {escape(note)}", highlight=False, soft_wrap=True)
+    return 0

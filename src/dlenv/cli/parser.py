@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from dlenv import __version__
-from dlenv.cli.cluster import cmd_train
+from dlenv.cli.cluster import cmd_k8s, cmd_train
 from dlenv.cli.commands import (
     cmd_build,
     cmd_dockerfile,
@@ -73,6 +73,21 @@ def _cluster_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
                    help="print the workers' plans and engine commands, start nothing")
     _cache_dir(s)
     s.set_defaults(func=cmd_train, cmd=[])
+
+    text = ("render Kubernetes manifests for a profile: a Job (an Indexed Job and a headless "
+            "Service for several workers), a dev StatefulSet or a serving Deployment")
+    s = sub.add_parser("k8s", help=text, description=text + ", the image named by digest.")
+    _project_dir(s)
+    s.add_argument("--profile", default="train", choices=("train", "dev", "serve"),
+                   help="the workload (default: train)")
+    s.add_argument("--workers", type=int, help="train: how many workers (default: "
+                   "[deploy.train] workers, else 1)")
+    s.add_argument("--image", metavar="REPOSITORY@sha256:…",
+                   help="the image (default: the last 'dlenv push' of the profile from here)")
+    s.add_argument("-o", "--output", metavar="DIR",
+                   help="write one file per object into DIR instead of YAML on stdout")
+    _cache_dir(s)
+    s.set_defaults(func=cmd_k8s)
 
 
 def _project_dir(s: argparse.ArgumentParser, default: str | None = ".") -> None:

@@ -88,9 +88,51 @@ def lint_kubernetes(text: str, file: str = "manifest.yaml") -> list[Finding]:
     return found
 
 
+# The Pod Security Standards, restricted profile (Kubernetes' "Pod Security Standards" page):
+# the volume kinds it allows, and the one capability a container may add back.
+_RESTRICTED_VOLUMES = frozenset({"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral",
+                                 "persistentVolumeClaim", "projected", "secret"})
+_SECCOMP = ("RuntimeDefault", "Localhost")
+
+
+def restricted_violations(pod: dict[str, Any]) -> list[str]:
+    """What in a pod spec the restricted Pod Security Standard forbids (empty: none). The
+    baseline rules (host namespaces and paths, privileged) are ML201 and ML202; ML208 covers
+    root and privilege escalation, so this names the rest."""
+    out = []
+    context = pod.get("securityContext") or {}
+    pod_seccomp = (context.get("seccompProfile") or {}).get("type")
+    for volume in pod.get("volumes") or []:
+        kinds = [k for k in volume if k not in ("name", LINE)]
+        if isinstance(volume, dict) and not set(kinds) <= _RESTRICTED_VOLUMES:
+            out.append(f"volume {volume.get('name', '?')} is a {', '.join(kinds)} volume")
+    for c in [*(pod.get("initContainers") or []), *(pod.get("containers") or [])]:
+        if not isinstance(c, dict):
+            continue
+        name = c.get("name", "?")
+        own = c.get("securityContext") or {}
+        caps = own.get("capabilities") or {}
+        if "ALL" not in (caps.get("drop") or []):
+            out.append(f"container {name} does not drop ALL capabilities")
+        added = set(caps.get("add") or []) - {"NET_BIND_SERVICE"}
+        if added:
+            out.append(f"container {name} adds {', '.join(sorted(added))}")
+        seccomp = (own.get("seccompProfile") or {}).get("type", pod_seccomp)
+        if seccomp not in _SECCOMP:
+            out.append(f"container {name} has no RuntimeDefault or Localhost seccomp profile")
+        for port in c.get("ports") or []:
+            if isinstance(port, dict) and port.get("hostPort"):
+                out.append(f"container {name} takes host port {port['hostPort']}")
+    return out
+
+
 def _lint_pod(pod: dict[str, Any], what: str, serving: bool, file: str,
               found: list[Finding]) -> None:
     line = pod.get(LINE, 1)
+    for problem in restricted_violations(pod):
+        found.append(_f("ML209", file, line, f"{what}: {problem}",
+                        "drop ALL capabilities, set seccompProfile: RuntimeDefault, and use "
+                        "emptyDir, PVC, Secret or ConfigMap volumes"))
     for key in ("hostNetwork", "hostPID", "hostIPC"):
         if pod.get(key) is True:
             found.append(_f("ML202", file, line, f"{what} sets {key}: true",

@@ -96,6 +96,9 @@ _RULES = [
     Rule("ML208", "warning", "a container that may run as root or gain privileges",
          "the restricted Pod Security Standard requires runAsNonRoot and "
          "allowPrivilegeEscalation: false"),
+    Rule("ML209", "warning", "a pod the restricted Pod Security Standard refuses",
+         "a namespace that enforces 'restricted' (as shared GPU clusters do) rejects the pod: "
+         "capabilities must be dropped, seccomp set, volumes of the allowed kinds only"),
 ]
 
 

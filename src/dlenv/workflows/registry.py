@@ -13,7 +13,7 @@ from dlenv.config import HOST, REPOSITORY, TEAM_FILE
 from dlenv.engine import detect
 from dlenv.errors import UsageError
 from dlenv.fsutil import canonical_json, write_atomic
-from dlenv.image import default_store
+from dlenv.image import default_store, location_id, lock_digest
 from dlenv.oci.registry import Reference, RegistryClient
 from dlenv.workflows.build import load_image, ready_image
 from dlenv.workflows.project import Project
@@ -67,6 +67,37 @@ class PushedRepositories:
         write_atomic(self.path, canonical_json(data))
 
 
+class LastPush:
+    """The image each profile of each project directory was last pushed as (by digest), and
+    from which lock: where ``dlenv k8s`` finds the image its manifests name."""
+
+    def __init__(self, cache_dir: str | None = None) -> None:
+        self.path = default_cache_dir(cache_dir) / "last-push.json"
+
+    @staticmethod
+    def key(project: Project, profile: str | None) -> str:
+        return f"{location_id(str(project.directory.resolve()))}:{profile or ''}"
+
+    def _read(self) -> dict[str, dict[str, str]]:
+        try:
+            data = json.loads(self.path.read_bytes())
+        except (OSError, ValueError):
+            return {}
+        return {k: v for k, v in data.items() if isinstance(v, dict)} \
+            if isinstance(data, dict) else {}
+
+    def find(self, project: Project, profile: str | None) -> tuple[str, str] | None:
+        """(REPOSITORY@sha256:…, the lock's digest) of the last push, if any."""
+        entry = self._read().get(self.key(project, profile), {})
+        image, lock = entry.get("image"), entry.get("lock")
+        return (image, lock) if isinstance(image, str) and isinstance(lock, str) else None
+
+    def record(self, project: Project, profile: str | None, image: str, lock: str) -> None:
+        data = self._read()
+        data[self.key(project, profile)] = {"image": image, "lock": lock}
+        write_atomic(self.path, canonical_json(data))
+
+
 def push_target(project: Project, ref: str | None, profile: str | None) -> Reference:
     """``ref``, else NAME:PROFILE under the team configuration's ``registry.push``."""
     if ref is None:
@@ -99,6 +130,8 @@ def push(project: Project, ref: str | None, *, profile: str | None = None,
     finally:
         client.close()
     pushed_to.add(target.registry, target.repository)
+    LastPush(cache_dir).record(project, profile, f"{target.registry}/{target.repository}"
+                               f"@{digest}", lock_digest(ready.lock))
     return Pushed(ref=target, digest=digest, blobs_sent=sent, image=ready.tag,
                   layers=len(store.read_json(ready.manifest.digest)["layers"]),
                   built=ready.built)

@@ -1,0 +1,353 @@
+"""``plan_manifests`` (pure): the Kubernetes objects that run a profile's image.
+
+- train: a ``Job``; with several workers an Indexed ``Job`` and a headless ``Service``, each
+  pod starting the command through the image's launcher, which computes ``TF_CONFIG``, the
+  torchrun variables and JAX's coordinator from ``JOB_COMPLETION_INDEX`` and the Service's
+  DNS names (``NAME-INDEX.NAME``);
+- dev: a ``StatefulSet`` of one pod with a claim for the home directory and JupyterLab,
+  whose token comes from a Secret the team makes (never from the manifest);
+- serve: a ``Deployment`` and a ``Service`` with probes and Prometheus' scrape annotations.
+
+Every pod keeps the Pod Security Standards' restricted profile: the image's non-root
+uid/gid, no privilege escalation, every capability dropped, the runtime's seccomp profile,
+a read-only root file system with ``emptyDir`` volumes where programs write, ``/dev/shm``
+in memory, GPUs in ``limits`` only, and no service account token unless asked. Objects are
+plain dicts in the API's own shape, so a schema validator reads them as ``kubectl`` would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from dlenv.cluster.workers import launch_command, plan_workers
+from dlenv.errors import Problem, SpecError
+from dlenv.image.dockerfile import JUPYTER_COMMAND, SSHD_COMMAND
+from dlenv.spec import JUPYTER_PORT, SSH_PORT, Deploy, Spec
+
+GPU = "nvidia.com/gpu"
+GPU_PRODUCT = "nvidia.com/gpu.product"  # the label NVIDIA's GPU feature discovery sets
+QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
+SERVE_PORT = 8501  # TensorFlow Serving's REST port
+DEFAULTS = {  # requests (and limits unless the spec sets them) per profile
+    "train": ("4", "16Gi"), "dev": ("2", "8Gi"), "serve": ("1", "4Gi"),
+}
+DEFAULT_SHM = "2Gi"
+HOME_SIZE = "20Gi"
+Obj = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Workload:
+    """What the manifests are made from, beyond the spec: decided by the caller."""
+
+    profile: str  # train | dev | serve
+    image: str  # by digest: REPOSITORY@sha256:…
+    spec_digest: str
+    lock_digest: str
+    cuda: bool
+    workers: int | None = None  # train: over the spec's [deploy.train] workers
+
+
+@dataclass(frozen=True, slots=True)
+class Manifests:
+    objects: tuple[Obj, ...]
+    notes: tuple[str, ...]  # what the team does before or after applying them
+
+
+def _short(digest: str) -> str:
+    return digest.removeprefix("sha256:")[:12]
+
+
+def _meta(name: str, labels: dict[str, str], namespace: str | None,
+          annotations: dict[str, str] | None = None) -> Obj:
+    meta: Obj = {"name": name, "labels": dict(labels)}
+    if namespace:
+        meta["namespace"] = namespace
+    if annotations:
+        meta["annotations"] = annotations
+    return meta
+
+
+def _resources(deploy: Deploy, profile: str, gpus: int) -> Obj:
+    cpu, memory = deploy.cpu or DEFAULTS[profile][0], deploy.memory or DEFAULTS[profile][1]
+    limits: Obj = {"cpu": deploy.cpu_limit or cpu, "memory": deploy.memory_limit or memory}
+    if gpus:
+        limits[GPU] = gpus  # extended resources: requests default to the limit
+    return {"requests": {"cpu": cpu, "memory": memory}, "limits": limits}
+
+
+def _env(deploy: Deploy, extra: tuple[tuple[str, str], ...] = ()) -> list[Obj]:
+    env: list[Obj] = [{"name": k, "value": v} for k, v in (*extra, *(deploy.env or ()))]
+    env += [{"name": var, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+            for var, secret, key in deploy.secrets or ()]
+    return env
+
+
+def _pod(spec: Spec, deploy: Deploy, work: Workload, containers: Sequence[Obj],
+         claims: dict[str, str], extra_volumes: Sequence[Obj] = (),
+         extra_mounts: Sequence[Obj] = (), cache: bool = True) -> Obj:
+    """A pod spec around ``containers`` (name, command, env, ports, probes already set);
+    the first gets the GPUs. ``cache``: an emptyDir for ~/.cache (not when the home is a
+    volume)."""
+    user = spec.user
+    gpus = deploy.gpus if deploy.gpus is not None else (1 if work.cuda else 0)
+    volumes: list[Obj] = [
+        {"name": "tmp", "emptyDir": {}},
+        *([{"name": "cache", "emptyDir": {}}] if cache else []),
+        {"name": "dshm", "emptyDir": {"medium": "Memory",
+                                      "sizeLimit": deploy.shm or DEFAULT_SHM}},
+        *extra_volumes,
+    ]
+    mounts: list[Obj] = [
+        {"name": "tmp", "mountPath": "/tmp"},
+        *([{"name": "cache", "mountPath": f"/home/{user.name}/.cache"}] if cache else []),
+        {"name": "dshm", "mountPath": "/dev/shm"},
+        *extra_mounts,
+    ]
+    for volume in deploy.volumes or ():
+        volumes.append({"name": volume.name, "persistentVolumeClaim": {
+            "claimName": claims[volume.name], **({"readOnly": True} if volume.read_only
+                                                else {})}})
+        mounts.append({"name": volume.name, "mountPath": volume.path,
+                       **({"readOnly": True} if volume.read_only else {})})
+    done = []
+    for i, given in enumerate(containers):
+        container = dict(given)
+        container = {
+            "name": container.pop("name"), "image": work.image,
+            "imagePullPolicy": "IfNotPresent", **container,
+            "workingDir": spec.workdir,
+            "resources": _resources(deploy, work.profile, gpus if i == 0 else 0),
+            "securityContext": {
+                "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                "runAsNonRoot": True, "runAsUser": user.uid, "runAsGroup": user.gid,
+                "capabilities": {"drop": ["ALL"]}},
+            "volumeMounts": [*mounts, *container.pop("volumeMounts", [])],
+        }
+        if not container.get("env"):
+            container.pop("env", None)
+        done.append(container)
+    pod: Obj = {
+        "automountServiceAccountToken": bool(deploy.service_account_token),
+        "securityContext": {"runAsNonRoot": True, "runAsUser": user.uid,
+                            "runAsGroup": user.gid, "fsGroup": user.gid,
+                            "seccompProfile": {"type": "RuntimeDefault"}},
+        "containers": done,
+        "volumes": volumes,
+    }
+    if deploy.service_account:
+        pod["serviceAccountName"] = deploy.service_account
+    if deploy.image_pull_secret:
+        pod["imagePullSecrets"] = [{"name": deploy.image_pull_secret}]
+    if deploy.priority_class:
+        pod["priorityClassName"] = deploy.priority_class
+    if deploy.scheduler:
+        pod["schedulerName"] = deploy.scheduler
+    selector = dict(deploy.node_selector or ())
+    if deploy.gpu_product and gpus:
+        selector[GPU_PRODUCT] = deploy.gpu_product
+    if selector:
+        pod["nodeSelector"] = selector
+    tolerations = deploy.tolerations if deploy.tolerations is not None else (
+        () if not gpus else None)
+    if tolerations is None:  # written out: not every cluster adds it for GPU requests
+        pod["tolerations"] = [{"key": GPU, "operator": "Exists", "effect": "NoSchedule"}]
+    elif tolerations:
+        pod["tolerations"] = [{"key": t.key, "operator": t.operator,
+                               **({"value": t.value} if t.value else {}),
+                               **({"effect": t.effect} if t.effect else {})}
+                              for t in tolerations]
+    return pod
+
+
+def _claims(spec: Spec, deploy: Deploy, name: str, labels: dict[str, str],
+            shared: bool) -> tuple[dict[str, str], list[Obj]]:
+    """Each volume's claim name, and the claims to make (those given a size)."""
+    names, made = {}, []
+    for volume in deploy.volumes or ():
+        if volume.claim:
+            names[volume.name] = volume.claim
+            continue
+        names[volume.name] = f"{name}-{volume.name}"
+        claim_spec: Obj = {"accessModes": ["ReadWriteMany" if shared else "ReadWriteOnce"],
+                           "resources": {"requests": {"storage": volume.size}}}
+        if volume.storage_class:
+            claim_spec["storageClassName"] = volume.storage_class
+        made.append({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                     "metadata": _meta(names[volume.name], labels, deploy.namespace),
+                     "spec": claim_spec})
+    return names, made
+
+
+def plan_manifests(spec: Spec, work: Workload) -> Manifests:
+    if work.profile not in DEFAULTS:
+        raise SpecError([Problem(file=spec.source, key="profiles",
+                                 message=f"no Kubernetes workload for a {work.profile!r} "
+                                         "profile", fix="use train, dev or serve")])
+    profile = spec.profile(work.profile)
+    deploy = spec.deploy.for_profile(work.profile)
+    name = f"{spec.name}-{work.profile}"[:52].rstrip("-.")  # room for "-INDEX" and pod hashes
+    labels = {"app.kubernetes.io/name": spec.name, "app.kubernetes.io/instance": name,
+              "app.kubernetes.io/component": work.profile,
+              "app.kubernetes.io/managed-by": "dlenv",
+              "dlenv.dev/spec-digest": _short(work.spec_digest),
+              "dlenv.dev/lock-digest": _short(work.lock_digest)}
+    annotations = {"dlenv.dev/spec-digest": work.spec_digest,
+                   "dlenv.dev/lock-digest": work.lock_digest}
+    selector = {"app.kubernetes.io/instance": name}
+    command = profile.command if profile and profile.command else ()
+    if work.profile == "train":
+        return _train(spec, deploy, work, name, labels, annotations, command)
+    if work.profile == "dev":
+        return _dev(spec, deploy, work, name, labels, annotations, selector)
+    return _serve(spec, deploy, work, name, labels, annotations, selector, command,
+                  profile.ports if profile else ())
+
+
+def _train(spec: Spec, deploy: Deploy, work: Workload, name: str, labels: dict[str, str],
+           annotations: dict[str, str], command: tuple[str, ...]) -> Manifests:
+    workers = plan_workers(spec, deploy, work.workers)
+    many = workers.total > 1
+    claims, objects = _claims(spec, deploy, name, labels, shared=many)
+    container: Obj = {"name": "train", "env": _env(deploy)}
+    if many:
+        if not command:
+            raise SpecError([Problem(
+                file=spec.source, key="profiles.train.command",
+                message="a multi-worker job starts the train profile's command through "
+                        "the launcher, and it has none",
+                fix='set command = ["python", "train.py"] under [profiles.train]')])
+        container["command"] = list(launch_command(command))
+        container["env"] = [*(
+            {"name": k, "value": v} for k, v in workers.env(f"{name}-{{index}}.{name}")),
+            *container["env"]]
+        container["ports"] = [{"name": "workers", "containerPort": workers.port}]
+    elif command:
+        container["command"] = list(command)
+    pod = _pod(spec, deploy, work, [container], claims)
+    pod["restartPolicy"] = "Never"
+    job_spec: Obj = {"backoffLimit": 0, "template": {
+        "metadata": {"labels": dict(labels), "annotations": dict(annotations)}, "spec": pod}}
+    job_labels = {**labels, **({QUEUE_LABEL: deploy.queue} if deploy.queue else {})}
+    notes = []
+    if many:
+        pod["subdomain"] = name
+        job_spec.update(completionMode="Indexed", completions=workers.total,
+                        parallelism=workers.total)
+        objects.append({"apiVersion": "v1", "kind": "Service",
+                        "metadata": _meta(name, labels, deploy.namespace),
+                        "spec": {"clusterIP": "None", "publishNotReadyAddresses": True,
+                                 "selector": {"app.kubernetes.io/instance": name},
+                                 "ports": [{"name": "workers", "port": workers.port,
+                                            "targetPort": workers.port}]}})
+        notes.append(f"{workers.total} workers ({workers.roles_text}) as an Indexed Job; "
+                     f"pod INDEX is {name}-INDEX.{name}, the coordinator {name}-0.{name}:"
+                     f"{workers.port}")
+    if deploy.queue:
+        job_spec["suspend"] = True  # Kueue admits it (and un-suspends it) when quota allows
+    objects.append({"apiVersion": "batch/v1", "kind": "Job",
+                    "metadata": _meta(name, job_labels, deploy.namespace, annotations),
+                    "spec": job_spec})
+    notes.append(f"kubectl logs -f job/{name}" + (" --all-pods" if many else ""))
+    return Manifests(tuple(objects), tuple(notes))
+
+
+def _dev(spec: Spec, deploy: Deploy, work: Workload, name: str, labels: dict[str, str],
+         annotations: dict[str, str], selector: dict[str, str]) -> Manifests:
+    claims, objects = _claims(spec, deploy, name, labels, shared=False)
+    profile = spec.profile("dev")
+    home = f"/home/{spec.user.name}"
+    where = f" -n {deploy.namespace}" if deploy.namespace else ""
+    containers: list[Obj] = []
+    ports: list[Obj] = []
+    notes: list[str] = []
+    if profile is None or profile.jupyter or not profile.ssh:
+        secret = f"{name}-jupyter"
+        containers.append({
+            "name": "jupyter", "command": list(JUPYTER_COMMAND),
+            "env": [{"name": "JUPYTER_TOKEN", "valueFrom": {"secretKeyRef": {
+                "name": secret, "key": "token"}}}, *_env(deploy)],
+            "ports": [{"name": "jupyter", "containerPort": JUPYTER_PORT}],
+            "readinessProbe": {"tcpSocket": {"port": "jupyter"}, "periodSeconds": 10},
+            "livenessProbe": {"tcpSocket": {"port": "jupyter"}, "periodSeconds": 30,
+                              "failureThreshold": 6}})
+        ports.append({"name": "jupyter", "port": JUPYTER_PORT, "targetPort": "jupyter"})
+        notes += [f"before applying: kubectl{where} create secret generic {secret} "
+                  "--from-literal=token=\"$(openssl rand -hex 24)\"",
+                  f"then: kubectl{where} port-forward statefulset/{name} {JUPYTER_PORT}:"
+                  f"{JUPYTER_PORT} and open http://127.0.0.1:{JUPYTER_PORT}/lab with that "
+                  "token"]
+    extra_volumes: list[Obj] = []
+    if profile is not None and profile.ssh:
+        secret = f"{name}-ssh"
+        extra_volumes.append({"name": "ssh-keys", "secret": {
+            "secretName": secret, "defaultMode": 0o440,
+            "items": [{"key": "authorized_keys", "path": "authorized_keys"}]}})
+        containers.append({
+            "name": "sshd", "command": list(SSHD_COMMAND), "env": _env(deploy),
+            "ports": [{"name": "ssh", "containerPort": SSH_PORT}],
+            "readinessProbe": {"tcpSocket": {"port": "ssh"}, "periodSeconds": 10},
+            "livenessProbe": {"tcpSocket": {"port": "ssh"}, "periodSeconds": 30},
+            "volumeMounts": [{"name": "ssh-keys", "mountPath": f"{home}/.ssh/authorized_keys",
+                              "subPath": "authorized_keys", "readOnly": True}]})
+        ports.append({"name": "ssh", "port": SSH_PORT, "targetPort": "ssh"})
+        notes += [f"before applying: kubectl{where} create secret generic {secret} "
+                  "--from-file=authorized_keys=$HOME/.ssh/id_ed25519.pub",
+                  f"then: kubectl{where} port-forward statefulset/{name} {SSH_PORT}:{SSH_PORT}"
+                  f" and ssh -p {SSH_PORT} {spec.user.name}@127.0.0.1"]
+    # The home directory (with the project's working copy under it) is a claim of its own.
+    pod = _pod(spec, deploy, work, containers, claims, extra_volumes=extra_volumes,
+               extra_mounts=[{"name": "home", "mountPath": home},
+                             {"name": "home", "mountPath": spec.workdir,
+                              "subPath": "workspace"}], cache=False)
+    objects += [
+        {"apiVersion": "v1", "kind": "Service", "metadata": _meta(name, labels,
+                                                                  deploy.namespace),
+         "spec": {"type": deploy.service_type or "ClusterIP", "selector": selector,
+                  "ports": ports}},
+        {"apiVersion": "apps/v1", "kind": "StatefulSet",
+         "metadata": _meta(name, labels, deploy.namespace, annotations),
+         "spec": {"replicas": 1, "serviceName": name, "selector": {"matchLabels": selector},
+                  "template": {"metadata": {"labels": dict(labels),
+                                            "annotations": dict(annotations)}, "spec": pod},
+                  "volumeClaimTemplates": [{
+                      "metadata": {"name": "home", "labels": dict(labels)},
+                      "spec": {"accessModes": ["ReadWriteOnce"],
+                               "resources": {"requests": {"storage": HOME_SIZE}}}}]}},
+    ]
+    return Manifests(tuple(objects), tuple(notes))
+
+
+def _serve(spec: Spec, deploy: Deploy, work: Workload, name: str, labels: dict[str, str],
+           annotations: dict[str, str], selector: dict[str, str], command: tuple[str, ...],
+           ports: tuple[int, ...]) -> Manifests:
+    claims, objects = _claims(spec, deploy, name, labels, shared=True)
+    port = deploy.port or (ports[0] if ports else SERVE_PORT)
+    container: Obj = {
+        "name": "serve", "env": _env(deploy),
+        "ports": [{"name": "http", "containerPort": port}],
+        "readinessProbe": {"tcpSocket": {"port": "http"}, "periodSeconds": 5},
+        "livenessProbe": {"tcpSocket": {"port": "http"}, "periodSeconds": 15,
+                          "failureThreshold": 4},
+    }
+    if command:
+        container["command"] = list(command)
+    pod = _pod(spec, deploy, work, [container], claims)
+    scrape = {**annotations, "prometheus.io/scrape": "true", "prometheus.io/port": str(port),
+              "prometheus.io/path": "/metrics"}
+    objects += [
+        {"apiVersion": "v1", "kind": "Service",
+         "metadata": _meta(name, labels, deploy.namespace),
+         "spec": {"type": deploy.service_type or "ClusterIP", "selector": selector,
+                  "ports": [{"name": "http", "port": port, "targetPort": "http"}]}},
+        {"apiVersion": "apps/v1", "kind": "Deployment",
+         "metadata": _meta(name, labels, deploy.namespace, annotations),
+         "spec": {"replicas": 1, "selector": {"matchLabels": selector},
+                  "template": {"metadata": {"labels": dict(labels), "annotations": scrape},
+                               "spec": pod}}},
+    ]
+    where = f" -n {deploy.namespace}" if deploy.namespace else ""
+    return Manifests(tuple(objects), (
+        f"kubectl{where} port-forward service/{name} {port}:{port}",))
