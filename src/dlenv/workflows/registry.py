@@ -95,6 +95,7 @@ class LastPush:
     def record(self, project: Project, profile: str | None, image: str, lock: str) -> None:
         data = self._read()
         data[self.key(project, profile)] = {"image": image, "lock": lock}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(self.path, canonical_json(data))
 
 
