@@ -147,6 +147,7 @@ def test_the_specs_deploy_keys_reach_the_manifests():
         kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
         assert obj["metadata"]["namespace"] == "vision"
     claim, service, job = objects
+    assert service["spec"]["clusterIP"] == "None"  # headless: the pods' DNS names
     assert claim["kind"] == "PersistentVolumeClaim"
     assert claim["spec"]["accessModes"] == ["ReadWriteMany"]  # four pods share it
     assert claim["spec"]["storageClassName"] == "fast"
