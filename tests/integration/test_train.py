@@ -12,6 +12,7 @@ import sys
 import time
 
 import pytest
+import yaml
 
 from dlenv import launcher
 from tests.conftest import EXAMPLES, docker_ready, run_dlenv
@@ -101,3 +102,61 @@ def test_a_killed_worker_fails_the_job_by_name_and_leaves_nothing(project):
     assert proc.returncode == 137, err
     assert "worker-1 exited with 137" in err and "ready" in err
     assert left_behind(root) == ([], [])
+
+
+def test_the_indexed_job_dlenv_k8s_renders_trains_as_its_pods_would(project, registry,
+                                                                     tmp_path):
+    """The train image pushed to a registry, the Job rendered for it, and its two pods played
+    by Docker as the kubelet would start them: the image pulled by the digest the manifest
+    names, the manifest's command and environment, JOB_COMPLETION_INDEX, the pods' DNS names
+    (NAME-INDEX.SERVICE), a read-only root with the manifest's emptyDirs, and a volume for
+    the checkpoints."""
+    root, env = project
+    r = run_dlenv("push", f"{registry}/team/tensorflow-cpu:train", str(root), "--profile",
+                  "train", "--json", env=env, timeout=1800)
+    assert r.returncode == 0, r.stderr
+    digest = json.loads(r.stdout)["digest"]
+    out = tmp_path / "k8s"
+    r = run_dlenv("k8s", str(root), "--workers", "2", "-o", str(out), env=env, timeout=600)
+    assert r.returncode == 0, r.stderr
+    job = yaml.safe_load(next(out.glob("*-job-*.yaml")).read_text())
+    service = yaml.safe_load(next(out.glob("*-service-*.yaml")).read_text())
+    pod = job["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["image"] == f"{registry}/team/tensorflow-cpu@{digest}"
+    subprocess.run(["docker", "pull", container["image"]], capture_output=True, check=True)
+    name, subdomain = job["metadata"]["name"], pod["subdomain"]
+    assert subdomain == service["metadata"]["name"]
+    network = f"dlenv-test-k8s-{name}"
+    subprocess.run(["docker", "network", "create", network], capture_output=True, check=True)
+    user = pod["securityContext"]
+    pods = [f"{name}-{i}" for i in range(job["spec"]["completions"])]
+    try:
+        for i, pod_name in enumerate(pods):
+            args = ["docker", "run", "--detach", "--name", pod_name, "--network", network,
+                    "--hostname", pod_name, "--network-alias", f"{pod_name}.{subdomain}",
+                    "--user", f"{user['runAsUser']}:{user['runAsGroup']}", "--read-only",
+                    "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
+                    "--workdir", container["workingDir"], "--env", f"JOB_COMPLETION_INDEX={i}"]
+            for var in container.get("env", []):
+                args += ["--env", f"{var['name']}={var['value']}"]
+            for mount in container["volumeMounts"]:  # the emptyDirs (and /dev/shm)
+                args += ["--mount", f"type=tmpfs,destination={mount['mountPath']},"
+                                    "tmpfs-mode=1777"]
+            args += ["--mount", f"type=tmpfs,destination={container['workingDir']}/checkpoints,"
+                                "tmpfs-mode=1777"]
+            command = [*container["command"], "--replicas", "2"]
+            subprocess.run([*args, "--entrypoint", command[0], container["image"],
+                            *command[1:]], capture_output=True, text=True, check=True)
+        codes = [subprocess.run(["docker", "wait", p], capture_output=True, text=True,
+                                timeout=900, check=True).stdout.strip() for p in pods]
+        logs = [subprocess.run(["docker", "logs", p], capture_output=True, text=True,
+                               check=True) for p in pods]
+        assert codes == ["0", "0"], [log.stdout[-2000:] + log.stderr[-2000:] for log in logs]
+        for i, log in enumerate(logs):
+            assert f"worker {i}: 2 replicas in sync" in log.stdout
+            assert f"dlenv launcher: worker:{i} of 2, coordinator {pods[0]}.{subdomain}" \
+                in log.stderr
+    finally:
+        subprocess.run(["docker", "rm", "--force", *pods], capture_output=True, check=False)
+        subprocess.run(["docker", "network", "rm", network], capture_output=True, check=False)
