@@ -16,6 +16,10 @@ What it reads (all set by dlenv or by Kubernetes):
   (``chief=1,worker=2,ps=1,evaluator=1``; default: every index a worker);
 - ``DLENV_PORT``: the port each worker listens on (default 29500);
 - ``DLENV_WAIT``: seconds to wait for the peers' names to resolve (default 300).
+
+torch.distributed (``env://``) and torchrun take what it sets without arguments; JAX reads
+``JAX_COORDINATOR_ADDRESS`` itself, and a script passes ``JAX_NUM_PROCESSES`` and
+``JAX_PROCESS_ID`` to ``jax.distributed.initialize`` (JAX has no variables for them).
 """
 
 from __future__ import annotations
