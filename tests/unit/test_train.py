@@ -199,7 +199,7 @@ def test_the_job_is_one_confined_run_container_per_worker_on_its_own_network(tmp
 
 def test_only_train_images_carry_the_launcher():
     spec = load_spec(EXAMPLES / "tensorflow-cpu")
-    lock = read_lock(EXAMPLES / "tensorflow-cpu/dlenv.lock")
+    lock = read_lock(HERE / "fixtures/locks/tensorflow-cpu.lock")
     kinds = [layer.kind for layer in plan_build(spec, lock, profile="train").layers]
     assert kinds.count("launcher") == 1
     assert "launcher" not in [layer.kind for layer in plan_build(spec, lock).layers]
