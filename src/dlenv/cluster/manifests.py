@@ -162,7 +162,7 @@ def _pod(spec: Spec, deploy: Deploy, work: Workload, containers: Sequence[Obj],
     return pod
 
 
-def _claims(spec: Spec, deploy: Deploy, name: str, labels: dict[str, str],
+def _claims(deploy: Deploy, name: str, labels: dict[str, str],
             shared: bool) -> tuple[dict[str, str], list[Obj]]:
     """Each volume's claim name, and the claims to make (those given a size)."""
     names, made = {}, []
@@ -210,7 +210,7 @@ def _train(spec: Spec, deploy: Deploy, work: Workload, name: str, labels: dict[s
            annotations: dict[str, str], command: tuple[str, ...]) -> Manifests:
     workers = plan_workers(spec, deploy, work.workers)
     many = workers.total > 1
-    claims, objects = _claims(spec, deploy, name, labels, shared=many)
+    claims, objects = _claims(deploy, name, labels, shared=many)
     container: Obj = {"name": "train", "env": _env(deploy)}
     if many:
         if not command:
@@ -256,7 +256,7 @@ def _train(spec: Spec, deploy: Deploy, work: Workload, name: str, labels: dict[s
 
 def _dev(spec: Spec, deploy: Deploy, work: Workload, name: str, labels: dict[str, str],
          annotations: dict[str, str], selector: dict[str, str]) -> Manifests:
-    claims, objects = _claims(spec, deploy, name, labels, shared=False)
+    claims, objects = _claims(deploy, name, labels, shared=False)
     profile = spec.profile("dev")
     home = f"/home/{spec.user.name}"
     where = f" -n {deploy.namespace}" if deploy.namespace else ""
@@ -323,7 +323,7 @@ def _dev(spec: Spec, deploy: Deploy, work: Workload, name: str, labels: dict[str
 def _serve(spec: Spec, deploy: Deploy, work: Workload, name: str, labels: dict[str, str],
            annotations: dict[str, str], selector: dict[str, str], command: tuple[str, ...],
            ports: tuple[int, ...]) -> Manifests:
-    claims, objects = _claims(spec, deploy, name, labels, shared=True)
+    claims, objects = _claims(deploy, name, labels, shared=True)
     port = deploy.port or (ports[0] if ports else SERVE_PORT)
     container: Obj = {
         "name": "serve", "env": _env(deploy),
