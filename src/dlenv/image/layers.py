@@ -19,7 +19,7 @@ from dlenv.cache import ContentCache, LazyClient, sha256_file
 from dlenv.errors import BuildError
 from dlenv.fsutil import inside, scratch_dir, temp_prefix
 from dlenv.image.debian import fetch_debs, materialize_base
-from dlenv.image.plan import LAUNCHER, LAYER_EPOCH, BuildPlan, LayerPlan
+from dlenv.image.plan import LAYER_EPOCH, BuildPlan, LayerPlan, launcher_file
 from dlenv.image.records import Built
 from dlenv.image.wheels import (
     Interpreter,
@@ -135,7 +135,7 @@ class LayerBuilder:
             elif layer.kind == "launcher":
                 dest = inside(root, LAUNCHER_PATH)
                 dest.parent.mkdir(parents=True)
-                dest.write_bytes(LAUNCHER)
+                dest.write_bytes(launcher_file()[0])
                 dest.chmod(0o644)
             else:
                 assert_never(layer.kind)

@@ -11,6 +11,7 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -40,9 +41,14 @@ BIG_WHEEL = 1 << 20
 BUCKETS = 4  # the other wheels are spread over this many layers, by a hash of their name
 PROFILE_BUCKETS = 2  # the same, for wheels only a profile has
 MAX_OWN_LAYERS = 48  # engines allow about 127 layers; stay well below
-# The multi-worker launcher that images of the train profile carry (``dlenv.launcher``).
-LAUNCHER = Path(launcher.__file__).read_bytes()
-LAUNCHER_SHA256 = hashlib.sha256(LAUNCHER).hexdigest()
+
+
+@cache
+def launcher_file() -> tuple[bytes, str]:
+    """The multi-worker launcher that images of the train profile carry (``dlenv.launcher``)
+    and its sha256: read when a train image is planned, not at every start."""
+    data = Path(launcher.__file__).read_bytes()
+    return data, hashlib.sha256(data).hexdigest()
 
 LayerKind = Literal["debian", "user-dirs", "wheels", "files", "links", "launcher"]
 
@@ -74,7 +80,7 @@ class LayerPlan:
         elif self.kind == "links":
             data.update(links=self.links)
         elif self.kind == "launcher":
-            data.update(launcher=LAUNCHER_SHA256)
+            data.update(launcher=launcher_file()[1])
         else:
             data.update(user=asdict(plan.user), workdir=plan.workdir)
         # The key's form is frozen: it names files users keep (the ejected base tarball) and

@@ -7,6 +7,7 @@ import fnmatch
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from dlenv.cache import default_cache_dir
 from dlenv.config import HOST, REPOSITORY, TEAM_FILE
@@ -37,6 +38,15 @@ class Pulled:
     loaded: bool
 
 
+def _record(path: Path) -> dict[str, Any]:
+    """A small JSON record of the cache: a missing or damaged one reads as empty."""
+    try:
+        data = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 class PushedRepositories:
     """The repositories this machine pushed to, per registry, newest first: where a push
     asks the registry to mount blobs from (a second environment that shares the framework's
@@ -48,14 +58,8 @@ class PushedRepositories:
         self.path = path
 
     def _read(self) -> dict[str, list[str]]:
-        try:
-            data = json.loads(self.path.read_bytes())
-        except (OSError, ValueError):
-            return {}
-        if not isinstance(data, dict):
-            return {}
         return {k: [r for r in v if isinstance(r, str) and REPOSITORY.fullmatch(r)]
-                for k, v in data.items() if isinstance(v, list)}
+                for k, v in _record(self.path).items() if isinstance(v, list)}
 
     def get(self, registry: str) -> tuple[str, ...]:
         return tuple(self._read().get(registry, ())[:self.KEEP])
@@ -79,12 +83,7 @@ class LastPush:
         return f"{location_id(str(project.directory.resolve()))}:{profile or ''}"
 
     def _read(self) -> dict[str, dict[str, str]]:
-        try:
-            data = json.loads(self.path.read_bytes())
-        except (OSError, ValueError):
-            return {}
-        return {k: v for k, v in data.items() if isinstance(v, dict)} \
-            if isinstance(data, dict) else {}
+        return {k: v for k, v in _record(self.path).items() if isinstance(v, dict)}
 
     def find(self, project: Project, profile: str | None) -> tuple[str, str] | None:
         """(REPOSITORY@sha256:…, the lock's digest) of the last push, if any."""
