@@ -82,7 +82,16 @@ def test_imports_only_point_down(path):
                          ids=lambda p: str(p.relative_to(SRC)))
 def test_package_faces_only_re_export(path):
     tree = ast.parse(path.read_text())
-    kinds = {type(node).__name__ for node in tree.body[1:]}  # after the docstring
+    body = tree.body[1:]  # after the docstring
+    if path.parent == SRC:
+        # The top package's face re-exports lazily (PEP 562): its names under
+        # TYPE_CHECKING for the type checker, and __getattr__ importing them on first use.
+        body = [n for n in body if not (isinstance(n, ast.FunctionDef)
+                                        and n.name == "__getattr__")
+                and not (isinstance(n, ast.If) and ast.unparse(n.test) == "TYPE_CHECKING")
+                and not (isinstance(n, ast.Import) and
+                         [a.name for a in n.names] == ["importlib"])]
+    kinds = {type(node).__name__ for node in body}
     assert kinds <= {"ImportFrom", "Assign"}, kinds
     assert len(path.read_text().splitlines()) <= 60
 

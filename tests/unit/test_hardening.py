@@ -32,7 +32,8 @@ from dlenv.errors import (
     UsageError,
 )
 from dlenv.fsutil import inside, sweep, temp_prefix
-from dlenv.image import NativeBuilder, lock_digest, plan_build
+from dlenv.image import lock_digest, plan_build
+from dlenv.image.builder import NativeBuilder
 from dlenv.image.debian import _post_install
 from dlenv.image.dockerfile import render_dockerfile
 from dlenv.image.portable import PortableBase
@@ -181,7 +182,7 @@ def test_an_image_built_from_another_lock_is_built_again_never_reused(tmp_path, 
             store.tag(plan.tag, current)
             return SimpleNamespace(manifest=current)
 
-    monkeypatch.setattr("dlenv.workflows.build.builder_for", lambda *a, **k: Builder())
+    monkeypatch.setattr("dlenv.image.builder.builder_for", lambda *a, **k: Builder())
     store.tag(tag, stored(replace(lock, source_date_epoch=lock.source_date_epoch - 1)))
     ready = ready_image(open_project(project), cache_dir=str(tmp_path / "cache"))
     assert built == [tag] and ready.built and ready.manifest == current

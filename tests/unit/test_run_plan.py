@@ -62,6 +62,7 @@ def test_every_container_is_unprivileged_and_local():
     assert flag_values(a, "--cap-drop") == ["ALL"]
     assert flag_values(a, "--security-opt") == ["no-new-privileges"]
     assert flag_values(a, "--user") == ["1000:1000"] and "--init" in a and "--rm" in a
+    assert flag_values(a, "--pull") == ["never"]  # a missing image never means a pull
     # the serve profile's port, on 127.0.0.1 only
     assert flag_values(a, "--publish") == ["127.0.0.1:8501:8501"]
     assert a[-1] == "sha256:abc"  # no command: the image's CMD (the profile's command)

@@ -22,10 +22,10 @@ from dlenv.image import (
     BIG_WHEEL,
     BUCKETS,
     MAX_OWN_LAYERS,
-    NativeBuilder,
     plan_build,
     plan_wheel_layers,
 )
+from dlenv.image.builder import NativeBuilder
 from dlenv.image.install import install_wheels
 from dlenv.image.project import collect_project
 from dlenv.image.wheels import compile_tree, host_interpreter, record_bytecode
@@ -275,13 +275,17 @@ def test_builder_downloads_installs_and_reports_files_two_layers_ship(tmp_path, 
     rest = tuple(replace(x, wheels=tuple(w for w in x.wheels if w.name != "alpha"))
                  for x in plan.layers if x.kind == "wheels")
     plan = replace(plan, layers=(own, *[x for x in rest if x.wheels]))
-    result = builder.build(plan)
+    heard: list[int] = []
+    result = builder.build(plan, lambda position, blob: heard.append(position))
     assert [(p, lo) for p, lo, _ in result.overlaps] == [("/usr/local/bin/shared-tool",
                                                           "alpha own")]
     files = layer_files(builder.store, result.layers[0].descriptor.digest)
     assert f"{SITE}/alpha/core.py" in files
-    again = builder.build(plan)
+    assert sorted(heard) == list(range(len(plan.layers)))  # each layer, once it was made
+    heard.clear()
+    again = builder.build(plan, lambda position, blob: heard.append(position))
     assert again.manifest == result.manifest and all(again.reused)
+    assert heard == []  # nothing made: nothing for an early load to overlap with
     assert again.overlaps == result.overlaps  # remembered with the layer, not recomputed
 
 

@@ -239,7 +239,7 @@ def test_a_load_leaves_out_the_layers_the_engine_holds_and_sends_all_when_it_los
 
 
 def test_gc_drops_what_belongs_to_projects_that_are_gone_and_keeps_the_rest(tmp_path):
-    from dlenv.image import default_store
+    from dlenv.oci.store import default_store
     from dlenv.workflows import gc as gc_flow
 
     kept_project, gone_project = tmp_path / "kept", tmp_path / "gone"

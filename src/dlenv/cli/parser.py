@@ -3,34 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import importlib
+from collections.abc import Callable
 
 from dlenv import __version__
-from dlenv.cli.cluster import cmd_k8s, cmd_train
-from dlenv.cli.commands import (
-    cmd_build,
-    cmd_dockerfile,
-    cmd_doctor,
-    cmd_gc,
-    cmd_init,
-    cmd_lint,
-    cmd_lock,
-    cmd_matrix,
-    cmd_ps,
-    cmd_resolve,
-    cmd_run,
-    cmd_stop,
-    cmd_verify,
-)
-from dlenv.cli.distribute import (
-    cmd_bundle,
-    cmd_config,
-    cmd_copy,
-    cmd_mirror,
-    cmd_pull,
-    cmd_push,
-)
 from dlenv.engine import ENGINES
 from dlenv.run import PIDS_LIMIT
+
+
+def _command(module: str, name: str) -> Callable[[argparse.Namespace], int]:
+    """``dlenv.cli.MODULE.NAME``, imported when the command runs: a command loads only the
+    workflows it uses, which keeps every command's start-up short."""
+    def run(args: argparse.Namespace) -> int:
+        func: Callable[[argparse.Namespace], int] = getattr(
+            importlib.import_module(f"dlenv.cli.{module}"), name)
+        return func(args)
+    return run
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,7 +60,7 @@ def _cluster_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     s.add_argument("--dry-run", action="store_true",
                    help="print the workers' plans and engine commands, start nothing")
     _cache_dir(s)
-    s.set_defaults(func=cmd_train, cmd=[])
+    s.set_defaults(func=_command("cluster", "cmd_train"), cmd=[])
 
     text = ("render Kubernetes manifests for a profile: a Job (an Indexed Job and a headless "
             "Service for several workers), a dev StatefulSet or a serving Deployment")
@@ -87,7 +75,7 @@ def _cluster_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     s.add_argument("-o", "--output", metavar="DIR",
                    help="write one file per object into DIR instead of YAML on stdout")
     _cache_dir(s)
-    s.set_defaults(func=cmd_k8s)
+    s.set_defaults(func=_command("cluster", "cmd_k8s"))
 
 
 def _project_dir(s: argparse.ArgumentParser, default: str | None = ".") -> None:
@@ -120,18 +108,18 @@ def _project_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     s.add_argument("--python", help="Python version, e.g. 3.11")
     s.add_argument("--package", action="append", default=[], help="extra pip requirement")
     s.add_argument("--force", action="store_true", help="overwrite an existing dlenv.toml")
-    s.set_defaults(func=cmd_init)
+    s.set_defaults(func=_command("commands", "cmd_init"))
 
     s = sub.add_parser("matrix", help="show the compatibility matrix")
     s.add_argument("framework", nargs="?", choices=["tensorflow", "pytorch", "torch", "jax"],
                    help="only this framework (default: all)")
     _json(s)
-    s.set_defaults(func=cmd_matrix)
+    s.set_defaults(func=_command("commands", "cmd_matrix"))
 
     s = sub.add_parser("resolve", help="decide Python, base, CUDA and driver floor, and say why")
     _project_dir(s)
     _json(s)
-    s.set_defaults(func=cmd_resolve)
+    s.set_defaults(func=_command("commands", "cmd_resolve"))
 
     s = sub.add_parser("lock", help="pin every wheel and .deb by hash in dlenv.lock")
     _project_dir(s)
@@ -144,7 +132,7 @@ def _project_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     s.add_argument("--profile", help="profile for --requirements (default: the base set)")
     _cache_dir(s)
     _json(s)
-    s.set_defaults(func=cmd_lock)
+    s.set_defaults(func=_command("commands", "cmd_lock"))
 
 
 def _image_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -167,7 +155,7 @@ def _image_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    help="do not copy the spec's directory into the workdir")
     _cache_dir(s)
     _json(s)
-    s.set_defaults(func=cmd_build)
+    s.set_defaults(func=_command("commands", "cmd_build"))
 
     s = sub.add_parser("dockerfile", help="render the lock as a multi-stage Dockerfile (eject)")
     _project_dir(s)
@@ -182,7 +170,7 @@ def _image_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     _frozen(s)
     _cache_dir(s)
     _json(s)
-    s.set_defaults(func=cmd_dockerfile)
+    s.set_defaults(func=_command("commands", "cmd_dockerfile"))
 
     s = sub.add_parser("push", help="push the built image to a registry")
     s.add_argument("ref", nargs="?", help="registry/repository:tag (default: NAME:PROFILE "
@@ -192,7 +180,7 @@ def _image_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     _cache_dir(s)
     _json(s)
     _frozen(s)
-    s.set_defaults(func=cmd_push)
+    s.set_defaults(func=_command("distribute", "cmd_push"))
 
     s = sub.add_parser("pull", help="pull an image (by tag or digest) into the local store")
     s.add_argument("ref", help="registry/repository:tag or @sha256:…")
@@ -200,7 +188,7 @@ def _image_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     s.add_argument("--tag", help="name to load it under")
     _cache_dir(s)
     _json(s)
-    s.set_defaults(func=cmd_pull)
+    s.set_defaults(func=_command("distribute", "cmd_pull"))
 
     s = sub.add_parser("copy", help="copy an image between repositories or registries, "
                                     "keeping its digest (only missing blobs travel)")
@@ -208,7 +196,7 @@ def _image_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     s.add_argument("target", metavar="DST", help="registry/repository:tag")
     _cache_dir(s)
     _json(s)
-    s.set_defaults(func=cmd_copy)
+    s.set_defaults(func=_command("distribute", "cmd_copy"))
 
     s = sub.add_parser("mirror", help="copy every tag (or those matching --tags) of "
                                       "repositories to another registry; idempotent")
@@ -219,7 +207,7 @@ def _image_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     s.add_argument("--tags", default="*", metavar="GLOB", help="tags to copy (default: all)")
     _cache_dir(s)
     _json(s)
-    s.set_defaults(func=cmd_mirror)
+    s.set_defaults(func=_command("distribute", "cmd_mirror"))
 
     s = sub.add_parser("bundle", help="environments for machines with no network: one file "
                                       "with specs, locks, wheels, .debs and images")
@@ -229,7 +217,7 @@ def _image_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     v.add_argument("-o", "--output", required=True, metavar="FILE", help="the bundle to write")
     _cache_dir(v)
     _json(v)
-    v.set_defaults(func=cmd_bundle)
+    v.set_defaults(func=_command("distribute", "cmd_bundle"))
     v = verbs.add_parser("import", help="load a bundle into the cache and store, checked "
                                         "member by member")
     v.add_argument("file", metavar="FILE", help="a bundle 'dlenv bundle create' wrote")
@@ -237,20 +225,20 @@ def _image_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                                                      "DIR/NAME/")
     _cache_dir(v)
     _json(v)
-    v.set_defaults(func=cmd_bundle)
+    v.set_defaults(func=_command("distribute", "cmd_bundle"))
     v = verbs.add_parser("push", help="import a bundle and push its images to a registry")
     v.add_argument("file", metavar="FILE", help="a bundle 'dlenv bundle create' wrote")
     v.add_argument("destination", metavar="REGISTRY[/PREFIX]",
                    help="where its images go, as PREFIX/NAME:latest")
     _cache_dir(v)
     _json(v)
-    v.set_defaults(func=cmd_bundle)
+    v.set_defaults(func=_command("distribute", "cmd_bundle"))
 
     s = sub.add_parser("config", help="show the effective team configuration and where each "
                                       "value comes from")
     _project_dir(s)
     _json(s)
-    s.set_defaults(func=cmd_config)
+    s.set_defaults(func=_command("distribute", "cmd_config"))
 
     s = sub.add_parser("gc", help="free the space of images, layers and trees dlenv no longer "
                                   "needs (with sizes)")
@@ -262,7 +250,7 @@ def _image_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     s.add_argument("--no-engine", action="store_true", help="leave the engine's images alone")
     _cache_dir(s)
     _json(s)
-    s.set_defaults(func=cmd_gc)
+    s.set_defaults(func=_command("commands", "cmd_gc"))
 
 
 def _check_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -275,7 +263,7 @@ def _check_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    help="skip asking the index, the Debian mirrors and the registry")
     s.add_argument("--facts", help=argparse.SUPPRESS)  # replay recorded host facts (JSON)
     _json(s)
-    s.set_defaults(func=cmd_doctor)
+    s.set_defaults(func=_command("commands", "cmd_doctor"))
 
     s = sub.add_parser("verify", help="prove an environment works: framework, devices, a "
                                       "matmul, a training step, XLA, the locked packages")
@@ -294,7 +282,7 @@ def _check_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     _frozen(s)
     _cache_dir(s)
     _json(s)
-    s.set_defaults(func=cmd_verify)
+    s.set_defaults(func=_command("commands", "cmd_verify"))
 
 
     s = sub.add_parser("lint", help="ML-aware checks for Dockerfiles and compose files "
@@ -308,7 +296,7 @@ def _check_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     s.add_argument("--context", metavar="DIR",
                    help="the build context (where .dockerignore must be); without it a "
                         "missing .dockerignore beside the Dockerfile is only info")
-    s.set_defaults(func=cmd_lint)
+    s.set_defaults(func=_command("commands", "cmd_lint"))
 
 
 def _run_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -361,15 +349,15 @@ def _run_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
             s.add_argument("--key", help="public key to log in with (default ~/.ssh/id_*.pub)")
             s.add_argument("--ssh-config", action="store_true",
                            help="add a Host entry to ~/.ssh/config (VS Code Remote-SSH)")
-        s.set_defaults(func=cmd_run, mode=mode, cmd=[], json=False, key=None, port=None,
-                       publish=[], ssh_config=False)
+        s.set_defaults(func=_command("commands", "cmd_run"), mode=mode, cmd=[], json=False,
+                       key=None, port=None, publish=[], ssh_config=False)
 
     s = sub.add_parser("ps", help="list the containers dlenv started")
     s.add_argument("dir", nargs="?", metavar="DIR", help="only this project's containers")
     s.add_argument("--engine", choices=ENGINES,
                    help="container engine (default: the first that answers)")
     _json(s)
-    s.set_defaults(func=cmd_ps)
+    s.set_defaults(func=_command("commands", "cmd_ps"))
 
     s = sub.add_parser("stop", help="stop and remove containers dlenv started (a project's, "
                                     "or --name)")
@@ -378,4 +366,4 @@ def _run_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     s.add_argument("--engine", choices=ENGINES,
                    help="container engine (default: the first that answers)")
     _json(s)
-    s.set_defaults(func=cmd_stop)
+    s.set_defaults(func=_command("commands", "cmd_stop"))

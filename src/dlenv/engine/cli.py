@@ -37,6 +37,9 @@ class CliEngine:
         self.kind = kind
         self.exe = exe
         self.info = info  # what `info` said when detect asked (JSON), else ""
+        # Ids this process saw the engine hold: asking again about one costs a CLI start
+        # (~15 ms) for nothing. (A run names the image by id, with --pull never.)
+        self._held: set[str] = set()
 
     def _call(self, *args: str, check: bool = True, timeout: float = 120,
               input_: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
@@ -53,6 +56,8 @@ class CliEngine:
         return proc
 
     def image_id(self, ref: str) -> str | None:
+        if ref in self._held:
+            return ref
         proc = self._call("image", "inspect", "--format", "{{.Id}}", ref, check=False)
         if proc.returncode != 0:
             return None
@@ -69,10 +74,11 @@ class CliEngine:
             return None
         row = found[0]
         image_id = str(row.get("Id", ""))
+        image_id = image_id if image_id.startswith("sha256:") else f"sha256:{image_id}"
         labels = (row.get("Config") or {}).get("Labels") or {}
         tags = tuple(t for t in row.get("RepoTags") or () if "<none>" not in t)
-        return EngineImage(id=image_id if image_id.startswith("sha256:") else
-                           f"sha256:{image_id}", tags=tags, size=int(row.get("Size") or 0),
+        self._held.add(image_id)
+        return EngineImage(id=image_id, tags=tags, size=int(row.get("Size") or 0),
                            labels=labels)
 
     def images(self, label: str) -> list[EngineImage]:
@@ -85,7 +91,10 @@ class CliEngine:
 
     def remove_image(self, ref: str) -> bool:
         """Remove one image (never forced: one a container uses stays); True when gone."""
-        return self._call("rmi", ref, check=False, timeout=120).returncode == 0
+        gone = self._call("rmi", ref, check=False, timeout=120).returncode == 0
+        if gone:
+            self._held.discard(ref)
+        return gone
 
     def load(self, write: Callable[[IO[bytes]], None]) -> None:
         """``load`` an image archive that ``write`` streams into the engine (no temp copy)."""

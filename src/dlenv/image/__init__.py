@@ -2,12 +2,13 @@
 
 ``plan_build`` decides layers, config and labels from the lock alone. ``NativeBuilder``
 executes a plan: it fetches what the layers need, writes each layer once (a layer whose
-plan is unchanged is reused from the store without recompressing), and tags the image."""
+plan is unchanged is reused from the store without recompressing), and tags the image.
+
+The package exports the plan only; the builder is ``dlenv.image.builder``, imported by the
+commands that build, so that the others start without it."""
 
 from __future__ import annotations
 
-from dlenv.image.builder import BuildResult, NativeBuilder, builder_for, default_store
-from dlenv.image.layers import Progress
 from dlenv.image.plan import (
     BIG_WHEEL,
     BUCKETS,
@@ -29,8 +30,8 @@ from dlenv.image.plan import (
 )
 
 __all__ = [
-    "BIG_WHEEL", "BUCKETS", "BuildPlan", "BuildResult", "DEFAULT_PATH", "LAYER_EPOCH",
-    "LAYER_FORMAT", "LayerKind", "LayerPlan", "MAX_OWN_LAYERS", "NativeBuilder", "PROFILE_BUCKETS",
-    "Progress", "RUN_SUFFIX", "SYSTEM_LIBS", "builder_for", "default_store", "location_id",
+    "BIG_WHEEL", "BUCKETS", "BuildPlan", "DEFAULT_PATH", "LAYER_EPOCH",
+    "LAYER_FORMAT", "LayerKind", "LayerPlan", "MAX_OWN_LAYERS", "PROFILE_BUCKETS",
+    "RUN_SUFFIX", "SYSTEM_LIBS", "location_id",
     "lock_digest", "plan_build", "plan_cuda_links", "plan_wheel_layers",
 ]

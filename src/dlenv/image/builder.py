@@ -20,7 +20,7 @@ from dlenv.image.records import Built, LayerRecords
 from dlenv.lock import Lock, LockedWheel
 from dlenv.oci import MT_MANIFEST, Descriptor, LayerBlob
 from dlenv.oci.image import config_descriptor, config_json, manifest_json
-from dlenv.oci.store import OCIStore
+from dlenv.oci.store import OCIStore, default_store
 from dlenv.resolve.python import UvResolver, index_config
 from dlenv.resolve.sdist import SdistBuilds
 from dlenv.spec import Spec
@@ -90,14 +90,18 @@ class NativeBuilder:
     def build(self, plan: BuildPlan, ready: LayerReady | None = None) -> BuildResult:
         """Build what the records lack, assemble and tag the image. ``ready(position, blob)``
         hears of each layer as soon as its blob is in the store (reused ones first, in any
-        order; the CUDA links layer, which needs all the others, is not announced)."""
+        order; the CUDA links layer, which needs all the others, is not announced) when
+        some layer must be made; a build that makes none announces none."""
         blobs: list[LayerBlob] = []
         reused: list[bool] = []
         notes: list[str] = []
         owner: dict[str, str] = {}  # image path -> the wheel layer that ships it
         overlaps: list[tuple[str, str, str]] = []
         base_config: dict[str, Any] | None = None
-        tell = ready or (lambda position, blob: None)
+        keys = [layer.key(plan) for layer in plan.layers]
+        cached = [self.records.get(k) for k in keys]
+        # Nothing to make, nothing to overlap with: the layers are not announced.
+        tell = ready if ready is not None and None in cached else (lambda position, blob: None)
         if plan.base_ref:
             base_layers, base_config = self._base_image(plan)
             blobs += base_layers
@@ -105,8 +109,6 @@ class NativeBuilder:
             for position, blob in enumerate(base_layers):
                 tell(position, blob)
         offset = len(blobs)
-        keys = [layer.key(plan) for layer in plan.layers]
-        cached = [self.records.get(k) for k in keys]
         for i, c in enumerate(cached):
             if c is not None:
                 tell(offset + i, c.blob)
@@ -210,11 +212,6 @@ class NativeBuilder:
 def _announce(done: Callable[[int, Built], None], i: int, future: Future[Built]) -> None:
     if not future.cancelled() and future.exception() is None:
         done(i, future.result())
-
-
-def default_store(cache_dir: str | os.PathLike[str] | None = None) -> OCIStore:
-    """The image store below the cache directory (default: ``default_cache_dir()``)."""
-    return OCIStore(default_cache_dir(cache_dir) / "store")
 
 
 def builder_for(spec: Spec, cache_dir: str | None,

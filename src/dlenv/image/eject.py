@@ -18,7 +18,8 @@ from packaging.utils import canonicalize_name
 from dlenv.cache import LazyClient
 from dlenv.errors import BuildError
 from dlenv.fsutil import inside, write_atomic
-from dlenv.image import NativeBuilder, plan_build
+from dlenv.image import plan_build
+from dlenv.image.builder import NativeBuilder
 from dlenv.image.dockerfile import CONTEXT_DIR, Rendered
 from dlenv.image.portable import REQUIREMENTS_DIR, REQUIREMENTS_MARK
 from dlenv.lock import Lock

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from dlenv.cache import sha256_file
+from dlenv.cache import default_cache_dir, sha256_file
 from dlenv.errors import BuildError, IntegrityError
 from dlenv.fsutil import canonical_json, ensure_dir, sweep, temp_prefix, write_atomic
 from dlenv.oci import MT_INDEX, MT_MANIFEST, Descriptor
@@ -249,3 +249,8 @@ class OCIStore:
                         path.unlink(missing_ok=True)
                         self._stamp_path("sha256:" + path.name).unlink(missing_ok=True)
             return removed
+
+
+def default_store(cache_dir: str | os.PathLike[str] | None = None) -> OCIStore:
+    """The image store below the cache directory (default: ``default_cache_dir()``)."""
+    return OCIStore(default_cache_dir(cache_dir) / "store")

@@ -130,8 +130,10 @@ class RunPlan:
 
     def args(self, engine: EngineKind) -> list[str]:
         """The arguments of ``ENGINE run`` for this plan (after the word ``run``)."""
-        a = ["--name", self.name, "--init", "--user", f"{self.uid}:{self.gid}",
-             "--workdir", self.workdir, *CONFINED, "--shm-size", self.shm_size]
+        # --pull never: an image dlenv did not find is an error, never a pull from a registry
+        a = ["--name", self.name, "--pull", "never", "--init",
+             "--user", f"{self.uid}:{self.gid}", "--workdir", self.workdir, *CONFINED,
+             "--shm-size", self.shm_size]
         if not self.detach:  # services are kept for their logs; `dlenv stop` removes them
             a += ["--interactive", "--rm"]
         if self.tty:

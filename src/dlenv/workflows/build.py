@@ -9,26 +9,23 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from dlenv.engine import Engine, detect
 from dlenv.errors import EngineError
 from dlenv.fsutil import canonical_json
-from dlenv.image import (
-    BuildPlan,
-    BuildResult,
-    NativeBuilder,
-    builder_for,
-    default_store,
-    plan_build,
-)
+from dlenv.image import BuildPlan, plan_build
 from dlenv.lock import Lock
 from dlenv.oci import MT_CONFIG, MT_MANIFEST, Descriptor, LayerBlob
 from dlenv.oci.export import export_oci, parse_output, save_docker_archive, write_docker_archive
 from dlenv.oci.image import chain_ids, manifest_json
-from dlenv.oci.store import OCIStore
+from dlenv.oci.store import OCIStore, default_store
 from dlenv.workflows.project import Project, fresh_lock, project_files
 from dlenv.workflows.report import Reporter, Silent
+
+if TYPE_CHECKING:
+    from dlenv.image.builder import BuildResult, NativeBuilder
+    from dlenv.spec import Spec
 
 Compression = Literal["gzip", "zstd", "none"]
 
@@ -192,6 +189,13 @@ class EarlyLoad:
             self.engine.remove_image(image_id)
 
 
+def _builder(spec: Spec, cache_dir: str | None, report: Reporter) -> NativeBuilder:
+    """The native builder, imported here: verbs that find their image current (run, verify,
+    push) never load it."""
+    from dlenv.image.builder import builder_for
+    return builder_for(spec, cache_dir, report.progress)
+
+
 def _build_loading(builder: NativeBuilder, plan: BuildPlan, engine: Engine | None
                    ) -> tuple[BuildResult, EarlyLoad | None]:
     """Build, loading the finished bottom layers into ``engine`` meanwhile (Docker)."""
@@ -226,7 +230,7 @@ def build(project: Project, options: BuildOptions, reporter: Reporter | None = N
                       compression=options.compression, bytecode=options.bytecode,
                       project=files, location=str(project.directory.resolve()))
     started = time.monotonic()
-    builder = builder_for(project.spec, options.cache_dir, report.progress)
+    builder = _builder(project.spec, options.cache_dir, report)
     engine = detect("docker") if options.load else None  # no engine: fail before building
     result, early = _build_loading(builder, plan, engine)
     tags = _tags(plan, options.tag)
@@ -294,7 +298,7 @@ def ready_image(project: Project, *, profile: str | None = None, for_run: bool =
             plan = plan_build(project.spec, lock, profile=profile, location=where,
                               project=project_files(project, report))
         report.step(f"building {plan.tag}")
-        builder = builder_for(project.spec, cache_dir, report.progress)
+        builder = _builder(project.spec, cache_dir, report)
         result, early = _build_loading(builder, plan, engine)
         manifest = result.manifest
     image_id = store.read_json(manifest.digest)["config"]["digest"]

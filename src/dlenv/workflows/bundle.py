@@ -29,9 +29,9 @@ from dlenv.cache import ContentCache, default_cache_dir
 from dlenv.config import REPOSITORY
 from dlenv.errors import IntegrityError, UsageError
 from dlenv.fsutil import canonical_json, shorten, temp_prefix, write_atomic
-from dlenv.image import builder_for, default_store
+from dlenv.image.builder import builder_for
 from dlenv.oci import MT_MANIFEST, Descriptor
-from dlenv.oci.store import OCIStore
+from dlenv.oci.store import OCIStore, default_store
 from dlenv.workflows.build import ready_image
 from dlenv.workflows.project import open_project
 from dlenv.workflows.report import Reporter, Silent

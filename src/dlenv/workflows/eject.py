@@ -21,7 +21,8 @@ from dlenv.errors import (
     UsageError,
 )
 from dlenv.fsutil import shorten
-from dlenv.image import builder_for, lock_digest, plan_build
+from dlenv.image import lock_digest, plan_build
+from dlenv.image.builder import builder_for
 from dlenv.image.dockerfile import CA_SECRET, Mode, Rendered, render_dockerfile
 from dlenv.image.eject import compare_with_lock, write_context
 from dlenv.image.portable import PortableBase, portable_suite

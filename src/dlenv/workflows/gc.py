@@ -17,8 +17,8 @@ from dlenv.cache import default_cache_dir
 from dlenv.engine import LABEL, Engine, EngineKind, detect
 from dlenv.errors import EngineError, SpecError
 from dlenv.fsutil import sweep, tree_size
-from dlenv.image import default_store
 from dlenv.image.records import LayerRecords
+from dlenv.oci.store import default_store
 from dlenv.spec import find_spec_file
 
 Kind = Literal["store tag", "store blob", "layer record", "base tree", "temporary",

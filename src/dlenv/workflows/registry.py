@@ -14,8 +14,9 @@ from dlenv.config import HOST, REPOSITORY, TEAM_FILE
 from dlenv.engine import detect
 from dlenv.errors import UsageError
 from dlenv.fsutil import canonical_json, write_atomic
-from dlenv.image import default_store, location_id, lock_digest
+from dlenv.image import location_id, lock_digest
 from dlenv.oci.registry import Reference, RegistryClient
+from dlenv.oci.store import default_store
 from dlenv.workflows.build import load_image, ready_image
 from dlenv.workflows.project import Project
 from dlenv.workflows.report import Reporter, Silent
