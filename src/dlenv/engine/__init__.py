@@ -20,10 +20,10 @@ from dlenv.engine.base import (
     info_command,
     mount_option,
 )
-from dlenv.engine.cli import BUILDKIT_DOCKER, CliEngine, detect
+from dlenv.engine.cli import BUILDKIT_DOCKER, CliEngine, detect, detect_soon
 
 __all__ = [
     "BUILDKIT_DOCKER", "BUILDX_VERSION", "CONFINED", "CliEngine", "Container", "ENGINES",
-    "Engine", "EngineImage", "EngineKind", "LABEL", "detect", "gpu_args", "info_command",
-    "mount_option",
+    "Engine", "EngineImage", "EngineKind", "LABEL", "detect", "detect_soon", "gpu_args",
+    "info_command", "mount_option",
 ]

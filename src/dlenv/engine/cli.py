@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO
 
@@ -299,6 +300,15 @@ def _answers(kind: EngineKind, exe: str) -> tuple[bool, str]:
         return False, (proc.stderr or proc.stdout).strip().splitlines()[-1:][0] \
             if (proc.stderr or proc.stdout).strip() else f"exit {proc.returncode}"
     return True, proc.stdout
+
+
+def detect_soon(choice: str | None = None) -> Callable[[], CliEngine]:
+    """``detect`` in a thread, so the engine answers while the caller reads the spec and the
+    lock; calling what this returns waits for the engine (and raises what ``detect`` did)."""
+    pool = ThreadPoolExecutor(max_workers=1)
+    future = pool.submit(detect, choice)
+    pool.shutdown(wait=False)
+    return future.result
 
 
 def detect(choice: str | None = None) -> CliEngine:

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
-from dlenv.engine import Engine, detect
+from dlenv.engine import Engine, detect_soon
 from dlenv.errors import EngineError
 from dlenv.fsutil import canonical_json
 from dlenv.image import BuildPlan, plan_build
@@ -223,6 +223,7 @@ def _tags(plan: BuildPlan, tag: str | None = None) -> tuple[str, ...]:
 def build(project: Project, options: BuildOptions, reporter: Reporter | None = None) -> Built:
     report = reporter or Silent()
     outputs = [parse_output(o) for o in options.outputs]  # bad values fail before any work
+    docker = detect_soon("docker") if options.load else None
     lock = fresh_lock(project, cache_dir=options.cache_dir, frozen=options.frozen,
                       reporter=report)
     files = project_files(project, report) if options.with_project else ()
@@ -231,7 +232,7 @@ def build(project: Project, options: BuildOptions, reporter: Reporter | None = N
                       project=files, location=str(project.directory.resolve()))
     started = time.monotonic()
     builder = _builder(project.spec, options.cache_dir, report)
-    engine = detect("docker") if options.load else None  # no engine: fail before building
+    engine = docker() if docker else None  # no engine: fail before building
     result, early = _build_loading(builder, plan, engine)
     tags = _tags(plan, options.tag)
     if options.tag:
@@ -280,16 +281,17 @@ def _current(store: OCIStore, plan: BuildPlan) -> Descriptor | None:
 
 
 def ready_image(project: Project, *, profile: str | None = None, for_run: bool = False,
-                engine: Engine | None = None, frozen: bool = False,
+                engine: Engine | Callable[[], Engine] | None = None, frozen: bool = False,
                 cache_dir: str | None = None, reporter: Reporter | None = None) -> Ready:
     """The one way a verb gets the project's image: lock when the lock is missing or stale
     (unless ``frozen``), reuse what ``dlenv build`` made when it is current, else build it
     (``for_run``: without the project's files, which are mounted), and load it into
-    ``engine`` when given."""
+    ``engine`` when given (or what ``engine()`` gives, asked once the lock is read)."""
     report = reporter or Silent()
     lock = fresh_lock(project, cache_dir=cache_dir, frozen=frozen, reporter=report)
     where = str(project.directory.resolve())
     plan = plan_build(project.spec, lock, profile=profile, for_run=for_run, location=where)
+    engine = engine() if callable(engine) else engine
     store = default_store(cache_dir)
     manifest = _current(store, plan)
     built, early = manifest is None, None

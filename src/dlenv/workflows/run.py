@@ -14,7 +14,7 @@ from pathlib import Path
 
 from dlenv.cache import host_bundle
 from dlenv.doctor import diagnose, gather_gpu, needs_from_target
-from dlenv.engine import LABEL, Container, Engine, EngineKind, detect
+from dlenv.engine import LABEL, Container, Engine, EngineKind, detect, detect_soon
 from dlenv.errors import EngineError, UsageError
 from dlenv.fsutil import shorten, write_atomic
 from dlenv.image import location_id
@@ -200,14 +200,21 @@ def prepare_run(project: Project, request: RunRequest, reporter: Reporter | None
     key, identity = public_key(request.key) if mode == "ssh" else (None, None)
     mounts, publish = parse_mounts(request.mounts), parse_publish(request.publish)
     check_limits(request)
-    engine = engine or detect(request.engine)
+    chosen = engine
+
+    def given() -> Engine:
+        assert chosen is not None
+        return chosen
+
+    finding = given if chosen is not None else detect_soon(request.engine)
     if request.image:
         lock = fresh_lock(project, cache_dir=request.cache_dir, reporter=report)
         image = request.image
     else:
-        ready = ready_image(project, profile=profile, for_run=True, engine=engine,
+        ready = ready_image(project, profile=profile, for_run=True, engine=finding,
                             cache_dir=request.cache_dir, reporter=report)
         lock, image = ready.lock, ready.image_id
+    engine = finding()
     gpus = _wants_gpus(project, lock, request, engine)
     data_dir = default_data_dir().resolve()
     running = _running(engine, container_name(spec, mode, str(directory))) \
