@@ -16,7 +16,7 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "dlenv"
 # its own layer.
 LAYERS = [
     ["errors"],
-    ["fsutil", "checks", "launcher"],
+    ["fsutil", "checks", "launcher", "serving"],
     ["cache", "config"],
     ["compat", "oci"],
     ["spec"],

@@ -209,3 +209,65 @@ def test_a_spec_without_tools_keeps_the_digest_its_lock_was_made_for():
     # Locks made before the key existed stay fresh (re-locking would move every package).
     spec = load_spec(Path(__file__).parent.parent.parent / "examples/python-base")
     assert "tools" not in spec.to_dict()["profiles"][0]
+
+
+TF = 'name = "m"\nframework = "tensorflow==2.15.*"\n'
+
+
+def test_a_tensorflow_serve_profile_without_a_command_runs_dlenvs_model_server():
+    from dlenv.resolve.locking import profile_packages
+    from dlenv.spec import SERVE_PACKAGES
+
+    spec = parse_spec(tomllib.loads(TF + '[profiles.serve]\nmodel = "models/mnist/"\n'
+                                    'model_versions = "all"\n'))
+    serve = spec.profile("serve")
+    assert serve is not None and serve.serving is not None
+    assert (serve.serving.name, serve.serving.path, serve.serving.versions) == (
+        "mnist", "models/mnist", "all")
+    assert serve.ports == (8501,)  # TensorFlow Serving's REST port
+    assert set(SERVE_PACKAGES) <= set(profile_packages(serve))  # locked for its image
+    own = parse_spec(tomllib.loads(TF + '[profiles.serve]\ncommand = ["python", "s.py"]\n'))
+    assert own.profile("serve").serving is None  # its own server: nothing added
+    assert not set(SERVE_PACKAGES) & set(profile_packages(own.profile("serve")))
+    # the server changes the image, so it is in the digest; specs without it keep theirs
+    assert "serving" in spec.to_dict()["profiles"][0]
+    assert "serving" not in own.to_dict()["profiles"][0]
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    (TF + '[profiles.serve]\nmodel = "../outside"\n',
+     "profiles.serve.model: '../outside' is not a directory inside the project"),
+    (TF + '[profiles.serve]\nmodel = "/abs/path"\n',
+     "profiles.serve.model: '/abs/path' is not a directory inside the project"),
+    (TF + '[profiles.serve]\nmodel_name = "no spaces"\n',
+     "profiles.serve.model_name: 'no spaces' is not a model name"),
+    (TF + '[profiles.serve]\nmodel_versions = "newest"\n',
+     "profiles.serve.model_versions: 'newest' is not a version policy"),
+    (TF + '[profiles.train]\nmodel = "m"\n',
+     "profiles.train.model: only the serve profile runs dlenv's model server"),
+    (TF + '[profiles.serve]\ncommand = ["x"]\nmodel = "m"\n',
+     "remove it, or remove command to use dlenv's server"),
+    ('name = "m"\nframework = "torch==2.5.*"\n[profiles.serve]\nmodel = "m"\n',
+     "dlenv's model server serves TensorFlow SavedModels"),
+])
+def test_model_keys_are_checked_and_name_their_key(tmp_path, text, expected):
+    assert any(expected in p for p in problems(text, tmp_path)), problems(text, tmp_path)
+
+
+def test_the_serve_image_carries_the_server_as_its_command_with_tensorflow_servings_names():
+    from dlenv.image import plan_build
+    from dlenv.lock import read_lock
+    from dlenv.serving import PATH
+
+    fixtures = Path(__file__).parent.parent / "fixtures/locks"
+    lock = read_lock(fixtures / "tensorflow-cpu.lock")
+    text = (Path(__file__).parent.parent.parent / "examples/tensorflow-cpu/dlenv.toml"
+            ).read_text() + '\n[profiles.serve]\nmodel = "models/half"\n'
+    spec = parse_spec(tomllib.loads(text))
+    plan = plan_build(spec, lock, profile="serve")
+    assert [x.kind for x in plan.layers][-1] == "server"
+    assert plan.config.cmd == ("python3", PATH)
+    env = dict(plan.config.env)
+    assert (env["MODEL_NAME"], env["MODEL_BASE_PATH"], env["DLENV_SERVE_VERSIONS"]) == (
+        "half", "/models", "latest")
+    assert plan.config.exposed_ports == (8501,)

@@ -77,6 +77,25 @@ def _cluster_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     _cache_dir(s)
     s.set_defaults(func=_command("cluster", "cmd_k8s"))
 
+    text = ("serve a TensorFlow SavedModel with the serve profile's image: TensorFlow "
+            "Serving's REST API on 127.0.0.1, health and Prometheus metrics")
+    s = sub.add_parser("serve", help=text, description=text + ". The model directory holds "
+                       "numbered versions (1/, 2/ …); a new one is served without a restart.")
+    _project_dir(s)
+    s.add_argument("--model", metavar="DIR", help="the model's base directory, mounted "
+                   "read-only (default: [profiles.serve] model, else the project's models "
+                   "volume)")
+    s.add_argument("--name", help="the NAME in /v1/models/NAME (default: [profiles.serve] "
+                   "model_name)")
+    s.add_argument("--port", type=int, help="the port on 127.0.0.1 (default 8501)")
+    s.add_argument("--detach", action="store_true",
+                   help="return once a version is loaded; 'dlenv stop' ends it")
+    s.add_argument("--engine", choices=ENGINES,
+                   help="the container engine (default: the first that answers)")
+    _json(s)
+    _cache_dir(s)
+    s.set_defaults(func=_command("serve", "cmd_serve"))
+
 
 def _project_dir(s: argparse.ArgumentParser, default: str | None = ".") -> None:
     s.add_argument("dir", nargs="?", default=default, metavar="DIR",

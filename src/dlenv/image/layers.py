@@ -19,7 +19,7 @@ from dlenv.cache import ContentCache, LazyClient, sha256_file
 from dlenv.errors import BuildError
 from dlenv.fsutil import inside, scratch_dir, temp_prefix
 from dlenv.image.debian import fetch_debs, materialize_base
-from dlenv.image.plan import LAYER_EPOCH, BuildPlan, LayerPlan, launcher_file
+from dlenv.image.plan import LAYER_EPOCH, SHIPPED, BuildPlan, LayerPlan, shipped_file
 from dlenv.image.records import Built
 from dlenv.image.wheels import (
     Interpreter,
@@ -29,7 +29,6 @@ from dlenv.image.wheels import (
     record_bytecode,
     site_packages,
 )
-from dlenv.launcher import PATH as LAUNCHER_PATH
 from dlenv.lock import LockedDeb, LockedWheel
 from dlenv.oci.layer import LayerOptions, write_layer
 from dlenv.oci.store import OCIStore
@@ -132,10 +131,10 @@ class LayerBuilder:
                     dest = inside(root, path)
                     dest.parent.mkdir(parents=True, exist_ok=True)
                     os.symlink(target, dest)
-            elif layer.kind == "launcher":
-                dest = inside(root, LAUNCHER_PATH)
+            elif layer.kind == "launcher" or layer.kind == "server":
+                dest = inside(root, SHIPPED[layer.kind][1])
                 dest.parent.mkdir(parents=True)
-                dest.write_bytes(launcher_file()[0])
+                dest.write_bytes(shipped_file(layer.kind)[0])
                 dest.chmod(0o644)
             else:
                 assert_never(layer.kind)

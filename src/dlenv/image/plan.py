@@ -15,7 +15,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-from dlenv import launcher
+from dlenv import launcher, serving
 from dlenv.errors import BuildError
 from dlenv.image.project import ProjectFile
 from dlenv.lock import ZIP_EPOCH, Lock, LockedDeb, LockedWheel, dumps
@@ -43,14 +43,22 @@ PROFILE_BUCKETS = 2  # the same, for wheels only a profile has
 MAX_OWN_LAYERS = 48  # engines allow about 127 layers; stay well below
 
 
+# dlenv's own programs that images carry, each a layer of its own: the multi-worker launcher
+# (train profile) and the model server (serve profile of a TensorFlow spec).
+Shipped = Literal["launcher", "server"]
+SHIPPED: dict[Shipped, tuple[str, str]] = {"launcher": (launcher.__file__, launcher.PATH),
+                                           "server": (serving.__file__, serving.PATH)}
+
+
 @cache
-def launcher_file() -> tuple[bytes, str]:
-    """The multi-worker launcher that images of the train profile carry (``dlenv.launcher``)
-    and its sha256: read when a train image is planned, not at every start."""
-    data = Path(launcher.__file__).read_bytes()
+def shipped_file(kind: Shipped) -> tuple[bytes, str]:
+    """The bytes of one of dlenv's shipped programs and their sha256: read when an image
+    that carries it is planned, not at every start."""
+    data = Path(SHIPPED[kind][0]).read_bytes()
     return data, hashlib.sha256(data).hexdigest()
 
-LayerKind = Literal["debian", "user-dirs", "wheels", "files", "links", "launcher"]
+
+LayerKind = Literal["debian", "user-dirs", "wheels", "files", "links", "launcher", "server"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -79,8 +87,8 @@ class LayerPlan:
                         workdir=plan.workdir)
         elif self.kind == "links":
             data.update(links=self.links)
-        elif self.kind == "launcher":
-            data.update(launcher=launcher_file()[1])
+        elif self.kind == "launcher" or self.kind == "server":
+            data[self.kind] = shipped_file(self.kind)[1]
         else:
             data.update(user=asdict(plan.user), workdir=plan.workdir)
         # The key's form is frozen: it names files users keep (the ejected base tarball) and
@@ -208,8 +216,12 @@ def plan_build(spec: Spec, lock: Lock, *, profile: str | None = None,
         # The registry image's layers are reused as they are; dlenv adds the user's dirs.
         layers = [LayerPlan(name="user home and workdir", kind="user-dirs")]
     layers += plan_wheel_layers(lock.wheels_for(profile))
+    chosen = spec.profile(profile) if profile else None
+    serving = chosen.serving if chosen else None
     if profile == "train":  # what `dlenv train` and the Indexed Jobs of `dlenv k8s` start
         layers.append(LayerPlan(name="dlenv launcher", kind="launcher"))
+    if serving:
+        layers.append(LayerPlan(name="dlenv model server", kind="server"))
     if project:
         layers.append(LayerPlan(name="project files", kind="files", files=tuple(project),
                                 source=str(Path(spec.source).parent)))
@@ -220,7 +232,9 @@ def plan_build(spec: Spec, lock: Lock, *, profile: str | None = None,
     if lock.target.cuda:
         env += [("NVIDIA_VISIBLE_DEVICES", "all"),
                 ("NVIDIA_DRIVER_CAPABILITIES", "compute,utility")]
-    chosen = spec.profile(profile) if profile else None
+    if serving:  # the tensorflow/serving image's names, where it has one
+        env += [("MODEL_NAME", serving.name), ("MODEL_BASE_PATH", "/models"),
+                ("DLENV_SERVE_VERSIONS", serving.versions)]
     if chosen is not None:
         env += list(chosen.env)
     env += list(spec.env)
@@ -237,7 +251,8 @@ def plan_build(spec: Spec, lock: Lock, *, profile: str | None = None,
         labels["dev.dlenv.min-driver"] = lock.target.min_driver or ""
     config = ImageConfig(
         user=f"{user.uid}:{user.gid}", env=tuple(dict(env).items()), workdir=spec.workdir,
-        cmd=chosen.command if chosen and chosen.command else ("python3",), labels=labels,
+        cmd=chosen.command if chosen and chosen.command else
+        ("python3", SHIPPED["server"][1]) if serving else ("python3",), labels=labels,
         exposed_ports=chosen.ports if chosen else (),
     )
     alias = (f"{spec.name}:{profile}" if profile else f"{spec.name}:latest") \

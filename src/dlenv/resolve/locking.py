@@ -33,7 +33,7 @@ from dlenv.resolve.python import (
     wheels_from_pylock,
 )
 from dlenv.resolve.sdist import SdistBuilds
-from dlenv.spec import Profile, Spec
+from dlenv.spec import SERVE_PACKAGES, Profile, Spec
 
 # Used when the index gives no upload times (wheels inside are older anyway).
 DEFAULT_EPOCH = ZIP_EPOCH
@@ -55,10 +55,12 @@ class PythonSets:
 
 
 def profile_packages(profile: Profile) -> tuple[str, ...]:
-    """A profile's own packages plus what its switches need (Jupyter for jupyter = true)."""
+    """A profile's own packages plus what its switches need (Jupyter for jupyter = true,
+    dlenv's model server for a serve profile that runs it)."""
     names = {canonicalize_name(Requirement(r).name) for r in profile.packages}
-    extra = ("jupyterlab",) if profile.jupyter and "jupyterlab" not in names else ()
-    return (*profile.packages, *extra)
+    wanted = (("jupyterlab",) if profile.jupyter else ()) \
+        + (SERVE_PACKAGES if profile.serving else ())
+    return (*profile.packages, *(p for p in wanted if canonicalize_name(p) not in names))
 
 
 def python_sets(spec: Spec, target: Target) -> PythonSets:

@@ -201,8 +201,10 @@ def _ready_ssh(plan: RunPlan) -> bool:
 
 
 def start_detached(plan: RunPlan, engine: Engine, token: str = "",
-                   timeout: float = READY_TIMEOUT) -> str:
-    """Start a service container (Jupyter, SSH) and wait until it answers; its id."""
+                   timeout: float = READY_TIMEOUT,
+                   answers: Callable[[], bool] | None = None) -> str:
+    """Start a service container (Jupyter, SSH, or one whose readiness ``answers`` tells)
+    and wait until it answers; its id."""
     existing = engine.inspect(plan.name)
     if existing is not None:
         raise EngineError(f"{plan.name} already exists",
@@ -210,8 +212,9 @@ def start_detached(plan: RunPlan, engine: Engine, token: str = "",
     made = prepare(plan, engine)
     try:
         cid = engine.start(plan.args(engine.kind))
-        ready: Callable[[], bool] = (lambda: _ready_jupyter(plan, token)) \
-            if plan.mode == "jupyter" else (lambda: _ready_ssh(plan))
+        ready: Callable[[], bool] = answers or ((lambda: _ready_jupyter(plan, token))
+                                                if plan.mode == "jupyter"
+                                                else (lambda: _ready_ssh(plan)))
         deadline = time.monotonic() + timeout
         while not ready():
             state = (engine.inspect(plan.name) or {}).get("State")

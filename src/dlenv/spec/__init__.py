@@ -36,6 +36,7 @@ from dlenv.spec.parse import (
     load_spec,
     parse_spec,
 )
+from dlenv.spec.serve import MODEL_NAME_RE, SERVE_KEYS, SERVE_PACKAGES, SERVE_PORT, ModelServing
 
 __all__ = [
     "DEPLOY_KEYS", "DEV_TOOLS", "ClusterVolume", "Deploy", "DeployTable", "Toleration",
@@ -43,5 +44,6 @@ __all__ = [
     "MAX_REQUIREMENT",
     "MAX_SPEC_BYTES", "MAX_VALUE", "PROFILE_KEYS", "PROFILE_NAMES", "PYPROJECT", "Profile",
     "RESERVED_USERS", "SPEC_FILE", "SSH_PORT", "SUITES", "Spec", "TOP_KEYS", "USER_KEYS", "User",
+    "MODEL_NAME_RE", "SERVE_KEYS", "SERVE_PACKAGES", "SERVE_PORT", "ModelServing",
     "find_spec_file", "image_dir_problem", "load_spec", "locate_keys", "parse_spec",
 ]

@@ -14,6 +14,7 @@ from packaging.specifiers import SpecifierSet
 from dlenv.compat import DISTRIBUTION
 from dlenv.fsutil import canonical_json
 from dlenv.spec.deploy import DeployTable
+from dlenv.spec.serve import ModelServing
 
 SPEC_FILE = "dlenv.toml"
 PYPROJECT = "pyproject.toml"
@@ -85,6 +86,7 @@ class Profile:
     command: tuple[str, ...] = ()
     ports: tuple[int, ...] = ()
     env: tuple[tuple[str, str], ...] = ()
+    serving: ModelServing | None = None  # dlenv's model server (serve profile, TensorFlow)
 
 
 # The ports a development container's servers listen on inside it (``dlenv jupyter`` and
@@ -127,6 +129,8 @@ class Spec:
         for profile in data["profiles"]:
             if not profile["tools"]:  # a key added later: specs without it keep their digest
                 del profile["tools"]
+            if profile["serving"] is None:  # likewise
+                del profile["serving"]
         return data
 
     def digest(self) -> str:

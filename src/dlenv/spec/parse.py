@@ -40,6 +40,7 @@ from dlenv.spec.model import (
     Spec,
     User,
 )
+from dlenv.spec.serve import SERVE_KEYS, SERVE_PORT, parse_serving
 
 # Every pattern is used with fullmatch: `$` alone would accept a trailing newline.
 _NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
@@ -162,7 +163,8 @@ def _parse_apt(c: _Collector, key: str, values: tuple[str, ...]) -> tuple[str, .
     return values
 
 
-def _parse_profile(c: _Collector, name: str, value: Any) -> Profile | None:
+def _parse_profile(c: _Collector, name: str, value: Any,
+                   framework: FrameworkReq | None) -> Profile | None:
     key = f"profiles.{name}"
     table = c.table(key, value)
     if name not in PROFILE_NAMES:
@@ -171,8 +173,9 @@ def _parse_profile(c: _Collector, name: str, value: Any) -> Profile | None:
         c.add(f"profiles.{shown}", f"unknown profile {shorten(name, 40)}",
               f"did you mean '{close[0]}'?" if close else "profiles are dev, train and serve")
         return None
-    c.unknown_keys(f"{key}.", table, PROFILE_KEYS)
-    ports = table.get("ports", [])
+    c.unknown_keys(f"{key}.", table, PROFILE_KEYS + SERVE_KEYS)
+    serving = parse_serving(c, key, name, table, framework.name if framework else None)
+    ports = table.get("ports", [SERVE_PORT] if serving else [])
     if not isinstance(ports, list) or not all(
         isinstance(p, int) and not isinstance(p, bool) and 0 < p < 65536 for p in ports
     ):
@@ -190,6 +193,7 @@ def _parse_profile(c: _Collector, name: str, value: Any) -> Profile | None:
         command=c.string_list(f"{key}.command", table.get("command")),  # argv: no shell
         ports=tuple(ports),
         env=parse_env(c, f"{key}.env", table.get("env")),
+        serving=serving,
     )
 
 
@@ -303,10 +307,11 @@ def parse_spec(data: dict[str, Any], *, file: str = SPEC_FILE, text: str = "",
               'workdir = "/workspace"')
     accelerator, cuda_major = _parse_accelerator(c, data.get("accelerator"))
     profiles_table = c.table("profiles", data.get("profiles"))
-    profiles = [_parse_profile(c, n, v) for n, v in profiles_table.items()]
+    framework = _parse_framework(c, data.get("framework"))
+    profiles = [_parse_profile(c, n, v, framework) for n, v in profiles_table.items()]
     spec = Spec(
         name=name or "",
-        framework=_parse_framework(c, data.get("framework")),
+        framework=framework,
         accelerator=accelerator,
         cuda_major=cuda_major,
         python=python,
