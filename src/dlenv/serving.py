@@ -93,7 +93,9 @@ class SavedModel(Servable):
             tensors = {k: self.tf.constant(v, dtype=wanted[k].dtype) for k, v in inputs.items()}
             result = fn(**tensors)
         except (ValueError, TypeError, self.tf.errors.InvalidArgumentError) as exc:
-            raise RequestError(str(exc).strip().splitlines()[0]) from exc
+            # TensorFlow's message starts "Graph execution error:"; the cause is below it
+            said = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+            raise RequestError(said[:2000]) from exc
         return {k: v.numpy() for k, v in result.items()}
 
 

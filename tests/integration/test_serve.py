@@ -98,6 +98,7 @@ def test_a_saved_model_is_served_with_tensorflow_servings_rest_api(project):
 
     bad = httpx.post(f"{url}:predict", json={"instances": [[1, 2]]}, timeout=30)
     assert bad.status_code == 400 and set(bad.json()) == {"error"}
+    assert "Matrix size-incompatible" in bad.json()["error"]  # the cause, not only its title
 
     # a new version directory: served within the server's look-ups, no restart
     expected2 = export(root, env, 2, -1.0)

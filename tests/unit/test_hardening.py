@@ -166,9 +166,10 @@ def test_an_image_built_from_another_lock_is_built_again_never_reused(tmp_path, 
     store = OCIStore(tmp_path / "cache/store")
     tag = plan_build(spec, lock, location=str(project.resolve())).tag
 
-    def stored(the_lock: Lock) -> Descriptor:
-        labels = {"dev.dlenv.lock.digest": lock_digest(the_lock),
-                  "dev.dlenv.spec.digest": spec.digest()}
+    wanted = plan_build(spec, lock, location=str(project.resolve())).config.labels
+
+    def stored(the_lock: Lock, **other: str) -> Descriptor:
+        labels = {**wanted, "dev.dlenv.lock.digest": lock_digest(the_lock), **other}
         cfg = store.put_bytes(json.dumps({"config": {"Labels": labels}}).encode(), "c")
         return store.put_bytes(json.dumps({"config": cfg.to_json(), "layers": []}).encode(),
                                "m")
@@ -188,6 +189,11 @@ def test_an_image_built_from_another_lock_is_built_again_never_reused(tmp_path, 
     assert built == [tag] and ready.built and ready.manifest == current
     again = ready_image(open_project(project), cache_dir=str(tmp_path / "cache"))
     assert built == [tag] and not again.built  # current now: reused as it is
+    # any of the plan's own labels that differs (as the hash of a newer dlenv's launcher or
+    # model server would) makes it stale too
+    store.tag(tag, stored(lock, **{"dev.dlenv.python": "3.0"}))
+    ready_image(open_project(project), cache_dir=str(tmp_path / "cache"))
+    assert built == [tag, tag]
 
 
 # --- 4. store blobs are not trusted for existing ------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import tomllib
 from pathlib import Path
 
@@ -271,3 +272,5 @@ def test_the_serve_image_carries_the_server_as_its_command_with_tensorflow_servi
     assert (env["MODEL_NAME"], env["MODEL_BASE_PATH"], env["DLENV_SERVE_VERSIONS"]) == (
         "half", "/models", "latest")
     assert plan.config.exposed_ports == (8501,)
+    server = (Path(__file__).parent.parent.parent / "src/dlenv/serving.py").read_bytes()
+    assert plan.config.labels["dev.dlenv.server"] == hashlib.sha256(server).hexdigest()

@@ -160,7 +160,9 @@ def _config_lines(plan: BuildPlan, project: Sequence[ProjectFile], owner: str,
     env = [(k, v) for k, v in cfg.env if not (k == "PATH" and v == DEFAULT_PATH)]
     if env:
         out.append("ENV " + " \\\n    ".join(f"{k}={_quote(v)}" for k, v in env))
-    labels = sorted(cfg.labels.items())
+    # An ejected image does not carry dlenv's launcher or server (yet): not their hashes either.
+    labels = sorted((k, v) for k, v in cfg.labels.items()
+                    if k not in ("dev.dlenv.launcher", "dev.dlenv.server"))
     out.append("LABEL " + " \\\n      ".join(f"{k}={_quote(v)}" for k, v in labels))
     for port in dict.fromkeys([*cfg.exposed_ports, *extra_ports]):
         out.append(f"EXPOSE {port}")

@@ -249,6 +249,9 @@ def plan_build(spec: Spec, lock: Lock, *, profile: str | None = None,
     if lock.target.cuda:
         labels["dev.dlenv.cuda"] = lock.target.cuda
         labels["dev.dlenv.min-driver"] = lock.target.min_driver or ""
+    for layer in layers:  # a newer dlenv's launcher or server makes the stored image stale
+        if layer.kind == "launcher" or layer.kind == "server":
+            labels[f"dev.dlenv.{layer.kind}"] = shipped_file(layer.kind)[1]
     config = ImageConfig(
         user=f"{user.uid}:{user.gid}", env=tuple(dict(env).items()), workdir=spec.workdir,
         cmd=chosen.command if chosen and chosen.command else

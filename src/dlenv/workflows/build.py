@@ -265,8 +265,9 @@ class Ready:
 
 
 def _current(store: OCIStore, plan: BuildPlan) -> Descriptor | None:
-    """The store's image for ``plan`` when it was built from the spec and lock as they are
-    (the plan's labels carry both digests)."""
+    """The store's image for ``plan`` when it was built from the spec and lock as they are,
+    by this dlenv's launcher or server (the plan's ``dev.dlenv.*`` labels carry the digests
+    and those programs' hashes)."""
     manifest = store.resolve(plan.tag)
     if manifest is None or not store.has(manifest.digest):
         return None
@@ -274,8 +275,8 @@ def _current(store: OCIStore, plan: BuildPlan) -> Descriptor | None:
     if not store.has(doc["config"]["digest"]):
         return None
     labels = store.read_json(doc["config"]["digest"]).get("config", {}).get("Labels") or {}
-    wanted = plan.config.labels
-    if any(labels.get(k) != wanted[k] for k in ("dev.dlenv.lock.digest", "dev.dlenv.spec.digest")):
+    wanted = plan.config.labels  # the digests, and the hashes of dlenv's shipped programs
+    if any(labels.get(k) != v for k, v in wanted.items() if k.startswith("dev.dlenv.")):
         return None
     return manifest
 
