@@ -18,8 +18,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise UsageError(f"--port {args.port} is not a port", fix="use 1-65535, e.g. 8501")
     project = open_project(args.dir)
     request = serve_flow.ServeRequest(model=args.model, name=args.name, port=args.port,
-                                      detach=args.detach, engine=args.engine,
-                                      cache_dir=args.cache_dir)
+                                      engine=args.engine, cache_dir=args.cache_dir)
     reporter = ConsoleReporter(quiet=args.json)
     with reporter:
         serving = serve_flow.prepare_serve(project, request, reporter)

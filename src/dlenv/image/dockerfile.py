@@ -30,6 +30,7 @@ from dlenv import __version__
 from dlenv.errors import BuildError
 from dlenv.fsutil import shorten
 from dlenv.image import DEFAULT_PATH, SYSTEM_LIBS, BuildPlan, LayerPlan, plan_build
+from dlenv.image.plan import SHIPPED
 from dlenv.image.project import ALWAYS_IGNORED, RENDERED_MARK, SECRET_PATTERNS, ProjectFile
 from dlenv.lock import Lock, LockedWheel
 
@@ -160,9 +161,9 @@ def _config_lines(plan: BuildPlan, project: Sequence[ProjectFile], owner: str,
     env = [(k, v) for k, v in cfg.env if not (k == "PATH" and v == DEFAULT_PATH)]
     if env:
         out.append("ENV " + " \\\n    ".join(f"{k}={_quote(v)}" for k, v in env))
-    # An ejected image does not carry dlenv's launcher or server (yet): not their hashes either.
+    # An ejected image does not carry dlenv's shipped programs (yet): not their hashes either.
     labels = sorted((k, v) for k, v in cfg.labels.items()
-                    if k not in ("dev.dlenv.launcher", "dev.dlenv.server"))
+                    if k.removeprefix("dev.dlenv.") not in SHIPPED)
     out.append("LABEL " + " \\\n      ".join(f"{k}={_quote(v)}" for k, v in labels))
     for port in dict.fromkeys([*cfg.exposed_ports, *extra_ports]):
         out.append(f"EXPOSE {port}")

@@ -23,7 +23,6 @@ class ServeRequest:
     model: str | None = None  # a directory of numbered versions; default: the spec's model
     name: str | None = None  # the NAME in /v1/models/NAME; default: the spec's model_name
     port: int | None = None  # on 127.0.0.1; default 8501
-    detach: bool = False
     engine: EngineKind | None = None
     cache_dir: str | None = None
 
