@@ -107,7 +107,7 @@ class Versions:
                  loaded_hook: Callable[[str, float], None] | None = None) -> None:
         self.name, self.base, self.policy, self.load = name, base, policy, load
         self.loaded: dict[int, Servable] = {}
-        self.failed: dict[int, str] = {}
+        self.failed: dict[int, tuple[str, tuple[tuple[str, int, int], ...]]] = {}
         self.lock = threading.Lock()
         self.loaded_hook = loaded_hook
 
@@ -119,28 +119,61 @@ class Versions:
         return sorted(int(n) for n in names
                       if n.isdigit() and os.path.isdir(os.path.join(self.base, n)))
 
-    def refresh(self) -> None:
-        """Load what the policy wants and is not loaded yet; drop what it no longer wants."""
-        found = self.on_disk()
-        wanted = found if self.policy == "all" else found[-1:]
-        for version in wanted:
-            if version in self.loaded or version in self.failed:
-                continue
-            started = time.monotonic()
-            try:
-                servable = self.load(os.path.join(self.base, str(version)))
-            except Exception as exc:  # a bad version must not stop the others being served
-                self.failed[version] = f"{type(exc).__name__}: {exc}"
-                log.error("model %s version %d failed to load: %s", self.name, version, exc)
-                continue
+    def _stamp(self, version: int) -> tuple[tuple[str, int, int], ...]:
+        """What a version directory holds (names, sizes, times): a version that failed to
+        load is tried again only once this changes, e.g. when its writer has finished."""
+        top = os.path.join(self.base, str(version))
+        found = []
+        for here, _dirs, files in os.walk(top):
+            for f in files:
+                try:
+                    st = os.stat(os.path.join(here, f))
+                except OSError:
+                    continue
+                found.append((os.path.relpath(os.path.join(here, f), top), st.st_size,
+                              st.st_mtime_ns))
+        return tuple(sorted(found))
+
+    def _ready(self, version: int) -> bool:
+        """Whether ``version`` is loaded now, loading it if it has not failed as it is."""
+        if version in self.loaded:
+            return True
+        stamp = self._stamp(version)
+        if version in self.failed and self.failed[version][1] == stamp:
+            return False
+        started = time.monotonic()
+        try:
+            servable = self.load(os.path.join(self.base, str(version)))
+        except Exception as exc:  # a bad version must not stop the others being served
             with self.lock:
-                self.loaded[version] = servable
-            if self.loaded_hook:
-                self.loaded_hook(str(version), time.monotonic() - started)
-            log.info("model %s version %d loaded", self.name, version)
+                self.failed[version] = (f"{type(exc).__name__}: {exc}", stamp)
+            log.error("model %s version %d failed to load: %s", self.name, version, exc)
+            return False
+        with self.lock:
+            self.failed.pop(version, None)
+            self.loaded[version] = servable
+        if self.loaded_hook:
+            self.loaded_hook(str(version), time.monotonic() - started)
+        log.info("model %s version %d loaded", self.name, version)
+        return True
+
+    def refresh(self) -> None:
+        """Load what the policy wants and is not loaded yet; drop what it no longer wants.
+
+        As TensorFlow Serving's availability-preserving policy, ``latest`` keeps serving
+        the version it has until a newer one has loaded: a version directory still being
+        written (or broken) fails to load, is reported, and is tried again once its files
+        change, while the older version goes on answering."""
+        found = self.on_disk()
+        if self.policy == "all":
+            wanted = [v for v in found if self._ready(v)]
+        else:
+            wanted = next(([v] for v in reversed(found) if self._ready(v)), [])
         with self.lock:
             for version in [v for v in self.loaded if v not in wanted]:
                 del self.loaded[version]
+            for version in [v for v in self.failed if v not in found]:
+                del self.failed[version]
 
     def get(self, version: int | None) -> tuple[int, Servable]:
         with self.lock:
@@ -155,7 +188,7 @@ class Versions:
     def status(self, version: int | None = None) -> dict[str, Any]:
         with self.lock:
             rows = [(v, "AVAILABLE", "OK", "") for v in self.loaded]
-        rows += [(v, "END", "UNKNOWN", msg) for v, msg in self.failed.items()]
+            rows += [(v, "END", "UNKNOWN", msg) for v, (msg, _) in self.failed.items()]
         if version is not None:
             rows = [r for r in rows if r[0] == version]
             if not rows:

@@ -102,10 +102,10 @@ def test_a_saved_model_is_served_with_tensorflow_servings_rest_api(project):
 
     # a new version directory: served within the server's look-ups, no restart
     expected2 = export(root, env, 2, -1.0)
-    for _ in range(60):  # bounded: up to 30 s
+    for _ in range(120):  # bounded: up to 60 s
         versions = httpx.get(url, timeout=10).json()["model_version_status"]
-        if versions[0]["version"] == "2":
-            break
+        if versions[0]["version"] == "2" and versions[0]["state"] == "AVAILABLE":
+            break  # (it may be reported END a moment while its writer is still at work)
         time.sleep(0.5)
     assert [v["version"] for v in versions] == ["2"]  # latest policy: version 1 unloaded
     again = httpx.post(f"{url}:predict", json={"instances": X}, timeout=30).json()

@@ -5,6 +5,7 @@ serves a real SavedModel in a built image."""
 
 from __future__ import annotations
 
+import os
 import warnings
 
 import numpy as np
@@ -150,6 +151,37 @@ def test_a_version_that_fails_to_load_is_reported_and_the_others_serve(tmp_path)
     assert "no serving_default signature" in rows[0]["status"]["error_message"]
     assert client.post("/v1/models/mnist:predict", json={"instances": [[0, 0]]}
                        ).json() == {"predictions": [[1.0, 1.0]]}
+
+
+def test_a_version_still_being_written_keeps_the_old_one_serving_until_it_loads(tmp_path):
+    base = tmp_path / "mnist"
+    (base / "1").mkdir(parents=True)
+    tries = []
+
+    def load(path):  # as a SavedModel whose writer has not finished: no saved_model.pb yet
+        tries.append(path)
+        if not os.path.exists(os.path.join(path, "saved_model.pb")):
+            raise OSError(f"SavedModel file does not exist at: {path}")
+        return Doubler(path)
+
+    (base / "1" / "saved_model.pb").write_text("done")
+    found = Versions("mnist", str(base), "latest", load=load)
+    client = TestClient(make_app(found))
+    found.refresh()
+    (base / "2" / "variables").mkdir(parents=True)  # the writer has begun version 2
+    found.refresh()
+    rows = client.get("/v1/models/mnist").json()["model_version_status"]
+    assert [(r["version"], r["state"]) for r in rows] == [("2", "END"), ("1", "AVAILABLE")]
+    assert client.post("/v1/models/mnist:predict", json={"instances": [[0, 0]]}
+                       ).json() == {"predictions": [[1.0, 1.0]]}  # version 1 goes on
+    found.refresh()
+    assert len(tries) == 2  # unchanged files: not loaded again on every look
+    (base / "2" / "saved_model.pb").write_text("done")  # the writer has finished
+    found.refresh()
+    rows = client.get("/v1/models/mnist").json()["model_version_status"]
+    assert [(r["version"], r["state"]) for r in rows] == [("2", "AVAILABLE")]
+    assert client.post("/v1/models/mnist:predict", json={"instances": [[0, 0]]}
+                       ).json() == {"predictions": [[2.0, 2.0]]}
 
 
 def test_ready_only_once_a_version_is_loaded_and_metrics_count_requests(tmp_path):
