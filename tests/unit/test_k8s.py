@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from dlenv.cluster import Workload, plan_manifests
-from dlenv.errors import UsageError
+from dlenv.errors import SpecError, UsageError
 from dlenv.image import lock_digest
 from dlenv.lint.kubernetes import lint_kubernetes, restricted_violations
 from dlenv.lock import read_lock
@@ -31,14 +31,15 @@ LOCKS = HERE / "fixtures/locks"  # the examples' real locks
 EXAMPLE_NAMES = sorted(p.stem for p in LOCKS.glob("*.lock"))
 
 
-def render(name: str, profile: str, workers: int | None = None, spec=None):
+def render(name: str, profile: str, workers: int | None = None, spec=None, kind="job"):
     spec = spec or load_spec(EXAMPLES / name)
     lock = read_lock(LOCKS / f"{name}.lock")
 
     return plan_manifests(spec, Workload(profile=profile, image=IMAGE,
                                          spec_digest=spec.digest(),
                                          lock_digest=lock_digest(lock),
-                                         cuda=bool(lock.target.cuda), workers=workers))
+                                         cuda=bool(lock.target.cuda), workers=workers,
+                                         kind=kind))
 
 
 def pods(obj: dict) -> list[dict]:
@@ -199,3 +200,132 @@ def test_the_image_comes_from_the_last_push_of_the_current_lock(tmp_path, monkey
     assert [p.name for p in done.written] == ["01-service-tensorflow-gpu-train.yaml",
                                               "02-job-tensorflow-gpu-train.yaml"]
     assert yaml.safe_load(done.written[1].read_text())["kind"] == "Job"
+
+
+def check_kubeflow(value, type_name: str, where: str = "") -> None:
+    """Strict, against the Training Operator's published API types (its Python SDK is
+    generated from them): every key a field of its type; Kubernetes' own types inside (the
+    pod template, metadata) against the API's real schemas."""
+    import re
+
+    from kubeflow.training import models
+
+    if m := re.fullmatch(r"dict\(str, (.+)\)", type_name):
+        assert isinstance(value, dict), where
+        for key, item in value.items():
+            check_kubeflow(item, m[1], f"{where}.{key}")
+    elif type_name in ("str", "int", "bool"):
+        assert isinstance(value, {"str": str, "int": int, "bool": bool}[type_name]), where
+    elif type_name == "V1PodTemplateSpec":
+        kubernetes_validate.validate({"apiVersion": "v1", "kind": "PodTemplate", "metadata": {
+            "name": "t"}, "template": value}, K8S_VERSION, strict=True)
+    elif type_name == "V1ObjectMeta":
+        kubernetes_validate.validate({"apiVersion": "v1", "kind": "ConfigMap",
+                                      "metadata": value}, K8S_VERSION, strict=True)
+    else:
+        model = getattr(models, type_name)
+        assert isinstance(value, dict), where
+        fields = {key: model.openapi_types[attr] for attr, key in model.attribute_map.items()}
+        assert set(value) <= set(fields), f"{where}: unknown {set(value) - set(fields)}"
+        for key, item in value.items():
+            check_kubeflow(item, fields[key], f"{where}.{key}")
+
+
+def test_a_tfjob_gives_each_task_type_its_replicas_and_lets_the_operator_set_tf_config():
+    spec = parse_spec(tomllib.loads(TF_ROLES), text=TF_ROLES)
+    manifests = render("tensorflow-gpu", "train", workers=4, spec=spec, kind="tfjob")
+    (job,) = manifests.objects  # the operator makes the pods' Services
+    assert (job["apiVersion"], job["kind"]) == ("kubeflow.org/v1", "TFJob")
+    check_kubeflow(job, "KubeflowOrgV1TFJob")
+    replicas = job["spec"]["tfReplicaSpecs"]
+    assert {role: r["replicas"] for role, r in replicas.items()} == {
+        "Chief": 1, "Worker": 3, "PS": 1, "Evaluator": 1}
+    pod = replicas["Worker"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["name"] == "tensorflow"  # the container the operator gives TF_CONFIG
+    assert container["command"] == ["python", "train.py"]  # no launcher: not needed
+    assert "TF_CONFIG" not in str(container.get("env")) and "DLENV_" not in str(container)
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert restricted_violations(pod) == []
+    assert job["spec"]["runPolicy"]["backoffLimit"] == 0
+    assert job["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "team-a"
+    assert job["spec"]["runPolicy"]["suspend"] is True
+    text = to_yaml(manifests)
+    assert [f for f in lint_kubernetes(text) if f.severity in ("error", "warning")] == []
+    assert any("Training Operator" in note for note in manifests.notes)
+
+
+TF_ROLES = """
+name = "tf-roles"
+framework = "tensorflow==2.17.*"
+accelerator = "cuda"
+[profiles.train]
+command = ["python", "train.py"]
+[deploy]
+queue = "team-a"
+[deploy.train]
+chief = true
+ps = 1
+evaluator = true
+"""
+
+
+def test_a_pytorchjob_has_one_master_and_the_other_ranks_as_workers():
+    manifests = render("pytorch-gpu", "train", workers=4, kind="pytorchjob")
+    (job,) = manifests.objects
+    assert job["kind"] == "PyTorchJob"
+    check_kubeflow(job, "KubeflowOrgV1PyTorchJob")
+    replicas = job["spec"]["pytorchReplicaSpecs"]
+    assert {role: r["replicas"] for role, r in replicas.items()} == {"Master": 1, "Worker": 3}
+    assert replicas["Master"]["template"]["spec"]["containers"][0]["name"] == "pytorch"
+    alone = render("pytorch-gpu", "train", workers=1, kind="pytorchjob").objects[-1]
+    assert list(alone["spec"]["pytorchReplicaSpecs"]) == ["Master"]
+
+
+def test_a_kubeflow_kind_must_run_the_specs_framework():
+    with pytest.raises(SpecError) as found:
+        render("pytorch-gpu", "train", workers=2, kind="tfjob")
+    assert "a TFJob runs tensorflow, and this spec has pytorch" in str(found.value)
+    assert "--kind job" in str(found.value)
+
+
+def test_the_command_line_offers_the_kinds_the_planner_renders():
+    from dlenv.cli.parser import build_parser
+    from dlenv.cluster import KINDS
+
+    k8s = build_parser()._subparsers._group_actions[0].choices["k8s"]
+    kind = next(a for a in k8s._actions if a.dest == "kind")
+    assert tuple(kind.choices) == KINDS
+
+
+SERVED = """
+name = "served"
+framework = "tensorflow==2.15.*"
+[profiles.serve]
+model = "models/half"
+[deploy.volumes.models]
+claim = "team-models"
+path = "/models/half"
+read_only = true
+"""
+
+
+def test_dlenvs_model_server_is_probed_on_its_health_routes():
+    spec = parse_spec(tomllib.loads(SERVED), text=SERVED)
+    manifests = render("tensorflow-cpu", "serve", spec=spec)
+    for obj in manifests.objects:
+        kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+    deployment = manifests.objects[-1]
+    (c,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert c["startupProbe"]["httpGet"]["path"] == "/healthz"  # a slow load is not a death
+    assert c["ports"] == [{"name": "http", "containerPort": 8501}]
+    assert {"name": "models", "mountPath": "/models/half", "readOnly": True} in \
+        c["volumeMounts"]
+    assert not any("/models/half" in note for note in manifests.notes)
+    # without the volume, the notes say where the model must be
+    bare = SERVED.split("[deploy")[0]
+    notes = render("tensorflow-cpu", "serve", spec=parse_spec(tomllib.loads(bare),
+                                                               text=bare)).notes
+    assert any('path = "/models/half"' in note for note in notes)

@@ -60,7 +60,7 @@ def cmd_k8s(args: argparse.Namespace) -> int:
     project = open_project(args.dir)
     with ConsoleReporter(quiet=True) as reporter:
         rendered = cluster_flow.render_k8s(
-            project, args.profile, workers=args.workers, image=args.image,
+            project, args.profile, workers=args.workers, kind=args.kind, image=args.image,
             output=Path(args.output) if args.output else None, cache_dir=args.cache_dir,
             reporter=reporter)
     if args.output:

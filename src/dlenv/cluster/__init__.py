@@ -4,8 +4,8 @@ restricted profile they keep (``restricted.py``), all pure."""
 
 from __future__ import annotations
 
-from dlenv.cluster.manifests import Manifests, Workload, plan_manifests
+from dlenv.cluster.manifests import KINDS, Manifests, Workload, plan_manifests
 from dlenv.cluster.workers import WorkerSet, launch_command, plan_workers
 
-__all__ = ["Manifests", "WorkerSet", "Workload", "launch_command", "plan_manifests",
+__all__ = ["KINDS", "Manifests", "WorkerSet", "Workload", "launch_command", "plan_manifests",
            "plan_workers"]

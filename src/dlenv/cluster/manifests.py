@@ -3,7 +3,9 @@
 - train: a ``Job``; with several workers an Indexed ``Job`` and a headless ``Service``, each
   pod starting the command through the image's launcher, which computes ``TF_CONFIG``, the
   torchrun variables and JAX's coordinator from ``JOB_COMPLETION_INDEX`` and the Service's
-  DNS names (``NAME-INDEX.NAME``);
+  DNS names (``NAME-INDEX.NAME``); or, with ``kind``, a Kubeflow ``TFJob`` or
+  ``PyTorchJob`` (Training Operator v1), whose operator makes the pods' names and gives
+  them ``TF_CONFIG`` or ``MASTER_ADDR``/``RANK`` itself, so the command starts directly;
 - dev: a ``StatefulSet`` of one pod with a claim for the home directory and JupyterLab,
   whose token comes from a Secret the team makes (never from the manifest);
 - serve: a ``Deployment`` and a ``Service`` with probes and Prometheus' scrape annotations.
@@ -21,21 +23,26 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from dlenv.cluster.workers import launch_command, plan_workers
+from dlenv.cluster.workers import WorkerSet, launch_command, plan_workers
 from dlenv.errors import Problem, SpecError
 from dlenv.image.dockerfile import JUPYTER_COMMAND, SSHD_COMMAND
-from dlenv.spec import JUPYTER_PORT, SSH_PORT, Deploy, Spec
+from dlenv.spec import JUPYTER_PORT, SERVE_PORT, SSH_PORT, Deploy, Spec
 
 GPU = "nvidia.com/gpu"
 GPU_PRODUCT = "nvidia.com/gpu.product"  # the label NVIDIA's GPU feature discovery sets
 QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
-SERVE_PORT = 8501  # TensorFlow Serving's REST port
 DEFAULTS = {  # requests (and limits unless the spec sets them) per profile
     "train": ("4", "16Gi"), "dev": ("2", "8Gi"), "serve": ("1", "4Gi"),
 }
 DEFAULT_SHM = "2Gi"
 HOME_SIZE = "20Gi"
 Obj = dict[str, Any]
+# --kind: the Training Operator's kind, its replica field, the framework it runs and the
+# container name its operator looks for (it injects the cluster's variables into that one)
+KUBEFLOW = {"tfjob": ("TFJob", "tfReplicaSpecs", "tensorflow"),
+            "pytorchjob": ("PyTorchJob", "pytorchReplicaSpecs", "pytorch")}
+KINDS = ("job", *KUBEFLOW)
+TF_REPLICAS = {"chief": "Chief", "worker": "Worker", "ps": "PS", "evaluator": "Evaluator"}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -48,6 +55,7 @@ class Workload:
     lock_digest: str
     cuda: bool
     workers: int | None = None  # train: over the spec's [deploy.train] workers
+    kind: str = "job"  # train: job, or one of KUBEFLOW's keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,12 +211,15 @@ def plan_manifests(spec: Spec, work: Workload) -> Manifests:
     if work.profile == "dev":
         return _dev(spec, deploy, work, name, labels, annotations, selector)
     return _serve(spec, deploy, work, name, labels, annotations, selector, command,
-                  profile.ports if profile else ())
+                  profile.ports if profile else (),
+                  bool(profile and profile.serving is not None))
 
 
 def _train(spec: Spec, deploy: Deploy, work: Workload, name: str, labels: dict[str, str],
            annotations: dict[str, str], command: tuple[str, ...]) -> Manifests:
     workers = plan_workers(spec, deploy, work.workers)
+    if work.kind != "job":
+        return _kubeflow(spec, deploy, work, name, labels, annotations, command, workers)
     many = workers.total > 1
     claims, objects = _claims(deploy, name, labels, shared=many)
     container: Obj = {"name": "train", "env": _env(deploy)}
@@ -252,6 +263,51 @@ def _train(spec: Spec, deploy: Deploy, work: Workload, name: str, labels: dict[s
                     "spec": job_spec})
     notes.append(f"kubectl logs -f job/{name}" + (" --all-pods" if many else ""))
     return Manifests(tuple(objects), tuple(notes))
+
+
+def _kubeflow(spec: Spec, deploy: Deploy, work: Workload, name: str, labels: dict[str, str],
+              annotations: dict[str, str], command: tuple[str, ...],
+              workers: WorkerSet) -> Manifests:
+    """A Training Operator v1 job: one replica spec per TensorFlow task type (``Chief``,
+    ``Worker``, ``PS``, ``Evaluator``), or PyTorch's ``Master`` and ``Worker``s."""
+    if work.kind not in KUBEFLOW:
+        raise SpecError([Problem(file=spec.source, key="--kind",
+                                 message=f"{work.kind!r} is not a kind dlenv renders",
+                                 fix=f"use one of {', '.join(KINDS)}")])
+    kind, field, framework = KUBEFLOW[work.kind]
+    if spec.framework is None or spec.framework.name != framework:
+        have = spec.framework.name if spec.framework else "no framework"
+        raise SpecError([Problem(file=spec.source, key="framework",
+                                 message=f"a {kind} runs {framework}, and this spec has {have}",
+                                 fix="use --kind job: dlenv's launcher serves every "
+                                     "framework")])
+    claims, objects = _claims(deploy, name, labels, shared=workers.total > 1)
+    container: Obj = {"name": framework, "env": _env(deploy)}
+    if command:
+        container["command"] = list(command)
+    pod = _pod(spec, deploy, work, [container], claims)
+    pod["restartPolicy"] = "Never"
+    template = {"metadata": {"labels": dict(labels), "annotations": dict(annotations)},
+                "spec": pod}
+    if framework == "tensorflow":
+        counts = [(TF_REPLICAS[role], n) for role, n in workers.roles]
+    else:  # rank 0 is the Master, the others Workers
+        counts = [("Master", 1), *([("Worker", workers.total - 1)] if workers.total > 1
+                                   else [])]
+    replicas = {role: {"replicas": n, "restartPolicy": "Never", "template": template}
+                for role, n in counts}
+    policy: Obj = {"backoffLimit": 0, "cleanPodPolicy": "Running"}
+    if deploy.queue:
+        policy["suspend"] = True  # Kueue admits it (and un-suspends it) when quota allows
+    job_labels = {**labels, **({QUEUE_LABEL: deploy.queue} if deploy.queue else {})}
+    objects.append({"apiVersion": "kubeflow.org/v1", "kind": kind,
+                    "metadata": _meta(name, job_labels, deploy.namespace, annotations),
+                    "spec": {"runPolicy": policy, field: replicas}})
+    where = f" -n {deploy.namespace}" if deploy.namespace else ""
+    return Manifests(tuple(objects), (
+        f"needs Kubeflow's Training Operator (v1), which gives each pod "
+        f"{'TF_CONFIG' if framework == 'tensorflow' else 'MASTER_ADDR, WORLD_SIZE and RANK'}",
+        f"kubectl{where} logs -f -l training.kubeflow.org/job-name={name} --prefix"))
 
 
 def _dev(spec: Spec, deploy: Deploy, work: Workload, name: str, labels: dict[str, str],
@@ -322,20 +378,30 @@ def _dev(spec: Spec, deploy: Deploy, work: Workload, name: str, labels: dict[str
 
 def _serve(spec: Spec, deploy: Deploy, work: Workload, name: str, labels: dict[str, str],
            annotations: dict[str, str], selector: dict[str, str], command: tuple[str, ...],
-           ports: tuple[int, ...]) -> Manifests:
+           ports: tuple[int, ...], served: bool) -> Manifests:
+    """``served``: dlenv's model server runs (no command of the team's own), so the probes
+    ask its health routes: ready once a model version has loaded, alive while it answers."""
     claims, objects = _claims(deploy, name, labels, shared=True)
-    port = deploy.port or (ports[0] if ports else SERVE_PORT)
+    port = deploy.port or (ports[0] if ports else SERVE_PORT)  # the Service's
+
+    def probe(path: str) -> Obj:
+        return {"httpGet": {"path": path, "port": "http"}} if served else {
+            "tcpSocket": {"port": "http"}}
+
     container: Obj = {
         "name": "serve", "env": _env(deploy),
-        "ports": [{"name": "http", "containerPort": port}],
-        "readinessProbe": {"tcpSocket": {"port": "http"}, "periodSeconds": 5},
-        "livenessProbe": {"tcpSocket": {"port": "http"}, "periodSeconds": 15,
-                          "failureThreshold": 4},
+        "ports": [{"name": "http", "containerPort": SERVE_PORT if served else port}],
+        "readinessProbe": {**probe("/readyz"), "periodSeconds": 5},
+        "livenessProbe": {**probe("/healthz"), "periodSeconds": 15, "failureThreshold": 4},
     }
+    if served:  # a large model may take minutes to load: liveness waits for it
+        container["startupProbe"] = {**probe("/healthz"), "periodSeconds": 5,
+                                     "failureThreshold": 60}
     if command:
         container["command"] = list(command)
     pod = _pod(spec, deploy, work, [container], claims)
-    scrape = {**annotations, "prometheus.io/scrape": "true", "prometheus.io/port": str(port),
+    scrape = {**annotations, "prometheus.io/scrape": "true",
+              "prometheus.io/port": str(container["ports"][0]["containerPort"]),
               "prometheus.io/path": "/metrics"}
     objects += [
         {"apiVersion": "v1", "kind": "Service",
@@ -349,5 +415,11 @@ def _serve(spec: Spec, deploy: Deploy, work: Workload, name: str, labels: dict[s
                                "spec": pod}}},
     ]
     where = f" -n {deploy.namespace}" if deploy.namespace else ""
-    return Manifests(tuple(objects), (
-        f"kubectl{where} port-forward service/{name} {port}:{port}",))
+    notes = [f"kubectl{where} port-forward service/{name} {port}:{port}"]
+    profile = spec.profile("serve")
+    serving = profile.serving if profile else None
+    if serving is not None and not any(
+            v.path in ("/models", f"/models/{serving.name}") for v in deploy.volumes or ()):
+        notes.append(f"the model's versions are read from /models/{serving.name}: give "
+                     f"[deploy.serve] a volume with path = \"/models/{serving.name}\"")
+    return Manifests(tuple(objects), tuple(notes))

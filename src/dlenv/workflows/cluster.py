@@ -56,18 +56,21 @@ def _image(project: Project, profile: str | None, image: str | None, lock: str,
 
 
 def render_k8s(project: Project, profile: str, *, workers: int | None = None,
-               image: str | None = None, output: Path | None = None,
+               kind: str = "job", image: str | None = None, output: Path | None = None,
                cache_dir: str | None = None, reporter: Reporter | None = None
                ) -> RenderedManifests:
     if profile not in PROFILES:
         raise UsageError(f"--profile {shorten(profile)}: a workload is train, dev or serve")
+    if kind != "job" and profile != "train":
+        raise UsageError(f"--kind {shorten(kind)} is a training job's kind",
+                         fix="use it with --profile train")
     lock = fresh_lock(project, cache_dir=cache_dir, reporter=reporter or Silent())
     built = profile if project.spec.profile(profile) else None  # else the plain image
     digest = lock_digest(lock)
     ref = _image(project, built, image, digest, cache_dir)
     manifests = plan_manifests(project.spec, Workload(
         profile=profile, image=ref, spec_digest=project.spec.digest(), lock_digest=digest,
-        cuda=bool(lock.target.cuda), workers=workers))
+        cuda=bool(lock.target.cuda), workers=workers, kind=kind))
     text = to_yaml(manifests)
     written: list[Path] = []
     if output is not None:
