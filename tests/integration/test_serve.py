@@ -10,6 +10,7 @@ import json
 import re
 import shutil
 import socket
+import subprocess
 import time
 
 import httpx
@@ -136,3 +137,69 @@ def test_a_model_directory_without_numbered_versions_is_refused_by_name(project,
     empty.mkdir()
     r = run_dlenv("serve", str(root), "--model", str(empty), env=env, timeout=120)
     assert r.returncode == 2 and f"{empty}: no version directory" in r.stderr
+
+
+def test_compose_runs_the_model_server_and_a_real_prometheus_scrapes_its_counter(project,
+                                                                                 tmp_path):
+    root, env = project
+    if not (root / "models/half/1").is_dir():  # (the first test exports it, when it ran)
+        export(root, env, 1, 0.25)
+    port = free_port()
+    r = run_dlenv("compose", str(root), "--port", str(port), "--json", env=env, timeout=900)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    shown = json.loads(r.stdout)
+    assert shown["services"] == ["serve", "prometheus"]  # the example has no JupyterLab
+    linted = run_dlenv("lint", shown["file"], env=env, timeout=120)
+    assert linted.returncode == 0, linted.stdout + linted.stderr
+    compose = ["docker-compose", "-f", shown["file"], "-p", f"dlenvtest{port}"]
+    up = subprocess.run([*compose, "up", "-d", "serve"], capture_output=True, text=True,
+                        timeout=300)
+    prometheus = None
+    try:
+        assert up.returncode == 0, up.stderr
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(180):  # bounded: up to 90 s for TensorFlow and the model to load
+            try:
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        sent = 5
+        for _ in range(sent):
+            answer = httpx.post(f"{url}/v1/models/half:predict", json={"instances": X},
+                                timeout=30)
+            assert answer.status_code == 200 and len(answer.json()["predictions"]) == 2
+
+        # Debian's Prometheus, on the loopback, scraping the server through compose's port
+        web = free_port()
+        config = tmp_path / "prometheus.yml"
+        config.write_text(json.dumps({  # (JSON is YAML)
+            "global": {"scrape_interval": "1s"},
+            "scrape_configs": [{"job_name": "serve", "static_configs": [
+                {"targets": [f"127.0.0.1:{port}"]}]}]}))
+        prometheus = subprocess.Popen(
+            ["/usr/bin/prometheus", f"--config.file={config}",
+             f"--storage.tsdb.path={tmp_path / 'tsdb'}", f"--web.listen-address=127.0.0.1:{web}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        query = ('dlenv_serve_requests_total{job="serve",method="predict",code="200",'
+                 'model="half"}')
+        value = None
+        for _ in range(120):  # bounded: up to 60 s for a start and a scrape
+            try:
+                found = httpx.get(f"http://127.0.0.1:{web}/api/v1/query",
+                                  params={"query": query}, timeout=5).json()
+                results = found["data"]["result"]
+                if results:
+                    value = float(results[0]["value"][1])
+                    if value == sent:
+                        break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        assert value == sent
+    finally:
+        if prometheus is not None:
+            prometheus.terminate()
+            prometheus.wait(timeout=30)
+        subprocess.run([*compose, "down", "--volumes"], capture_output=True, timeout=300)

@@ -99,6 +99,28 @@ def _cluster_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     _cache_dir(s)
     s.set_defaults(func=_command("serve", "cmd_serve"))
 
+    text = ("write a Compose file for the dev profile's JupyterLab, the model server and a "
+            "Prometheus scraping it, confined as 'dlenv run' confines containers")
+    s = sub.add_parser("compose", help=text, description=text + "; the images are built and "
+                       "loaded first, so 'docker compose up' starts at once.")
+    _project_dir(s)
+    s.add_argument("-o", "--output", metavar="FILE",
+                   help="where to write it (default: compose.yaml in the project); "
+                        "prometheus.yml goes beside it")
+    s.add_argument("--port", type=int, default=8501,
+                   help="the model server's port on 127.0.0.1 (default 8501)")
+    s.add_argument("--jupyter-port", type=int, default=8888,
+                   help="JupyterLab's port on 127.0.0.1 (default 8888)")
+    s.add_argument("--prometheus-image", metavar="REF",
+                   help="Prometheus' image, e.g. a mirror's (default: prom/prometheus, "
+                        "a fixed version)")
+    s.add_argument("--engine", choices=ENGINES,
+                   help="the container engine to load the images into (default: the "
+                        "first that answers)")
+    _json(s)
+    _cache_dir(s)
+    s.set_defaults(func=_command("serve", "cmd_compose"))
+
 
 def _project_dir(s: argparse.ArgumentParser, default: str | None = ".") -> None:
     s.add_argument("dir", nargs="?", default=default, metavar="DIR",

@@ -1,4 +1,5 @@
-"""``dlenv serve``: a model behind TensorFlow Serving's REST API, from the serve profile."""
+"""``dlenv serve``: a model behind TensorFlow Serving's REST API, from the serve profile;
+``dlenv compose``: the dev and serve services (and Prometheus) as a Compose file."""
 
 from __future__ import annotations
 
@@ -43,3 +44,31 @@ def cmd_serve(args: argparse.Namespace) -> int:
             out.print(f"it runs as {plan.name}; 'dlenv stop {args.dir or '.'}' ends it")
             return 0
     return run_flow.run_attached(serving.prepared, reporter)
+
+
+def cmd_compose(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from dlenv.workflows import compose as compose_flow
+
+    for flag, port in (("--port", args.port), ("--jupyter-port", args.jupyter_port)):
+        if not 0 < port < 65536:
+            raise UsageError(f"{flag} {port} is not a port", fix="use 1-65535")
+    options = compose_flow.ComposeOptions(
+        output=Path(args.output) if args.output else None, engine=args.engine,
+        serve_port=args.port, jupyter_port=args.jupyter_port, cache_dir=args.cache_dir,
+        **({"prometheus_image": args.prometheus_image} if args.prometheus_image else {}))
+    with ConsoleReporter(quiet=args.json) as reporter:
+        done = compose_flow.write_compose(open_project(args.dir), options, reporter)
+    if args.json:
+        emit_json({"file": str(done.path), "prometheus": str(done.prometheus)
+                   if done.prometheus else None, "services": list(
+                       done.plan.document["services"]), "notes": list(done.plan.notes)})
+        return 0
+    out.print(f"wrote {done.path}" + (f" and {done.prometheus}" if done.prometheus else ""),
+              highlight=False, soft_wrap=True)
+    for note in done.plan.notes:
+        out.print(f"  {note}", highlight=False, soft_wrap=True)
+    out.print(f"  start: docker compose -f {done.path} up -d", highlight=False,
+              soft_wrap=True)
+    return 0
