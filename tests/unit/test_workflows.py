@@ -143,6 +143,12 @@ class FakeEngine:
     def images(self, label: str):
         return [self.image(i) for i in self.images_]
 
+    def containers(self, label: str):
+        return []
+
+    def networks(self, label: str):
+        return []
+
     def remove_image(self, ref: str) -> bool:
         found = self.image_id(ref)
         if found is None:
@@ -268,6 +274,48 @@ def test_gc_drops_what_belongs_to_projects_that_are_gone_and_keeps_the_rest(tmp_
     assert store.tags() == {"env:latest-kept": kept.digest} and store.has(kept.digest)
     assert list(engine.images_) == ["sha256:" + "b" * 64]  # the gone one and the dangling one
     assert sum(f.size for f in done) >= 100 + len(b"orphan layer")
+
+
+def test_gc_removes_what_a_killed_train_left_but_not_a_job_still_running(tmp_path):
+    from dlenv.engine import Container
+    from dlenv.workflows import gc as gc_flow
+
+    def worker(name, state, job):
+        return Container(name, state, "", "env:train", {"dev.dlenv.job": job}, "")
+
+    class Jobs(FakeEngine):
+        def __init__(self):
+            super().__init__({})
+            self.workers = [worker("dlenv-a-0", "exited", "dlenv-job-a"),
+                            worker("dlenv-a-1", "exited", "dlenv-job-a"),
+                            worker("dlenv-b-0", "running", "dlenv-job-b"),
+                            worker("dlenv-b-1", "exited", "dlenv-job-b")]
+            self.nets = ["dlenv-job-a", "dlenv-job-b", "dlenv-job-c"]
+
+        def containers(self, label):
+            assert label == "dev.dlenv.job"
+            return list(self.workers)
+
+        def remove(self, name):
+            self.workers = [w for w in self.workers if w.name != name]
+
+        def networks(self, label):
+            return list(self.nets)
+
+        def remove_network(self, name):
+            attached = any(w.labels["dev.dlenv.job"] == name for w in self.workers)
+            if not attached:  # as the engine: not while a container is attached
+                self.nets.remove(name)
+            return not attached
+
+    engine = Jobs()
+    dry = gc_flow._engine_jobs(engine, dry_run=True)
+    assert len(engine.workers) == 4 and len(engine.nets) == 3  # nothing removed
+    done = gc_flow._engine_jobs(engine, dry_run=False)
+    assert [(f.kind, f.name) for f in done] == [(f.kind, f.name) for f in dry]
+    assert [w.name for w in engine.workers] == ["dlenv-b-0"]  # still training: kept
+    assert engine.nets == ["dlenv-job-b"]  # its network too
+    assert ("engine network", "dlenv-job-a") in {(f.kind, f.name) for f in done}
 
 
 def test_built_bottom_layers_reach_docker_while_the_rest_builds(tmp_path, monkeypatch):

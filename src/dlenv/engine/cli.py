@@ -227,8 +227,15 @@ class CliEngine:
             raise EngineError(f"{self.kind} could not create the network {name}: "
                               f"{proc.stderr.decode(errors='replace').strip()}")
 
-    def remove_network(self, name: str) -> None:
-        self._call("network", "rm", name, check=False, timeout=60)
+    def remove_network(self, name: str) -> bool:
+        """Remove it (the engine refuses while a container is attached); True when gone."""
+        return self._call("network", "rm", name, check=False, timeout=60).returncode == 0
+
+    def networks(self, label: str) -> list[str]:
+        """The names of the networks carrying ``label``."""
+        proc = self._call("network", "ls", "--filter", f"label={label}", "--format",
+                          "{{.Name}}")
+        return [n for n in proc.stdout.decode().split() if n]
 
     def wait(self, name: str) -> int:
         """Block until the container ``name`` exits; its exit code (-1: it is gone)."""

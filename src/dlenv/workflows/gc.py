@@ -2,9 +2,10 @@
 
 What goes: store tags built for project directories that are gone, the store blobs no tag
 reaches, layer records whose blob went with them, unpacked base trees no record uses, the
-temporary trees and partial files of killed builds, and the engine's dangling images that
-dlenv loaded (a container still using one keeps it). Downloads (wheels, .debs) stay unless
-asked: they are what makes the next build fast, and a lock names them by hash."""
+temporary trees and partial files of killed builds, the engine's dangling images that
+dlenv loaded (a container still using one keeps it), and what a killed ``dlenv train`` left
+in the engine: its workers that have stopped, then its network. Downloads (wheels, .debs)
+stay unless asked: they are what makes the next build fast, and a lock names them by hash."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from dlenv.oci.store import default_store
 from dlenv.spec import find_spec_file
 
 Kind = Literal["store tag", "store blob", "layer record", "base tree", "temporary",
-               "engine image", "download"]
+               "engine image", "engine container", "engine network", "download"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +101,28 @@ def _collect(cache_dir: str | None, engine: Engine | None, downloads: bool,
                     path.unlink(missing_ok=True)
     if engine is not None:
         freed += _engine_images(engine, gone, dry_run)
+        freed += _engine_jobs(engine, dry_run)
+    return freed
+
+
+def _engine_jobs(engine: Engine, dry_run: bool) -> list[Freed]:
+    """A training job's stopped workers and its network, when ``dlenv train`` could not
+    remove them (it was killed); a job with a worker still running is left alone."""
+    label = f"{LABEL}.job"
+    freed = []
+    running = set()
+    for worker in engine.containers(label):
+        if worker.state == "running":
+            running.add(worker.labels.get(label))
+            continue
+        if not dry_run:
+            engine.remove(worker.name)
+        freed.append(Freed("engine container", worker.name, 0))
+    for network in engine.networks(label):
+        if network in running:
+            continue
+        if dry_run or engine.remove_network(network):
+            freed.append(Freed("engine network", network, 0))
     return freed
 
 
