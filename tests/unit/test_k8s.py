@@ -286,7 +286,7 @@ def test_a_kubeflow_kind_must_run_the_specs_framework():
     with pytest.raises(SpecError) as found:
         render("pytorch-gpu", "train", workers=2, kind="tfjob")
     assert "a TFJob runs tensorflow, and this spec has pytorch" in str(found.value)
-    assert "--kind job" in str(found.value)
+    assert "use --kind pytorchjob, or --kind job" in str(found.value)
 
 
 def test_the_command_line_offers_the_kinds_the_planner_renders():

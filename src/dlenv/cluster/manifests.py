@@ -277,10 +277,11 @@ def _kubeflow(spec: Spec, deploy: Deploy, work: Workload, name: str, labels: dic
     kind, field, framework = KUBEFLOW[work.kind]
     if spec.framework is None or spec.framework.name != framework:
         have = spec.framework.name if spec.framework else "no framework"
+        other = next((k for k, v in KUBEFLOW.items() if v[2] == have), None)
         raise SpecError([Problem(file=spec.source, key="framework",
                                  message=f"a {kind} runs {framework}, and this spec has {have}",
-                                 fix="use --kind job: dlenv's launcher serves every "
-                                     "framework")])
+                                 fix=(f"use --kind {other}, or " if other else "use ")
+                                 + "--kind job: dlenv's launcher serves every framework")])
     claims, objects = _claims(deploy, name, labels, shared=workers.total > 1)
     container: Obj = {"name": framework, "env": _env(deploy)}
     if command:
