@@ -16,7 +16,8 @@ from dlenv.errors import UsageError
 from dlenv.lint.compose import lint_compose
 from dlenv.run.compose import ComposeRequest, plan_compose
 from dlenv.spec import parse_spec
-from dlenv.workflows.compose import ComposeOptions, to_yaml, write_compose
+from dlenv.workflows.cluster import yaml_text
+from dlenv.workflows.compose import ComposeOptions, write_compose
 from dlenv.workflows.project import open_project
 
 # Debian's docker-compose package carries the specification's schema it checks files with.
@@ -48,7 +49,7 @@ def compose(accelerator: str = "cpu"):
 def test_the_file_passes_the_compose_schema_and_dlenvs_lint(accelerator):
     assert SCHEMA.is_file(), "scripts/setup installs Debian's docker-compose"
     plan = compose(accelerator)
-    text = to_yaml(plan.document)
+    text = yaml_text(plan.document)
     schema = json.loads(SCHEMA.read_text())  # draft 2019-09, as its $schema says
     jsonschema.Draft201909Validator(schema).validate(yaml.safe_load(text))
     assert [f for f in lint_compose(text) if f.severity in ("error", "warning")] == []

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from dlenv.engine.base import (
     BUILDX_VERSION,
+    CAP_DROP,
     CONFINED,
     ENGINES,
     LABEL,
+    NO_NEW_PRIVILEGES,
     Container,
     Engine,
     EngineImage,
@@ -23,7 +25,7 @@ from dlenv.engine.base import (
 from dlenv.engine.cli import BUILDKIT_DOCKER, CliEngine, detect, detect_soon
 
 __all__ = [
-    "BUILDKIT_DOCKER", "BUILDX_VERSION", "CONFINED", "CliEngine", "Container", "ENGINES",
-    "Engine", "EngineImage", "EngineKind", "LABEL", "detect", "detect_soon", "gpu_args",
-    "info_command", "mount_option",
+    "BUILDKIT_DOCKER", "BUILDX_VERSION", "CAP_DROP", "CONFINED", "CliEngine", "Container",
+    "ENGINES", "Engine", "EngineImage", "EngineKind", "LABEL", "NO_NEW_PRIVILEGES", "detect",
+    "detect_soon", "gpu_args", "info_command", "mount_option",
 ]

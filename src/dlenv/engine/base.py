@@ -17,7 +17,9 @@ from dlenv.errors import UsageError
 EngineKind = Literal["docker", "podman"]
 ENGINES: tuple[EngineKind, ...] = ("docker", "podman")
 # Every container dlenv starts: no capabilities, no privilege gained through setuid binaries.
-CONFINED = ("--cap-drop", "ALL", "--security-opt", "no-new-privileges")
+CAP_DROP = "ALL"  # what every container of dlenv's loses, in every form dlenv writes
+NO_NEW_PRIVILEGES = "no-new-privileges"
+CONFINED = ("--cap-drop", CAP_DROP, "--security-opt", NO_NEW_PRIVILEGES)
 LABEL = "dev.dlenv"  # prefix of every label on what dlenv starts
 
 

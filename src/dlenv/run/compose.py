@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from dlenv.engine import CAP_DROP, NO_NEW_PRIVILEGES
 from dlenv.image.dockerfile import JUPYTER_COMMAND
 from dlenv.run.plan import PIDS_LIMIT
 from dlenv.spec import JUPYTER_PORT, SERVE_PORT, Spec
@@ -21,6 +22,7 @@ PROMETHEUS_IMAGE = "prom/prometheus:v2.53.0"  # a team's mirror: --prometheus-im
 PROMETHEUS_CONFIG = "prometheus.yml"
 SHM = "2g"  # DataLoader workers pass batches through /dev/shm; the engines give 64 MB
 Obj = dict[str, Any]
+DROPPED: Obj = {"cap_drop": [CAP_DROP], "security_opt": [f"{NO_NEW_PRIVILEGES}:true"]}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -49,9 +51,7 @@ def _confined(spec: Spec, image: str, cuda: bool) -> Obj:
     """What every service of dlenv's images shares with ``dlenv run``."""
     service: Obj = {
         "image": image, "init": True, "user": f"{spec.user.uid}:{spec.user.gid}",
-        "working_dir": spec.workdir, "cap_drop": ["ALL"],
-        "security_opt": ["no-new-privileges:true"], "pids_limit": PIDS_LIMIT,
-        "shm_size": SHM,
+        "working_dir": spec.workdir, **DROPPED, "pids_limit": PIDS_LIMIT, "shm_size": SHM,
     }
     if cuda:
         service["deploy"] = {"resources": {"reservations": {"devices": [
@@ -94,8 +94,7 @@ def plan_compose(spec: Spec, request: ComposeRequest) -> ComposePlan:
                             "timeout": "5s", "retries": 3, "start_period": "300s"},
         }
         services["prometheus"] = {
-            "image": request.prometheus_image, "cap_drop": ["ALL"],
-            "security_opt": ["no-new-privileges:true"], "read_only": True,
+            "image": request.prometheus_image, **DROPPED, "read_only": True,
             "command": [f"--config.file=/etc/prometheus/{PROMETHEUS_CONFIG}",
                         "--storage.tsdb.path=/prometheus"],
             "ports": [f"127.0.0.1:{request.prometheus_port}:{PROMETHEUS_PORT}"],

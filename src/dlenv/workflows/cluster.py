@@ -28,12 +28,18 @@ class RenderedManifests:
     written: tuple[Path, ...] = ()
 
 
-def to_yaml(manifests: Manifests) -> str:
+def yaml_text(*documents: object) -> str:
+    """The one way dlenv writes YAML (manifests, Compose files): keys in the order built,
+    block style, documents separated by ``---``."""
     import yaml
 
-    text: str = yaml.safe_dump_all(manifests.objects, sort_keys=False,
-                                   default_flow_style=False, width=100)
+    text: str = yaml.safe_dump_all(documents, sort_keys=False, default_flow_style=False,
+                                   width=100)
     return text
+
+
+def to_yaml(manifests: Manifests) -> str:
+    return yaml_text(*manifests.objects)
 
 
 def _image(project: Project, profile: str | None, image: str | None, lock: str,
@@ -74,13 +80,11 @@ def render_k8s(project: Project, profile: str, *, workers: int | None = None,
     text = to_yaml(manifests)
     written: list[Path] = []
     if output is not None:
-        import yaml
-
         output.mkdir(parents=True, exist_ok=True)
         for i, obj in enumerate(manifests.objects, start=1):
             path = inside(output, f"{i:02d}-{obj['kind'].lower()}-{obj['metadata']['name']}"
                                   ".yaml")
-            write_atomic(path, yaml.safe_dump(obj, sort_keys=False, width=100).encode())
+            write_atomic(path, yaml_text(obj).encode())
             written.append(path)
     return RenderedManifests(manifests=manifests, text=text, image=ref,
                              written=tuple(written))

@@ -20,6 +20,7 @@ from dlenv.run.compose import (
 )
 from dlenv.spec import JUPYTER_PORT, SERVE_PORT
 from dlenv.workflows.build import ready_image
+from dlenv.workflows.cluster import yaml_text
 from dlenv.workflows.project import Project
 from dlenv.workflows.report import Reporter, Silent
 from dlenv.workflows.serve import check_model_dir
@@ -47,14 +48,6 @@ def _relative(path: Path, start: Path) -> str:
     """``path`` as a Compose file in ``start`` names a bind mount ("./…" or "../…")."""
     rel = os.path.relpath(path, start)
     return rel if rel.startswith("..") else "./" + rel if rel != "." else "."
-
-
-def to_yaml(document: dict[str, object]) -> str:
-    import yaml
-
-    text: str = yaml.safe_dump(document, sort_keys=False, default_flow_style=False,
-                               width=100)
-    return text
 
 
 def write_compose(project: Project, options: ComposeOptions,
@@ -94,10 +87,10 @@ def write_compose(project: Project, options: ComposeOptions,
         images=images, project=_relative(directory, where), model=model,
         cuda=bool(ready.lock.target.cuda), serve_port=options.serve_port,
         jupyter_port=options.jupyter_port, prometheus_image=options.prometheus_image))
-    text = to_yaml(plan.document)
+    text = yaml_text(plan.document)
     written = None
     if plan.prometheus is not None:
         written = where / PROMETHEUS_CONFIG
-        write_atomic(written, to_yaml(plan.prometheus).encode())
+        write_atomic(written, yaml_text(plan.prometheus).encode())
     write_atomic(path, text.encode())
     return Composed(plan=plan, path=path, prometheus=written, text=text)
