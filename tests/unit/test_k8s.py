@@ -324,8 +324,13 @@ def test_dlenvs_model_server_is_probed_on_its_health_routes():
     assert {"name": "models", "mountPath": "/models/half", "readOnly": True} in \
         c["volumeMounts"]
     assert not any("/models/half" in note for note in manifests.notes)
-    # without the volume, the notes say where the model must be
+    # a model in the project is baked into the image: no volume is needed
     bare = SERVED.split("[deploy")[0]
     notes = render("tensorflow-cpu", "serve", spec=parse_spec(tomllib.loads(bare),
                                                                text=bare)).notes
+    assert not any("/models/" in note for note in notes)
+    # a model named nowhere: the notes say where the volume must be
+    unnamed = bare.replace('model = "models/half"', 'model_name = "half"')
+    notes = render("tensorflow-cpu", "serve", spec=parse_spec(tomllib.loads(unnamed),
+                                                               text=unnamed)).notes
     assert any('path = "/models/half"' in note for note in notes)

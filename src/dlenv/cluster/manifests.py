@@ -419,7 +419,8 @@ def _serve(spec: Spec, deploy: Deploy, work: Workload, name: str, labels: dict[s
     notes = [f"kubectl{where} port-forward service/{name} {port}:{port}"]
     profile = spec.profile("serve")
     serving = profile.serving if profile else None
-    if serving is not None and not any(
+    # a model in the project is baked into the serve image; one named nowhere is mounted
+    if serving is not None and serving.path is None and not any(
             v.path in ("/models", f"/models/{serving.name}") for v in deploy.volumes or ()):
         notes.append(f"the model's versions are read from /models/{serving.name}: give "
                      f"[deploy.serve] a volume with path = \"/models/{serving.name}\"")

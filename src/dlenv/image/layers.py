@@ -125,7 +125,9 @@ class LayerBuilder:
                     "/" + str(p.relative_to(root)) for p in root.rglob("*")
                     if p.is_file() and "__pycache__" not in p.parts))
             elif layer.kind == "files":
-                owners = self._project(plan, layer, root)
+                owners = _copy_files(layer, root, plan.workdir.lstrip("/"), ids)
+            elif layer.kind == "model":
+                _copy_files(layer, root, layer.dest.lstrip("/"), None)
             elif layer.kind == "links":
                 for path, target in layer.links:
                     dest = inside(root, path)
@@ -229,33 +231,33 @@ class LayerBuilder:
         self.progress(f"compiling {layer.name}", 1, 1)
         return ()
 
-    # --- the project's files ----------------------------------------------------------------
-    def _project(self, plan: BuildPlan, layer: LayerPlan,
-                 root: Path) -> dict[str, tuple[int, int]]:
-        """Copy the project's files into the workdir, owned by the image's user."""
-        assert layer.source is not None
-        source = Path(layer.source)
-        workdir = plan.workdir.lstrip("/")
-        ids = (plan.user.uid, plan.user.gid)
-        owners = {workdir: ids}
-        inside(root, workdir).mkdir(parents=True)
-        for f in layer.files:
-            dest = inside(root, f"{workdir}/{f.path}")
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            rel = f"{workdir}/{f.path}"
+def _copy_files(layer: LayerPlan, root: Path, base: str,
+                ids: tuple[int, int] | None) -> dict[str, tuple[int, int]]:
+    """Copy ``layer.files`` from ``layer.source`` to ``base`` in the layer, checking each
+    against the hash it was planned with; the owners of what was made (``ids``, or root's
+    where None: a served model stays read-only for the image's user)."""
+    assert layer.source is not None
+    source = Path(layer.source)
+    owners = {base: ids} if ids else {}
+    inside(root, base).mkdir(parents=True)
+    for f in layer.files:
+        dest = inside(root, f"{base}/{f.path}")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        rel = f"{base}/{f.path}"
+        if ids:
             parts = rel.split("/")
             for i in range(len(parts) - 1, 1, -1):
                 owners["/".join(parts[:i])] = ids
             owners[rel] = ids
-            if f.link is not None:
-                os.symlink(f.link, dest)
-                continue
-            shutil.copyfile(source / f.path, dest)
-            if sha256_file(dest) != f.sha256:
-                raise BuildError(f"{source / f.path} changed while the image was built",
-                                 fix="build again when the file is no longer being written")
-            os.chmod(dest, 0o755 if f.executable else 0o644)
-        return owners
+        if f.link is not None:
+            os.symlink(f.link, dest)
+            continue
+        shutil.copyfile(source / f.path, dest)
+        if sha256_file(dest) != f.sha256:
+            raise BuildError(f"{source / f.path} changed while the image was built",
+                             fix="build again when the file is no longer being written")
+        os.chmod(dest, 0o755 if f.executable else 0o644)
+    return owners
 
 
 def _no_bytecode(python: str, what: str) -> str:

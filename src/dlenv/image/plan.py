@@ -10,7 +10,7 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
@@ -23,7 +23,7 @@ from dlenv.oci.image import (
     ImageConfig,
     rfc3339,
 )
-from dlenv.spec import Spec, User
+from dlenv.spec import ModelServing, Spec, User
 
 # Bump when the bytes a layer plan produces change, so cached layers are not reused.
 LAYER_FORMAT = 4
@@ -58,7 +58,9 @@ def shipped_file(kind: Shipped) -> tuple[bytes, str]:
     return data, hashlib.sha256(data).hexdigest()
 
 
-LayerKind = Literal["debian", "user-dirs", "wheels", "files", "links", "launcher", "server"]
+LayerKind = Literal["debian", "user-dirs", "wheels", "files", "links", "launcher", "server",
+                    "model"]
+MODELS = "/models"  # where served models live in an image, as in TensorFlow Serving's
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -70,6 +72,7 @@ class LayerPlan:
     files: tuple[ProjectFile, ...] = ()
     source: str | None = None  # the project directory, for kind "files" (not in the key)
     links: tuple[tuple[str, str], ...] = ()  # (image path, target), for kind "links"
+    dest: str = ""  # the image directory a "model" layer's files go to (/models/NAME/N)
 
     def key(self, plan: BuildPlan) -> str:
         """What determines this layer's bytes; equal keys give equal blobs."""
@@ -87,6 +90,8 @@ class LayerPlan:
                         workdir=plan.workdir)
         elif self.kind == "links":
             data.update(links=self.links)
+        elif self.kind == "model":  # root's, read-only: the server never writes its model
+            data.update(files=[asdict(f) for f in self.files], dest=self.dest)
         elif self.kind == "launcher" or self.kind == "server":
             data[self.kind] = shipped_file(self.kind)[1]
         else:
@@ -172,6 +177,29 @@ def plan_cuda_links(files: Iterable[str]) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(links.items()))
 
 
+def plan_model_layers(serving: ModelServing | None, project: Sequence[ProjectFile],
+                      source: str) -> tuple[list[LayerPlan], tuple[ProjectFile, ...]]:
+    """The served model's version directories, one layer each at ``/models/NAME/N`` (so a new
+    version adds a layer and leaves the others, and the framework's, as they are), and the
+    project's other files. Nothing is baked when the project's files do not hold the model
+    (an ignore file leaves it out: it is mounted at run time)."""
+    if serving is None or serving.path is None:
+        return [], tuple(project)
+    prefix = serving.path + "/"
+    versions: dict[int, list[ProjectFile]] = {}
+    rest: list[ProjectFile] = []
+    for f in project:
+        version, _, inner = f.path.removeprefix(prefix).partition("/")
+        if f.path.startswith(prefix) and version.isdigit() and inner:
+            versions.setdefault(int(version), []).append(replace(f, path=inner))
+        else:
+            rest.append(f)
+    return [LayerPlan(name=f"model {serving.name} version {v}", kind="model",
+                      files=tuple(sorted(versions[v])), dest=f"{MODELS}/{serving.name}/{v}",
+                      source=f"{source}/{serving.path}/{v}")
+            for v in sorted(versions)], tuple(rest)
+
+
 def _interpreter_id(lock: Lock, python: str) -> str:
     if lock.base.kind == "debian":
         deb = next((d for d in lock.debs if d.name == f"python{python}-minimal"), None)
@@ -222,9 +250,12 @@ def plan_build(spec: Spec, lock: Lock, *, profile: str | None = None,
         layers.append(LayerPlan(name="dlenv launcher", kind="launcher"))
     if serving:
         layers.append(LayerPlan(name="dlenv model server", kind="server"))
+    source = str(Path(spec.source).parent)
+    models, project = plan_model_layers(serving, project, source)
+    layers += models
     if project:
         layers.append(LayerPlan(name="project files", kind="files", files=tuple(project),
-                                source=str(Path(spec.source).parent)))
+                                source=source))
     env = [("PATH", f"/home/{user.name}/.local/bin:{DEFAULT_PATH}"), ("LANG", "C.UTF-8"),
            ("PYTHONUNBUFFERED", "1"),
            ("HOME", f"/home/{user.name}"),

@@ -226,7 +226,8 @@ def build(project: Project, options: BuildOptions, reporter: Reporter | None = N
     docker = detect_soon("docker") if options.load else None
     lock = fresh_lock(project, cache_dir=options.cache_dir, frozen=options.frozen,
                       reporter=report)
-    files = project_files(project, report) if options.with_project else ()
+    files = project_files(project, report, profile=options.profile) \
+        if options.with_project else ()
     plan = plan_build(project.spec, lock, profile=options.profile,
                       compression=options.compression, bytecode=options.bytecode,
                       project=files, location=str(project.directory.resolve()))
@@ -299,7 +300,7 @@ def ready_image(project: Project, *, profile: str | None = None, for_run: bool =
     if manifest is None:
         if not for_run:  # the project's files are walked only when they go into a build
             plan = plan_build(project.spec, lock, profile=profile, location=where,
-                              project=project_files(project, report))
+                              project=project_files(project, report, profile=profile))
         report.step(f"building {plan.tag}")
         builder = _builder(project.spec, cache_dir, report)
         result, early = _build_loading(builder, plan, engine)

@@ -11,6 +11,7 @@ from pathlib import Path
 from dlenv.engine import EngineKind, detect_soon
 from dlenv.errors import UsageError
 from dlenv.fsutil import write_atomic
+from dlenv.image.model import model_versions
 from dlenv.run.compose import (
     PROMETHEUS_CONFIG,
     PROMETHEUS_IMAGE,
@@ -23,7 +24,6 @@ from dlenv.workflows.build import ready_image
 from dlenv.workflows.cluster import yaml_text
 from dlenv.workflows.project import Project
 from dlenv.workflows.report import Reporter, Silent
-from dlenv.workflows.serve import check_model_dir
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -75,7 +75,7 @@ def write_compose(project: Project, options: ComposeOptions,
                              "and the Compose file mounts the model from the project",
                              fix='set model = "models/NAME" under [profiles.serve]')
         found = (directory / serving.path).resolve()
-        check_model_dir(found)
+        model_versions(found)
         model = _relative(found, where)
     engine = detect_soon(options.engine)
     images = {}

@@ -11,6 +11,7 @@ from dlenv.cache import default_cache_dir, host_bundle, http_client
 from dlenv.config import Config, load_config
 from dlenv.errors import ConfigError, LockError, SpecError, StaleLockError, UsageError
 from dlenv.fsutil import write_atomic
+from dlenv.image.model import model_versions
 from dlenv.image.project import ProjectFile, collect_project, credential_like
 from dlenv.lock import LOCK_FILE, Lock, read_lock, write_lock
 from dlenv.resolve import Target, resolve_target
@@ -191,13 +192,25 @@ def fresh_lock(project: Project, *, cache_dir: str | None = None, frozen: bool =
                 why=" (the lock was missing or stale)")
 
 
-def project_files(project: Project, reporter: Reporter | None = None
-                  ) -> tuple[ProjectFile, ...]:
-    """The project's files for an image; warns of any that look like credentials."""
+def project_files(project: Project, reporter: Reporter | None = None, *,
+                  profile: str | None = None) -> tuple[ProjectFile, ...]:
+    """The project's files for an image of ``profile``; warns of any that look like
+    credentials. A model the profile serves from the project is checked here, before it is
+    baked into the image (its version directories become layers of their own)."""
     files = collect_project(project.directory)
+    report = reporter or Silent()
     for path in credential_like(files):
-        (reporter or Silent()).warn(
+        report.warn(
             f"{path} looks like a credential and goes into the image (an ignore file "
             "re-includes it); remove the '!' line from .dlenvignore/.dockerignore unless the "
             "image must carry it")
+    chosen = project.spec.profile(profile) if profile else None
+    model = chosen.serving.path if chosen and chosen.serving else None
+    if model is not None:
+        if any(f.path.startswith(model + "/") for f in files):
+            model_versions(project.directory / model)
+        else:
+            report.warn(f"{model} is not in the project's files (missing, or left out by an "
+                        "ignore file), so the image holds no model: mount one at run time "
+                        "('dlenv serve --model DIR')")
     return files

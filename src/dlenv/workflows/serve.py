@@ -9,6 +9,7 @@ from pathlib import Path
 
 from dlenv.engine import EngineKind
 from dlenv.errors import Problem, SpecError, UsageError
+from dlenv.image.model import model_versions
 from dlenv.run.launch import start_detached
 from dlenv.spec import MODEL_NAME_RE, SERVE_PORT, ModelServing
 from dlenv.workflows.project import Project
@@ -49,33 +50,6 @@ def serving_of(project: Project) -> ModelServing:
     return profile.serving
 
 
-def check_model_dir(path: Path) -> list[int]:
-    """The numbered versions of a model base directory, or a clear error naming the path."""
-    if not path.is_dir():
-        raise UsageError(f"{path}: no such model directory",
-                         fix="give a directory holding numbered versions (1/, 2/ …), each a "
-                             "SavedModel (saved_model.pb)")
-    found: list[Path] = []
-    odd: list[Path] = []
-    for entry in sorted(path.iterdir()):
-        if not entry.is_dir():
-            continue
-        (found if entry.name.isdigit() else odd).append(entry)
-    if odd:
-        raise UsageError(f"{odd[0]}: a version directory's name must be a number",
-                         fix=f"rename it (e.g. {path / '1'}); TensorFlow Serving loads only "
-                             "numbered versions")
-    if not found:
-        raise UsageError(f"{path}: no version directory",
-                         fix=f"save the model into {path / '1'} (model.export or "
-                             "tf.saved_model.save)")
-    for version in found:
-        if not (version / "saved_model.pb").is_file():
-            raise UsageError(f"{version}: not a SavedModel (no saved_model.pb)",
-                             fix="export it with model.export(path) or tf.saved_model.save")
-    return sorted(int(v.name) for v in found)
-
-
 def prepare_serve(project: Project, request: ServeRequest,
                   reporter: Reporter | None = None) -> Serving:
     """Check the model, build and load the serve image, and plan the container."""
@@ -87,7 +61,7 @@ def prepare_serve(project: Project, request: ServeRequest,
     given = request.model or (str(project.directory / serving.path) if serving.path else None)
     model = Path(given).expanduser().resolve() if given else None
     if model is not None:
-        check_model_dir(model)
+        model_versions(model)
     port = request.port or SERVE_PORT
     mounts = (f"{model}:/models/{name}:ro",) if model else ()
     prepared = prepare_run(project, RunRequest(
