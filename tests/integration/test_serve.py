@@ -139,6 +139,30 @@ def test_a_model_directory_without_numbered_versions_is_refused_by_name(project,
     assert r.returncode == 2 and f"{empty}: no version directory" in r.stderr
 
 
+def test_the_model_is_baked_as_its_own_layers_and_verify_predicts_through_it(project):
+    root, env = project
+    if not (root / "models/half/1").is_dir():  # (the first test exports it, when it ran)
+        export(root, env, 1, 0.25)
+    r = run_dlenv("build", str(root), "--profile", "serve", "--json", env=env, timeout=1800)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    layers = json.loads(r.stdout)["layers"]
+    versions = sorted(p.name for p in (root / "models/half").iterdir())
+    names = [x["name"] for x in layers]
+    assert [n for n in names if n.startswith("model ")] == \
+        [f"model half version {v}" for v in versions]
+    assert names.index("model half version 1") > names.index("dlenv model server")
+
+    r = run_dlenv("verify", str(root), "--profile", "serve", "--json", env=env, timeout=1800)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    report = json.loads(r.stdout)
+    checks = {c["id"]: c for c in report["checks"]}
+    assert checks["serve"]["status"] == "ok", checks["serve"]
+    assert f"version {versions[-1]}" in checks["serve"]["summary"]  # the latest policy
+    assert report["seen"]["serve"]["predict"]["outputs"] == {"outputs": [1, 2]}
+    assert checks["tflite"]["status"] == "ok", checks["tflite"]
+    assert report["seen"]["framework"]["tflite"]["max_abs_error"] < 1e-4
+
+
 def test_compose_runs_the_model_server_and_a_real_prometheus_scrapes_its_counter(project,
                                                                                  tmp_path):
     root, env = project

@@ -238,3 +238,70 @@ def test_the_probe_imports_every_package_the_spec_names():
     seen["imports"]["failed"] = {}
     check = next(c for c in evaluate(seen, expect_gpu=False, in_image=True) if c.id == "imports")
     assert check.status == "ok" and "2 modules" in check.summary
+
+
+# dlenv's real model server app (make_app, Versions) on a servable that needs no TensorFlow
+SERVER = """
+import os, sys
+sys.path[:0] = {paths!r}
+import uvicorn
+from dlenv.serving import Versions, make_app
+from tests.unit.test_serving import Doubler
+name = os.environ["MODEL_NAME"]
+versions = Versions(name, os.path.join(os.environ["MODEL_BASE_PATH"], name), load=Doubler)
+app = make_app(versions)
+versions.refresh()
+uvicorn.run(app, host="127.0.0.1", port=int(os.environ["DLENV_SERVE_PORT"]),
+            log_level="warning")
+"""
+
+
+def test_verify_sends_one_predict_through_the_model_server_of_a_serve_image(tmp_path):
+    import socket
+
+    from dlenv.verify import probe
+
+    repo = Path(__file__).resolve().parents[2]
+    server = tmp_path / "serve.py"
+    server.write_text(SERVER.format(paths=[str(repo / "src"), str(repo)]))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    request = {"name": "half", "base": str(tmp_path / "models"), "server": str(server),
+               "port": port}
+    absent = probe.probe_serve(request)
+    assert absent == {"baked": False}
+    check = next(c for c in evaluate({"uid": 1000, "serve": absent}, expect_gpu=False,
+                                     in_image=True) if c.id == "serve")
+    assert check.status == "skip" and "mounted at run time" in check.summary
+
+    (tmp_path / "models/half/3").mkdir(parents=True)
+    seen = probe.probe_serve(request, timeout=60)
+    assert seen["versions"] == ["3"]
+    assert seen["predict"]["status"] == 200
+    # zeros shaped [-1, 2] make one row; one output comes unnamed, as TF Serving sends it
+    assert seen["predict"]["outputs"] == {"outputs": [1, 2]}
+    check = next(c for c in evaluate({"uid": 1000, "serve": seen}, expect_gpu=False,
+                                     in_image=True) if c.id == "serve")
+    assert check.status == "ok" and "version 3" in check.summary and "outputs 1×2" in check.summary
+
+    server.write_text("import sys\nsys.exit('no model server here')\n")
+    broken = probe.probe_serve(request, timeout=60)
+    assert broken["error"] == "the server stopped (exit 1)"
+    assert "no model server here" in broken["log"]
+    check = next(c for c in evaluate({"uid": 1000, "serve": broken}, expect_gpu=False,
+                                     in_image=True) if c.id == "serve")
+    assert check.status == "fail" and "no model server here" in check.evidence
+
+
+def test_a_tflite_conversion_that_differs_from_keras_is_a_warning():
+    seen = {"uid": 1000, "framework": {"name": "tensorflow", "version": "2.15.1",
+                                       "import_seconds": 1.0, "devices": [],
+                                       "tflite": {"ok": True, "seconds": 0.4,
+                                                  "max_abs_error": 0.3}}}
+    status, text = by_id(evaluate(seen, expect_gpu=False, in_image=True))["tflite"]
+    assert status == "warn" and "other results than Keras" in text
+    seen["framework"]["tflite"] = {"ok": False, "error": "ConverterError: boom"}
+    checks = {c.id: c for c in evaluate(seen, expect_gpu=False, in_image=True)}
+    assert checks["tflite"].status == "warn" and checks["tflite"].evidence == \
+        "ConverterError: boom"

@@ -61,7 +61,7 @@ def test_a_model_directory_is_checked_and_each_error_names_the_path(tmp_path):
     assert "signatures=" in e.value.fix
     broken = model_dir(tmp_path / "broken", 1)
     (broken / "1/saved_model.pb").write_bytes(b"\xff\xff\xff")
-    with pytest.raises(UsageError, match="broken/1/saved_model.pb: not a SavedModel"):
+    with pytest.raises(UsageError, match=r"broken/1/saved_model\.pb: not a SavedModel"):
         model_versions(broken)
 
 

@@ -11,8 +11,10 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
-from dlenv.checks import FAIL, OK, WARN, Check, Status
+from dlenv.checks import FAIL, OK, SKIP, WARN, Check, Status
+from dlenv.image.plan import MODELS
 from dlenv.lock import Lock
+from dlenv.serving import PATH as SERVER
 
 GPU_TOLERANCE = 1e-2  # TF32 and reduced-precision accumulation on GPUs
 CPU_TOLERANCE = 1e-4
@@ -24,14 +26,17 @@ class Request:
     packages: tuple[tuple[str, str], ...]  # (canonical name, version)
     dirs: tuple[str, ...] = ()
     imports: tuple[str, ...] = ()  # distributions whose modules must import (the spec's own)
+    serve: str | None = None  # the model the image's server serves: one predict through it
 
     def to_json(self) -> str:
         return json.dumps({"framework": self.framework, "packages": dict(self.packages),
-                           "dirs": list(self.dirs), "imports": list(self.imports)})
+                           "dirs": list(self.dirs), "imports": list(self.imports),
+                           "serve": self.serve and {"name": self.serve, "base": MODELS,
+                                                    "server": SERVER}})
 
 
 def request_for(lock: Lock, profile: str | None, dirs: Sequence[str] = (),
-                imports: Sequence[str] = ()) -> Request:
+                imports: Sequence[str] = (), serve: str | None = None) -> Request:
     framework = lock.target.framework
     locked = {w.name for w in lock.wheels_for(profile)}
     return Request(framework=None if framework in (None, "none") else str(framework),
@@ -39,7 +44,8 @@ def request_for(lock: Lock, profile: str | None, dirs: Sequence[str] = (),
                                   for w in lock.wheels_for(profile)),
                    dirs=tuple(dirs),
                    imports=tuple(n for n in dict.fromkeys(
-                       str(canonicalize_name(i)) for i in imports) if n in locked))
+                       str(canonicalize_name(i)) for i in imports) if n in locked),
+                   serve=serve)
 
 
 def _import_fix(error: str) -> str:
@@ -54,7 +60,32 @@ def _import_fix(error: str) -> str:
     return "reinstall it: re-lock and rebuild the image"
 
 
+def served(seen: dict[str, Any]) -> Check:
+    """What one predict through the image's model server showed."""
+    if not seen.get("baked"):
+        return Check("serve", SKIP, "the image holds no model (it is mounted at run time), "
+                     "so no predict was tried", fix="'dlenv serve' checks a mounted model")
+    where = f"version {', '.join(seen.get('versions', [])) or '?'}"
+    if "error" in seen:
+        return Check("serve", FAIL, f"the model server did not answer ({seen['error']})",
+                     seen.get("log", ""), "run 'dlenv serve' to see the server's log")
+    predict = seen.get("predict", {})
+    if predict.get("status") != 200:
+        return Check("serve", FAIL, f"a predict on {where} answered {predict.get('status')}",
+                     predict.get("error", ""), "check the model's serving_default signature")
+    shapes = ", ".join(f"{k} {'×'.join(map(str, v)) or 'scalar'}"
+                       for k, v in predict.get("outputs", {}).items())
+    return Check("serve", OK, f"the model server loaded {where} in "
+                 f"{seen.get('load_seconds', 0):.1f} s; a predict of zeros answered in "
+                 f"{predict.get('seconds', 0):.2f} s ({shapes})")
+
+
 def evaluate(seen: dict[str, Any], *, expect_gpu: bool, in_image: bool) -> list[Check]:
+    checks = _environment(seen, expect_gpu=expect_gpu, in_image=in_image)
+    return [*checks, served(seen["serve"])] if "serve" in seen else checks
+
+
+def _environment(seen: dict[str, Any], *, expect_gpu: bool, in_image: bool) -> list[Check]:
     checks: list[Check] = []
     if in_image:
         uid = seen.get("uid")
@@ -136,12 +167,16 @@ def evaluate(seen: dict[str, Any], *, expect_gpu: bool, in_image: bool) -> list[
                                 f"{step['loss_before']:.4f} → {step['loss_after']:.4f}",
                                 fix="" if down else "the loss did not go down"))
     optional: tuple[tuple[str, str, Status], ...] = (
-        ("compile", "XLA / compiled function", FAIL), ("mixed_precision", "mixed precision", WARN))
+        ("compile", "XLA / compiled function", FAIL), ("mixed_precision", "mixed precision", WARN),
+        ("tflite", "TFLite conversion of a small Keras model", WARN))
     for key, label, status in optional:
         part = fw.get(key)
         if part is None:
             continue
-        if part.get("ok"):
+        if part.get("ok") and part.get("max_abs_error", 0) > CPU_TOLERANCE:
+            checks.append(Check(key, status, f"{label} gives other results than Keras "
+                                f"(error {part['max_abs_error']:.1e})"))
+        elif part.get("ok"):
             detail = part.get("dtype") or f"{part.get('seconds', 0):.2f} s"
             checks.append(Check(key, OK, f"{label} works ({detail})"))
         else:

@@ -281,6 +281,116 @@ def probe_tensorflow(result):
 
     _step(result, "mixed_precision", mixed)
 
+    def tflite():
+        # A tiny Keras model converted through a concrete function (the one route that works
+        # with Keras 2 and 3), then run by TFLite's interpreter against Keras's own answer.
+        import numpy as np
+
+        tf.keras.utils.set_random_seed(0)
+        model = tf.keras.Sequential([tf.keras.Input((8,)), tf.keras.layers.Dense(4, "relu"),
+                                     tf.keras.layers.Dense(2)])
+        fn = tf.function(lambda x: model(x), input_signature=[tf.TensorSpec([1, 8], tf.float32)])
+        converter = tf.lite.TFLiteConverter.from_concrete_functions(
+            [fn.get_concrete_function()], model)
+        blob = converter.convert()
+        interpreter = tf.lite.Interpreter(model_content=blob)
+        interpreter.allocate_tensors()
+        x = np.random.default_rng(0).standard_normal((1, 8)).astype("float32")
+        interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
+        interpreter.invoke()
+        got = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+        want = model(x).numpy()
+        return {"bytes": len(blob), "max_abs_error": float(abs(got - want).max())}
+
+    _step(result, "tflite", tflite)
+
+
+_ZERO = {"DT_STRING": "", "DT_BOOL": False}
+
+
+def _zeros(shape, value):
+    """A nested list of ``value`` of ``shape`` (unknown sizes, -1, are 1)."""
+    if not shape:
+        return value
+    return [_zeros(shape[1:], value) for _ in range(max(int(shape[0]), 1))]
+
+
+def _shape(value):
+    shape = []
+    while isinstance(value, list):
+        shape.append(len(value))
+        value = value[0] if value else None
+    return shape
+
+
+def probe_serve(request, timeout=180.0):
+    """Start dlenv's model server on the model the image holds and send one predict
+    through TensorFlow Serving's REST API: an input of zeros shaped by the signature."""
+    import subprocess
+    import urllib.error
+    import urllib.request
+
+    name, base = request["name"], request["base"]
+    if not os.path.isdir(os.path.join(base, name)):
+        return {"baked": False}
+    port = str(request.get("port", 18501))  # the probe's container has no other server
+    url = "http://127.0.0.1:" + port
+    env = dict(os.environ, MODEL_NAME=name, MODEL_BASE_PATH=base, DLENV_SERVE_PORT=port)
+    server = subprocess.Popen([sys.executable, request["server"]], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    out = {"baked": True}
+    start = time.perf_counter()
+    try:
+        ready = False
+        while time.perf_counter() - start < timeout and server.poll() is None:
+            try:
+                ready = urllib.request.urlopen(url + "/readyz", timeout=2).status == 200
+            except (urllib.error.URLError, OSError):
+                ready = False
+            if ready:
+                break
+            time.sleep(0.5)
+        out["load_seconds"] = round(time.perf_counter() - start, 2)
+        if not ready:
+            code = server.poll()
+            out["error"] = (f"the server stopped (exit {code})" if code is not None
+                            else f"not ready in {timeout:.0f} s")
+            return out
+        models = url + "/v1/models/" + name
+        status = json.load(urllib.request.urlopen(models, timeout=10))
+        out["versions"] = [v["version"] for v in status["model_version_status"]]
+        meta = json.load(urllib.request.urlopen(models + "/metadata", timeout=10))
+        sig = meta["metadata"]["signature_def"]["signature_def"]["serving_default"]
+        inputs = {}
+        for key, spec in sig["inputs"].items():
+            dims = [int(d["size"]) for d in spec.get("tensor_shape", {}).get("dim", [])]
+            inputs[key] = _zeros(dims, _ZERO.get(spec.get("dtype"), 0))
+        body = json.dumps({"inputs": inputs}).encode()
+        req = urllib.request.Request(models + ":predict", data=body,
+                                     headers={"Content-Type": "application/json"})
+        t = time.perf_counter()
+        try:
+            answer = json.load(urllib.request.urlopen(req, timeout=60))
+            got = answer.get("outputs")
+            named = got if isinstance(got, dict) else {"outputs": got}
+            out["predict"] = {"status": 200, "seconds": round(time.perf_counter() - t, 3),
+                              "outputs": {k: _shape(v) for k, v in sorted(named.items())}}
+        except urllib.error.HTTPError as exc:
+            out["predict"] = {"status": exc.code, "error": exc.read().decode()[:400]}
+        return out
+    except Exception as exc:  # the report says what went wrong instead of stopping
+        out["error"] = _error(exc)
+        return out
+    finally:
+        server.terminate()
+        try:
+            _, err = server.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            _, err = server.communicate()
+        if "error" in out:
+            out["log"] = err.decode(errors="replace")[-800:]
+
 
 PROBES = {"torch": ("torch", probe_torch), "pytorch": ("torch", probe_torch),
           "jax": ("jax", probe_jax), "tensorflow": ("tensorflow", probe_tensorflow)}
@@ -310,6 +420,8 @@ def main():
             except Exception as exc:
                 result["error"] = _error(exc)
         out["framework"] = result
+    if request.get("serve"):
+        out["serve"] = probe_serve(request["serve"])
     json.dump(out, sys.stdout, indent=1, sort_keys=True)
     sys.stdout.write("\n")
 

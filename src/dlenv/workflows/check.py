@@ -99,7 +99,8 @@ def verify_image(project: Project, *, profile: str | None = None, image: str | N
                  ) -> CheckReport:
     """Run the probe in a fresh container of the project's image (locked, built and loaded
     as needed, like every verb) or of ``image``: the framework, the devices, a matmul, a
-    training step, XLA, the locked packages."""
+    training step, XLA, TFLite, the locked packages, and one predict through the model
+    server of a serve image that holds its model."""
     spec = project.spec
     chosen = detect(engine)
     if image is None:
@@ -108,7 +109,10 @@ def verify_image(project: Project, *, profile: str | None = None, image: str | N
         lock, image = ready.lock, ready.tag
     else:
         lock = fresh_lock(project, cache_dir=cache_dir, frozen=frozen, reporter=reporter)
-    request = request_for(lock, profile, (spec.workdir,), spec_requirements(spec))
+    chosen_profile = spec.profile(profile) if profile else None
+    serving = chosen_profile.serving if chosen_profile else None
+    request = request_for(lock, profile, (spec.workdir,), spec_requirements(spec),
+                          serve=serving.name if serving else None)
     expect_gpu = bool(lock.target.cuda) and not allow_cpu
     gpus = False
     if expect_gpu:
