@@ -1,9 +1,10 @@
 """Load on dlenv's model server: a bounded number of predict requests from a fixed number of
 concurrent clients on 127.0.0.1, against `dlenv serve` of a TensorFlow example with a small
-Keras model; prints requests per second, latency percentiles and errors.
+Keras model (``--batch N``: with the server's batching, ``batch_size = N``); prints
+requests per second, latency percentiles and errors.
 
     python3 bench/bench_serve.py [examples/tensorflow-cpu] [--requests 2000]
-                                 [--concurrency 8] [--json]
+                                 [--concurrency 8] [--batch N] [--json]
 
 The model (two dense layers, 64 inputs, 256 hidden units, 10 outputs) is exported as a
 SavedModel inside the serve profile's image; each request carries 4 rows. The official
@@ -100,13 +101,14 @@ def main() -> None:
     parser.add_argument("example", nargs="?", default=str(ROOT / "examples/tensorflow-cpu"))
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--batch", type=int, default=0, help="the serve profile's batch_size")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="dlenv-bench-serve-"))
     project = work / Path(args.example).name
     shutil.copytree(args.example, project)
     with (project / "dlenv.toml").open("a") as f:
-        f.write(SERVE)
+        f.write(SERVE + (f"batch_size = {args.batch}\n" if args.batch else ""))
     (project / "export.py").write_text(EXPORT)
     env = {"DLENV_DATA_DIR": str(work / "data")}
     try:
@@ -123,9 +125,10 @@ def main() -> None:
     if args.json:
         print(json.dumps(figures))
         return
-    print(f"{figures['requests']} predicts (4 rows each) from {figures['concurrency']} "
-          f"clients in {figures['seconds']} s: {figures['requests_per_second']} requests/s, "
-          f"{figures['errors']} errors")
+    batching = f", batches of up to {args.batch}" if args.batch else ""
+    print(f"{figures['requests']} predicts (4 rows each{batching}) from "
+          f"{figures['concurrency']} clients in {figures['seconds']} s: "
+          f"{figures['requests_per_second']} requests/s, {figures['errors']} errors")
     print(f"latency p50 {figures['p50_ms']} ms, p90 {figures['p90_ms']} ms, "
           f"p99 {figures['p99_ms']} ms, max {figures['max_ms']} ms")
 

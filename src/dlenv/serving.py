@@ -14,7 +14,11 @@ Settings (the tensorflow/serving image's names where it has one):
   MODEL_NAME (model), MODEL_BASE_PATH (/models): the versions live in BASE/NAME/N/;
   DLENV_SERVE_PORT (8501); DLENV_SERVE_VERSIONS: ``latest`` (the newest version only,
   as TensorFlow Serving's default policy) or ``all``; DLENV_SERVE_POLL (2): seconds between
-  looks for new version directories (a new one is served without a restart).
+  looks for new version directories (a new one is served without a restart);
+  DLENV_SERVE_BATCH_SIZE (0, off): predicts that arrive together run as one call of up to
+  this many rows (TensorFlow Serving's max_batch_size), waiting at most
+  DLENV_SERVE_BATCH_TIMEOUT_MS (2) for others to join; DLENV_SERVE_THREADS (0, TensorFlow's
+  choice): the threads one operation may use (intra-op parallelism).
 
 Routes: GET /v1/models/NAME[/versions/N] (version status), GET .../metadata (signatures),
 POST .../NAME[/versions/N]:predict (``instances`` or ``inputs``); GET /healthz (alive),
@@ -22,6 +26,7 @@ GET /readyz (200 once a version is loaded), GET /metrics (Prometheus)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -231,7 +236,8 @@ def _listed(value: Any) -> Any:
     return value.tolist() if hasattr(value, "tolist") else value
 
 
-def predict_body(servable: Servable, body: Any) -> dict[str, Any]:
+def predict_body(servable: Servable, body: Any,
+                 batcher: Batcher | None = None) -> dict[str, Any]:
     """Answer one predict request's JSON body as TensorFlow Serving does."""
     if not isinstance(body, dict):
         raise RequestError("the request body must be a JSON object")
@@ -253,7 +259,8 @@ def predict_body(servable: Servable, body: Any) -> dict[str, Any]:
     missing = sorted(set(names) - set(given))
     if missing:
         raise RequestError(f"missing input(s) {', '.join(missing)}")
-    outputs = servable.run(signature, given)
+    outputs = batcher.run(servable, signature, given) if batcher else \
+        servable.run(signature, given)
     if not rows:
         if len(outputs) == 1:
             return {"outputs": _listed(next(iter(outputs.values())))}
@@ -263,6 +270,94 @@ def predict_body(servable: Servable, body: Any) -> dict[str, Any]:
         return {"predictions": next(iter(listed.values()))}
     count = len(next(iter(listed.values())))
     return {"predictions": [{k: v[i] for k, v in listed.items()} for i in range(count)]}
+
+
+class _Batch:
+    def __init__(self) -> None:
+        self.parts: list[dict[str, list[Any]]] = []
+        self.counts: list[int] = []  # each part's rows
+        self.closed = False
+        self.done = threading.Event()
+        self.results: list[dict[str, Any] | Exception] = []
+
+
+class Batcher:
+    """Server-side batching, as TensorFlow Serving's does: predicts for one version and
+    signature that arrive within ``timeout`` seconds of the first run as one call of at most
+    ``size`` rows, and each request gets its own rows back. A batch that fails, or whose
+    outputs are not row-aligned, is run again request by request, so one bad request never
+    fails the others. Written here: no serving library batches a SavedModel's calls."""
+
+    def __init__(self, size: int, timeout: float,
+                 observe: Callable[[int], None] | None = None) -> None:
+        self.size, self.timeout, self.observe = size, timeout, observe
+        self.cond = threading.Condition()
+        self.open: dict[tuple[int, str, tuple[str, ...]], _Batch] = {}
+
+    def run(self, servable: Servable, signature: str,
+            inputs: dict[str, Any]) -> dict[str, Any]:
+        counts = {len(v) if isinstance(v, list) else -1 for v in inputs.values()}
+        if len(counts) != 1 or min(counts) < 1 or min(counts) >= self.size:
+            return servable.run(signature, inputs)  # not rows, or a batch by itself
+        rows = counts.pop()
+        key = (id(servable), signature, tuple(sorted(inputs)))
+        with self.cond:
+            batch = self.open.get(key)
+            leader = batch is None or batch.closed or sum(batch.counts) + rows > self.size
+            if leader:
+                batch = self.open[key] = _Batch()
+            assert batch is not None
+            index = len(batch.parts)
+            batch.parts.append(inputs)
+            batch.counts.append(rows)
+            if sum(batch.counts) >= self.size:
+                batch.closed = True
+                self.cond.notify_all()
+        if leader:
+            self._lead(key, batch, servable, signature)
+        else:
+            batch.done.wait()
+        result = batch.results[index]
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def _lead(self, key: tuple[int, str, tuple[str, ...]], batch: _Batch,
+              servable: Servable, signature: str) -> None:
+        deadline = time.monotonic() + self.timeout
+        with self.cond:
+            while not batch.closed and (left := deadline - time.monotonic()) > 0:
+                self.cond.wait(left)
+            batch.closed = True
+            if self.open.get(key) is batch:
+                del self.open[key]
+        try:
+            if self.observe:
+                self.observe(sum(batch.counts))
+            batch.results = self._together(batch, servable, signature)
+        finally:
+            batch.done.set()
+
+    def _together(self, batch: _Batch, servable: Servable,
+                  signature: str) -> list[dict[str, Any] | Exception]:
+        if len(batch.parts) > 1:
+            joined = {k: [row for part in batch.parts for row in part[k]]
+                      for k in batch.parts[0]}
+            try:
+                out = servable.run(signature, joined)
+                if all(len(v) == sum(batch.counts) for v in out.values()):
+                    at = [0, *itertools.accumulate(batch.counts)]
+                    return [{k: v[at[i]:at[i + 1]] for k, v in out.items()}
+                            for i in range(len(batch.parts))]
+            except Exception:  # run alone below: each error then reaches its own request
+                pass
+        alone: list[dict[str, Any] | Exception] = []
+        for part in batch.parts:
+            try:
+                alone.append(servable.run(signature, part))
+            except Exception as exc:  # raised again in the thread of the request
+                alone.append(exc)
+        return alone
 
 
 def metadata_body(name: str, version: int, servable: Servable) -> dict[str, Any]:
@@ -284,10 +379,12 @@ ROUTE = re.compile(r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\d+))?
                    r"(?:(?P<metadata>/metadata)|:(?P<verb>predict|classify|regress))?$")
 
 
-def make_app(versions: Versions) -> Any:
-    """The ASGI application: TensorFlow Serving's REST routes, health and metrics."""
+def make_app(versions: Versions, batch_size: int = 0, batch_timeout: float = 0.002) -> Any:
+    """The ASGI application: TensorFlow Serving's REST routes, health and metrics; predicts
+    run in worker threads, batched together when ``batch_size`` is over 1."""
     import prometheus_client as prom
     from starlette.applications import Starlette
+    from starlette.concurrency import run_in_threadpool
     from starlette.requests import Request
     from starlette.responses import JSONResponse, Response
     from starlette.routing import Route
@@ -303,6 +400,11 @@ def make_app(versions: Versions) -> Any:
                         registry=registry)
     loaded.labels(versions.name).set_function(lambda: len(versions.loaded))
     versions.loaded_hook = lambda v, s: load_seconds.labels(versions.name, v).set(s)
+    batches = prom.Histogram("dlenv_serve_batch_rows", "Rows per batched model call",
+                             ["model"], buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+                             registry=registry)
+    batcher = Batcher(batch_size, batch_timeout, batches.labels(versions.name).observe) \
+        if batch_size > 1 else None
 
     def error(message: str, status: int) -> Any:
         return JSONResponse({"error": message}, status_code=status)
@@ -328,7 +430,7 @@ def make_app(versions: Versions) -> Any:
                 except ValueError as exc:
                     raise RequestError(f"JSON Parse error: {exc}") from exc
                 _, servable = versions.get(version)
-                answer = predict_body(servable, body)
+                answer = await run_in_threadpool(predict_body, servable, body, batcher)
             elif match["metadata"]:
                 chosen, servable = versions.get(version)
                 answer = metadata_body(versions.name, chosen, servable)
@@ -376,8 +478,15 @@ def main() -> None:
     policy = os.environ.get("DLENV_SERVE_VERSIONS", "latest")
     if policy not in ("latest", "all"):
         raise SystemExit(f"DLENV_SERVE_VERSIONS is {policy!r}: use latest or all")
+    threads = int(os.environ.get("DLENV_SERVE_THREADS", "0"))
+    if threads > 0:
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
     versions = Versions(name, base, policy)
-    app = make_app(versions)  # before the first load, so its time is measured
+    app = make_app(versions,  # before the first load, so its time is measured
+                   batch_size=int(os.environ.get("DLENV_SERVE_BATCH_SIZE", "0")),
+                   batch_timeout=float(os.environ.get("DLENV_SERVE_BATCH_TIMEOUT_MS", "2")) / 1000)
     versions.refresh()
     if not versions.on_disk():
         log.warning("no version directory (a number) in %s yet; waiting for one", base)

@@ -118,3 +118,22 @@ def test_a_model_layer_is_roots_and_read_only_at_tensorflow_servings_path(tmp_pa
         set(members)
     files = [m for m in members.values() if m.isfile()]
     assert all(m.uid == 0 and m.gid == 0 and m.mode == 0o644 for m in files)
+
+
+def test_batching_and_threads_are_spec_keys_the_server_is_told_through_its_env(tmp_path):
+    from dlenv.errors import SpecError
+
+    text = SPEC + "batch_size = 32\nbatch_timeout_ms = 0\nthreads = 4\n"
+    spec = parse_spec(tomllib.loads(text), text=text)
+    serving = spec.profile("serve").serving
+    assert (serving.batch_size, serving.batch_timeout_ms, serving.threads) == (32, 0, 4)
+    env = dict(plan_build(spec, read_lock(FIXTURES / "locks/tensorflow-cpu.lock"),
+                          profile="serve").config.env)
+    assert env["DLENV_SERVE_BATCH_SIZE"] == "32" and env["DLENV_SERVE_THREADS"] == "4"
+    assert env["DLENV_SERVE_BATCH_TIMEOUT_MS"] == "0" and env["MODEL_BASE_PATH"] == "/models"
+    wrong = SPEC + "batch_size = -1\n"
+    with pytest.raises(SpecError) as e:
+        parse_spec(tomllib.loads(wrong), text=wrong)
+    (problem,) = e.value.problems
+    assert problem.key == "profiles.serve.batch_size" and "whole number from 0" in \
+        problem.message

@@ -6,6 +6,7 @@ serves a real SavedModel in a built image."""
 from __future__ import annotations
 
 import os
+import threading
 import warnings
 
 import numpy as np
@@ -201,3 +202,76 @@ def test_ready_only_once_a_version_is_loaded_and_metrics_count_requests(tmp_path
     assert 'dlenv_serve_loaded_versions{model="mnist"} 1.0' in text
     assert 'dlenv_serve_model_load_seconds{model="mnist",version="1"}' in text
     assert 'dlenv_serve_request_seconds_count{method="predict",model="mnist"} 4.0' in text
+
+
+class Counting(Doubler):
+    """A Doubler that records the rows of every call the model gets."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.calls: list[int] = []
+
+    def run(self, signature, inputs):
+        self.calls.append(len(inputs["x"]))
+        return super().run(signature, inputs)
+
+
+def test_predicts_that_arrive_together_run_as_one_batch_and_get_their_own_rows():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from dlenv.serving import Batcher
+
+    model = Counting("/models/mnist/1")
+    seen: list[int] = []
+    batcher = Batcher(8, timeout=10.0, observe=seen.append)  # a full batch does not wait
+    start = threading.Barrier(8)
+
+    def one(i):
+        start.wait()
+        return batcher.run(model, "serving_default", {"x": [[i, -i]]})["y"]
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(one, range(8)))
+    assert model.calls == [8] and seen == [8]
+    for i, y in enumerate(answers):
+        assert y.tolist() == [[2 * i + 1, -2 * i + 1]]
+
+    # one malformed request in the batch: the batch runs again request by request, and only
+    # that request gets the error
+    model.calls.clear()
+    small = Batcher(4, timeout=10.0)
+    together = threading.Barrier(4)
+
+    def mixed(row):
+        together.wait()
+        try:
+            return small.run(model, "serving_default", {"x": [row]})["y"].tolist()
+        except RequestError as exc:
+            return str(exc)
+
+    with ThreadPoolExecutor(4) as pool:
+        out = list(pool.map(mixed, [[1, 1], [2, 2], [1, 2, 3], [3, 3]]))
+    assert out[0] == [[3, 3]] and out[1] == [[5, 5]] and out[3] == [[7, 7]]
+    assert "expected [-1, 2]" in out[2]
+    assert model.calls[0] == 4 and sorted(model.calls[1:]) == [1, 1, 1, 1]
+
+    # as many rows as a batch holds, or a lone request after its wait: called at once
+    model.calls.clear()
+    assert small.run(model, "serving_default", {"x": [[0, 0]] * 4})["y"].shape == (4, 2)
+    assert Batcher(4, timeout=0.01).run(model, "serving_default", {"x": [[0, 0]]})["y"] \
+        .tolist() == [[1, 1]]
+    assert model.calls == [4, 1]
+
+
+def test_the_server_batches_when_asked_and_answers_as_without(tmp_path):
+    base = tmp_path / "mnist"
+    (base / "1").mkdir(parents=True)
+    found = Versions("mnist", str(base), load=Doubler)
+    client = TestClient(make_app(found, batch_size=4, batch_timeout=0.001))
+    found.refresh()
+    rows = client.post("/v1/models/mnist:predict", json={"instances": [[1, 2], [3, 4]]})
+    assert rows.json() == {"predictions": [[3.0, 5.0], [7.0, 9.0]]}
+    bad = client.post("/v1/models/mnist:predict", json={"instances": [[1, 2, 3]]})
+    assert bad.status_code == 400 and "expected [-1, 2]" in bad.json()["error"]
+    text = client.get("/metrics").text
+    assert 'dlenv_serve_batch_rows_count{model="mnist"} 2.0' in text

@@ -24,6 +24,7 @@ from dlenv.oci.image import (
     rfc3339,
 )
 from dlenv.spec import ModelServing, Spec, User
+from dlenv.spec.serve import MODEL_BASE_PATH as MODELS
 
 # Bump when the bytes a layer plan produces change, so cached layers are not reused.
 LAYER_FORMAT = 4
@@ -60,7 +61,6 @@ def shipped_file(kind: Shipped) -> tuple[bytes, str]:
 
 LayerKind = Literal["debian", "user-dirs", "wheels", "files", "links", "launcher", "server",
                     "model"]
-MODELS = "/models"  # where served models live in an image, as in TensorFlow Serving's
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -263,9 +263,8 @@ def plan_build(spec: Spec, lock: Lock, *, profile: str | None = None,
     if lock.target.cuda:
         env += [("NVIDIA_VISIBLE_DEVICES", "all"),
                 ("NVIDIA_DRIVER_CAPABILITIES", "compute,utility")]
-    if serving:  # the tensorflow/serving image's names, where it has one
-        env += [("MODEL_NAME", serving.name), ("MODEL_BASE_PATH", "/models"),
-                ("DLENV_SERVE_VERSIONS", serving.versions)]
+    if serving:
+        env += list(serving.env())
     if chosen is not None:
         env += list(chosen.env)
     env += list(spec.env)

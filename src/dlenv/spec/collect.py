@@ -114,6 +114,16 @@ class _Collector:
             return None
         return value
 
+    def count(self, key: str, value: Any, low: int, high: int) -> int | None:
+        """A whole number from ``low`` to ``high``, or None (absent, or an error)."""
+        if value is None:
+            return None
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            self.add(key, f"expected a whole number from {low} to {high}",
+                     f"write {key.split('.')[-1]} = {max(low, 1)}")
+            return None
+        return value
+
     def boolean(self, key: str, value: Any, default: bool = False) -> bool:
         if value is None:
             return default

@@ -119,16 +119,6 @@ def _pattern(c: _Collector, key: str, value: Any, pattern: re.Pattern[str], what
     return raw
 
 
-def _count(c: _Collector, key: str, value: Any, low: int, high: int) -> int | None:
-    if value is None:
-        return None
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        c.add(key, f"expected a whole number from {low} to {high}",
-              f"write {key.split('.')[-1]} = {max(low, 1)}")
-        return None
-    return value
-
-
 def _labels(c: _Collector, key: str, value: Any) -> tuple[tuple[str, str], ...] | None:
     if value is None:
         return None
@@ -268,12 +258,12 @@ def _level(c: _Collector, key: str, table: dict[str, Any], allowed: tuple[str, .
         gpu_product=_pattern(c, f"{key}.gpu_product", table.get("gpu_product"), LABEL_VALUE,
                              "a GPU product label value", "NVIDIA-H100-80GB-HBM3"),
         tolerations=_tolerations(c, f"{key}.tolerations", table.get("tolerations")),
-        gpus=_count(c, f"{key}.gpus", table.get("gpus"), 0, 64),
-        workers=_count(c, f"{key}.workers", table.get("workers"), 1, MAX_WORKERS),
+        gpus=c.count(f"{key}.gpus", table.get("gpus"), 0, 64),
+        workers=c.count(f"{key}.workers", table.get("workers"), 1, MAX_WORKERS),
         chief=_flag(c, f"{key}.chief", table.get("chief")),
-        ps=_count(c, f"{key}.ps", table.get("ps"), 0, 64),
+        ps=c.count(f"{key}.ps", table.get("ps"), 0, 64),
         evaluator=_flag(c, f"{key}.evaluator", table.get("evaluator")),
-        port=_count(c, f"{key}.port", table.get("port"), 1024, 65535),
+        port=c.count(f"{key}.port", table.get("port"), 1024, 65535),
         service_type=service_type,
         volumes=_volumes(c, f"{key}.volumes", table.get("volumes")),
         env=None if table.get("env") is None else parse_env(c, f"{key}.env", table.get("env")),

@@ -7,6 +7,9 @@ server (``dlenv.serving``, TensorFlow Serving's REST API), and these keys set it
     model = "models/mnist"   # versions 1/, 2/ … in the project (dlenv serve mounts it)
     model_name = "mnist"     # the NAME in /v1/models/NAME (default: model's last part)
     model_versions = "latest"  # or "all": which version directories are loaded
+    batch_size = 32          # predicts that arrive together run as one call (0: off)
+    batch_timeout_ms = 2     # how long the first waits for others to join
+    threads = 4              # threads one TensorFlow operation may use (0: TensorFlow's choice)
 """
 
 from __future__ import annotations
@@ -18,10 +21,12 @@ from typing import Any, Literal
 from dlenv.fsutil import shorten
 from dlenv.spec.collect import PATH_PART_RE, _Collector
 
-SERVE_KEYS = ("model", "model_name", "model_versions")
+SERVE_KEYS = ("model", "model_name", "model_versions", "batch_size", "batch_timeout_ms",
+              "threads")
 # What the serve profile's image needs beside TensorFlow to run dlenv's model server.
 SERVE_PACKAGES = ("starlette", "uvicorn", "prometheus-client")
 SERVE_PORT = 8501  # TensorFlow Serving's REST port
+MODEL_BASE_PATH = "/models"  # where served models live in an image, as in TensorFlow Serving's
 MODEL_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 
 
@@ -30,6 +35,18 @@ class ModelServing:
     name: str = "model"
     path: str | None = None  # a directory of the project holding numbered versions
     versions: Literal["latest", "all"] = "latest"
+    batch_size: int = 0  # server-side batching: at most this many rows per call (0, 1: off)
+    batch_timeout_ms: int = 2
+    threads: int = 0  # TensorFlow's intra-op threads (0: its own choice)
+
+    def env(self) -> tuple[tuple[str, str], ...]:
+        """How the image's model server is told (the tensorflow/serving image's names
+        where it has one)."""
+        return (("MODEL_NAME", self.name), ("MODEL_BASE_PATH", MODEL_BASE_PATH),
+                ("DLENV_SERVE_VERSIONS", self.versions),
+                ("DLENV_SERVE_BATCH_SIZE", str(self.batch_size)),
+                ("DLENV_SERVE_BATCH_TIMEOUT_MS", str(self.batch_timeout_ms)),
+                ("DLENV_SERVE_THREADS", str(self.threads)))
 
 
 def parse_serving(c: _Collector, key: str, profile: str, table: dict[str, Any],
@@ -71,5 +88,9 @@ def parse_serving(c: _Collector, key: str, profile: str, table: dict[str, Any],
         c.add(f"{key}.model_versions", f"{shorten(versions)} is not a version policy",
               'write model_versions = "latest" (the newest version) or "all"')
         versions = "latest"
-    return ModelServing(name=name, path=path,
-                        versions="all" if versions == "all" else "latest")
+    timeout = c.count(f"{key}.batch_timeout_ms", table.get("batch_timeout_ms"), 0, 10_000)
+    return ModelServing(
+        name=name, path=path, versions="all" if versions == "all" else "latest",
+        batch_size=c.count(f"{key}.batch_size", table.get("batch_size"), 0, 4096) or 0,
+        batch_timeout_ms=2 if timeout is None else timeout,
+        threads=c.count(f"{key}.threads", table.get("threads"), 0, 1024) or 0)

@@ -12,9 +12,9 @@ from typing import Any
 from packaging.utils import canonicalize_name
 
 from dlenv.checks import FAIL, OK, SKIP, WARN, Check, Status
-from dlenv.image.plan import MODELS
 from dlenv.lock import Lock
 from dlenv.serving import PATH as SERVER
+from dlenv.spec.serve import MODEL_BASE_PATH as MODELS
 
 GPU_TOLERANCE = 1e-2  # TF32 and reduced-precision accumulation on GPUs
 CPU_TOLERANCE = 1e-4
