@@ -25,7 +25,7 @@ LAYERS = [
     ["image"],
     ["engine"],
     ["cluster"],
-    ["run", "doctor", "verify", "lint"],
+    ["run", "doctor", "verify", "lint", "audit"],
     ["workflows"],
     ["cli"],
     ["__main__"],

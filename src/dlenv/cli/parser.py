@@ -329,6 +329,19 @@ def _check_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     s.set_defaults(func=_command("commands", "cmd_verify"))
 
 
+    text = ("write the software bill of materials of the project's image: every .deb and "
+            "Python distribution by hash, the image's digest as the subject")
+    s = sub.add_parser("sbom", help=text, description=text + " (CycloneDX 1.6 or SPDX 2.3 "
+                       "JSON, validated; the image is built first, not loaded).")
+    _project_dir(s)
+    s.add_argument("--profile", help="the profile's image (default: the base image)")
+    s.add_argument("--format", choices=["cyclonedx", "spdx"], default="cyclonedx",
+                   help="the document's format (default cyclonedx)")
+    s.add_argument("-o", "--output", metavar="FILE", help="write it here (default: stdout)")
+    _frozen(s)
+    _cache_dir(s)
+    s.set_defaults(func=_command("audit", "cmd_sbom"))
+
     s = sub.add_parser("lint", help="ML-aware checks for Dockerfiles and compose files "
                                     "(and hadolint's, when installed)")
     s.add_argument("paths", nargs="*", help="Dockerfiles or compose files (default Dockerfile)")

@@ -189,7 +189,7 @@ class EarlyLoad:
             self.engine.remove_image(image_id)
 
 
-def _builder(spec: Spec, cache_dir: str | None, report: Reporter) -> NativeBuilder:
+def native_builder(spec: Spec, cache_dir: str | None, report: Reporter) -> NativeBuilder:
     """The native builder, imported here: verbs that find their image current (run, verify,
     push) never load it."""
     from dlenv.image.builder import builder_for
@@ -232,7 +232,7 @@ def build(project: Project, options: BuildOptions, reporter: Reporter | None = N
                       compression=options.compression, bytecode=options.bytecode,
                       project=files, location=str(project.directory.resolve()))
     started = time.monotonic()
-    builder = _builder(project.spec, options.cache_dir, report)
+    builder = native_builder(project.spec, options.cache_dir, report)
     engine = docker() if docker else None  # no engine: fail before building
     result, early = _build_loading(builder, plan, engine)
     tags = _tags(plan, options.tag)
@@ -302,7 +302,7 @@ def ready_image(project: Project, *, profile: str | None = None, for_run: bool =
             plan = plan_build(project.spec, lock, profile=profile, location=where,
                               project=project_files(project, report, profile=profile))
         report.step(f"building {plan.tag}")
-        builder = _builder(project.spec, cache_dir, report)
+        builder = native_builder(project.spec, cache_dir, report)
         result, early = _build_loading(builder, plan, engine)
         manifest = result.manifest
     image_id = store.read_json(manifest.digest)["config"]["digest"]

@@ -1,0 +1,28 @@
+"""``dlenv sbom``: what an image holds, as a CycloneDX or SPDX document."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from dlenv.cli.render import ConsoleReporter, out
+from dlenv.workflows.project import open_project
+
+
+def cmd_sbom(args: argparse.Namespace) -> int:
+    from dlenv.workflows import audit
+
+    project = open_project(args.dir)
+    options = audit.SbomOptions(profile=args.profile, format=args.format, output=args.output,
+                                frozen=args.frozen, cache_dir=args.cache_dir)
+    with ConsoleReporter() as reporter:  # on stderr: stdout carries the document
+        made = audit.sbom(project, options, reporter)
+    if made.written is None:
+        sys.stdout.write(made.text)
+        sys.stdout.write("\n")
+        return 0
+    debs = sum(c.ecosystem == "deb" for c in made.components)
+    out.print(f"wrote {made.written}: {args.format}, {debs} Debian packages and "
+              f"{len(made.components) - debs} Python distributions in "
+              f"{made.subject.tag} ({made.subject.digest})")
+    return 0

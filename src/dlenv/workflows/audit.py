@@ -1,0 +1,61 @@
+"""``sbom``: what an image of the project holds, from its lock and its wheels' metadata, with
+the image built (natively, not loaded) so that its digest is the document's subject."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from dlenv.audit.sbom import (
+    Component,
+    Format,
+    Subject,
+    base_of,
+    cyclonedx_json,
+    inventory,
+    read_wheel,
+    spdx_json,
+)
+from dlenv.fsutil import write_atomic
+from dlenv.workflows.build import BuildOptions, build, native_builder
+from dlenv.workflows.project import Project, fresh_lock
+from dlenv.workflows.report import Reporter, Silent
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SbomOptions:
+    profile: str | None = None
+    format: Format = "cyclonedx"
+    output: str | None = None  # a file; None: the caller prints the text
+    frozen: bool = False
+    cache_dir: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Sbom:
+    text: str
+    subject: Subject
+    components: tuple[Component, ...]
+    written: Path | None
+
+
+def sbom(project: Project, options: SbomOptions, reporter: Reporter | None = None) -> Sbom:
+    report = reporter or Silent()
+    lock = fresh_lock(project, cache_dir=options.cache_dir, frozen=options.frozen,
+                      reporter=report)
+    built = build(project, BuildOptions(profile=options.profile, frozen=True,
+                                        cache_dir=options.cache_dir), report)
+    report.step("reading the wheels' metadata")
+    files = native_builder(project.spec, options.cache_dir, report).inputs(lock)
+    wheels = {w.sha256: read_wheel(files[w.sha256]) for w in lock.wheels_for(options.profile)}
+    components = inventory(lock, options.profile, wheels)
+    subject = Subject(name=project.spec.name, tag=built.alias or built.tag,
+                      digest=built.result.manifest.digest, base=base_of(lock),
+                      created=lock.source_date_epoch)
+    report.step(f"writing the {options.format} document ({len(components)} components)")
+    text = (cyclonedx_json if options.format == "cyclonedx" else spdx_json)(subject, components)
+    written = None
+    if options.output:
+        written = Path(options.output)
+        write_atomic(written, text.encode())
+    return Sbom(text, subject, components, written)

