@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -70,3 +71,32 @@ def test_the_sbom_lists_what_an_independent_scanner_finds_in_the_image(
     assert named == {(n, v) for _, n, v in ours}
     image = next(p for p in spdx["packages"] if p["SPDXID"] == "SPDXRef-Image")
     assert image["versionInfo"] == digest
+
+
+def test_the_exported_requirements_and_pylock_install_the_locked_versions(tmp_path):
+    """pip (--require-hashes) and uv (PEP 751) install the exports from real PyPI; what
+    they install is what the lock pins."""
+    root = tmp_path / "jupyter-dev"
+    shutil.copytree(EXAMPLES / "jupyter-dev", root)
+    from dlenv.lock import read_lock
+
+    want = {(str(canonicalize_name(w.name)), w.version)
+            for w in read_lock(root / "dlenv.lock").wheels_for(None)}
+    installers = {
+        "requirements": [sys.executable, "-m", "pip", "install", "-q", "--require-hashes",
+                         "--no-deps", "--target"],
+        "pylock": ["uv", "pip", "install", "-q", "--python", sys.executable, "--target"]}
+    for fmt, command in installers.items():
+        exported = tmp_path / f"{fmt}.txt" if fmt == "requirements" else tmp_path / "pylock.toml"
+        r = run_dlenv("export", str(root), "--format", fmt, "-o", str(exported), "--frozen",
+                      timeout=300)
+        assert r.returncode == 0, r.stderr
+        target = tmp_path / f"installed-{fmt}"
+        done = subprocess.run([*command, str(target), "-r", str(exported)],
+                              capture_output=True, text=True, timeout=900, check=False)
+        assert done.returncode == 0, done.stderr[-2000:]
+        found = set()
+        for info in target.glob("*.dist-info"):
+            name, _, version = info.name.removesuffix(".dist-info").partition("-")
+            found.add((str(canonicalize_name(name)), version))
+        assert found == want, (fmt, sorted(found ^ want))

@@ -1,4 +1,5 @@
-"""``dlenv sbom``: what an image holds, as a CycloneDX or SPDX document."""
+"""``dlenv sbom``: what an image holds, as a CycloneDX or SPDX document; ``dlenv export``:
+the lock's Python packages for other tools."""
 
 from __future__ import annotations
 
@@ -25,4 +26,19 @@ def cmd_sbom(args: argparse.Namespace) -> int:
     out.print(f"wrote {made.written}: {args.format}, {debs} Debian packages and "
               f"{len(made.components) - debs} Python distributions in "
               f"{made.subject.tag} ({made.subject.digest})")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from dlenv.workflows import audit
+
+    project = open_project(args.dir)
+    with ConsoleReporter() as reporter:
+        text, written = audit.export(project, args.format, profile=args.profile,
+                                     output=args.output, frozen=args.frozen,
+                                     cache_dir=args.cache_dir, reporter=reporter)
+    if written is None:
+        sys.stdout.write(text)
+    else:
+        out.print(f"wrote {written} ({args.format})")
     return 0

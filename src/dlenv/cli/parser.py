@@ -342,6 +342,18 @@ def _check_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     _cache_dir(s)
     s.set_defaults(func=_command("audit", "cmd_sbom"))
 
+    text = "write the lock's Python packages for pip, PEP 751 tools or conda"
+    s = sub.add_parser("export", help=text, description=text + ": requirements.txt with "
+                       "hashes, pylock.toml, or an environment.yml whose pip section pins them.")
+    _project_dir(s)
+    s.add_argument("--format", choices=["requirements", "pylock", "conda"],
+                   default="requirements", help="the file's form (default requirements)")
+    s.add_argument("--profile", help="the profile's packages (default: the base image's)")
+    s.add_argument("-o", "--output", metavar="FILE", help="write it here (default: stdout)")
+    _frozen(s)
+    _cache_dir(s)
+    s.set_defaults(func=_command("audit", "cmd_export"))
+
     s = sub.add_parser("lint", help="ML-aware checks for Dockerfiles and compose files "
                                     "(and hadolint's, when installed)")
     s.add_argument("paths", nargs="*", help="Dockerfiles or compose files (default Dockerfile)")

@@ -1,11 +1,13 @@
 """``sbom``: what an image of the project holds, from its lock and its wheels' metadata, with
-the image built (natively, not loaded) so that its digest is the document's subject."""
+the image built (natively, not loaded) so that its digest is the document's subject;
+``export``: the lock's Python packages for pip, PEP 751 tools or conda."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
+from dlenv.audit.export import Export, conda_environment, pylock, requirements_txt
 from dlenv.audit.sbom import (
     Component,
     Format,
@@ -16,8 +18,10 @@ from dlenv.audit.sbom import (
     read_wheel,
     spdx_json,
 )
+from dlenv.errors import UsageError
 from dlenv.fsutil import write_atomic
 from dlenv.workflows.build import BuildOptions, build, native_builder
+from dlenv.workflows.cluster import yaml_text
 from dlenv.workflows.project import Project, fresh_lock
 from dlenv.workflows.report import Reporter, Silent
 
@@ -59,3 +63,25 @@ def sbom(project: Project, options: SbomOptions, reporter: Reporter | None = Non
         written = Path(options.output)
         write_atomic(written, text.encode())
     return Sbom(text, subject, components, written)
+
+
+def export(project: Project, fmt: Export, *, profile: str | None = None,
+           output: str | None = None, frozen: bool = False, cache_dir: str | None = None,
+           reporter: Reporter | None = None) -> tuple[str, Path | None]:
+    """The lock's Python packages as ``fmt``; written to ``output`` when given."""
+    import tomli_w
+
+    if profile is not None and project.spec.profile(profile) is None:
+        raise UsageError(f"{project.file}: no profile {profile!r}",
+                         fix="pick one of the spec's profiles")
+    lock = fresh_lock(project, cache_dir=cache_dir, frozen=frozen, reporter=reporter)
+    if fmt == "requirements":
+        text = requirements_txt(lock, profile, project.spec.name)
+    elif fmt == "pylock":
+        text = tomli_w.dumps(pylock(lock, profile))
+    else:
+        text = yaml_text(conda_environment(lock, profile, project.spec.name))
+    if output is None:
+        return text, None
+    write_atomic(Path(output), text.encode())
+    return text, Path(output)
