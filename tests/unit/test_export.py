@@ -1,5 +1,5 @@
 """`dlenv export`: the lock's Python packages as requirements.txt, pylock.toml and a conda
-environment, from the examples' real locks."""
+environment, from the examples' real locks (tests/fixtures/locks: their URLs left out)."""
 
 from __future__ import annotations
 
@@ -15,13 +15,17 @@ from packaging.pylock import Pylock
 from dlenv.audit.export import conda_environment, pylock, requirements_txt
 from dlenv.errors import LockError
 from dlenv.lock import LockedSdist, read_lock
-from tests.conftest import EXAMPLES
 
 LOCKS = Path(__file__).resolve().parent.parent / "fixtures/locks"
 
 
+def with_urls(lock):
+    return replace(lock, wheels=tuple(replace(w, url=f"https://files.example.invalid/{w.filename}")
+                                      for w in lock.wheels))
+
+
 def test_requirements_pin_every_wheel_by_hash_and_a_built_one_by_its_sdist():
-    lock = read_lock(EXAMPLES / "tensorflow-cpu/dlenv.lock")
+    lock = read_lock(LOCKS / "tensorflow-cpu.lock")
     lines = requirements_txt(lock, None, "tensorflow-cpu").splitlines()
     pins = [x for x in lines if not x.startswith("#")]
     assert pins == [f"{w.name}=={w.version} --hash=sha256:{w.sha256}" for w in lock.wheels]
@@ -32,7 +36,7 @@ def test_requirements_pin_every_wheel_by_hash_and_a_built_one_by_its_sdist():
 
 
 def test_pylock_is_valid_pep_751_with_each_wheels_url_size_and_hash():
-    lock = read_lock(EXAMPLES / "jupyter-dev/dlenv.lock")
+    lock = with_urls(read_lock(LOCKS / "jupyter-dev.lock"))
     data = tomllib.loads(tomli_w.dumps(pylock(lock, "dev")))
     parsed = Pylock.from_dict(data)  # packaging's own reader validates it
     assert len(parsed.packages) == len(lock.wheels_for("dev")) > len(lock.wheels_for(None))
@@ -47,7 +51,7 @@ def test_pylock_is_valid_pep_751_with_each_wheels_url_size_and_hash():
 
 
 def test_a_conda_environment_takes_python_from_conda_forge_and_the_pins_through_pip():
-    lock = read_lock(EXAMPLES / "tensorflow-cpu/dlenv.lock")
+    lock = read_lock(LOCKS / "tensorflow-cpu.lock")
     env = yaml.safe_load(yaml.safe_dump(conda_environment(lock, None, "tf")))
     assert env["channels"] == ["conda-forge"]
     assert env["dependencies"][:2] == ["python=3.11", "pip"]
