@@ -12,7 +12,6 @@ from packaging.utils import canonicalize_name
 from dlenv.errors import LockError
 from dlenv.lock import Lock, LockedWheel
 
-EXPORTS = ("requirements", "pylock", "conda")
 Export = Literal["requirements", "pylock", "conda"]
 
 

@@ -21,10 +21,9 @@ from packaging.metadata import parse_email
 from packaging.utils import canonicalize_name
 
 from dlenv import __version__
-from dlenv.lock import Lock, LockedDeb, LockedWheel
+from dlenv.lock import Lock, LockedDeb
 
 DEBIAN_RELEASES = {"bullseye": "11", "bookworm": "12", "trixie": "13"}
-FORMATS = ("cyclonedx", "spdx")
 METADATA_FILES = (".dist-info/METADATA", ".egg-info/PKG-INFO", "EGG-INFO/PKG-INFO")
 Format = Literal["cyclonedx", "spdx"]
 
@@ -134,10 +133,6 @@ def base_of(lock: Lock) -> str:
     if lock.base.kind == "image":
         return f"{(lock.base.ref or '').split('@')[0]}@{lock.base.digest}"
     return f"debian:{lock.base.suite}"
-
-
-def wheel_of(lock: Lock, sha256: str) -> LockedWheel | None:
-    return next((w for w in lock.wheels if w.sha256 == sha256), None)
 
 
 def _image_purl(subject: Subject) -> str:

@@ -18,6 +18,7 @@ from dlenv.audit.sbom import (
     read_wheel,
     spdx_json,
 )
+from dlenv.cache import LazyClient
 from dlenv.errors import UsageError
 from dlenv.fsutil import write_atomic
 from dlenv.workflows.build import BuildOptions, build, native_builder
@@ -50,8 +51,10 @@ def sbom(project: Project, options: SbomOptions, reporter: Reporter | None = Non
     built = build(project, BuildOptions(profile=options.profile, frozen=True,
                                         cache_dir=options.cache_dir), report)
     report.step("reading the wheels' metadata")
-    files = native_builder(project.spec, options.cache_dir, report).inputs(lock)
-    wheels = {w.sha256: read_wheel(files[w.sha256]) for w in lock.wheels_for(options.profile)}
+    builder = native_builder(project.spec, options.cache_dir, report)
+    with LazyClient(builder.ca_bundle) as client:  # the build left them in the cache
+        wheels = {w.sha256: read_wheel(builder.wheel_file(client, w))
+                  for w in lock.wheels_for(options.profile)}
     components = inventory(lock, options.profile, wheels)
     subject = Subject(name=project.spec.name, tag=built.alias or built.tag,
                       digest=built.result.manifest.digest, base=base_of(lock),
