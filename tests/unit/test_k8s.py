@@ -334,3 +334,86 @@ def test_dlenvs_model_server_is_probed_on_its_health_routes():
     notes = render("tensorflow-cpu", "serve", spec=parse_spec(tomllib.loads(unnamed),
                                                                text=unnamed)).notes
     assert any('path = "/models/half"' in note for note in notes)
+
+
+# The JobSet API's fields (jobset.x-k8s.io/v1alpha2, from its published Go types): no JobSet
+# schema or SDK is reachable from PyPI, so the JobSet's own level is checked against these,
+# strictly, and the Job template inside it against Kubernetes' real schema.
+JOBSET_FIELDS = {
+    "JobSet": {"apiVersion", "kind", "metadata", "spec"},
+    "spec": {"replicatedJobs", "network", "successPolicy", "failurePolicy", "startupPolicy",
+             "suspend", "coordinator", "managedBy", "ttlSecondsAfterFinished",
+             "volumeClaimPolicies"},
+    "replicatedJob": {"name", "groupName", "template", "replicas", "dependsOn"},
+    "network": {"enableDNSHostnames", "subdomain", "publishNotReadyAddresses"},
+    "successPolicy": {"operator", "targetReplicatedJobs"},
+    "failurePolicy": {"maxRestarts", "restartStrategy", "rules"},
+}
+
+
+def check_jobset(obj: dict) -> None:
+    assert set(obj) <= JOBSET_FIELDS["JobSet"], set(obj) - JOBSET_FIELDS["JobSet"]
+    kubernetes_validate.validate({"apiVersion": "v1", "kind": "ConfigMap",
+                                  "metadata": obj["metadata"]}, K8S_VERSION, strict=True)
+    spec = obj["spec"]
+    assert set(spec) <= JOBSET_FIELDS["spec"], set(spec) - JOBSET_FIELDS["spec"]
+    for key in ("network", "successPolicy", "failurePolicy"):
+        assert set(spec.get(key, {})) <= JOBSET_FIELDS[key], (key, spec[key])
+    assert spec["successPolicy"]["operator"] in ("All", "Any")
+    for rjob in spec["replicatedJobs"]:
+        assert set(rjob) <= JOBSET_FIELDS["replicatedJob"], set(rjob)
+        assert isinstance(rjob["replicas"], int) and isinstance(rjob["name"], str)
+        # a JobTemplateSpec: the metadata and spec of a batch/v1 Job
+        kubernetes_validate.validate({"apiVersion": "batch/v1", "kind": "Job", "metadata": {
+            "name": "t", **rjob["template"]["metadata"]}, "spec": rjob["template"]["spec"]},
+            K8S_VERSION, strict=True)
+
+
+def test_a_jobset_runs_the_indexed_job_with_the_launcher_and_names_its_pods():
+    from dlenv.launcher import cluster_env, host_names, parse_roles
+
+    spec = parse_spec(tomllib.loads(DEPLOY), text=DEPLOY)
+    manifests = render("pytorch-gpu", "train", workers=3, spec=spec, kind="jobset")
+    claims = [o for o in manifests.objects if o["kind"] == "PersistentVolumeClaim"]
+    (jobset,) = [o for o in manifests.objects if o not in claims]  # no Service: the
+    check_jobset(jobset)                                           # controller makes it
+    assert (jobset["apiVersion"], jobset["kind"]) == ("jobset.x-k8s.io/v1alpha2", "JobSet")
+    assert [c["metadata"]["name"] for c in claims] == ["team-env-train-checkpoints"]
+    name = jobset["metadata"]["name"]
+    assert jobset["spec"]["network"]["enableDNSHostnames"] is True
+    assert jobset["spec"]["failurePolicy"] == {"maxRestarts": 0}
+    assert jobset["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "team-a"
+    assert jobset["spec"]["suspend"] is True
+    (rjob,) = jobset["spec"]["replicatedJobs"]
+    job = rjob["template"]["spec"]
+    assert (rjob["replicas"], job["completionMode"], job["completions"]) == (1, "Indexed", 3)
+    assert "kueue.x-k8s.io/queue-name" not in rjob["template"]["metadata"]["labels"]
+    pod = job["template"]["spec"]
+    assert "subdomain" not in pod  # the controller sets it to the JobSet's name
+    assert restricted_violations(pod) == []
+    (container,) = pod["containers"]
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == 8
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    # the JobSet's pod INDEX is NAME-workers-0-INDEX in the subdomain NAME: the launcher,
+    # given the index Kubernetes sets, names the same hosts torchrun's rank 0 listens on
+    hosts = host_names(env["DLENV_HOSTS"], 3)
+    assert hosts == [f"{name}-workers-0-{i}.{name}" for i in range(3)]
+    assert cluster_env(2, hosts, parse_roles(env["DLENV_ROLES"]),
+                       int(env["DLENV_PORT"]))["MASTER_ADDR"] == hosts[0]
+    assert all(len(h.split(".")[0]) <= 63 for h in hosts)
+    text = to_yaml(manifests)
+    assert [f for f in lint_kubernetes(text) if f.severity in ("error", "warning")] == []
+    assert any("JobSet controller" in note for note in manifests.notes)
+    assert any(f"jobset.sigs.k8s.io/jobset-name={name}" in note for note in manifests.notes)
+
+
+def test_a_long_name_is_cut_so_the_jobsets_pod_names_stay_valid_host_names():
+    long = DEPLOY.replace('name = "team-env"', 'name = "' + "a" * 60 + '"')
+    spec = parse_spec(tomllib.loads(long), text=long)
+    jobset = next(o for o in render("pytorch-gpu", "train", workers=12, spec=spec,
+                                    kind="jobset").objects if o["kind"] == "JobSet")
+    name = jobset["metadata"]["name"]
+    assert len(f"{name}-workers-0-11") == 63
+    pod = jobset["spec"]["replicatedJobs"][0]["template"]["spec"]["template"]["spec"]
+    env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+    assert env["DLENV_HOSTS"] == f"{name}-workers-0-{{index}}.{name}"

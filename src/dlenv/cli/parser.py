@@ -70,9 +70,10 @@ def _cluster_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
                    help="the workload (default: train)")
     s.add_argument("--workers", type=int, help="train: how many workers (default: "
                    "[deploy.train] workers, else 1)")
-    s.add_argument("--kind", default="job", choices=("job", "tfjob", "pytorchjob"),
-                   help="train: a batch Job with dlenv's launcher (default), or Kubeflow's "
-                        "TFJob or PyTorchJob (its Training Operator sets the variables)")
+    s.add_argument("--kind", default="job", choices=("job", "jobset", "tfjob", "pytorchjob"),
+                   help="train: a batch Job with dlenv's launcher (default), a JobSet (the "
+                        "launcher too), or Kubeflow's TFJob or PyTorchJob (its Training "
+                        "Operator sets the variables)")
     s.add_argument("--image", metavar="REPOSITORY@sha256:…",
                    help="the image (default: the last 'dlenv push' of the profile from here)")
     s.add_argument("-o", "--output", metavar="DIR",

@@ -6,6 +6,9 @@
   DNS names (``NAME-INDEX.NAME``); or, with ``kind``, a Kubeflow ``TFJob`` or
   ``PyTorchJob`` (Training Operator v1), whose operator makes the pods' names and gives
   them ``TF_CONFIG`` or ``MASTER_ADDR``/``RANK`` itself, so the command starts directly;
+  or a ``JobSet`` (``jobset.x-k8s.io``) of one replicated Indexed Job, whose controller
+  makes the headless Service and the pods' names (``NAME-workers-0-INDEX.NAME``), the
+  launcher computing the rest as for the plain Job;
 - dev: a ``StatefulSet`` of one pod with a claim for the home directory and JupyterLab,
   whose token comes from a Secret the team makes (never from the manifest);
 - serve: a ``Deployment`` and a ``Service`` with probes and Prometheus' scrape annotations.
@@ -41,7 +44,10 @@ Obj = dict[str, Any]
 # container name its operator looks for (it injects the cluster's variables into that one)
 KUBEFLOW = {"tfjob": ("TFJob", "tfReplicaSpecs", "tensorflow"),
             "pytorchjob": ("PyTorchJob", "pytorchReplicaSpecs", "pytorch")}
-KINDS = ("job", *KUBEFLOW)
+KINDS = ("job", "jobset", *KUBEFLOW)
+JOBSET_API = "jobset.x-k8s.io/v1alpha2"
+JOBSET_LABEL = "jobset.sigs.k8s.io/jobset-name"  # the controller labels every pod with it
+REPLICATED = "workers"  # the JobSet's one replicated job: one Indexed Job of every worker
 TF_REPLICAS = {"chief": "Chief", "worker": "Worker", "ps": "PS", "evaluator": "Evaluator"}
 
 
@@ -218,9 +224,13 @@ def plan_manifests(spec: Spec, work: Workload) -> Manifests:
 def _train(spec: Spec, deploy: Deploy, work: Workload, name: str, labels: dict[str, str],
            annotations: dict[str, str], command: tuple[str, ...]) -> Manifests:
     workers = plan_workers(spec, deploy, work.workers)
-    if work.kind != "job":
+    if work.kind in KUBEFLOW or work.kind not in KINDS:
         return _kubeflow(spec, deploy, work, name, labels, annotations, command, workers)
+    jobset = work.kind == "jobset"
     many = workers.total > 1
+    if jobset:  # the pods' host names NAME-workers-0-INDEX must stay within 63 characters
+        name = name[:63 - len(f"-{REPLICATED}-0-{workers.total - 1}")].rstrip("-.")
+        labels = {**labels, "app.kubernetes.io/instance": name}
     claims, objects = _claims(deploy, name, labels, shared=many)
     container: Obj = {"name": "train", "env": _env(deploy)}
     if many:
@@ -230,10 +240,11 @@ def _train(spec: Spec, deploy: Deploy, work: Workload, name: str, labels: dict[s
                 message="a multi-worker job starts the train profile's command through "
                         "the launcher, and it has none",
                 fix='set command = ["python", "train.py"] under [profiles.train]')])
+        hosts = (f"{name}-{REPLICATED}-0-{{index}}.{name}" if jobset
+                 else f"{name}-{{index}}.{name}")
         container["command"] = list(launch_command(command))
-        container["env"] = [*(
-            {"name": k, "value": v} for k, v in workers.env(f"{name}-{{index}}.{name}")),
-            *container["env"]]
+        container["env"] = [*({"name": k, "value": v} for k, v in workers.env(hosts)),
+                            *container["env"]]
         container["ports"] = [{"name": "workers", "containerPort": workers.port}]
     elif command:
         container["command"] = list(command)
@@ -242,11 +253,15 @@ def _train(spec: Spec, deploy: Deploy, work: Workload, name: str, labels: dict[s
     job_spec: Obj = {"backoffLimit": 0, "template": {
         "metadata": {"labels": dict(labels), "annotations": dict(annotations)}, "spec": pod}}
     job_labels = {**labels, **({QUEUE_LABEL: deploy.queue} if deploy.queue else {})}
+    if many:
+        job_spec.update(completionMode="Indexed", completions=workers.total,
+                        parallelism=workers.total)
+    where = f" -n {deploy.namespace}" if deploy.namespace else ""
+    if jobset:
+        return _jobset(deploy, name, labels, annotations, job_spec, workers, objects, where)
     notes = []
     if many:
         pod["subdomain"] = name
-        job_spec.update(completionMode="Indexed", completions=workers.total,
-                        parallelism=workers.total)
         objects.append({"apiVersion": "v1", "kind": "Service",
                         "metadata": _meta(name, labels, deploy.namespace),
                         "spec": {"clusterIP": "None", "publishNotReadyAddresses": True,
@@ -261,8 +276,35 @@ def _train(spec: Spec, deploy: Deploy, work: Workload, name: str, labels: dict[s
     objects.append({"apiVersion": "batch/v1", "kind": "Job",
                     "metadata": _meta(name, job_labels, deploy.namespace, annotations),
                     "spec": job_spec})
-    notes.append(f"kubectl logs -f job/{name}" + (" --all-pods" if many else ""))
+    notes.append(f"kubectl{where} logs -f job/{name}" + (" --all-pods" if many else ""))
     return Manifests(tuple(objects), tuple(notes))
+
+
+def _jobset(deploy: Deploy, name: str, labels: dict[str, str], annotations: dict[str, str],
+            job_spec: Obj, workers: WorkerSet, objects: list[Obj], where: str) -> Manifests:
+    """A JobSet of one replicated job (the Indexed Job of every worker): its controller
+    makes the headless Service named after the JobSet, and a worker that fails fails the
+    set (no restarts: a multi-worker step cannot go on without it)."""
+    spec: Obj = {
+        "network": {"enableDNSHostnames": True, "publishNotReadyAddresses": True},
+        "failurePolicy": {"maxRestarts": 0},
+        "successPolicy": {"operator": "All"},
+        "replicatedJobs": [{"name": REPLICATED, "replicas": 1, "template": {
+            "metadata": {"labels": dict(labels)}, "spec": job_spec}}],
+    }
+    if deploy.queue:  # Kueue admits the set (and un-suspends it) when quota allows
+        spec["suspend"] = True
+        labels = {**labels, QUEUE_LABEL: deploy.queue}
+    objects.append({"apiVersion": JOBSET_API, "kind": "JobSet",
+                    "metadata": _meta(name, labels, deploy.namespace, annotations),
+                    "spec": spec})
+    host = f"{name}-{REPLICATED}-0-{{INDEX}}.{name}"
+    return Manifests(tuple(objects), (
+        f"needs the JobSet controller ({JOBSET_API}), which makes the headless Service",
+        f"{workers.total} workers ({workers.roles_text}); pod INDEX is {host}"
+        + (f", the coordinator {host.format(INDEX=0)}:{workers.port}"
+           if workers.total > 1 else ""),
+        f"kubectl{where} logs -f -l {JOBSET_LABEL}={name} --prefix"))
 
 
 def _kubeflow(spec: Spec, deploy: Deploy, work: Workload, name: str, labels: dict[str, str],
@@ -270,7 +312,7 @@ def _kubeflow(spec: Spec, deploy: Deploy, work: Workload, name: str, labels: dic
               workers: WorkerSet) -> Manifests:
     """A Training Operator v1 job: one replica spec per TensorFlow task type (``Chief``,
     ``Worker``, ``PS``, ``Evaluator``), or PyTorch's ``Master`` and ``Worker``s."""
-    if work.kind not in KUBEFLOW:
+    if work.kind not in KUBEFLOW:  # the command line offers only KINDS; a caller may not
         raise SpecError([Problem(file=spec.source, key="--kind",
                                  message=f"{work.kind!r} is not a kind dlenv renders",
                                  fix=f"use one of {', '.join(KINDS)}")])
