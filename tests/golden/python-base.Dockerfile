@@ -96,6 +96,7 @@ LABEL dev.dlenv.lock.digest="sha256:956dfe10f7f0231ea7fdf2899e0dd655315aadb78632
       org.opencontainers.image.created="2026-11-02T20:34:25Z" \
       org.opencontainers.image.title="python-base"
 WORKDIR /workspace
+COPY --chmod=644 ["requirements/dlenv-launch.py", "/usr/local/lib/dlenv/launch.py"]
 USER 1000:1000
 COPY --chown=1000:1000 ["hello.py", "/workspace/"]
 CMD ["python3", "hello.py"]

@@ -55,7 +55,8 @@ LABEL dev.dlenv.lock.digest="sha256:956dfe10f7f0231ea7fdf2899e0dd655315aadb78632
       org.opencontainers.image.created="2026-11-02T20:34:25Z" \
       org.opencontainers.image.title="python-base"
 WORKDIR /workspace
+COPY --chmod=644 [".dlenv/dlenv-launch.py", "/usr/local/lib/dlenv/launch.py"]
 USER 1000:1000
 COPY --chown=1000:1000 ["hello.py", "/workspace/"]
 CMD ["python3", "hello.py"]
-# dlenv-rendered: sha256:448d1cbe6431bc402b4e848e3c3ecf26945786b50b9069106bc49fd77ba9a30b
+# dlenv-rendered: sha256:afed970e6bd3389487bb79f99b1182f41b12169c6ff3f22639e2e78c5b335e27

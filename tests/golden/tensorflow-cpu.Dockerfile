@@ -113,6 +113,7 @@ LABEL dev.dlenv.lock.digest="sha256:30dc9fb64804a903f4e40c8c45cc19c3b44abb47cb53
       org.opencontainers.image.created="2026-11-10T15:50:53Z" \
       org.opencontainers.image.title="tensorflow-cpu"
 WORKDIR /workspace
+COPY --chmod=644 ["requirements/dlenv-launch.py", "/usr/local/lib/dlenv/launch.py"]
 USER 1000:1000
 COPY --chown=1000:1000 ["train.py", "/workspace/"]
 CMD ["python", "train.py"]

@@ -242,7 +242,8 @@ LABEL dev.dlenv.lock.digest="sha256:30dc9fb64804a903f4e40c8c45cc19c3b44abb47cb53
       org.opencontainers.image.created="2026-11-10T15:50:53Z" \
       org.opencontainers.image.title="tensorflow-cpu"
 WORKDIR /workspace
+COPY --chmod=644 [".dlenv/dlenv-launch.py", "/usr/local/lib/dlenv/launch.py"]
 USER 1000:1000
 COPY --chown=1000:1000 ["train.py", "/workspace/"]
 CMD ["python", "train.py"]
-# dlenv-rendered: sha256:a7f998865d129c8a0cb6b8636e4905d015c205afe78c1677034053cfb713644c
+# dlenv-rendered: sha256:c0bd38cda432ae0c98757ee05d928a9dabeff5cfec1846e39568211238070b2c

@@ -120,5 +120,6 @@ LABEL dev.dlenv.cuda="12.3" \
       org.opencontainers.image.created="2026-11-10T16:18:28Z" \
       org.opencontainers.image.title="tensorflow-gpu"
 WORKDIR /workspace
+COPY --chmod=644 ["requirements/dlenv-launch.py", "/usr/local/lib/dlenv/launch.py"]
 USER 1000:1000
 CMD ["python", "train.py"]

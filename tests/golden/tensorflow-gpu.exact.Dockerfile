@@ -359,6 +359,7 @@ LABEL dev.dlenv.cuda="12.3" \
       org.opencontainers.image.created="2026-11-10T16:18:28Z" \
       org.opencontainers.image.title="tensorflow-gpu"
 WORKDIR /workspace
+COPY --chmod=644 [".dlenv/dlenv-launch.py", "/usr/local/lib/dlenv/launch.py"]
 USER 1000:1000
 CMD ["python", "train.py"]
-# dlenv-rendered: sha256:dba7f20a72bfa17223cb2a533e20183352a7688aa8afba571aa62b10fe058789
+# dlenv-rendered: sha256:8e22ffc0b487a271ae316e26906588ad641f5d2df42cb39990a0efd1e8a6f485

@@ -68,6 +68,22 @@ def test_rendered_dockerfile_builds_and_runs_as_non_root(example, target, tmp_pa
         default = subprocess.run(["docker", "run", "--rm", tag], capture_output=True,
                                  text=True, timeout=60, check=False)
         assert "hello from 3.11" in default.stdout and "uid 1000" in default.stdout
+        # the train target carries the launcher the native image has, readable by the user
+        launched = subprocess.run(
+            ["docker", "run", "--rm", "-e", "DLENV_INDEX=0", "-e", "DLENV_HOSTS=localhost",
+             "-e", "DLENV_ROLES=worker=1", tag, "python3", "/usr/local/lib/dlenv/launch.py",
+             "--", "python3", "-c", "import os; print(os.environ['TF_CONFIG'])"],
+            capture_output=True, text=True, timeout=60, check=False)
+        assert launched.returncode == 0, launched.stderr
+        assert json.loads(launched.stdout)["task"] == {"type": "worker", "index": 0}
+        # the engine's image, read by dlenv diff from 'docker image save': the locked
+        # packages, nothing else (the exact mode's base is the lock's .debs)
+        same = run_dlenv("diff", str(project), tag, "--profile", target, "--json",
+                         timeout=300)
+        found = json.loads(same.stdout)
+        assert found["python_packages"] == {"added": {}, "removed": {}, "changed": {}}
+        assert found["debs"] == {"added": {}, "removed": {}, "changed": {}}
+        assert found["b"]["image_digest"].startswith("sha256:")
     subprocess.run(["docker", "rmi", tag], capture_output=True, check=False)
 
 

@@ -137,3 +137,54 @@ def test_batching_and_threads_are_spec_keys_the_server_is_told_through_its_env(t
     (problem,) = e.value.problems
     assert problem.key == "profiles.serve.batch_size" and "whole number from 0" in \
         problem.message
+
+
+@pytest.mark.parametrize("mode", ["exact", "portable"])
+def test_an_ejected_dockerfile_lays_the_model_and_the_server_out_as_the_native_build(
+        tmp_path, mode):
+    from dlenv import serving
+    from dlenv.image import lock_digest
+    from dlenv.image.dockerfile import render_dockerfile
+    from dlenv.image.portable import PortableBase
+    from dlenv.lint import lint_dockerfile
+
+    root = tmp_path / "project"
+    model_dir(root / "models/half", 1, 2)
+    (root / "models/half/README.md").write_text("how the model was trained\n")
+    (root / "models/other.txt").write_text("not served\n")
+    (root / "app.py").write_text("print('hi')\n")
+    served_plan(root)  # writes the spec
+    spec = parse_spec(tomllib.loads(SPEC), file=str(root / "dlenv.toml"), text=SPEC)
+    lock = read_lock(FIXTURES / "locks/tensorflow-cpu.lock")
+    portable = PortableBase(image="debian:bookworm-slim@sha256:" + "5" * 64, pip="23.0.1")
+    rendered = render_dockerfile(spec, lock, lock_digest(lock), collect_project(root),
+                                 portable=portable if mode == "portable" else None)
+    text = rendered.dockerfile
+    serve = text[text.index("AS serve\n"):]
+    lines = serve.splitlines()
+    # each version where TensorFlow Serving looks, root's (no --chown), before USER
+    assert 'COPY ["models/half/1", "/models/half/1"]' in lines
+    assert 'COPY ["models/half/2", "/models/half/2"]' in lines
+    assert lines.index('COPY ["models/half/2", "/models/half/2"]') < lines.index(
+        "USER 1000:1000")
+    # the project's other files go to the workdir, the versions do not (a level deeper)
+    copies = [line for line in lines if line.startswith("COPY --chown")]
+    assert copies == ['COPY --chown=1000:1000 ["app.py", "/workspace/"]',
+                      'COPY --chown=1000:1000 ["models/other.txt", "/workspace/models/"]',
+                      'COPY --chown=1000:1000 ["models/half/README.md", '
+                      '"/workspace/models/half/"]']
+    assert 'CMD ["python3", "/usr/local/lib/dlenv/serve.py"]' in lines
+    # the server the native image carries, its copy in the context
+    where = ".dlenv" if mode == "exact" else "requirements"
+    server = next(line for line in lines if "/usr/local/lib/dlenv/serve.py\"]" in line)
+    assert server == f'COPY --chmod=644 ["{where}/dlenv-serve.py", ' \
+                     '"/usr/local/lib/dlenv/serve.py"]'
+    body = dict(rendered.files)[f"{where}/dlenv-serve.py"]
+    first, rest = body.split("\n", 1)
+    assert first.startswith("# Written by 'dlenv dockerfile'")
+    assert rest == Path(serving.__file__).read_text()
+    # the runtime target keeps the whole models/ directory in the workdir, as natively
+    runtime = text[text.index("AS runtime\n"):text.index("AS serve\n")]
+    assert 'COPY --chown=1000:1000 ["models", "/workspace/models"]' in runtime
+    assert "/models/half" not in runtime and "serve.py" not in runtime
+    assert lint_dockerfile(text, has_dockerignore=True) == []

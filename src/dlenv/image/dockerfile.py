@@ -24,13 +24,14 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from dlenv import __version__
 from dlenv.errors import BuildError
 from dlenv.fsutil import shorten
 from dlenv.image import DEFAULT_PATH, SYSTEM_LIBS, BuildPlan, LayerPlan, plan_build
-from dlenv.image.plan import SHIPPED
+from dlenv.image.plan import SHIPPED, shipped_file
 from dlenv.image.project import ALWAYS_IGNORED, RENDERED_MARK, SECRET_PATTERNS, ProjectFile
 from dlenv.lock import Lock, LockedWheel
 
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 from dlenv.spec import JUPYTER_PORT, SSH_PORT, Profile, Spec
 
 SEAL = "# dlenv-rendered: sha256:"
+SHIPPED_MARK = "# Written by 'dlenv dockerfile'"  # the first line of a shipped program's copy
 
 
 def seal(body: str) -> str:
@@ -109,25 +111,66 @@ def _pip_group(group: LayerPlan, index: int, python: str, pip: str, stage_note: 
         f"{root}/usr/local/lib/python{python}/dist-packages\n")
 
 
-def _project_copies(files: Sequence[ProjectFile], workdir: str, owner: str) -> list[str]:
-    """One COPY per top-level directory and one for the top-level files (COPY of a
-    directory copies its contents, so each keeps its name in the target), in JSON form so
-    that no file name is read as more words or instructions."""
+def _copy_word(name: str) -> str:
+    if _UNSAFE.search(name) or re.search(r"[*?\[\]\\]", name):
+        raise BuildError(f"the project file {shorten(name)} cannot be named in a "
+                         "Dockerfile COPY (a control or wildcard character)",
+                         fix="rename it, or list it in .dlenvignore")
+    return name
+
+
+def _project_copies(files: Sequence[ProjectFile], workdir: str, owner: str,
+                    every: Sequence[ProjectFile] | None = None, under: str = "") -> list[str]:
+    """The COPY lines that put ``files`` in ``workdir``: one per directory and one for the
+    loose files (COPY of a directory copies its contents, so each keeps its name in the
+    target), in JSON form so that no file name is read as more words or instructions. A
+    directory holding files of ``every`` (the whole context) that are not to be copied (a
+    served model's versions, which go to /models) is copied a level deeper instead."""
+    every = files if every is None else every
+    chosen = {f.path for f in files}
     tops: dict[str, bool] = {}
-    for f in files:
-        head, sep, _ = f.path.partition("/")
-        if _UNSAFE.search(head) or re.search(r"[*?\[\]\\]", head):
-            raise BuildError(f"the project file {shorten(head)} cannot be named in a "
-                             "Dockerfile COPY (a control or wildcard character)",
-                             fix="rename it, or list it in .dlenvignore")
+    whole: dict[str, bool] = {}
+    for f in every:
+        head, sep, _ = f.path.removeprefix(under).partition("/")
         tops[head] = tops.get(head, False) or bool(sep)
-    singles = [name for name, is_dir in tops.items() if not is_dir]
+        whole[head] = whole.get(head, True) and f.path in chosen
+    singles = [under + _copy_word(name) for name, is_dir in tops.items()
+               if not is_dir and whole[name]]
     lines = []
     if singles:
-        lines.append(f"COPY --chown={owner} {_json_list([*singles, workdir + '/'])}")
-    lines += [f"COPY --chown={owner} {_json_list([name, f'{workdir}/{name}'])}"
-              for name, is_dir in tops.items() if is_dir]
+        lines.append(f"COPY --chown={owner} {_json_list([*singles, f'{workdir}/{under}'])}")
+    for name, is_dir in tops.items():
+        path = under + _copy_word(name)
+        if not is_dir:
+            continue
+        if whole[name]:
+            lines.append(f"COPY --chown={owner} {_json_list([path, f'{workdir}/{path}'])}")
+        elif any(f.path.startswith(path + "/") for f in files):
+            inner = [f for f in every if f.path.startswith(path + "/")]
+            lines += _project_copies([f for f in files if f.path.startswith(path + "/")],
+                                     workdir, owner, inner, path + "/")
     return lines
+
+
+def _image_copies(plan: BuildPlan, profile: Profile | None, context_dir: str
+                  ) -> tuple[list[str], list[tuple[str, str]]]:
+    """What the image holds beyond the packages and the project's files, as the native
+    build lays it: dlenv's shipped programs (written into ``context_dir``, a first line
+    saying who wrote them) and a served model's versions at /models/NAME/N, root's, as
+    COPY lines and the context files they read."""
+    lines, files = [], []
+    for layer in plan.layers:
+        if layer.kind == "launcher" or layer.kind == "server":
+            target = SHIPPED[layer.kind][1]
+            rel = f"{context_dir}/dlenv-{Path(target).name}"
+            text = shipped_file(layer.kind)[0].decode()
+            files.append((rel, f"{SHIPPED_MARK} (dlenv's {layer.kind})\n{text}"))
+            lines.append(f"COPY --chmod=644 {_json_list([rel, target])}")
+        elif layer.kind == "model" and profile and profile.serving and profile.serving.path:
+            version = layer.dest.rsplit("/", 1)[1]  # the same number in the project
+            rel = _copy_word(f"{profile.serving.path}/{version}")
+            lines.append(f"COPY {_json_list([rel, layer.dest])}")
+    return lines, files
 
 
 JUPYTER_COMMAND = ("jupyter", "lab", "--no-browser", "--ip=0.0.0.0", f"--port={JUPYTER_PORT}")
@@ -154,22 +197,28 @@ def profile_commands(profile: Profile | None,
 
 
 def _config_lines(plan: BuildPlan, project: Sequence[ProjectFile], owner: str,
-                  cmd: Sequence[str], extra_ports: Sequence[int] = ()) -> list[str]:
-    """ENV, LABEL, EXPOSE, WORKDIR, USER, the project's files and CMD of a target."""
+                  cmd: Sequence[str], extra_ports: Sequence[int] = (),
+                  copies: Sequence[str] = ()) -> list[str]:
+    """ENV, LABEL, EXPOSE, WORKDIR, USER, ``copies`` (dlenv's programs, a served model),
+    the project's files (those of the plan: a served model's versions are not) and CMD of
+    a target."""
     cfg = plan.config
     out = []
     env = [(k, v) for k, v in cfg.env if not (k == "PATH" and v == DEFAULT_PATH)]
     if env:
         out.append("ENV " + " \\\n    ".join(f"{k}={_quote(v)}" for k, v in env))
-    # An ejected image does not carry dlenv's shipped programs (yet): not their hashes either.
+    # The copies of dlenv's programs start with a line of their own: not the hashes the
+    # native image's labels give, so an ejected image does not claim them.
     labels = sorted((k, v) for k, v in cfg.labels.items()
                     if k.removeprefix("dev.dlenv.") not in SHIPPED)
     out.append("LABEL " + " \\\n      ".join(f"{k}={_quote(v)}" for k, v in labels))
     for port in dict.fromkeys([*cfg.exposed_ports, *extra_ports]):
         out.append(f"EXPOSE {port}")
     out.append(f"WORKDIR {_workdir(cfg.workdir)}")
+    out.extend(copies)
     out.append(f"USER {cfg.user}")
-    out.extend(_project_copies(project, cfg.workdir, owner))
+    kept = next((layer.files for layer in plan.layers if layer.kind == "files"), ())
+    out.extend(_project_copies(kept, cfg.workdir, owner, project))
     out.append(f"CMD {_json_list(cmd)}")
     return out
 
@@ -275,7 +324,10 @@ def _render_exact(spec: Spec, lock: Lock, lock_digest: str,
             out.append(_cuda_links(python))
         profile = spec.profile(plan.profile) if plan.profile else None
         commands = profile_commands(profile, plan.config.cmd)
-        out.extend(_config_lines(plan, project, owner, commands[0][1], _ports(profile)))
+        extra, programs = _image_copies(plan, profile, CONTEXT_DIR)
+        files.extend(f for f in programs if f not in files)
+        out.extend(_config_lines(plan, project, owner, commands[0][1], _ports(profile),
+                                 extra))
         out.append("")
         targets.append(name)
         for suffix, cmd in commands[1:]:

@@ -20,7 +20,7 @@ from dlenv.errors import BuildError
 from dlenv.fsutil import inside, write_atomic
 from dlenv.image import plan_build
 from dlenv.image.builder import NativeBuilder
-from dlenv.image.dockerfile import CONTEXT_DIR, Rendered
+from dlenv.image.dockerfile import CONTEXT_DIR, SHIPPED_MARK, Rendered
 from dlenv.image.portable import REQUIREMENTS_DIR, REQUIREMENTS_MARK
 from dlenv.lock import Lock
 from dlenv.spec import Spec
@@ -45,7 +45,8 @@ def write_context(rendered: Rendered, spec: Spec, lock: Lock, context: Path, doc
     for rel, text in rendered.files:
         path = inside(context, rel)
         if rendered.mode == "portable" and path.exists() and \
-                not path.read_text(errors="replace").startswith(REQUIREMENTS_MARK):
+                not path.read_text(errors="replace").startswith(
+                    (REQUIREMENTS_MARK, SHIPPED_MARK)):
             raise BuildError(f"{path} exists and dlenv did not write it",
                              fix="move it away; 'dlenv dockerfile' writes its hash-pinned "
                                  f"requirements as {REQUIREMENTS_DIR}/locked-*.txt")

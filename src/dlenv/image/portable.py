@@ -25,6 +25,7 @@ from dlenv.image.dockerfile import (
     _config_lines,
     _cuda_links,
     _dockerignore,
+    _image_copies,
     _json_list,
     _ports,
     _workdir,
@@ -239,7 +240,9 @@ def render_portable(spec: Spec, lock: Lock, lock_digest: str,
             out.append(_run(_apt_install(pins), [f"type=secret,id={CA_SECRET}"]))
         out += [f"COPY --from={name} {PIP_ROOT}/ /" for name, _, _ in own]
         commands = profile_commands(profile, plan.config.cmd)
-        out += _config_lines(plan, project, owner, commands[0][1], _ports(profile))
+        copies, programs = _image_copies(plan, profile, REQUIREMENTS_DIR)
+        files.extend(f for f in programs if f not in files)
+        out += _config_lines(plan, project, owner, commands[0][1], _ports(profile), copies)
         out.append("")
         targets.append(target)
         for suffix, cmd in commands[1:]:
