@@ -83,6 +83,15 @@ def test_the_sbom_lists_what_an_independent_scanner_finds_in_the_image(
     image = next(p for p in spdx["packages"] if p["SPDXID"] == "SPDXRef-Image")
     assert image["versionInfo"] == digest
 
+    # dlenv diff reads the image's layers (names and dpkg's database) and finds exactly the
+    # lock: what syft saw, the same env, Python and base
+    tag = json.loads(built.stdout)["tag"]
+    same = run_dlenv("diff", str(root), tag, *picked, "--json", env=env, timeout=600)
+    assert same.returncode == 0, same.stdout[-3000:] + same.stderr[-2000:]
+    found = json.loads(same.stdout)
+    assert found["same"] is True and found["b"]["image_digest"] == digest
+    assert found["b"]["base"] == "debian bookworm" and found["b"]["python"] == "3.11"
+
 
 def test_the_exported_requirements_and_pylock_install_the_locked_versions(tmp_path):
     """pip (--require-hashes) and uv (PEP 751) install the exports from real PyPI; what

@@ -1,12 +1,12 @@
 """``dlenv sbom``: what an image holds, as a CycloneDX or SPDX document; ``dlenv export``:
-the lock's Python packages for other tools."""
+the lock's Python packages for other tools; ``dlenv diff``: two environments compared."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from dlenv.cli.render import ConsoleReporter, out
+from dlenv.cli.render import ConsoleReporter, diff_table, emit_json, out
 from dlenv.workflows.project import open_project
 
 
@@ -42,3 +42,19 @@ def cmd_export(args: argparse.Namespace) -> int:
     else:
         out.print(f"wrote {written} ({args.format})")
     return 0
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from dlenv.errors import UsageError
+    from dlenv.workflows.diff import HOST, diff
+
+    if (args.b is None) != bool(args.host):
+        raise UsageError("diff compares two sides", fix="name two (A B), or one and --host")
+    with ConsoleReporter() as reporter:
+        found = diff(args.a, args.b or HOST, profile=args.profile, cache_dir=args.cache_dir,
+                     reporter=reporter)
+    if args.json:
+        emit_json(found.to_json())
+    else:
+        diff_table(found)
+    return 0 if found.same else 1

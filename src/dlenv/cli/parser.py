@@ -355,6 +355,21 @@ def _check_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     _cache_dir(s)
     s.set_defaults(func=_command("audit", "cmd_export"))
 
+    text = ("compare two environments: Python, the base, Python packages, .debs, CUDA "
+            "libraries, env and layers")
+    s = sub.add_parser("diff", help=text, description=text + " (the 'works on my machine' "
+                       "explainer). A side is a spec directory (its lock), a dlenv.lock, an "
+                       "image in dlenv's store or the engine, or --host. Exit 0: the same; "
+                       "1: they differ.")
+    s.add_argument("a", help="the first side")
+    s.add_argument("b", nargs="?", help="the second side (leave it out with --host)")
+    s.add_argument("--host", action="store_true",
+                   help="compare with this machine: python3's packages, dpkg, the driver")
+    s.add_argument("--profile", help="the profile's image, for directories and locks")
+    _cache_dir(s)
+    _json(s)
+    s.set_defaults(func=_command("audit", "cmd_diff"))
+
     s = sub.add_parser("lint", help="ML-aware checks for Dockerfiles and compose files "
                                     "(and hadolint's, when installed)")
     s.add_argument("paths", nargs="*", help="Dockerfiles or compose files (default Dockerfile)")

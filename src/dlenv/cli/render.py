@@ -17,6 +17,7 @@ from rich.table import Table
 from dlenv.checks import FAIL
 
 if TYPE_CHECKING:
+    from dlenv.audit.diff import Diff
     from dlenv.workflows.check import CheckReport
 
 out = Console(highlight=False)
@@ -87,3 +88,36 @@ def checks(report: CheckReport, as_json: bool) -> int:
             table.add_row(_MARKS[c.status], c.id, text)
         out.print(table)
     return 1 if report.status == FAIL else 0
+
+
+def diff_table(found: Diff) -> None:
+    """Two environments side by side: what differs, then the packages that changed."""
+    a, b = found.a, found.b
+    table = Table(title=f"A: {escape(a.label)}   B: {escape(b.label)}", title_justify="left")
+    table.add_column("")
+    table.add_column("A")
+    table.add_column("B")
+    for what, x, y in found.facts:
+        mark = "" if x == y else "[bold]"
+        table.add_row(f"{mark}{what}", escape(str(x or "—")), escape(str(y or "—")))
+    sections = (("CUDA library", "CUDA libraries", found.cuda),
+                ("Python package", "Python packages", found.python_packages),
+                (".deb", ".debs", found.debs), ("env", "env", found.env))
+    for label, _, change in sections:
+        for name, x, y in change.changed:
+            table.add_row(f"{label} {escape(name)}", escape(x), escape(y))
+        for name, version in change.removed:
+            table.add_row(f"{label} {escape(name)}", escape(version), "[red]absent")
+        for name, version in change.added:
+            table.add_row(f"{label} {escape(name)}", "[red]absent", escape(version))
+    out.print(table)
+    counts = ", ".join(f"{c.count} {one if c.count == 1 else many}"
+                       for one, many, c in sections[:3])
+    layers = ""
+    if a.layers and b.layers:
+        layers = (f"; layers: {found.shared_layers} shared, {found.bytes_only_a / 1e6:,.1f} MB "
+                  f"only in A, {found.bytes_only_b / 1e6:,.1f} MB only in B")
+    out.print(("the same" if found.same else f"differ: {counts}") + layers)
+    for side in (a, b):
+        for note in side.notes:
+            err.print(f"[yellow]note[/] ({escape(side.label)}): {escape(note)}")

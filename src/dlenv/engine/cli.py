@@ -80,7 +80,8 @@ class CliEngine:
         tags = tuple(t for t in row.get("RepoTags") or () if "<none>" not in t)
         self._held.add(image_id)
         return EngineImage(id=image_id, tags=tags, size=int(row.get("Size") or 0),
-                           labels=labels)
+                           labels=labels, env=tuple((row.get("Config") or {}).get("Env") or ()),
+                           diff_ids=tuple((row.get("RootFS") or {}).get("Layers") or ()))
 
     def images(self, label: str) -> list[EngineImage]:
         """Every image carrying ``label``, dangling ones included."""
@@ -114,6 +115,27 @@ class CliEngine:
         if proc.returncode != 0:
             raise EngineError(f"{self.kind} load failed: {message}",
                               fix=f"check that the {self.kind} engine runs ({self.kind} info)")
+
+    def save(self, ref: str, read: Callable[[IO[bytes]], None]) -> None:
+        """``image save`` ``ref`` as a stream that ``read`` consumes (no temp copy)."""
+        with tempfile.TemporaryFile() as errors:
+            proc = subprocess.Popen([self.exe, "image", "save", ref], stdout=subprocess.PIPE,
+                                    stderr=errors)
+            assert proc.stdout is not None
+            try:
+                with proc.stdout:
+                    read(proc.stdout)
+                    while proc.stdout.read(1 << 20):  # what ``read`` left (a tar's padding)
+                        pass
+            except BaseException:
+                proc.kill()  # ``read`` failed: end the engine's side
+                raise
+            finally:
+                proc.wait()
+            errors.seek(0)
+            message = errors.read().decode(errors="replace").strip()
+        if proc.returncode != 0:
+            raise EngineError(f"{self.kind} image save {ref} failed: {message}")
 
     def held_layers(self, label: str) -> frozenset[str]:
         """The chain ids of the layers under the images carrying ``label``, when the engine
