@@ -88,10 +88,15 @@ def _cuda(name: str) -> bool:
                             "libcufft", "libcurand", "libcusolver", "libcusparse", "libnv"))
 
 
-def _deb(deb: LockedDeb, distro: str) -> Component:
-    # pool/main/<prefix>/<source>/<file>: the pool directory is the source package's name
+def deb_source(deb: LockedDeb) -> str:
+    """The .deb's source package: pool/main/<prefix>/<source>/<file> names it ("" when the
+    path is not a pool path)."""
     parts = deb.filename.split("/")
-    source = parts[3] if len(parts) > 4 and parts[0] == "pool" else ""
+    return parts[3] if len(parts) > 4 and parts[0] == "pool" else ""
+
+
+def _deb(deb: LockedDeb, distro: str) -> Component:
+    source = deb_source(deb)
     query = f"arch={deb.architecture}" + (f"&upstream={source}" if source and source != deb.name
                                           else "") + f"&distro={distro}"
     return Component(ecosystem="deb", name=deb.name, version=deb.version,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from dlenv.cli.render import ConsoleReporter, diff_table, emit_json, out
+from dlenv.cli.render import ConsoleReporter, diff_table, emit_json, err, out, scan_table
 from dlenv.workflows.project import open_project
 
 
@@ -58,3 +58,31 @@ def cmd_diff(args: argparse.Namespace) -> int:
     else:
         diff_table(found)
     return 0 if found.same else 1
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from dlenv import __version__
+    from dlenv.audit.scan import failing, sarif
+    from dlenv.workflows.scan import scan
+
+    with ConsoleReporter() as reporter:
+        found = scan(args.dir, db=Path(args.db), profile=args.profile,
+                     ignore=Path(args.ignore) if args.ignore else None,
+                     security_suite=not args.no_security_suite, cache_dir=args.cache_dir,
+                     reporter=reporter)
+    if args.format == "json":
+        emit_json(found.to_json())
+    elif args.format == "sarif":
+        emit_json(sarif(found.findings, Path(found.target).name, __version__))
+    else:
+        scan_table(found)
+    bad = failing(found.findings, args.fail_on)
+    for entry in found.expired:
+        err.print(f"[red]error[/]: the ignore entry for {entry.id} expired on "
+                  f"{entry.expires.isoformat()} — look at the finding again, then renew or "
+                  "remove the entry")
+    if bad:
+        err.print(f"[red]{len(bad)} finding(s) at or above {args.fail_on}[/]")
+    return 1 if bad or found.expired else 0

@@ -370,6 +370,27 @@ def _check_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     _json(s)
     s.set_defaults(func=_command("audit", "cmd_diff"))
 
+    text = ("scan the locked Debian and Python packages for known vulnerabilities, offline, "
+            "against a directory or zip of OSV records")
+    s = sub.add_parser("scan", help=text, description=text + ", and Debian's security suite "
+                       "for newer .debs. Exit 1: a finding at or above --fail-on, or an expired "
+                       "ignore entry.")
+    _project_dir(s)
+    s.add_argument("--db", required=True, metavar="PATH",
+                   help="the OSV records: a directory of ID.json files or a zip of them")
+    s.add_argument("--profile", help="only the profile's image (default: every package of "
+                   "the lock)")
+    s.add_argument("--fail-on", choices=["low", "medium", "high", "critical"],
+                   help="exit 1 when a finding is at least this severe (default: never)")
+    s.add_argument("--ignore", metavar="FILE", help="accepted findings, each with a reason and "
+                   "an expiry date (default: dlenv.scan-ignore.toml beside the lock)")
+    s.add_argument("--format", choices=["text", "json", "sarif"], default="text",
+                   help="the report's form (default text)")
+    s.add_argument("--no-security-suite", action="store_true",
+                   help="do not ask Debian's -security suite for newer .debs (no network)")
+    _cache_dir(s)
+    s.set_defaults(func=_command("audit", "cmd_scan"))
+
     s = sub.add_parser("lint", help="ML-aware checks for Dockerfiles and compose files "
                                     "(and hadolint's, when installed)")
     s.add_argument("paths", nargs="*", help="Dockerfiles or compose files (default Dockerfile)")

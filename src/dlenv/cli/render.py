@@ -19,6 +19,7 @@ from dlenv.checks import FAIL
 if TYPE_CHECKING:
     from dlenv.audit.diff import Diff
     from dlenv.workflows.check import CheckReport
+    from dlenv.workflows.scan import ScanReport
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -121,3 +122,32 @@ def diff_table(found: Diff) -> None:
     for side in (a, b):
         for note in side.notes:
             err.print(f"[yellow]note[/] ({escape(side.label)}): {escape(note)}")
+
+
+def scan_table(found: ScanReport) -> None:
+    """The findings, worst first, then the newer .debs of Debian's security suite."""
+    from dlenv.audit.scan import SEVERITIES
+
+    order = sorted(found.findings, key=lambda f: -SEVERITIES.index(f.severity))
+    if order:
+        table = Table(title=f"{len(order)} known vulnerabilities in {escape(found.target)}",
+                      title_justify="left")
+        for column in ("severity", "package", "version", "advisory", "fixed in"):
+            table.add_column(column)
+        for f in order:
+            ident = f.id + (f" ({', '.join(f.aliases[:2])})" if f.aliases else "")
+            severity = f.severity + (f" {f.score}" if f.score is not None else "")
+            table.add_row(severity + (" [dim](ignored)" if f.ignored else ""),
+                          escape(f.package.shown), escape(f.package.version), escape(ident),
+                          escape(", ".join(f.fixed) or "not yet"))
+        out.print(table)
+    else:
+        out.print(f"no known vulnerabilities in {escape(found.target)}")
+    for u in found.updates:
+        out.print(f"{escape(u.name)} {escape(u.locked)} has a newer {escape(u.newer)} in "
+                  f"{escape(u.suite)}")
+    if found.updates:
+        out.print("'dlenv lock --update-base' takes them (the wheels stay as they are)")
+    out.print(f"{found.packages} packages against {found.records} OSV records")
+    for note in found.notes:
+        err.print(f"[yellow]note[/]: {escape(note)}")

@@ -1,0 +1,163 @@
+"""``scan``: the project's locked packages (or a lock file's) against an OSV database that a
+team keeps offline (a directory or zip of OSV records), plus Debian's security suite itself:
+a newer .deb there is reported with the command that takes it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import tomllib
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from packaging.utils import canonicalize_name
+
+from dlenv.audit.sbom import deb_source
+from dlenv.audit.scan import (
+    DEBIAN_RELEASES,
+    IGNORE_FILE,
+    Finding,
+    Ignore,
+    Package,
+    apply_ignores,
+    match,
+    parse_ignores,
+)
+from dlenv.errors import FetchError, IntegrityError, LockError, UsageError
+from dlenv.fsutil import shorten
+from dlenv.lock import Lock, read_lock
+from dlenv.workflows.report import Reporter, Silent
+
+MAX_RECORD = 4 << 20  # one OSV record; a bigger file is not one
+
+
+@dataclass(frozen=True, slots=True)
+class SecurityUpdate:
+    name: str
+    locked: str
+    newer: str
+    suite: str
+
+
+@dataclass(frozen=True, slots=True)
+class ScanReport:
+    target: str  # what was scanned (the lock's path)
+    packages: int
+    records: int
+    findings: tuple[Finding, ...]
+    expired: tuple[Ignore, ...]
+    updates: tuple[SecurityUpdate, ...]  # newer .debs in the -security suite
+    notes: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"target": self.target, "packages": self.packages, "records": self.records,
+                "findings": [f.to_json() for f in self.findings],
+                "expired_ignores": [{"id": i.id, "expires": i.expires.isoformat(),
+                                     "reason": i.reason} for i in self.expired],
+                "security_updates": [{"package": u.name, "locked": u.locked,
+                                      "newer": u.newer, "suite": u.suite}
+                                     for u in self.updates],
+                "notes": list(self.notes)}
+
+
+def lock_packages(lock: Lock, profile: str | None) -> list[Package]:
+    """The lock's packages as advisories name them: PyPI by canonical name, Debian by
+    source package (the binary's name is what is shown); every profile's unless one is
+    named."""
+    wheels = lock.wheels if profile is None else lock.wheels_for(profile)
+    debs = lock.debs if profile is None else lock.debs_for(profile)
+    found = [Package("PyPI", str(canonicalize_name(w.name)), w.version, w.name)
+             for w in wheels]
+    found += [Package("Debian", deb_source(d) or d.name, d.version, d.name) for d in debs]
+    return list(dict.fromkeys(found))
+
+
+def read_records(db: Path) -> Iterator[dict[str, Any]]:
+    """Every OSV record of a directory (``*.json``, at any depth) or a zip of them (the form
+    osv.dev's per-ecosystem exports take)."""
+    def parse(name: str, data: bytes) -> dict[str, Any]:
+        try:
+            record = json.loads(data)
+        except ValueError as exc:
+            raise UsageError(f"{name} in the OSV database {db} is not JSON: {exc}") from None
+        if not isinstance(record, dict) or "id" not in record:
+            raise UsageError(f"{name} in the OSV database {db} is not an OSV record")
+        return record
+
+    if db.is_dir():
+        for path in sorted(db.rglob("*.json")):
+            if path.stat().st_size <= MAX_RECORD:
+                yield parse(str(path.relative_to(db)), path.read_bytes())
+    elif zipfile.is_zipfile(db):
+        with zipfile.ZipFile(db) as archive:
+            for info in archive.infolist():
+                if info.filename.endswith(".json") and info.file_size <= MAX_RECORD:
+                    yield parse(info.filename, archive.read(info))
+    else:
+        raise UsageError(f"--db {shorten(str(db))} is neither a directory nor a zip of OSV "
+                         "records", fix="download an ecosystem's all.zip from OSV's bucket "
+                         "(or mirror it), and pass its path")
+
+
+def read_ignores(path: Path) -> tuple[Ignore, ...]:
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{path} is not TOML: {exc}") from None
+    return parse_ignores(data, str(path))
+
+
+def scan(target: str, *, db: Path, profile: str | None = None, ignore: Path | None = None,
+         security_suite: bool = True, cache_dir: str | None = None,
+         today: dt.date | None = None, reporter: Reporter | None = None) -> ScanReport:
+    """Scan a spec directory's lock (as it is) or a lock file."""
+    report = reporter or Silent()
+    path = Path(target)
+    lock_file = path / "dlenv.lock" if path.is_dir() else path
+    if not lock_file.is_file():
+        raise UsageError(f"no lock at {shorten(str(lock_file))}",
+                         fix="run 'dlenv lock' first, or name a dlenv.lock")
+    lock = read_lock(lock_file)
+    if ignore is None and (lock_file.parent / IGNORE_FILE).is_file():
+        ignore = lock_file.parent / IGNORE_FILE
+    ignores = read_ignores(ignore) if ignore is not None else ()
+    packages = lock_packages(lock, profile)
+    release = DEBIAN_RELEASES.get(lock.base.suite or "")
+    report.step(f"matching {len(packages)} packages against {db}")
+    findings: list[Finding] = []
+    records = 0
+    for record in read_records(db):
+        records += 1
+        findings += match(record, packages, release)
+    findings.sort(key=lambda f: (f.package.ecosystem, f.package.shown, f.id))
+    marked, expired = apply_ignores(findings, ignores, today or dt.date.today())
+    notes: list[str] = []
+    updates: tuple[SecurityUpdate, ...] = ()
+    if security_suite and lock.base.kind == "debian" and path.is_dir():
+        updates, note = _security_updates(path, lock, cache_dir, report)
+        notes += [note] if note else []
+    return ScanReport(target=str(lock_file), packages=len(packages), records=records,
+                      findings=tuple(marked), expired=tuple(expired), updates=updates,
+                      notes=tuple(notes))
+
+
+def _security_updates(directory: Path, lock: Lock, cache_dir: str | None, report: Reporter
+                      ) -> tuple[tuple[SecurityUpdate, ...], str | None]:
+    """The .debs of the lock that Debian's -security suite has newer (what ``dlenv lock
+    --update-base`` would take), read from the mirror; a note when it cannot be reached."""
+    from dlenv.resolve.debian import lock_debs
+    from dlenv.workflows.project import open_project
+
+    report.step(f"reading Debian {lock.base.suite}-security")
+    project = open_project(str(directory))
+    try:
+        newest = lock_debs(lock, project.spec, cache_dir=cache_dir)
+    except (FetchError, LockError, IntegrityError) as exc:
+        return (), f"Debian's security suite was not read: {exc.message}"
+    old = {d.name: d.version for d in lock.debs}
+    return tuple(SecurityUpdate(d.name, old[d.name], d.version, d.suite)
+                 for d in newest.debs
+                 if d.name in old and old[d.name] != d.version and d.security), None
