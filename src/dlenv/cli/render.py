@@ -104,13 +104,16 @@ def diff_table(found: Diff) -> None:
     sections = (("CUDA library", "CUDA libraries", found.cuda),
                 ("Python package", "Python packages", found.python_packages),
                 (".deb", ".debs", found.debs), ("env", "env", found.env))
-    for label, _, change in sections:
-        for name, x, y in change.changed:
-            table.add_row(f"{label} {escape(name)}", escape(x), escape(y))
-        for name, version in change.removed:
-            table.add_row(f"{label} {escape(name)}", escape(version), "[red]absent")
-        for name, version in change.added:
-            table.add_row(f"{label} {escape(name)}", "[red]absent", escape(version))
+    shown = 40  # rows per section: a host's hundreds of one-sided .debs are counted, not listed
+    for label, many, change in sections:
+        rows: list[tuple[str, str | None, str | None]] = list(change.changed)
+        rows += [(name, version, None) for name, version in change.removed]
+        rows += [(name, None, version) for name, version in change.added]
+        for name, x, y in rows[:shown]:
+            table.add_row(f"{label} {escape(name)}",
+                          *("[red]absent" if v is None else escape(v) for v in (x, y)))
+        if len(rows) > shown:
+            table.add_row(f"… {len(rows) - shown} more {many}", "", "[dim](--json lists all)")
     out.print(table)
     counts = ", ".join(f"{c.count} {one if c.count == 1 else many}"
                        for one, many, c in sections[:3])
