@@ -9,6 +9,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
 
+from packaging.utils import canonicalize_name
+
 from dlenv.audit.diff import (
     OS_RELEASE,
     STATUS,
@@ -58,19 +60,18 @@ def read_layer(stream: IO[bytes], facts: LayerFacts) -> None:
                     facts.status_parts.append(text)
 
 
-def _image_inventory(label: str, digest: str, config: dict[str, Any], layers: list[LayerFacts],
-                     diff_ids: list[str]) -> Inventory:
+def _image_inventory(label: str, digest: str, env: list[str], labels: dict[str, str],
+                     layers: list[LayerFacts], diff_ids: list[str]) -> Inventory:
+    """An image's side from its config's env and labels and its layers' facts."""
     python_packages, debs, python = merge_layers(layers)
     release = next((f.os_release for f in reversed(layers) if f.os_release), None)
-    env = tuple(sorted((k, v) for k, _, v in (e.partition("=") for e in (
-        config.get("config") or config.get("Config") or {}).get("Env") or [] if "=" in e)))
-    labels = (config.get("config") or config.get("Config") or {}).get("Labels") or {}
+    pairs = tuple(sorted((k, v) for k, _, v in (e.partition("=") for e in env if "=" in e)))
     return Inventory(
         label=label, kind="image", python=python,
         base=labels.get("org.opencontainers.image.base.name") or os_name(release),
         base_digest=labels.get("org.opencontainers.image.base.digest"),
         image_digest=digest, python_packages=python_packages, debs=debs,
-        env=env,
+        env=pairs,
         layers=tuple(zip(diff_ids, (f.size for f in layers), strict=False)))
 
 
@@ -91,7 +92,9 @@ def store_image(ref: str, cache_dir: str | None, report: Reporter) -> Inventory 
         with store.blob_path(blob["digest"]).open("rb") as f:
             read_layer(f, facts)
         layers.append(facts)
-    return _image_inventory(ref, found.digest, config, layers, config["rootfs"]["diff_ids"])
+    settings = config.get("config") or {}
+    return _image_inventory(ref, found.digest, settings.get("Env") or [],
+                            settings.get("Labels") or {}, layers, config["rootfs"]["diff_ids"])
 
 
 def engine_image(ref: str, report: Reporter) -> Inventory | None:
@@ -130,8 +133,8 @@ def engine_image(ref: str, report: Reporter) -> Inventory | None:
     if not manifest:
         raise EngineError(f"'{engine.exe} image save {ref}' wrote no manifest.json")
     layers = [by_member.get(path, LayerFacts()) for path in manifest[0]["Layers"]]
-    config = {"Config": {"Env": list(image.env), "Labels": dict(image.labels)}}
-    return _image_inventory(ref, image.id, config, layers, list(image.diff_ids))
+    return _image_inventory(ref, image.id, list(image.env), dict(image.labels), layers,
+                            list(image.diff_ids))
 
 
 def host_inventory(report: Reporter) -> Inventory:
@@ -145,8 +148,6 @@ def host_inventory(report: Reporter) -> Inventory:
     data = json.loads(out) if code == 0 else {"python": None, "packages": {}}
     if code != 0:
         notes.append(f"python3 did not answer: {err.strip()[-200:]}")
-    from packaging.utils import canonicalize_name
-
     packages = tuple(sorted((str(canonicalize_name(n)), v)
                             for n, v in data["packages"].items()))
     code, out, _ = run_command(["dpkg-query", "-W", "-f",
