@@ -204,6 +204,42 @@ def test_the_probe_runs_on_this_python_and_compares_versions():
     assert checks["packages"][0] == "fail" and "framework" not in checks
 
 
+# A framework whose native code kills the process on its first matrix multiply (as XLA's
+# LLVM did under TensorFlow 2.16 in a CPU image): the probe process really dies of SIGSEGV.
+_CRASHING_TF = """
+import os, signal, sys
+__version__ = "0.0+crashes"
+class sysconfig:
+    get_build_info = staticmethod(lambda: {})
+class config:
+    list_physical_devices = staticmethod(lambda kind: [])
+def device(name):
+    sys.stderr.write("LLVM ERROR: Failed to infer result type(s).\\n")
+    sys.stderr.flush()
+    os.kill(os.getpid(), signal.SIGSEGV)
+"""
+
+
+def test_a_step_that_kills_the_probe_is_that_steps_failure_with_what_ran_before(tmp_path):
+    from dlenv.verify.launch import PROBE, _observed
+
+    (tmp_path / "tensorflow").mkdir()
+    (tmp_path / "tensorflow" / "__init__.py").write_text(_CRASHING_TF)
+    request = Request(framework="tensorflow", packages=(("packaging", "0.1"),))
+    proc = subprocess.run([sys.executable, str(PROBE)], input=request.to_json(), text=True,
+                          capture_output=True, env={"PYTHONPATH": str(tmp_path)}, check=False)
+    assert proc.returncode == -11 and not proc.stdout  # no report on stdout: it died
+    seen = _observed(proc.returncode, proc.stdout, proc.stderr, "this Python")
+    checks = {c.id: c for c in evaluate(seen, expect_gpu=False, in_image=False)}
+    assert checks["import"].status == "ok"  # what ran before the crash is kept
+    assert checks["packages"].status == "fail"
+    crashed = checks["matmul /CPU:0"]
+    assert crashed.status == "fail"
+    assert "signal 11" in crashed.evidence and "LLVM ERROR" in crashed.evidence
+    assert checks["probe"].status == "warn" and "matmul on /CPU:0" in checks["probe"].summary
+    assert "train step" not in checks  # it never started
+
+
 def test_verify_on_the_host_reports_this_interpreter_and_passes_without_a_framework():
     report = verify_host()
     assert sys.executable in report.title

@@ -128,6 +128,10 @@ def _environment(seen: dict[str, Any], *, expect_gpu: bool, in_image: bool) -> l
                         f"{fw.get('import_seconds', 0):.2f} s"))
     if "error" in fw:
         checks.append(Check("probe", FAIL, f"the {name} probe stopped", fw["error"]))
+    if "died_in" in fw:  # that step's own check says how much it matters
+        checks.append(Check("probe", WARN, f"the process died in the {fw['died_in']} step; "
+                            "the steps after it did not run", fix="run it by hand in the "
+                            "image to see the crash (dlenv run)"))
     gpus = [d for d in fw.get("devices", []) if d.get("kind") == "gpu"]
     if gpus:
         checks.append(Check("devices", OK, f"{len(gpus)} GPU(s) visible", "; ".join(

@@ -90,7 +90,18 @@ def writable(dirs):
     return out
 
 
-def _step(result, key, fn):
+# Before each step the probe writes what it has seen so far to stderr, on one line after
+# this mark: a step that kills the process (a segfault in a framework's native code) is then
+# reported as that step's failure, with the steps before it, instead of as no report at all.
+SNAPSHOT = "@dlenv-probe-step "
+_SEEN = {}
+
+
+def _step(result, key, fn, label=None):
+    result[key] = {"ok": False, "running": True}
+    _SEEN["running"] = label or key
+    sys.stderr.write(SNAPSHOT + json.dumps(_SEEN, sort_keys=True) + "\n")
+    sys.stderr.flush()
     start = time.perf_counter()
     try:
         value = fn()
@@ -126,8 +137,8 @@ def probe_torch(result):
                 torch.cuda.synchronize()
             return {"max_rel_error": float((got - want).abs().max() / want.abs().max())}
 
-        _step(entry, "result", mm)
         result["matmul"].append(entry)
+        _step(entry, "result", mm, "matmul on " + entry["device"])
     target = "cuda:0" if torch.cuda.is_available() else "cpu"
 
     def train():
@@ -186,8 +197,8 @@ def probe_jax(result):
                              @ jax.device_put(b.astype("float32"), d)).astype("float64")
             return {"max_rel_error": float(abs(got - want).max() / abs(want).max())}
 
-        _step(entry, "result", mm)
         result["matmul"].append(entry)
+        _step(entry, "result", mm, "matmul on " + entry["device"])
 
     def train():
         key = jax.random.PRNGKey(0)
@@ -251,8 +262,8 @@ def probe_tensorflow(result):
             want = a @ b
             return {"max_rel_error": float(abs(got.numpy() - want).max() / abs(want).max())}
 
-        _step(entry, "result", mm)
         result["matmul"].append(entry)
+        _step(entry, "result", mm, "matmul on " + entry["device"])
 
     def train():
         tf.keras.utils.set_random_seed(0)
@@ -398,16 +409,18 @@ PROBES = {"torch": ("torch", probe_torch), "pytorch": ("torch", probe_torch),
 
 def main():
     request = json.loads(sys.stdin.read() or "{}")
-    out = {"python": platform.python_version(), "uid": os.getuid(),
-           "executable": sys.executable,
-           "packages": packages(request.get("packages", {})),
-           "dirs": writable(request.get("dirs", []))}
+    out = _SEEN
+    out.update({"python": platform.python_version(), "uid": os.getuid(),
+                "executable": sys.executable,
+                "packages": packages(request.get("packages", {})),
+                "dirs": writable(request.get("dirs", []))})
     if request.get("imports"):
         out["imports"] = imports(request["imports"])
     framework = request.get("framework")
     if framework in PROBES:
         module, fn = PROBES[framework]
         result = {"name": module}
+        out["framework"] = result
         start = time.perf_counter()
         try:
             __import__(module)
@@ -419,9 +432,9 @@ def main():
                 fn(result)
             except Exception as exc:
                 result["error"] = _error(exc)
-        out["framework"] = result
     if request.get("serve"):
         out["serve"] = probe_serve(request["serve"])
+    out.pop("running", None)
     json.dump(out, sys.stdout, indent=1, sort_keys=True)
     sys.stdout.write("\n")
 
