@@ -86,3 +86,20 @@ def cmd_scan(args: argparse.Namespace) -> int:
     if bad:
         err.print(f"[red]{len(bad)} finding(s) at or above {args.fail_on}[/]")
     return 1 if bad or found.expired else 0
+
+
+def cmd_upgrade(args: argparse.Namespace) -> int:
+    from dlenv.cli.render import upgrade_table
+    from dlenv.workflows.upgrade import UpgradeOptions, upgrade
+
+    project = open_project(args.dir)
+    options = UpgradeOptions(framework=args.framework, profile=args.profile, apply=args.apply,
+                             engine=args.engine, allow_cpu=args.allow_cpu,
+                             cache_dir=args.cache_dir)
+    with ConsoleReporter(quiet=args.json) as reporter:
+        found = upgrade(project, options, reporter)
+    if args.json:
+        emit_json(found.to_json())
+    else:
+        upgrade_table(found, asked_apply=args.apply)
+    return 0 if found.verdict.ready else 1

@@ -391,6 +391,26 @@ def _check_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     _cache_dir(s)
     s.set_defaults(func=_command("audit", "cmd_scan"))
 
+    text = "try another framework version beside the lock before adopting it"
+    s = sub.add_parser("upgrade", help=text, description=text + ": lock the candidate under "
+                       ".dlenv/upgrade/, build and verify both images, run the spec's test "
+                       "command in each, compare them. Exit 0: the candidate is ready (and "
+                       "with --apply, now the project's spec and lock); 1: it is not.")
+    _project_dir(s)
+    s.add_argument("--framework", required=True, metavar="SPEC",
+                   help="the candidate: a requirement ('tensorflow==2.16.*'), a version (2.16 "
+                   "means its newest 2.16.x) or a specifier ('>=2.16,<2.18')")
+    s.add_argument("--profile", help="the profile's image (default: the base image)")
+    s.add_argument("--apply", action="store_true",
+                   help="when the candidate is ready, make it the project's dlenv.toml and lock")
+    s.add_argument("--engine", default="docker", choices=ENGINES,
+                   help="container engine to verify and test in (default docker)")
+    s.add_argument("--allow-cpu", action="store_true",
+                   help="a CUDA image without a GPU here: verify on the CPU")
+    _cache_dir(s)
+    _json(s)
+    s.set_defaults(func=_command("audit", "cmd_upgrade"))
+
     s = sub.add_parser("lint", help="ML-aware checks for Dockerfiles and compose files "
                                     "(and hadolint's, when installed)")
     s.add_argument("paths", nargs="*", help="Dockerfiles or compose files (default Dockerfile)")

@@ -18,6 +18,7 @@ from dlenv.checks import FAIL
 
 if TYPE_CHECKING:
     from dlenv.audit.diff import Diff
+    from dlenv.audit.upgrade import Side, Upgrade
     from dlenv.workflows.check import CheckReport
     from dlenv.workflows.scan import ScanReport
 
@@ -154,3 +155,67 @@ def scan_table(found: ScanReport) -> None:
     out.print(f"{found.packages} packages against {found.records} OSV records")
     for note in found.notes:
         err.print(f"[yellow]note[/]: {escape(note)}")
+
+
+def upgrade_table(found: Upgrade, *, asked_apply: bool) -> None:
+    """The current environment and the candidate side by side, what changed, the verdict."""
+    a, b = found.current, found.candidate
+    table = Table(title=f"{escape(found.before)} → {escape(found.after)}", title_justify="left")
+    for column in ("", "current", "candidate"):
+        table.add_column(column)
+
+    def mb(n: int) -> str:
+        return f"{n / 1e6:,.0f} MB"
+
+    def checks(side: Side) -> str:
+        failed = sum(c.status == FAIL for c in side.checks)
+        warned = sum(c.status == "warn" for c in side.checks)
+        return f"{len(side.checks) - failed - warned} passed, {warned} warned, {failed} failed"
+
+    def test(side: Side) -> str:
+        if side.test is None:
+            return "—"
+        return f"{'passed' if side.test.passed else 'exit ' + str(side.test.code)} " \
+               f"in {side.test.seconds:.1f} s"
+
+    rows = (("framework", a.framework or "—", b.framework or "—"),
+            ("python", a.python, b.python), ("image", a.tag, b.tag),
+            ("size in the engine", mb(a.size), mb(b.size)),
+            ("registry size", mb(a.compressed), mb(b.compressed)),
+            ("import, s", *(f"{s.import_seconds:.2f}" if s.import_seconds is not None else "—"
+                            for s in (a, b))),
+            ("dlenv verify", checks(a), checks(b)), ("test command", test(a), test(b)))
+    for what, x, y in rows:
+        table.add_row(what, escape(x), escape(y))
+    changes = found.changes.python_packages
+    shown = 40
+    lines = [(n, x, y) for n, x, y in changes.changed]
+    lines += [(n, v, "absent") for n, v in changes.removed]
+    lines += [(n, "absent", v) for n, v in changes.added]
+    for name, x, y in lines[:shown]:
+        table.add_row(f"Python package {escape(name)}", escape(x), escape(y))
+    if len(lines) > shown:
+        table.add_row(f"… {len(lines) - shown} more Python packages", "", "(--json lists all)")
+    out.print(table)
+    d = found.changes
+    out.print(f"{changes.count} Python packages and {d.debs.count} .debs differ; layers: "
+              f"{d.shared_layers} shared, {d.bytes_only_b / 1e6:,.1f} MB new in the candidate")
+    for side in (a, b):
+        if side.test is not None and not side.test.passed:
+            err.print(f"[yellow]{side.label}[/]'s test output ends:\n{escape(side.test.tail)}")
+    for line in found.verdict.worse:
+        out.print(f"[yellow]worse[/]: {escape(line)}")
+    if found.verdict.ready:
+        out.print("[green]ready[/]: the candidate verifies" +
+                  (" and passes the tests" if b.test else " (the spec names no test command)"))
+    else:
+        out.print("[red]not ready[/]:")
+        for reason in found.verdict.reasons:
+            out.print(f"  {escape(reason)}")
+    if found.applied:
+        out.print(f"applied: {escape(found.spec_file)} and its lock are the candidate's")
+    elif asked_apply:
+        out.print("not applied: the project's spec and lock are as they were")
+    else:
+        out.print(f"the candidate's spec and lock: {escape(found.candidate_spec)}, "
+                  f"{escape(found.candidate_lock)}; '--apply' adopts it")

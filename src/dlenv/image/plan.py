@@ -219,13 +219,14 @@ def location_id(directory: str) -> str:
 def plan_build(spec: Spec, lock: Lock, *, profile: str | None = None,
                compression: str = "gzip", bytecode: bool = True,
                project: Sequence[ProjectFile] = (), for_run: bool = False,
-               location: str = "") -> BuildPlan:
+               location: str = "", variant: str = "") -> BuildPlan:
     """The image of ``spec``'s ``profile``. ``for_run``: the image development containers
     start, without the project's files (they are mounted); it has a tag of its own, so that
     what ``dlenv build`` made (and ``dlenv push`` sends) is never replaced by it.
     ``location`` (the project's absolute directory) goes into the tag as a ``location_id``,
     so that two checkouts of one project never replace each other's images; the plain
-    ``NAME:PROFILE`` stays as the alias."""
+    ``NAME:PROFILE`` stays as the alias. A ``variant`` (``dlenv upgrade``'s candidate) is
+    added to both, so that its images never replace the project's own."""
     if for_run and project:
         raise ValueError("an image for `dlenv run` has the project mounted, not copied")
     if lock.base.kind == "image" and not lock.base.digest:
@@ -289,7 +290,7 @@ def plan_build(spec: Spec, lock: Lock, *, profile: str | None = None,
         exposed_ports=chosen.ports if chosen else (),
     )
     alias = (f"{spec.name}:{profile}" if profile else f"{spec.name}:latest") \
-        + (RUN_SUFFIX if for_run else "")
+        + (f"-{variant}" if variant else "") + (RUN_SUFFIX if for_run else "")
     return BuildPlan(
         name=spec.name, tag=f"{alias}-{location_id(location)}" if location else alias,
         alias=alias, location=location, profile=profile, python=python,

@@ -87,6 +87,7 @@ class Profile:
     ports: tuple[int, ...] = ()
     env: tuple[tuple[str, str], ...] = ()
     serving: ModelServing | None = None  # dlenv's model server (serve profile, TensorFlow)
+    test: tuple[str, ...] = ()  # the command that tells this profile's image works (argv)
 
 
 # The ports a development container's servers listen on inside it (``dlenv jupyter`` and
@@ -118,15 +119,18 @@ class Spec:
     index: IndexSettings = field(default_factory=IndexSettings)
     profiles: tuple[Profile, ...] = ()
     deploy: DeployTable = field(default_factory=DeployTable)  # where profiles run on a cluster
+    test: tuple[str, ...] = ()  # the project's test command (argv), run by `dlenv upgrade`
     source: str = field(default=SPEC_FILE, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """What the digest covers: everything that decides the lock and the image (the
-        cluster settings under ``deploy`` do not)."""
+        cluster settings under ``deploy`` and the test commands do not)."""
         data = asdict(self)
         data.pop("source")
         data.pop("deploy")
+        data.pop("test")
         for profile in data["profiles"]:
+            del profile["test"]
             if not profile["tools"]:  # a key added later: specs without it keep their digest
                 del profile["tools"]
             if profile["serving"] is None:  # likewise
@@ -140,3 +144,9 @@ class Spec:
 
     def profile(self, name: str) -> Profile | None:
         return next((p for p in self.profiles if p.name == name), None)
+
+    def test_command(self, profile: str | None = None) -> tuple[str, ...]:
+        """What tells that an image of ``profile`` works: the profile's ``test``, else the
+        spec's; () when neither is set."""
+        chosen = self.profile(profile) if profile else None
+        return (chosen.test if chosen and chosen.test else ()) or self.test

@@ -62,11 +62,12 @@ MAX_REQUIREMENT = 1000
 MAX_SPEC_BYTES = 1 << 20
 TOP_KEYS = (
     "name", "framework", "accelerator", "python", "base", "packages", "apt", "user",
-    "workdir", "env", "index", "profiles", "deploy",
+    "workdir", "env", "index", "profiles", "deploy", "test",
 )
 
 
-PROFILE_KEYS = ("packages", "apt", "tools", "jupyter", "ssh", "command", "ports", "env")
+PROFILE_KEYS = ("packages", "apt", "tools", "jupyter", "ssh", "command", "ports", "env",
+                "test")
 INDEX_KEYS = ("url", "extra_urls", "ca_bundle", "allow_sdist", "pytorch_url")
 USER_KEYS = ("name", "uid", "gid")
 
@@ -191,6 +192,7 @@ def _parse_profile(c: _Collector, name: str, value: Any,
         jupyter=c.boolean(f"{key}.jupyter", table.get("jupyter")),
         ssh=c.boolean(f"{key}.ssh", table.get("ssh")),
         command=c.string_list(f"{key}.command", table.get("command")),  # argv: no shell
+        test=c.string_list(f"{key}.test", table.get("test")),
         ports=tuple(ports),
         env=parse_env(c, f"{key}.env", table.get("env")),
         serving=serving,
@@ -325,6 +327,7 @@ def parse_spec(data: dict[str, Any], *, file: str = SPEC_FILE, text: str = "",
         index=_parse_index(c, data.get("index")),
         profiles=tuple(p for p in profiles if p is not None),
         deploy=parse_deploy(c, data.get("deploy")),
+        test=c.string_list("test", data.get("test")),  # argv: no shell
         source=file,
     )
     if c.problems:
@@ -354,12 +357,18 @@ def load_spec(path: Path) -> Spec:
                                  "large for a spec", fix=f"keep it under {MAX_SPEC_BYTES} bytes")])
     try:
         text = raw.decode("utf-8")
-        data = tomllib.loads(text)
     except UnicodeDecodeError as exc:
         line = raw[:exc.start].count(b"\n") + 1
         raise SpecError([Problem(file=str(file), key="", line=line,
                                  message=f"not UTF-8 text (byte {exc.start})",
                                  fix="save the file as UTF-8")]) from None
+    return parse_spec_text(text, file)
+
+
+def parse_spec_text(text: str, file: Path) -> Spec:
+    """A spec from ``text``, as though it were ``file``'s (dlenv.toml or pyproject.toml)."""
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         m = re.search(r"line (\d+)", str(exc))
         raise SpecError([Problem(

@@ -292,7 +292,8 @@ def ready_image(project: Project, *, profile: str | None = None, for_run: bool =
     report = reporter or Silent()
     lock = fresh_lock(project, cache_dir=cache_dir, frozen=frozen, reporter=report)
     where = str(project.directory.resolve())
-    plan = plan_build(project.spec, lock, profile=profile, for_run=for_run, location=where)
+    plan = plan_build(project.spec, lock, profile=profile, for_run=for_run, location=where,
+                      variant=project.variant)
     engine = engine() if callable(engine) else engine
     store = default_store(cache_dir)
     manifest = _current(store, plan)
@@ -300,6 +301,7 @@ def ready_image(project: Project, *, profile: str | None = None, for_run: bool =
     if manifest is None:
         if not for_run:  # the project's files are walked only when they go into a build
             plan = plan_build(project.spec, lock, profile=profile, location=where,
+                              variant=project.variant,
                               project=project_files(project, report, profile=profile))
         report.step(f"building {plan.tag}")
         builder = native_builder(project.spec, cache_dir, report)

@@ -25,11 +25,15 @@ from dlenv.workflows.report import Reporter, Silent
 
 @dataclass(frozen=True, slots=True)
 class Project:
-    """A spec and the file it came from; the lock sits beside it."""
+    """A spec and the file it came from; the lock sits beside it. A ``variant`` (the
+    candidate of ``dlenv upgrade``) keeps its lock elsewhere and tags its images apart, so
+    that the project's own lock and images stay as they are."""
 
     spec: Spec
     file: Path
     config: Config = field(default_factory=Config.defaults, compare=False)  # the team's
+    variant: str = ""  # "": the project itself
+    lock_file: Path | None = None  # a variant's lock (None: dlenv.lock beside the spec)
 
     @property
     def directory(self) -> Path:
@@ -37,7 +41,7 @@ class Project:
 
     @property
     def lock_path(self) -> Path:
-        return self.file.parent / LOCK_FILE
+        return self.lock_file or self.file.parent / LOCK_FILE
 
 
 @functools.lru_cache(maxsize=8)
@@ -79,7 +83,12 @@ def open_project(directory: Path | str) -> Project:
     Debian suite (``debian.suite``), which then counts in the spec's digest."""
     file = find_spec_file(Path(directory))
     config = load_config(file.parent, fetch=published_config)
-    spec = load_spec(file)
+    return Project(team_spec(load_spec(file), config), file, config)
+
+
+def team_spec(spec: Spec, config: Config) -> Spec:
+    """``spec`` as the team's configuration makes it (the Debian suite of a spec that names
+    no base)."""
     suite = config["debian.suite"]
     if suite and spec.base == Base(kind="debian"):
         if suite not in SUITES:
@@ -87,7 +96,7 @@ def open_project(directory: Path | str) -> Project:
                               f" is not one of {', '.join(SUITES)}",
                               fix="name a suite dlenv supports, or remove the key")
         spec = replace(spec, base=Base(kind="debian", suite=suite))
-    return Project(spec, file, config)
+    return spec
 
 
 def init_project(directory: Path, *, framework: str | None = None, gpu: bool = False,
