@@ -12,7 +12,7 @@ from pathlib import Path
 from rich.markup import escape
 from rich.table import Table
 
-from dlenv.cli.render import ConsoleReporter, checks, emit_json, out
+from dlenv.cli.render import ConsoleReporter, checks, emit_json, err, out
 from dlenv.compat import FRAMEWORKS, load_matrix
 from dlenv.engine import LABEL
 from dlenv.workflows import build as build_flow
@@ -22,10 +22,18 @@ from dlenv.workflows.project import open_project
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    path = project_flow.init_project(Path(args.dir), framework=args.framework, gpu=args.gpu,
-                                     python=args.python, packages=tuple(args.package),
-                                     force=args.force)
+    path, notes = project_flow.init_project(
+        Path(args.dir), framework=args.framework, gpu=args.gpu, python=args.python,
+        packages=tuple(args.package), force=args.force,
+        source=Path(args.source) if args.source else None)
     out.print(f"wrote {path}")
+    if notes:
+        err.print(f"[yellow]not translated[/] from {escape(args.source)} (also at the top of "
+                  f"{escape(path.name)}):")
+        for note in notes:
+            err.print(f"  {escape(note)}")
+    if args.source:
+        out.print(f"next: 'dlenv lock {escape(args.dir)}' pins it")
     return 0
 
 

@@ -152,6 +152,9 @@ def _project_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     s.add_argument("--gpu", action="store_true", help="a CUDA environment")
     s.add_argument("--python", help="Python version, e.g. 3.11")
     s.add_argument("--package", action="append", default=[], help="extra pip requirement")
+    s.add_argument("--from", dest="source", metavar="FILE",
+                   help="fill it from a requirements.txt, conda environment.yml, "
+                   "pyproject.toml or Dockerfile (what has no translation is listed)")
     s.add_argument("--force", action="store_true", help="overwrite an existing dlenv.toml")
     s.set_defaults(func=_command("commands", "cmd_init"))
 

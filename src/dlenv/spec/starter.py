@@ -10,22 +10,33 @@ def _toml_list(items: Sequence[str]) -> str:
     return "[" + ", ".join(json.dumps(i) for i in items) + "]"
 
 
-def render_starter(name: str, *, framework: str | None, gpu: bool, python: str | None,
-                   packages: Sequence[str]) -> str:
+def _comment(line: str) -> str:
+    """A line of text as a TOML comment (control characters and all, made printable)."""
+    return "# " + "".join(c if c.isprintable() else " " for c in line)
+
+
+def render_starter(name: str, *, framework: str | None, accelerator: str = "cpu",
+                   python: str | None, packages: Sequence[str], apt: Sequence[str] = (),
+                   env: Sequence[tuple[str, str]] = (("PYTHONDONTWRITEBYTECODE", "1"),),
+                   workdir: str | None = None, header: Sequence[str] = ()) -> str:
+    """The starter spec; ``dlenv init --from`` fills it from another file and puts what it
+    could not translate in the ``header`` (as comments)."""
     fw_line = (f"framework = {json.dumps(framework)}" if framework
                else '# framework = "tensorflow==2.15.*"   # or "pytorch==2.5.*", "jax", none')
     py_line = (f"python = {json.dumps(python)}" if python
                else '# python = "3.11"   # default: the newest the framework and Debian agree on')
+    notes = "".join(_comment(line) + "\n" for line in header)
+    env_lines = "".join(f"{key} = {json.dumps(value)}\n" for key, value in env)
     return f"""\
 # dlenv.toml: one spec for the whole team's environment. Docs: `dlenv --help`.
-name = {json.dumps(name)}
+{notes}name = {json.dumps(name)}
 {fw_line}
-accelerator = "{'cuda' if gpu else 'cpu'}"   # "cpu", "cuda", or a CUDA major: "cuda12"
+accelerator = {json.dumps(accelerator)}   # "cpu", "cuda", or a CUDA major: "cuda12"
 {py_line}
 # base = "debian:bookworm"   # assembled from .deb packages; or any image reference
 packages = {_toml_list(packages)}   # extra pip requirements (PEP 508)
-apt = []   # extra Debian packages
-workdir = "/workspace"
+apt = {_toml_list(apt)}   # extra Debian packages
+workdir = {json.dumps(workdir or "/workspace")}
 
 [user]   # the image runs as this non-root user
 name = "dlenv"
@@ -33,8 +44,7 @@ uid = 1000
 gid = 1000
 
 [env]
-PYTHONDONTWRITEBYTECODE = "1"
-
+{env_lines}
 # [index]   # package index settings; PIP_INDEX_URL / UV_INDEX_URL are honoured too
 # url = "https://pypi.example.internal/simple"
 # extra_urls = []

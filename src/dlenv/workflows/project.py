@@ -5,12 +5,21 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
+from dlenv.audit.importing import (
+    Imported,
+    from_conda,
+    from_dockerfile,
+    from_pyproject,
+    from_requirements,
+    kind_of,
+    spec_name,
+)
 from dlenv.cache import default_cache_dir, host_bundle, http_client
 from dlenv.config import Config, load_config
-from dlenv.errors import ConfigError, LockError, SpecError, StaleLockError, UsageError
-from dlenv.fsutil import write_atomic
+from dlenv.errors import BuildError, ConfigError, LockError, SpecError, StaleLockError, UsageError
+from dlenv.fsutil import inside, write_atomic
 from dlenv.image.model import model_versions
 from dlenv.image.project import ProjectFile, collect_project, credential_like
 from dlenv.lock import LOCK_FILE, Lock, read_lock, write_lock
@@ -101,22 +110,87 @@ def team_spec(spec: Spec, config: Config) -> Spec:
 
 def init_project(directory: Path, *, framework: str | None = None, gpu: bool = False,
                  python: str | None = None, packages: tuple[str, ...] = (),
-                 force: bool = False) -> Path:
-    """Write a commented starter spec in ``directory``; its path."""
+                 force: bool = False, source: Path | None = None) -> tuple[Path, tuple[str, ...]]:
+    """Write a commented starter spec in ``directory``, filled from ``source`` (a
+    requirements.txt, environment.yml, pyproject.toml or Dockerfile) when given; the options
+    win over what the file says. Its path, and what the file held that has no translation."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / SPEC_FILE
     if path.exists() and not force:
         raise UsageError(f"{path} exists", fix="pass --force to overwrite it")
-    name = "".join(c if c.isalnum() or c in "._-" else "-"
-                   for c in directory.resolve().name.lower()) or "env"
-    path.write_text(render_starter(name, framework=framework, gpu=gpu, python=python,
-                                   packages=list(packages)))
+    found = read_source(source) if source is not None else None
+    if found is not None and found.python and not python:
+        from dlenv.compat import load_matrix
+
+        matrix = load_matrix()
+        if matrix.suite_for_python(found.python) is None:
+            have = ", ".join(f"{s.name} {s.python}" for s in matrix.suites)
+            found = replace(found, python=None, notes=(*found.notes, (
+                f"python {found.python}: no Debian suite has it ({have}); dlenv picks the "
+                "newest the framework supports (or base = \"python:"
+                f"{found.python}-slim\" from a registry keeps it)")))
+    fallback = "".join(c if c.isalnum() or c in "._-" else "-"
+                       for c in directory.resolve().name.lower()) or "env"
+    accelerator = "cuda" if gpu else found.accelerator if found else "cpu"
+    header: tuple[str, ...] = ()
+    if found is not None and source is not None:
+        header = (f"Made by 'dlenv init --from {source.name}'. Not translated:",
+                  *(f"  {note}" for note in found.notes)) if found.notes else (
+                  f"Made by 'dlenv init --from {source.name}'.",)
+    text = render_starter(
+        spec_name(found.name if found else None, fallback) if found else fallback,
+        framework=framework or (found.framework if found else None), accelerator=accelerator,
+        python=python or (found.python if found else None),
+        packages=[*(found.packages if found else ()), *packages],
+        apt=found.apt if found else (), workdir=found.workdir if found else None,
+        env=found.env if found and found.env else (("PYTHONDONTWRITEBYTECODE", "1"),),
+        header=header)
+    write_atomic(path, text.encode())
     try:
         load_spec(path)  # a starter that does not parse is a bug or a bad --framework
     except SpecError:
         path.unlink()
         raise
-    return path
+    return path, found.notes if found else ()
+
+
+def read_source(source: Path) -> Imported:
+    """What ``source`` says about an environment (``dlenv init --from``)."""
+    import tomllib
+
+    import yaml
+
+    kind = kind_of(PurePosixPath(source.name))
+    if kind is None:
+        raise UsageError(f"{source}: cannot tell what this file is",
+                         fix="name a requirements*.txt, environment.yml, pyproject.toml or "
+                             "Dockerfile")
+    if not source.is_file() or source.stat().st_size > 1 << 20:
+        raise UsageError(f"{source}: not a file of at most 1 MiB", fix="name the file itself")
+    text = source.read_text(encoding="utf-8", errors="replace")
+    where = source.name
+    try:
+        if kind == "conda":
+            return from_conda(yaml.safe_load(text), where)
+        if kind == "pyproject":
+            return from_pyproject(tomllib.loads(text), where)
+    except (yaml.YAMLError, tomllib.TOMLDecodeError) as exc:
+        raise UsageError(f"{source}: cannot be read ({str(exc).splitlines()[0]})",
+                         fix="fix the file's syntax") from None
+    if kind == "requirements":
+        return from_requirements(text, where)
+
+    def beside(name: str) -> str | None:
+        """A file the Dockerfile names (pip -r), only from the Dockerfile's own directory."""
+        try:
+            found = inside(source.parent, name, follow_last=True)
+        except BuildError:
+            return None
+        if not found.is_file() or found.stat().st_size > 1 << 20:
+            return None
+        return found.read_text(encoding="utf-8", errors="replace")
+
+    return from_dockerfile(text, where, beside)
 
 
 def resolve_project(project: Project) -> Target:
