@@ -120,3 +120,43 @@ def test_the_exported_requirements_and_pylock_install_the_locked_versions(tmp_pa
             name, _, version = info.name.removesuffix(".dist-info").partition("-")
             found.add((str(canonicalize_name(name)), version))
         assert found == want, (fmt, sorted(found ^ want))
+
+
+def test_the_sbom_pushed_with_an_image_is_read_back_from_the_registry(tmp_path, registry,
+                                                                        shared_cache):
+    """Debian's docker-registry has no referrers API, so the push keeps the referrers tag's
+    index (sha256-<hex>); `dlenv sbom REF` finds the SBOM there and checks every digest."""
+    import urllib.request
+
+    root = tmp_path / "python-base"
+    shutil.copytree(EXAMPLES / "python-base", root)
+    env = {"DLENV_CACHE_DIR": str(shared_cache)}
+    ref = f"{registry}/team/sbom-base:1"
+    artifacts = {}
+    for fmt in ("cyclonedx", "spdx"):
+        pushed = run_dlenv("push", ref, str(root), "--sbom", "--sbom-format", fmt, "--json",
+                           env=env, timeout=900)
+        assert pushed.returncode == 0, pushed.stderr[-3000:]
+        result = json.loads(pushed.stdout)
+        artifacts[fmt], image = result["sbom"], result["digest"]
+        assert artifacts[fmt].startswith("sha256:")
+
+    for fmt, read_as in (("cyclonedx", ref), ("spdx", f"{registry}/team/sbom-base@{image}")):
+        local = run_dlenv("sbom", str(root), "--format", fmt, "--frozen", env=env, timeout=900)
+        fetched = run_dlenv("sbom", read_as, "--format", fmt, env=env, timeout=300)
+        assert fetched.returncode == 0, fetched.stderr[-2000:]
+        assert json.loads(fetched.stdout) == json.loads(local.stdout)  # the very document
+
+    tag = image.replace(":", "-")
+    with urllib.request.urlopen(urllib.request.Request(
+            f"http://{registry}/v2/team/sbom-base/manifests/{tag}",
+            headers={"Accept": "application/vnd.oci.image.index.v1+json"})) as r:
+        index = json.loads(r.read())
+    listed = {m["artifactType"]: m["digest"] for m in index["manifests"]}
+    assert listed == {"application/vnd.cyclonedx+json": artifacts["cyclonedx"],
+                      "application/spdx+json": artifacts["spdx"]}
+
+    bare = f"{registry}/team/sbom-bare:1"
+    assert run_dlenv("push", bare, str(root), env=env, timeout=900).returncode == 0
+    missing = run_dlenv("sbom", bare, env=env, timeout=300)
+    assert missing.returncode == 2 and "has no cyclonedx SBOM" in missing.stderr

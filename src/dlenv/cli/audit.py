@@ -11,8 +11,21 @@ from dlenv.workflows.project import open_project
 
 
 def cmd_sbom(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from dlenv.spec import IMAGE_RE
     from dlenv.workflows import audit
 
+    if not Path(args.dir).exists() and IMAGE_RE.fullmatch(args.dir) and "/" in args.dir:
+        with ConsoleReporter() as reporter:  # a registry reference: the SBOM pushed with it
+            fetched = audit.fetch_sbom(args.dir, args.format, output=args.output,
+                                       reporter=reporter)
+        if fetched.written is None:
+            sys.stdout.write(fetched.text.rstrip("\n") + "\n")
+        else:
+            out.print(f"wrote {fetched.written}: the {args.format} SBOM {fetched.artifact} "
+                      f"of {args.dir} ({fetched.image})")
+        return 0
     project = open_project(args.dir)
     options = audit.SbomOptions(profile=args.profile, format=args.format, output=args.output,
                                 frozen=args.frozen, cache_dir=args.cache_dir)

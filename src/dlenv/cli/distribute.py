@@ -28,16 +28,20 @@ def cmd_push(args: argparse.Namespace) -> int:
     with ConsoleReporter(quiet=args.json) as reporter:
         pushed = registry_flow.push(project, ref, profile=args.profile,
                                     frozen=args.frozen, cache_dir=args.cache_dir,
+                                    sbom=args.sbom_format if args.sbom else None,
                                     reporter=reporter)
     if args.json:
         emit_json({"ref": str(pushed.ref), "digest": pushed.digest,
                    "blobs_sent": pushed.blobs_sent, "image": pushed.image,
-                   "layers": pushed.layers, "built": pushed.built})
+                   "layers": pushed.layers, "built": pushed.built, "sbom": pushed.sbom})
     else:
         how = "built now" if pushed.built else "as built"
         out.print(f"pushed {pushed.image} ({pushed.layers} layers, {how} from the current "
                   f"lock) as {pushed.ref}@{pushed.digest} ({pushed.blobs_sent} blobs sent, the "
                   "rest were there)", soft_wrap=True)
+        if pushed.sbom:
+            out.print(f"with its {args.sbom_format} SBOM {pushed.sbom} referring to it "
+                      f"('dlenv sbom {pushed.ref}' reads it back)", soft_wrap=True)
     return 0
 
 

@@ -225,6 +225,10 @@ def _image_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                                          "under the team configuration's registry.push)")
     _project_dir(s)
     s.add_argument("--profile", help="the profile's image (default: the base image)")
+    s.add_argument("--sbom", action="store_true", help="attach the image's SBOM as an "
+                   "artifact that refers to it (the referrers API, else the referrers tag)")
+    s.add_argument("--sbom-format", choices=["cyclonedx", "spdx"], default="cyclonedx",
+                   help="the attached SBOM's format (default cyclonedx)")
     _cache_dir(s)
     _json(s)
     _frozen(s)
@@ -336,8 +340,12 @@ def _check_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     text = ("write the software bill of materials of the project's image: every .deb and "
             "Python distribution by hash, the image's digest as the subject")
     s = sub.add_parser("sbom", help=text, description=text + " (CycloneDX 1.6 or SPDX 2.3 "
-                       "JSON, validated; the image is built first, not loaded).")
-    _project_dir(s)
+                       "JSON, validated; the image is built first, not loaded). Given a "
+                       "registry reference instead of a directory, the SBOM pushed with that "
+                       "image ('dlenv push --sbom'), fetched and checked.")
+    s.add_argument("dir", nargs="?", default=".", metavar="DIR|REF",
+                   help="the project directory (default: the current one), or an image in a "
+                   "registry (registry/repository:tag or @digest)")
     s.add_argument("--profile", help="the profile's image (default: the base image)")
     s.add_argument("--format", choices=["cyclonedx", "spdx"], default="cyclonedx",
                    help="the document's format (default cyclonedx)")

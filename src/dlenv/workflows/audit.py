@@ -68,6 +68,46 @@ def sbom(project: Project, options: SbomOptions, reporter: Reporter | None = Non
     return Sbom(text, subject, components, written)
 
 
+@dataclass(frozen=True, slots=True)
+class FetchedSbom:
+    text: str
+    image: str  # the image's digest, which the SBOM's artifact refers to
+    artifact: str  # the artifact's manifest digest
+    written: Path | None
+
+
+def fetch_sbom(ref: str, fmt: Format = "cyclonedx", *, output: str | None = None,
+               reporter: Reporter | None = None) -> FetchedSbom:
+    """The SBOM pushed with an image (``dlenv push --sbom``), read back from the registry:
+    the image's digest resolved from ``ref``, its referrers of the format's artifact type
+    listed (the referrers API, else the referrers tag), the newest fetched, digests checked."""
+    from dlenv.oci.referrers import ARTIFACT_TYPES, fetch, referrers
+    from dlenv.oci.registry import Reference, RegistryClient
+
+    report = reporter or Silent()
+    target = Reference.parse(ref)
+    client = RegistryClient()
+    try:
+        report.step(f"resolving {target}")
+        image = client.resolve_digest(target)
+        found = referrers(client, target, image, ARTIFACT_TYPES[fmt])
+        if not found:
+            raise UsageError(f"{ref} ({image}) has no {fmt} SBOM in its registry",
+                             fix="push it with 'dlenv push --sbom', or ask for the other "
+                                 "--format")
+        newest = max(found, key=lambda m: str((m.get("annotations") or {}).get(
+            "org.opencontainers.image.created", "")))
+        report.step(f"fetching {newest['digest']}")
+        data = fetch(client, target, image, newest)
+    finally:
+        client.close()
+    written = None
+    if output:
+        written = Path(output)
+        write_atomic(written, data)
+    return FetchedSbom(data.decode(), image, newest["digest"], written)
+
+
 def export(project: Project, fmt: Export, *, profile: str | None = None,
            output: str | None = None, frozen: bool = False, cache_dir: str | None = None,
            reporter: Reporter | None = None) -> tuple[str, Path | None]:

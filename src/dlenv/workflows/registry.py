@@ -9,12 +9,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dlenv.audit.sbom import Format
 from dlenv.cache import default_cache_dir
 from dlenv.config import HOST, REPOSITORY, TEAM_FILE
 from dlenv.engine import detect
-from dlenv.errors import UsageError
+from dlenv.errors import IntegrityError, UsageError
 from dlenv.fsutil import canonical_json, write_atomic
 from dlenv.image import location_id, lock_digest
+from dlenv.oci.image import rfc3339
+from dlenv.oci.referrers import ARTIFACT_TYPES, attach
 from dlenv.oci.registry import Reference, RegistryClient
 from dlenv.oci.store import default_store
 from dlenv.workflows.build import load_image, ready_image
@@ -30,6 +33,7 @@ class Pushed:
     image: str  # the store's tag that was pushed
     layers: int
     built: bool  # it was built (or rebuilt) first
+    sbom: str | None = None  # the digest of the SBOM artifact that refers to it
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,22 +116,41 @@ def push_target(project: Project, ref: str | None, profile: str | None) -> Refer
 
 
 def push(project: Project, ref: str | None, *, profile: str | None = None,
-         frozen: bool = False, cache_dir: str | None = None,
+         frozen: bool = False, cache_dir: str | None = None, sbom: Format | None = None,
          reporter: Reporter | None = None) -> Pushed:
     """Push the profile's image as ``ref`` (None: where the team configuration says): what
     ``dlenv build`` made when it was built from the project's spec and lock as they are now,
-    else built first (locking when needed)."""
+    else built first (locking when needed). With ``sbom``, its SBOM in that format goes
+    with it, as an artifact that refers to the image (``dlenv sbom REF`` reads it back)."""
     report = reporter or Silent()
     target = push_target(project, ref, profile)  # a bad reference fails before any work
     ready = ready_image(project, profile=profile, frozen=frozen, cache_dir=cache_dir,
                         reporter=report)
+    document = None
+    if sbom is not None:
+        from dlenv.workflows.audit import SbomOptions
+        from dlenv.workflows.audit import sbom as make_sbom
+
+        document = make_sbom(project, SbomOptions(profile=profile, format=sbom, frozen=True,
+                                                  cache_dir=cache_dir), report)
+        if document.subject.digest != ready.manifest.digest:  # the same lock, the same image
+            raise IntegrityError(f"the SBOM describes {document.subject.digest}, not the "
+                                 f"image pushed ({ready.manifest.digest})", fix="build again")
     store = default_store(cache_dir)
     client = RegistryClient()
     pushed_to = PushedRepositories(default_cache_dir(cache_dir) / "pushed.json")
+    attached = None
     try:
         report.step(f"pushing {ready.tag} to {target}")
         digest, sent = client.push(store, ready.manifest, target,
                                    mount_from=pushed_to.get(target.registry))
+        if document is not None and sbom is not None:
+            report.step(f"attaching its {sbom} SBOM")
+            attached = attach(client, store, target, ready.manifest, ARTIFACT_TYPES[sbom],
+                              document.text.encode(), {
+                                  "org.opencontainers.image.created":
+                                      rfc3339(ready.lock.source_date_epoch),
+                                  "dev.dlenv.sbom.format": sbom})
     finally:
         client.close()
     pushed_to.add(target.registry, target.repository)
@@ -135,7 +158,7 @@ def push(project: Project, ref: str | None, *, profile: str | None = None,
                                f"@{digest}", lock_digest(ready.lock))
     return Pushed(ref=target, digest=digest, blobs_sent=sent, image=ready.tag,
                   layers=len(store.read_json(ready.manifest.digest)["layers"]),
-                  built=ready.built)
+                  built=ready.built, sbom=attached)
 
 
 def pull(ref: str, *, load: bool = False, tag: str | None = None,
