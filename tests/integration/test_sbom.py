@@ -156,6 +156,13 @@ def test_the_sbom_pushed_with_an_image_is_read_back_from_the_registry(tmp_path, 
     assert listed == {"application/vnd.cyclonedx+json": artifacts["cyclonedx"],
                       "application/spdx+json": artifacts["spdx"]}
 
+    # dlenv diff and scan read an image in a registry: pulled into an empty store, checked
+    fresh = {"DLENV_CACHE_DIR": str(tmp_path / "fresh-cache")}
+    same = run_dlenv("diff", str(root), f"{registry}/team/sbom-base@{image}", "--json",
+                     env=fresh, timeout=600)
+    assert same.returncode == 0, same.stdout[-3000:] + same.stderr[-2000:]
+    assert json.loads(same.stdout)["b"]["image_digest"] == image
+
     bare = f"{registry}/team/sbom-bare:1"
     assert run_dlenv("push", bare, str(root), env=env, timeout=900).returncode == 0
     missing = run_dlenv("sbom", bare, env=env, timeout=300)

@@ -43,3 +43,24 @@ def test_a_real_lock_with_old_pins_gets_their_advisories_and_the_security_suite(
     text = run_dlenv("scan", str(root), "--db", str(OSV), "--cache-dir", str(cache),
                      timeout=600)
     assert text.returncode == 0 and "GHSA-j8r2-6x86-q33q" in text.stdout
+
+
+def test_an_image_is_scanned_from_its_layers_like_its_lock(tmp_path_factory):
+    """The same project built: its image in dlenv's store, read from its layers (dist-info
+    names, dpkg's database with source packages), gives the lock's findings."""
+    root, cache = locked_project(tmp_path_factory, {"dlenv.toml": SPEC})
+    built = run_dlenv("build", str(root), "--cache-dir", str(cache), "--json", timeout=900)
+    assert built.returncode == 0, built.stderr[-2000:]
+    tag = json.loads(built.stdout)["tag"]
+    r = run_dlenv("scan", tag, "--db", str(OSV), "--format", "json", "--cache-dir",
+                  str(cache), timeout=600)
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    assert report["target"] == tag and report["notes"] == []
+    found = {(f["id"], f["package"], f["version"]) for f in report["findings"]}
+    assert found == {("GHSA-j8r2-6x86-q33q", "requests", "2.25.1"),
+                     ("GHSA-v845-jxx5-vc9f", "urllib3", "1.26.4")}
+    locked = json.loads(run_dlenv("scan", str(root), "--db", str(OSV), "--format", "json",
+                                  "--no-security-suite", "--cache-dir", str(cache)).stdout)
+    # every .deb and wheel of the lock is in the image (the image has pip's own too)
+    assert report["packages"] >= locked["packages"] > 50

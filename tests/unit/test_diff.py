@@ -14,6 +14,8 @@ from dlenv.audit.diff import (
     LayerFacts,
     compare,
     cuda_libraries,
+    dpkg_packages,
+    dpkg_sources,
     lock_inventory,
     merge_layers,
     os_name,
@@ -27,6 +29,12 @@ SITE = "usr/local/lib/python3.11/dist-packages"
 STATUS = """Package: libc6
 Status: install ok installed
 Version: 2.36-9+deb12u13
+Source: glibc
+
+Package: libgcc-s1
+Status: install ok installed
+Version: 12.2.0-14+b1
+Source: gcc-12 (12.2.0-14)
 
 Package: libcudnn8
 Status: install ok installed
@@ -68,9 +76,15 @@ def test_an_images_packages_are_read_from_its_layers_whiteouts_included():
         f"{SITE}/numpy-2.0.0.dist-info/METADATA": b"",
         f"{SITE}/.wh.requests-2.31.0.dist-info": b"",
     }, gz=False))
-    packages, debs, python = merge_layers([bottom, top])
+    packages, status, python = merge_layers([bottom, top])
+    debs = dpkg_packages(status)
     assert packages == (("numpy", "2.0.0"), ("typing-extensions", "4.9.0"))
-    assert debs == (("libc6", "2.36-9+deb12u13"), ("libcudnn8", "8.9.7.29-1+cuda12.2"))
+    assert debs == (("libc6", "2.36-9+deb12u13"), ("libcudnn8", "8.9.7.29-1+cuda12.2"),
+                    ("libgcc-s1", "12.2.0-14+b1"))
+    # what advisories name: the source package, at the source's version when it differs
+    assert dpkg_sources(status) == (("libc6", "glibc", "2.36-9+deb12u13"),
+                                    ("libcudnn8", "libcudnn8", "8.9.7.29-1+cuda12.2"),
+                                    ("libgcc-s1", "gcc-12", "12.2.0-14"))
     assert python == "3.11"
     assert os_name(bottom.os_release) == "debian bookworm"
     assert cuda_libraries(packages, debs) == {"cudnn": "8.9.7.29-1"}

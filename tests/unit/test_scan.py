@@ -199,3 +199,19 @@ def test_the_report_in_json_and_sarif_and_the_exit_code(tmp_path):
                         "--no-security-suite", "--fail-on", "low")
     assert current.returncode == 0, current.stdout  # today's pins: none of the four
     assert "no known vulnerabilities" in current.stdout
+
+
+def test_an_images_debs_are_matched_by_their_source_package_and_its_version():
+    from dlenv.audit.diff import Inventory
+    from dlenv.workflows.scan import image_packages
+
+    image = Inventory(label="img", kind="image", python_packages=(("requests", "2.25.1"),),
+                      debs=(("libc6", "2.36-9+deb12u1"), ("libgcc-s1", "12.2.0-14+b1"),
+                            ("mystery", "1.0")),
+                      deb_sources=(("libc6", "glibc", "2.36-9+deb12u1"),
+                                   ("libgcc-s1", "gcc-12", "12.2.0-14")))
+    assert image_packages(image) == [
+        Package("PyPI", "requests", "2.25.1", "requests"),
+        Package("Debian", "glibc", "2.36-9+deb12u1", "libc6"),
+        Package("Debian", "gcc-12", "12.2.0-14", "libgcc-s1"),
+        Package("Debian", "mystery", "1.0", "mystery")]

@@ -11,7 +11,7 @@ the layers the two share with the bytes that differ.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +44,7 @@ class Inventory:
     debs: Pairs = ()  # (package, version), sorted
     env: Pairs = ()
     layers: tuple[tuple[str, int], ...] = ()  # (diff id, bytes), bottom first
+    deb_sources: tuple[tuple[str, str, str], ...] = ()  # (package, source, its version)
     driver: str | None = None  # the NVIDIA driver (the host's)
     notes: tuple[str, ...] = ()  # what this side could not tell
 
@@ -132,9 +133,10 @@ def os_name(os_release: str | None) -> str | None:
     return fields.get("PRETTY_NAME") or fields.get("ID")
 
 
-def merge_layers(layers: Iterable[LayerFacts]) -> tuple[Pairs, Pairs, str | None]:
-    """The Python packages, .debs and Python version of the file system the layers make,
-    bottom first: a later layer's whiteout removes what an earlier one added."""
+def merge_layers(layers: Iterable[LayerFacts]) -> tuple[Pairs, str, str | None]:
+    """The Python packages, dpkg's database (as ``dpkg_packages`` reads it) and the Python
+    version of the file system the layers make, bottom first: a later layer's whiteout
+    removes what an earlier one added."""
     dists: dict[str, str] = {}
     status = ""
     parts: list[str] = []
@@ -149,21 +151,32 @@ def merge_layers(layers: Iterable[LayerFacts]) -> tuple[Pairs, Pairs, str | None
         parts += layer.status_parts
         pythons |= layer.pythons
     packages = sorted({(n, v) for n, _, v in (d.partition(" ") for d in dists.values())})
-    debs = dpkg_packages("\n\n".join([status, *parts]))
     python = max(pythons, key=lambda v: tuple(map(int, v.split("."))), default=None)
-    return tuple(packages), debs, python
+    return tuple(packages), "\n\n".join([status, *parts]), python
 
 
 def dpkg_packages(text: str) -> Pairs:
     """The installed packages of a dpkg status database (``Status: install ok installed``)."""
+    return tuple(sorted({(name, version) for name, version, _, _ in _installed(text)}))
+
+
+def dpkg_sources(text: str) -> tuple[tuple[str, str, str], ...]:
+    """(package, source package, source version) of each installed package: what Debian's
+    advisories name (``Source: glibc``, or ``Source: gcc-12 (12.2.0-14)`` when the
+    binary's version is not the source's)."""
+    return tuple(sorted({(name, source, source_version)
+                         for name, _, source, source_version in _installed(text)}))
+
+
+def _installed(text: str) -> Iterator[tuple[str, str, str, str]]:
     from debian.deb822 import Deb822
 
-    found = []
     for para in Deb822.iter_paragraphs(text.splitlines()):
         if para.get("Package") and para.get("Version") and \
                 para.get("Status", "install ok installed").endswith(" installed"):
-            found.append((para["Package"], para["Version"]))
-    return tuple(sorted(set(found)))
+            source, _, rest = para.get("Source", para["Package"]).partition(" ")
+            version = rest.strip().strip("()") or para["Version"]
+            yield para["Package"], para["Version"], source or para["Package"], version
 
 
 # --- the comparison ---------------------------------------------------------------------

@@ -386,7 +386,9 @@ def _check_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     s = sub.add_parser("scan", help=text, description=text + ", and Debian's security suite "
                        "for newer .debs. Exit 1: a finding at or above --fail-on, or an expired "
                        "ignore entry.")
-    _project_dir(s)
+    s.add_argument("dir", nargs="?", default=".", metavar="DIR|LOCK|IMAGE",
+                   help="a project directory (its lock), a dlenv.lock, or an image in dlenv's "
+                   "store, the engine or a registry, read from its layers (default: .)")
     s.add_argument("--db", required=True, metavar="PATH",
                    help="the OSV records: a directory of ID.json files or a zip of them")
     s.add_argument("--profile", help="only the profile's image (default: every package of "

@@ -19,6 +19,7 @@ from dlenv.audit.diff import (
     LayerFacts,
     compare,
     dpkg_packages,
+    dpkg_sources,
     lock_inventory,
     merge_layers,
     note_member,
@@ -63,15 +64,15 @@ def read_layer(stream: IO[bytes], facts: LayerFacts) -> None:
 def _image_inventory(label: str, digest: str, env: list[str], labels: dict[str, str],
                      layers: list[LayerFacts], diff_ids: list[str]) -> Inventory:
     """An image's side from its config's env and labels and its layers' facts."""
-    python_packages, debs, python = merge_layers(layers)
+    python_packages, status, python = merge_layers(layers)
     release = next((f.os_release for f in reversed(layers) if f.os_release), None)
     pairs = tuple(sorted((k, v) for k, _, v in (e.partition("=") for e in env if "=" in e)))
     return Inventory(
         label=label, kind="image", python=python,
         base=labels.get("org.opencontainers.image.base.name") or os_name(release),
         base_digest=labels.get("org.opencontainers.image.base.digest"),
-        image_digest=digest, python_packages=python_packages, debs=debs,
-        env=pairs,
+        image_digest=digest, python_packages=python_packages, debs=dpkg_packages(status),
+        deb_sources=dpkg_sources(status), env=pairs,
         layers=tuple(zip(diff_ids, (f.size for f in layers), strict=False)))
 
 
@@ -197,9 +198,34 @@ def read_side(arg: str, *, profile: str | None = None, cache_dir: str | None = N
         raise UsageError(f"{shorten(arg)} is neither a directory, a lock file nor an image",
                          fix="name a spec directory, a dlenv.lock, an image tag or --host")
     found = store_image(arg, cache_dir, report) or engine_image(arg, report)
+    if found is None and _names_registry(arg):
+        found = registry_image(arg, cache_dir, report)
     if found is None:
         raise UsageError(f"no image {shorten(arg)} in dlenv's store or the engine",
                          fix="build it ('dlenv build'), pull it, or name a directory")
+    return found
+
+
+def _names_registry(ref: str) -> bool:
+    """Whether ``ref`` names its registry (``host[:port]/…``), as Docker tells them apart."""
+    first, slash, _ = ref.partition("/")
+    return bool(slash) and ("." in first or ":" in first or first == "localhost")
+
+
+def registry_image(ref: str, cache_dir: str | None, report: Reporter) -> Inventory:
+    """An image in a registry: pulled into dlenv's store (layers checked by digest, those
+    the store has not sent again), then read there."""
+    from dlenv.oci.registry import Reference, RegistryClient
+    from dlenv.oci.store import default_store
+
+    client = RegistryClient()
+    try:
+        report.step(f"pulling {ref}")
+        client.pull(Reference.parse(ref), default_store(cache_dir), tag=ref)
+    finally:
+        client.close()
+    found = store_image(ref, cache_dir, report)
+    assert found is not None  # just tagged
     return found
 
 

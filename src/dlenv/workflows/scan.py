@@ -15,6 +15,7 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
+from dlenv.audit.diff import Inventory
 from dlenv.audit.sbom import deb_source
 from dlenv.audit.scan import (
     DEBIAN_RELEASES,
@@ -29,6 +30,7 @@ from dlenv.audit.scan import (
 from dlenv.errors import FetchError, IntegrityError, LockError, UsageError
 from dlenv.fsutil import shorten
 from dlenv.lock import Lock, read_lock
+from dlenv.spec import IMAGE_RE
 from dlenv.workflows.report import Reporter, Silent
 
 MAX_RECORD = 4 << 20  # one OSV record; a bigger file is not one
@@ -110,22 +112,45 @@ def read_ignores(path: Path) -> tuple[Ignore, ...]:
     return parse_ignores(data, str(path))
 
 
+def image_packages(image: Inventory) -> list[Package]:
+    """An image's packages as advisories name them, read from its layers (``dlenv diff``'s
+    side): any image, not only dlenv's."""
+    found = [Package("PyPI", name, version, name) for name, version in image.python_packages]
+    sources = {name: (source, version) for name, source, version in image.deb_sources}
+    for name, version in image.debs:
+        source, source_version = sources.get(name, (name, version))
+        found.append(Package("Debian", source, source_version, name))
+    return list(dict.fromkeys(found))
+
+
 def scan(target: str, *, db: Path, profile: str | None = None, ignore: Path | None = None,
          security_suite: bool = True, cache_dir: str | None = None,
          today: dt.date | None = None, reporter: Reporter | None = None) -> ScanReport:
-    """Scan a spec directory's lock (as it is) or a lock file."""
+    """Scan a spec directory's lock (as it is), a lock file, or an image (in dlenv's store,
+    the engine or a registry: its packages read from its layers)."""
     report = reporter or Silent()
     path = Path(target)
     lock_file = path / "dlenv.lock" if path.is_dir() else path
-    if not lock_file.is_file():
+    lock = None
+    if lock_file.is_file():
+        lock = read_lock(lock_file)
+        packages = lock_packages(lock, profile)
+        release = DEBIAN_RELEASES.get(lock.base.suite or "")
+        where = lock_file.parent
+    elif not path.exists() and IMAGE_RE.fullmatch(target):
+        from dlenv.workflows.diff import read_side
+
+        image = read_side(target, cache_dir=cache_dir, reporter=report)
+        packages = image_packages(image)
+        suite = (image.base or "").removeprefix("debian ")
+        release = DEBIAN_RELEASES.get(suite)
+        where = Path.cwd()
+    else:
         raise UsageError(f"no lock at {shorten(str(lock_file))}",
-                         fix="run 'dlenv lock' first, or name a dlenv.lock")
-    lock = read_lock(lock_file)
-    if ignore is None and (lock_file.parent / IGNORE_FILE).is_file():
-        ignore = lock_file.parent / IGNORE_FILE
+                         fix="run 'dlenv lock' first, or name a dlenv.lock or an image")
+    if ignore is None and (where / IGNORE_FILE).is_file():
+        ignore = where / IGNORE_FILE
     ignores = read_ignores(ignore) if ignore is not None else ()
-    packages = lock_packages(lock, profile)
-    release = DEBIAN_RELEASES.get(lock.base.suite or "")
     report.step(f"matching {len(packages)} packages against {db}")
     findings: list[Finding] = []
     records = 0
@@ -136,10 +161,14 @@ def scan(target: str, *, db: Path, profile: str | None = None, ignore: Path | No
     marked, expired = apply_ignores(findings, ignores, today or dt.date.today())
     notes: list[str] = []
     updates: tuple[SecurityUpdate, ...] = ()
-    if security_suite and lock.base.kind == "debian" and path.is_dir():
+    if security_suite and lock is not None and lock.base.kind == "debian" and path.is_dir():
         updates, note = _security_updates(path, lock, cache_dir, report)
         notes += [note] if note else []
-    return ScanReport(target=str(lock_file), packages=len(packages), records=records,
+    elif lock is None and release is None and any(p.ecosystem == "Debian" for p in packages):
+        notes.append("the image's Debian release is unknown (no os-release): its .debs were "
+                     "matched against no Debian advisory")
+    return ScanReport(target=str(lock_file) if lock else target, packages=len(packages),
+                      records=records,
                       findings=tuple(marked), expired=tuple(expired), updates=updates,
                       notes=tuple(notes))
 
