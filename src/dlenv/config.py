@@ -116,6 +116,8 @@ KEYS = {k.name: k for k in (
         "Debian's security archive (default: the host's apt sources, else MIRROR-security)"),
     Key("tls.ca-bundle", _text(r"[^\x00-\x1f]{1,4096}", "a path"), None, "SSL_CERT_FILE",
         "CA certificates for every download and registry (a TLS-intercepting proxy's CA)"),
+    Key("scan.osv-url", _text(_URL, "an http(s) URL"), "https://api.osv.dev",
+        "DLENV_OSV_URL", "the OSV API 'dlenv scan' asks when no --db is given (or a mirror)"),
     Key("policy.frameworks", _frameworks, (), None,
         "frameworks and versions the team allows (any, when empty)"),
     Key("policy.required-profiles", _texts(_NAME, "a profile name"), (), None,

@@ -34,8 +34,8 @@ def syft_packages(layout: Path) -> tuple[set[tuple[str, str, str]], set[str]]:
     assert proc.returncode == 0, proc.stderr[-2000:]
     found = json.loads(proc.stdout)["artifacts"]
     elf = {a["name"] for a in found if a["foundBy"] == "elf-binary-package-cataloger"}
-    return {(a["type"], a["name"] if a["type"] == "deb" else str(canonicalize_name(a["name"])),
-             a["version"]) for a in found if a["type"] in ("deb", "python")
+    return {(a["type"], a["name"] if a["type"] != "python" else str(canonicalize_name(a["name"])),
+             a["version"]) for a in found if a["type"] in ("deb", "python", "npm")
             and a["foundBy"] != "elf-binary-package-cataloger"}, elf
 
 
@@ -64,8 +64,9 @@ def test_the_sbom_lists_what_an_independent_scanner_finds_in_the_image(
     ours = set()
     sources = set()
     for c in cdx["components"]:
-        kind = "deb" if c["purl"].startswith("pkg:deb/") else "python"
-        ours.add((kind, c["name"], c["version"]))
+        kind = {"deb": "deb", "pypi": "python", "npm": "npm"}[c["purl"][4:].split("/")[0]]
+        name = f"{c['group']}/{c['name']}" if c.get("group") else c["name"]
+        ours.add((kind, name, c["version"]))
         if kind == "deb":
             sources |= {c["name"]} | {p["value"] for p in c.get("properties", [])
                                       if p["name"] == "dlenv:deb-source"}
@@ -75,6 +76,8 @@ def test_the_sbom_lists_what_an_independent_scanner_finds_in_the_image(
     assert elf_notes <= sources  # every library's package note names a package we list
     debs = sum(k == "deb" for k, _, _ in ours)
     assert debs > 20 and len(ours) - debs > 10  # both kinds, really compared
+    npm = sum(k == "npm" for k, _, _ in ours)
+    assert npm > 5 if profile == "dev" else npm == 0  # JupyterLab's package.json files
 
     spdx = json.loads(spdx_file.read_text())
     named = {(p["name"], p["versionInfo"]) for p in spdx["packages"]

@@ -105,3 +105,28 @@ def test_both_documents_validate_and_name_the_image_by_digest():
     # the same image gives the same documents
     assert spdx_json(SUBJECT, found) == spdx_json(SUBJECT, found)
     assert cyclonedx_json(SUBJECT, found) == cyclonedx_json(SUBJECT, found)
+
+
+def test_package_json_files_in_a_wheel_are_npm_components_inside_it(tmp_path):
+    import zipfile
+
+    from dlenv.audit.sbom import read_wheel
+
+    wheel = tmp_path / "jl-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as z:
+        z.writestr("jl-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: jl\nVersion: 1.0\n")
+        z.writestr("jl-1.0.data/data/share/jupyter/lab/static/package.json",
+                   '{"name": "@jupyterlab/application-top", "version": "4.6.6"}')
+        z.writestr("jl/tests/mock/package.json", '{"name": "mock", "version": "0.1.0"}')
+        z.writestr("jl/staging/package.json",  # the same package twice: one component
+                   '{"name": "@jupyterlab/application-top", "version": "4.6.6"}')
+        z.writestr("jl/broken/package.json", "{not json")
+        z.writestr("jl/noversion/package.json", '{"name": "x"}')
+        z.writestr("jl/list/package.json", "[1, 2]")
+    info = read_wheel(wheel)
+    assert info.npm == (("@jupyterlab/application-top", "4.6.6"), ("mock", "0.1.0"))
+    from dlenv.audit.sbom import _npm
+
+    assert _npm("@jupyterlab/application-top", "4.6.6") == \
+        "pkg:npm/%40jupyterlab/application-top@4.6.6"
+    assert _npm("mock", "0.1.0") == "pkg:npm/mock@0.1.0"

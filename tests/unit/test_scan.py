@@ -215,3 +215,81 @@ def test_an_images_debs_are_matched_by_their_source_package_and_its_version():
         Package("Debian", "glibc", "2.36-9+deb12u1", "libc6"),
         Package("Debian", "gcc-12", "12.2.0-14", "libgcc-s1"),
         Package("Debian", "mystery", "1.0", "mystery")]
+
+
+class FakeOsvApi:
+    """The OSV API's two calls, on 127.0.0.1, answered from tests/fixtures/osv: querybatch
+    names every record that lists the package (one page at a time for requests, to follow
+    next_page_token), vulns/ID gives the record."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        records = {r["id"]: r for r in read_records(OSV)}
+        asked: list[dict] = []
+        self.asked = asked
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):  # quiet
+                pass
+
+            def _send(self, code, body):
+                data = json.dumps(body).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_POST(self):
+                queries = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                asked.extend(queries["queries"])
+                results = []
+                for q in queries["queries"]:
+                    hits = sorted(i for i, r in records.items() for a in r["affected"]
+                                  if a["package"]["name"].lower() == q["package"]["name"]
+                                  and a["package"]["ecosystem"] == q["package"]["ecosystem"])
+                    if q["package"]["name"] == "requests" and "page_token" not in q:
+                        results.append({"vulns": [], "next_page_token": "page-2"})
+                    else:
+                        results.append({"vulns": [{"id": i} for i in hits]})
+                self._send(200, {"results": results})
+
+            def do_GET(self):
+                ident = self.path.rsplit("/", 1)[1]
+                self._send(200, records[ident]) if ident in records else self._send(404, {})
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_the_osv_api_gives_what_the_offline_records_give(tmp_path):
+    lock = old_lock(tmp_path)
+    offline = scan(str(lock), db=OSV, today=TODAY, security_suite=False)
+    api = FakeOsvApi()
+    try:
+        online = scan(str(lock), db=None, osv_url=api.url, today=TODAY, security_suite=False)
+        assert online.findings == offline.findings and online.findings
+        assert online.records == 3  # requests, urllib3, glibc: not Pillow, which is not locked
+        asked = {(q["package"]["ecosystem"], q["package"]["name"]) for q in api.asked}
+        assert ("PyPI", "requests") in asked and ("Debian:12", "glibc") in asked
+        assert any(q.get("page_token") == "page-2" for q in api.asked)
+        r = run_dlenv("scan", str(lock), "--format", "json", "--no-security-suite",
+                      env={"DLENV_OSV_URL": api.url})
+        assert r.returncode == 0, r.stderr
+        assert {f["id"] for f in json.loads(r.stdout)["findings"]} == \
+            {f.id for f in offline.findings}
+    finally:
+        api.close()
+    from dlenv.errors import FetchError
+
+    with pytest.raises(FetchError, match="cannot be reached") as gone:
+        scan(str(lock), db=None, osv_url=api.url, today=TODAY, security_suite=False)
+    assert "--db" in gone.value.fix

@@ -21,9 +21,9 @@ from packaging.metadata import parse_email
 from packaging.utils import canonicalize_name
 
 from dlenv import __version__
+from dlenv.audit.scan import DEBIAN_RELEASES
 from dlenv.lock import Lock, LockedDeb
 
-DEBIAN_RELEASES = {"bullseye": "11", "bookworm": "12", "trixie": "13"}
 METADATA_FILES = (".dist-info/METADATA", ".egg-info/PKG-INFO", "EGG-INFO/PKG-INFO")
 Format = Literal["cyclonedx", "spdx"]
 
@@ -34,11 +34,12 @@ class WheelInfo:
 
     license: str = ""  # License-Expression, or License when it is short
     bundled: tuple[tuple[str, str], ...] = ()  # (name, version) of distributions it vendors
+    npm: tuple[tuple[str, str], ...] = ()  # (name, version) of its package.json files
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, order=True)
 class Component:
-    ecosystem: Literal["deb", "pypi"]
+    ecosystem: Literal["deb", "pypi", "npm"]
     name: str
     version: str
     purl: str
@@ -76,11 +77,43 @@ def read_wheel(path: Path) -> WheelInfo:
             inner, _ = parse_email(z.read(name))
             if inner.get("name") and inner.get("version"):
                 bundled.append((str(inner["name"]), str(inner["version"])))
+        # JavaScript packages (JupyterLab's extensions and its built application)
+        npm = [found for info in z.infolist() if info.filename.rsplit("/", 1)[-1] ==
+               "package.json" and info.file_size <= MAX_PACKAGE_JSON
+               for found in [_package_json(z.read(info))] if found]
     expression = raw.get("license_expression") or ""
     text = (raw.get("license") or "").strip()
     if not expression and text and "\n" not in text and len(text) <= 80:
         expression = text  # a short License field names the license; a long one is its text
-    return WheelInfo(license=expression, bundled=tuple(sorted(set(bundled))))
+    return WheelInfo(license=expression, bundled=tuple(sorted(set(bundled))),
+                     npm=tuple(sorted(set(npm))))
+
+
+MAX_PACKAGE_JSON = 1 << 20
+
+
+def _package_json(data: bytes) -> tuple[str, str] | None:
+    """(name, version) of a package.json that states both as strings, else None."""
+    import json
+
+    try:
+        doc = json.loads(data)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(doc, dict):
+        return None
+    name, version = doc.get("name"), doc.get("version")
+    if isinstance(name, str) and isinstance(version, str) and name and version and \
+            len(name) <= 214 and len(version) <= 64:
+        return name, version
+    return None
+
+
+def _npm(name: str, version: str) -> str:
+    """The purl of an npm package: a scope is its namespace (``@`` encoded)."""
+    scope, _, bare = name.rpartition("/")
+    path = f"{_quote(scope)}/{_quote(bare)}" if scope else _quote(bare)
+    return f"pkg:npm/{path}@{_quote(version)}"
 
 
 def _cuda(name: str) -> bool:
@@ -131,6 +164,8 @@ def inventory(lock: Lock, profile: str | None,
                              license=info.license, cuda=_cuda(w.name)))
         out += [Component(ecosystem="pypi", name=str(canonicalize_name(n)), version=v,
                           purl=_pypi(n, v), bundled_in=purl) for n, v in info.bundled]
+        out += [Component(ecosystem="npm", name=n, version=v, purl=_npm(n, v),
+                          bundled_in=purl) for n, v in info.npm]
     return tuple(sorted(set(out)))
 
 

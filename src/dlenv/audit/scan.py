@@ -141,6 +141,18 @@ def severity_of(record: Mapping[str, Any]) -> tuple[str, float | None]:
     return best
 
 
+def osv_queries(packages: Sequence[Package], debian_release: str | None) -> list[dict[str, Any]]:
+    """The OSV API's queries for ``packages`` (``/v1/querybatch``), one each; a .deb is
+    asked of its release's ecosystem (``Debian:12``), and not at all without one."""
+    out = []
+    for p in packages:
+        if p.ecosystem == "Debian" and debian_release is None:
+            continue
+        ecosystem = f"Debian:{debian_release}" if p.ecosystem == "Debian" else p.ecosystem
+        out.append({"package": {"ecosystem": ecosystem, "name": p.name}, "version": p.version})
+    return out
+
+
 def match(record: Mapping[str, Any], packages: Iterable[Package],
           debian_release: str | None = None) -> list[Finding]:
     """The packages ``record`` affects."""

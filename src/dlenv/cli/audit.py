@@ -35,9 +35,9 @@ def cmd_sbom(args: argparse.Namespace) -> int:
         sys.stdout.write(made.text)
         sys.stdout.write("\n")
         return 0
-    debs = sum(c.ecosystem == "deb" for c in made.components)
-    out.print(f"wrote {made.written}: {args.format}, {debs} Debian packages and "
-              f"{len(made.components) - debs} Python distributions in "
+    count = {k: sum(c.ecosystem == k for c in made.components) for k in ("deb", "pypi", "npm")}
+    out.print(f"wrote {made.written}: {args.format}, {count['deb']} Debian packages, "
+              f"{count['pypi']} Python distributions and {count['npm']} npm packages in "
               f"{made.subject.tag} ({made.subject.digest})")
     return 0
 
@@ -78,10 +78,16 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
     from dlenv import __version__
     from dlenv.audit.scan import failing, sarif
+    from dlenv.config import load_config
+    from dlenv.workflows.project import published_config
     from dlenv.workflows.scan import scan
 
+    where = Path(args.dir) if Path(args.dir).is_dir() else Path(args.dir).parent \
+        if Path(args.dir).is_file() else Path.cwd()
+    osv_url = None if args.db else load_config(where, fetch=published_config)["scan.osv-url"]
     with ConsoleReporter() as reporter:
-        found = scan(args.dir, db=Path(args.db), profile=args.profile,
+        found = scan(args.dir, db=Path(args.db) if args.db else None, osv_url=osv_url,
+                     profile=args.profile,
                      ignore=Path(args.ignore) if args.ignore else None,
                      security_suite=not args.no_security_suite, cache_dir=args.cache_dir,
                      reporter=reporter)

@@ -381,16 +381,16 @@ def _check_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     _json(s)
     s.set_defaults(func=_command("audit", "cmd_diff"))
 
-    text = ("scan the locked Debian and Python packages for known vulnerabilities, offline, "
-            "against a directory or zip of OSV records")
+    text = ("scan the locked Debian and Python packages for known vulnerabilities: against "
+            "a directory or zip of OSV records kept offline, or the OSV API")
     s = sub.add_parser("scan", help=text, description=text + ", and Debian's security suite "
                        "for newer .debs. Exit 1: a finding at or above --fail-on, or an expired "
                        "ignore entry.")
     s.add_argument("dir", nargs="?", default=".", metavar="DIR|LOCK|IMAGE",
                    help="a project directory (its lock), a dlenv.lock, or an image in dlenv's "
                    "store, the engine or a registry, read from its layers (default: .)")
-    s.add_argument("--db", required=True, metavar="PATH",
-                   help="the OSV records: a directory of ID.json files or a zip of them")
+    s.add_argument("--db", metavar="PATH", help="the OSV records, offline: a directory of "
+                   "ID.json files or a zip of them (default: ask the OSV API, scan.osv-url)")
     s.add_argument("--profile", help="only the profile's image (default: every package of "
                    "the lock)")
     s.add_argument("--fail-on", choices=["low", "medium", "high", "critical"],

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import tomllib
 import zipfile
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ from dlenv.audit.scan import (
     Package,
     apply_ignores,
     match,
+    osv_queries,
     parse_ignores,
 )
 from dlenv.errors import FetchError, IntegrityError, LockError, UsageError
@@ -123,11 +125,70 @@ def image_packages(image: Inventory) -> list[Package]:
     return list(dict.fromkeys(found))
 
 
-def scan(target: str, *, db: Path, profile: str | None = None, ignore: Path | None = None,
-         security_suite: bool = True, cache_dir: str | None = None,
+OSV_BATCH = 1000  # queries in one /v1/querybatch request (the API's limit)
+MAX_ADVISORIES = 5000  # advisories fetched for one scan: an image has hundreds at most
+MAX_PAGES = 10  # pages of one query's answer
+_ADVISORY_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,99}")
+
+
+def osv_api_records(url: str, packages: list[Package], release: str | None,
+                    report: Reporter) -> Iterator[dict[str, Any]]:
+    """The OSV records that affect ``packages``, from the OSV API at ``url``: the ids from
+    ``/v1/querybatch``, then each record whole from ``/v1/vulns/ID`` (matched here like an
+    offline record, so both paths judge versions the same way)."""
+    import httpx
+
+    from dlenv.cache import describe_transport_error, host_bundle, http_client
+
+    queries = osv_queries(packages, release)
+    ids: list[str] = []
+    try:
+        with http_client(host_bundle()) as client:
+            report.step(f"asking {url} about {len(queries)} packages")
+            for start in range(0, len(queries), OSV_BATCH):
+                pending: list[tuple[dict[str, Any], str | None]] = [
+                    (q, None) for q in queries[start:start + OSV_BATCH]]
+                for _ in range(MAX_PAGES):
+                    r = client.post(f"{url}/v1/querybatch", json={"queries": [
+                        {**q, "page_token": token} if token else q for q, token in pending]})
+                    r.raise_for_status()
+                    results = r.json().get("results") or []
+                    again: list[tuple[dict[str, Any], str | None]] = []
+                    for (query, _), result in zip(pending, results, strict=False):
+                        result = result if isinstance(result, dict) else {}
+                        ids += [str(v.get("id")) for v in result.get("vulns") or ()
+                                if isinstance(v, dict)]
+                        if result.get("next_page_token"):
+                            again.append((query, str(result["next_page_token"])))
+                    if not again:
+                        break
+                    pending = again
+            wanted = [i for i in dict.fromkeys(ids) if _ADVISORY_ID.fullmatch(i)]
+            report.step(f"reading {min(len(wanted), MAX_ADVISORIES)} advisories from {url}")
+            for ident in wanted[:MAX_ADVISORIES]:
+                r = client.get(f"{url}/v1/vulns/{ident}")
+                r.raise_for_status()
+                record = r.json()
+                if isinstance(record, dict) and "id" in record:
+                    yield record
+    except httpx.TransportError as exc:
+        raise FetchError(f"the OSV API at {url} cannot be reached "
+                         f"({describe_transport_error(exc)})",
+                         fix="pass --db PATH: a directory or zip of OSV records kept offline "
+                             "(osv.dev's per-ecosystem all.zip), or set scan.osv-url to a "
+                             "mirror") from None
+    except (httpx.HTTPStatusError, ValueError) as exc:
+        raise FetchError(f"the OSV API at {url} answered badly ({exc})",
+                         fix="pass --db PATH: an offline copy of the records") from None
+
+
+def scan(target: str, *, db: Path | None, profile: str | None = None,
+         ignore: Path | None = None, security_suite: bool = True,
+         cache_dir: str | None = None, osv_url: str | None = None,
          today: dt.date | None = None, reporter: Reporter | None = None) -> ScanReport:
     """Scan a spec directory's lock (as it is), a lock file, or an image (in dlenv's store,
-    the engine or a registry: its packages read from its layers)."""
+    the engine or a registry: its packages read from its layers), against the OSV records
+    in ``db`` (a directory or zip), else those the OSV API at ``osv_url`` returns."""
     report = reporter or Silent()
     path = Path(target)
     lock_file = path / "dlenv.lock" if path.is_dir() else path
@@ -151,10 +212,15 @@ def scan(target: str, *, db: Path, profile: str | None = None, ignore: Path | No
     if ignore is None and (where / IGNORE_FILE).is_file():
         ignore = where / IGNORE_FILE
     ignores = read_ignores(ignore) if ignore is not None else ()
-    report.step(f"matching {len(packages)} packages against {db}")
+    if db is None and osv_url is None:
+        raise UsageError("no OSV records to scan against", fix="pass --db PATH, or set "
+                         "scan.osv-url in the team configuration")
+    report.step(f"matching {len(packages)} packages against {db or osv_url}")
     findings: list[Finding] = []
     records = 0
-    for record in read_records(db):
+    source = read_records(db) if db is not None else \
+        osv_api_records(str(osv_url).rstrip("/"), packages, release, report)
+    for record in source:
         records += 1
         findings += match(record, packages, release)
     findings.sort(key=lambda f: (f.package.ecosystem, f.package.shown, f.id))
