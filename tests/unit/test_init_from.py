@@ -18,8 +18,10 @@ from tests.conftest import ROOT
 FIXTURES = ROOT / "tests/fixtures/init"
 
 
-def test_the_articles_dockerfile():
+def test_the_articles_dockerfile(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     found = read_source(FIXTURES / "Dockerfile")
+    assert list(tmp_path.iterdir()) == []  # reading a Dockerfile writes nothing anywhere
     assert (found.framework, found.accelerator) == ("tensorflow==2.15.0", "cuda")
     # pip -r reads the requirements file beside the Dockerfile; pip's own args follow
     assert found.packages == ("matplotlib>=3.7", "tensorflow-datasets==4.9.3", "pandas>=2,<3",

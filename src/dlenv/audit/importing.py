@@ -7,6 +7,7 @@ parsed requirement or a Debian package name, and what is not is a note."""
 
 from __future__ import annotations
 
+import io
 import re
 import shlex
 from dataclasses import dataclass, field
@@ -313,8 +314,8 @@ def from_dockerfile(text: str, where: str, read: Any) -> Imported:
     from dockerfile_parse import DockerfileParser
 
     found = _Found("dockerfile")
-    parser = DockerfileParser(fileobj=None, cache_content=False)
-    parser.content = text
+    # From a stream: given no file, the parser would write the text to ./Dockerfile.
+    parser = DockerfileParser(fileobj=io.BytesIO(text.encode()))
     for item in parser.structure:
         instruction, value = item["instruction"], item["value"].strip()
         here = f"{where}:{item['startline'] + 1}"
