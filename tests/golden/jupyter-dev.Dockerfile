@@ -128,4 +128,4 @@ CMD ["jupyter", "lab", "--no-browser", "--ip=0.0.0.0", "--port=8888"]
 # The dev target with sshd on 2222 instead of JupyterLab: docker run -p 127.0.0.1:2222:2222
 #   -v ~/.ssh/id_ed25519.pub:/home/dlenv/.ssh/authorized_keys:ro IMAGE, then ssh -p 2222 dlenv@127.0.0.1
 FROM dev AS dev-ssh
-CMD ["/bin/sh", "-c", "k=\"$HOME/.sshd/host_ed25519_key\"; mkdir -p \"$HOME/.sshd\" && { [ -f \"$k\" ] || ssh-keygen -q -t ed25519 -N \"\" -f \"$k\"; } && exec /usr/sbin/sshd -D -e -p 2222 -h \"$k\" -o PidFile=/tmp/sshd.pid -o UsePAM=no -o PasswordAuthentication=no -o KbdInteractiveAuthentication=no -o PermitRootLogin=no -o AuthorizedKeysFile=.ssh/authorized_keys"]
+CMD ["/bin/sh", "-c", "k=\"$HOME/.sshd/host_ed25519_key\"; mkdir -p \"$HOME/.sshd\" && { [ -f \"$k\" ] || ssh-keygen -q -t ed25519 -N \"\" -f \"$k\"; } && exec /usr/sbin/sshd -D -e -f /dev/null -p 2222 -h \"$k\" -o PidFile=/tmp/sshd.pid -o UsePAM=no -o PasswordAuthentication=no -o KbdInteractiveAuthentication=no -o PermitRootLogin=no -o AuthorizedKeysFile=.ssh/authorized_keys -o StrictModes=no -o AllowTcpForwarding=local -o 'Subsystem sftp internal-sftp'"]

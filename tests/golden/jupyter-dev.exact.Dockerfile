@@ -167,5 +167,5 @@ USER 1000:1000
 CMD ["jupyter", "lab", "--no-browser", "--ip=0.0.0.0", "--port=8888"]
 
 FROM dev AS dev-ssh
-CMD ["/bin/sh", "-c", "k=\"$HOME/.sshd/host_ed25519_key\"; mkdir -p \"$HOME/.sshd\" && { [ -f \"$k\" ] || ssh-keygen -q -t ed25519 -N \"\" -f \"$k\"; } && exec /usr/sbin/sshd -D -e -p 2222 -h \"$k\" -o PidFile=/tmp/sshd.pid -o UsePAM=no -o PasswordAuthentication=no -o KbdInteractiveAuthentication=no -o PermitRootLogin=no -o AuthorizedKeysFile=.ssh/authorized_keys"]
-# dlenv-rendered: sha256:23cc7a33afea3641c569fb397447cac9294e81d94b6be831bea8a25868198ced
+CMD ["/bin/sh", "-c", "k=\"$HOME/.sshd/host_ed25519_key\"; mkdir -p \"$HOME/.sshd\" && { [ -f \"$k\" ] || ssh-keygen -q -t ed25519 -N \"\" -f \"$k\"; } && exec /usr/sbin/sshd -D -e -f /dev/null -p 2222 -h \"$k\" -o PidFile=/tmp/sshd.pid -o UsePAM=no -o PasswordAuthentication=no -o KbdInteractiveAuthentication=no -o PermitRootLogin=no -o AuthorizedKeysFile=.ssh/authorized_keys -o StrictModes=no -o AllowTcpForwarding=local -o 'Subsystem sftp internal-sftp'"]
+# dlenv-rendered: sha256:bf15f848c74e2248125383124835440552aee25712cdba42e70dc00d7f428cb9

@@ -101,10 +101,11 @@ def _env(deploy: Deploy, extra: tuple[tuple[str, str], ...] = ()) -> list[Obj]:
 
 def _pod(spec: Spec, deploy: Deploy, work: Workload, containers: Sequence[Obj],
          claims: dict[str, str], extra_volumes: Sequence[Obj] = (),
-         extra_mounts: Sequence[Obj] = (), cache: bool = True) -> Obj:
+         extra_mounts: Sequence[Obj] = (), cache: bool = True,
+         init: Sequence[Obj] = ()) -> Obj:
     """A pod spec around ``containers`` (name, command, env, ports, probes already set);
     the first gets the GPUs. ``cache``: an emptyDir for ~/.cache (not when the home is a
-    volume)."""
+    volume). ``init``: init containers, confined the same way (they get no GPU)."""
     user = spec.user
     gpus = deploy.gpus if deploy.gpus is not None else (1 if work.cuda else 0)
     volumes: list[Obj] = [
@@ -127,18 +128,19 @@ def _pod(spec: Spec, deploy: Deploy, work: Workload, containers: Sequence[Obj],
         mounts.append({"name": volume.name, "mountPath": volume.path,
                        **({"readOnly": True} if volume.read_only else {})})
     done = []
-    for i, given in enumerate(containers):
+    for i, given in enumerate([*containers, *init]):
         container = dict(given)
         container = {
             "name": container.pop("name"), "image": work.image,
             "imagePullPolicy": "IfNotPresent", **container,
-            "workingDir": spec.workdir,
+            "workingDir": container.pop("workingDir", spec.workdir),
             "resources": _resources(deploy, work.profile, gpus if i == 0 else 0),
             "securityContext": {
                 "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
                 "runAsNonRoot": True, "runAsUser": user.uid, "runAsGroup": user.gid,
                 "capabilities": {"drop": ["ALL"]}},
-            "volumeMounts": [*mounts, *container.pop("volumeMounts", [])],
+            "volumeMounts": [*(mounts if i < len(containers) else mounts[:1]),
+                             *container.pop("volumeMounts", [])],
         }
         if not container.get("env"):
             container.pop("env", None)
@@ -148,7 +150,8 @@ def _pod(spec: Spec, deploy: Deploy, work: Workload, containers: Sequence[Obj],
         "securityContext": {"runAsNonRoot": True, "runAsUser": user.uid,
                             "runAsGroup": user.gid, "fsGroup": user.gid,
                             "seccompProfile": {"type": "RuntimeDefault"}},
-        "containers": done,
+        **({"initContainers": done[len(containers):]} if init else {}),
+        "containers": done[:len(containers)],
         "volumes": volumes,
     }
     if deploy.service_account:
@@ -353,6 +356,9 @@ def _kubeflow(spec: Spec, deploy: Deploy, work: Workload, name: str, labels: dic
         f"kubectl{where} logs -f -l training.kubeflow.org/job-name={name} --prefix"))
 
 
+WORKSPACE = "workspace"  # the dev pod's working copy: this directory of the home volume
+
+
 def _dev(spec: Spec, deploy: Deploy, work: Workload, name: str, labels: dict[str, str],
          annotations: dict[str, str], selector: dict[str, str]) -> Manifests:
     claims, objects = _claims(deploy, name, labels, shared=False)
@@ -397,10 +403,14 @@ def _dev(spec: Spec, deploy: Deploy, work: Workload, name: str, labels: dict[str
                   f"then: kubectl{where} port-forward statefulset/{name} {SSH_PORT}:{SSH_PORT}"
                   f" and ssh -p {SSH_PORT} {spec.user.name}@127.0.0.1"]
     # The home directory (with the project's working copy under it) is a claim of its own.
+    # The working copy's directory is made by the user first: one the kubelet made for the
+    # subPath would be root's, and the user could not write the project there.
+    init = [{"name": "workspace", "command": ["mkdir", "-p", f"{home}/{WORKSPACE}"],
+             "workingDir": home, "volumeMounts": [{"name": "home", "mountPath": home}]}]
     pod = _pod(spec, deploy, work, containers, claims, extra_volumes=extra_volumes,
                extra_mounts=[{"name": "home", "mountPath": home},
                              {"name": "home", "mountPath": spec.workdir,
-                              "subPath": "workspace"}], cache=False)
+                              "subPath": WORKSPACE}], cache=False, init=init)
     objects += [
         {"apiVersion": "v1", "kind": "Service", "metadata": _meta(name, labels,
                                                                   deploy.namespace),

@@ -175,14 +175,19 @@ def _image_copies(plan: BuildPlan, profile: Profile | None, context_dir: str
 
 JUPYTER_COMMAND = ("jupyter", "lab", "--no-browser", "--ip=0.0.0.0", f"--port={JUPYTER_PORT}")
 # sshd as the image's user, key-only: a host key made at the first start in ~/.sshd (never in
-# the image; a home volume keeps it), the keys mounted at ~/.ssh/authorized_keys.
+# the image; a home volume keeps it), the keys mounted at ~/.ssh/authorized_keys. Every
+# setting is on the command line and no config file is read (-f /dev/null): a native image
+# has no /etc/ssh/sshd_config, which openssh-server's maintainer script would have written.
+# StrictModes is off because a Kubernetes home volume is group-writable (fsGroup, the
+# user's own group) and sshd would refuse every key; the pod has one user.
 SSHD_COMMAND = (
     "/bin/sh", "-c",
     'k="$HOME/.sshd/host_ed25519_key"; mkdir -p "$HOME/.sshd" && { [ -f "$k" ] || '
-    'ssh-keygen -q -t ed25519 -N "" -f "$k"; } && exec /usr/sbin/sshd -D -e '
+    'ssh-keygen -q -t ed25519 -N "" -f "$k"; } && exec /usr/sbin/sshd -D -e -f /dev/null '
     f'-p {SSH_PORT} -h "$k" -o PidFile=/tmp/sshd.pid -o UsePAM=no '
     "-o PasswordAuthentication=no -o KbdInteractiveAuthentication=no "
-    "-o PermitRootLogin=no -o AuthorizedKeysFile=.ssh/authorized_keys")
+    "-o PermitRootLogin=no -o AuthorizedKeysFile=.ssh/authorized_keys -o StrictModes=no "
+    "-o AllowTcpForwarding=local -o 'Subsystem sftp internal-sftp'")
 
 
 def profile_commands(profile: Profile | None,

@@ -145,11 +145,11 @@ def _lint_pod(pod: dict[str, Any], what: str, serving: bool, file: str,
                             f"{what} mounts the node's {volume['hostPath'].get('path', '?')}",
                             "use a PersistentVolumeClaim (or a CSI volume) for data"))
     pod_context = pod.get("securityContext") or {}
-    containers = [*(pod.get("initContainers") or []), *(pod.get("containers") or [])]
-    for c in containers:
-        if isinstance(c, dict):
+    init = pod.get("initContainers") or []
+    for c in [*init, *(pod.get("containers") or [])]:
+        if isinstance(c, dict):  # an init container finishes before serving (and has no probes)
             _lint_container(c, pod_context, f"{what}, container {c.get('name', '?')}",
-                            serving, file, found)
+                            serving and c not in init, file, found)
 
 
 def _lint_container(c: dict[str, Any], pod_context: dict[str, Any], what: str,
