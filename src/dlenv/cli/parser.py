@@ -3,22 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import importlib
-from collections.abc import Callable
 
 from dlenv import __version__
+from dlenv.cli.options import cache_dir, command, frozen, json_flag, project_dir
+from dlenv.cli.parser_audit import audit_commands
 from dlenv.engine import ENGINES
 from dlenv.run import PIDS_LIMIT
-
-
-def _command(module: str, name: str) -> Callable[[argparse.Namespace], int]:
-    """``dlenv.cli.MODULE.NAME``, imported when the command runs: a command loads only the
-    workflows it uses, which keeps every command's start-up short."""
-    def run(args: argparse.Namespace) -> int:
-        func: Callable[[argparse.Namespace], int] = getattr(
-            importlib.import_module(f"dlenv.cli.{module}"), name)
-        return func(args)
-    return run
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     _project_commands(sub)
     _image_commands(sub)
     _check_commands(sub)
+    audit_commands(sub)
     _run_commands(sub)
     _cluster_commands(sub)
     return p
@@ -43,7 +34,7 @@ def _cluster_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
                        epilog="-- CMD [ARG ...]: the command each worker runs instead of the "
                               "train profile's (e.g. dlenv train --workers 2 -- python "
                               "train.py --epochs 3)")
-    _project_dir(s)
+    project_dir(s)
     s.add_argument("--workers", type=int, help="how many workers (default: [deploy.train] "
                    "workers in the spec, else 1)")
     s.add_argument("--engine", choices=ENGINES,
@@ -59,13 +50,13 @@ def _cluster_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
                    help="do not mount the host's CA bundle (read-only)")
     s.add_argument("--dry-run", action="store_true",
                    help="print the workers' plans and engine commands, start nothing")
-    _cache_dir(s)
-    s.set_defaults(func=_command("cluster", "cmd_train"), cmd=[])
+    cache_dir(s)
+    s.set_defaults(func=command("cluster", "cmd_train"), cmd=[])
 
     text = ("render Kubernetes manifests for a profile: a Job (an Indexed Job and a headless "
             "Service for several workers), a dev StatefulSet or a serving Deployment")
     s = sub.add_parser("k8s", help=text, description=text + ", the image named by digest.")
-    _project_dir(s)
+    project_dir(s)
     s.add_argument("--profile", default="train", choices=("train", "dev", "serve"),
                    help="the workload (default: train)")
     s.add_argument("--workers", type=int, help="train: how many workers (default: "
@@ -78,14 +69,14 @@ def _cluster_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
                    help="the image (default: the last 'dlenv push' of the profile from here)")
     s.add_argument("-o", "--output", metavar="DIR",
                    help="write one file per object into DIR instead of YAML on stdout")
-    _cache_dir(s)
-    s.set_defaults(func=_command("cluster", "cmd_k8s"))
+    cache_dir(s)
+    s.set_defaults(func=command("cluster", "cmd_k8s"))
 
     text = ("serve a TensorFlow SavedModel with the serve profile's image: TensorFlow "
             "Serving's REST API on 127.0.0.1, health and Prometheus metrics")
     s = sub.add_parser("serve", help=text, description=text + ". The model directory holds "
                        "numbered versions (1/, 2/ …); a new one is served without a restart.")
-    _project_dir(s)
+    project_dir(s)
     s.add_argument("--model", metavar="DIR", help="the model's base directory, mounted "
                    "read-only (default: [profiles.serve] model, else the project's models "
                    "volume)")
@@ -96,15 +87,15 @@ def _cluster_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
                    help="return once a version is loaded; 'dlenv stop' ends it")
     s.add_argument("--engine", choices=ENGINES,
                    help="the container engine (default: the first that answers)")
-    _json(s)
-    _cache_dir(s)
-    s.set_defaults(func=_command("serve", "cmd_serve"))
+    json_flag(s)
+    cache_dir(s)
+    s.set_defaults(func=command("serve", "cmd_serve"))
 
     text = ("write a Compose file for the dev profile's JupyterLab, the model server and a "
             "Prometheus scraping it, confined as 'dlenv run' confines containers")
     s = sub.add_parser("compose", help=text, description=text + "; the images are built and "
                        "loaded first, so 'docker compose up' starts at once.")
-    _project_dir(s)
+    project_dir(s)
     s.add_argument("-o", "--output", metavar="FILE",
                    help="where to write it (default: compose.yaml in the project); "
                         "prometheus.yml goes beside it")
@@ -118,29 +109,9 @@ def _cluster_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     s.add_argument("--engine", choices=ENGINES,
                    help="the container engine to load the images into (default: the "
                         "first that answers)")
-    _json(s)
-    _cache_dir(s)
-    s.set_defaults(func=_command("serve", "cmd_compose"))
-
-
-def _project_dir(s: argparse.ArgumentParser, default: str | None = ".") -> None:
-    s.add_argument("dir", nargs="?", default=default, metavar="DIR",
-                   help="the project: a directory with dlenv.toml or a pyproject.toml with "
-                        "[tool.dlenv] (default: the current directory)")
-
-
-def _cache_dir(s: argparse.ArgumentParser) -> None:
-    s.add_argument("--cache-dir", metavar="DIR", help="downloads, layers and the image store "
-                   "(default: $DLENV_CACHE_DIR, else the user cache directory)")
-
-
-def _frozen(s: argparse.ArgumentParser) -> None:
-    s.add_argument("--frozen", action="store_true",
-                   help="fail when the lock is missing or stale, instead of re-locking")
-
-
-def _json(s: argparse.ArgumentParser) -> None:
-    s.add_argument("--json", action="store_true", help="print the result as JSON for machines")
+    json_flag(s)
+    cache_dir(s)
+    s.set_defaults(func=command("serve", "cmd_compose"))
 
 
 def _project_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -156,21 +127,21 @@ def _project_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
                    help="fill it from a requirements.txt, conda environment.yml, "
                    "pyproject.toml or Dockerfile (what has no translation is listed)")
     s.add_argument("--force", action="store_true", help="overwrite an existing dlenv.toml")
-    s.set_defaults(func=_command("commands", "cmd_init"))
+    s.set_defaults(func=command("commands", "cmd_init"))
 
     s = sub.add_parser("matrix", help="show the compatibility matrix")
     s.add_argument("framework", nargs="?", choices=["tensorflow", "pytorch", "torch", "jax"],
                    help="only this framework (default: all)")
-    _json(s)
-    s.set_defaults(func=_command("commands", "cmd_matrix"))
+    json_flag(s)
+    s.set_defaults(func=command("commands", "cmd_matrix"))
 
     s = sub.add_parser("resolve", help="decide Python, base, CUDA and driver floor, and say why")
-    _project_dir(s)
-    _json(s)
-    s.set_defaults(func=_command("commands", "cmd_resolve"))
+    project_dir(s)
+    json_flag(s)
+    s.set_defaults(func=command("commands", "cmd_resolve"))
 
     s = sub.add_parser("lock", help="pin every wheel and .deb by hash in dlenv.lock")
-    _project_dir(s)
+    project_dir(s)
     s.add_argument("--check", action="store_true", help="exit 1 when the lock is stale")
     s.add_argument("--update-base", action="store_true",
                    help="take the .debs again from the suite, its -updates and -security "
@@ -178,15 +149,15 @@ def _project_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     s.add_argument("--requirements", metavar="FILE", help="also write requirements.txt "
                    "with hashes")
     s.add_argument("--profile", help="profile for --requirements (default: the base set)")
-    _cache_dir(s)
-    _json(s)
-    s.set_defaults(func=_command("commands", "cmd_lock"))
+    cache_dir(s)
+    json_flag(s)
+    s.set_defaults(func=command("commands", "cmd_lock"))
 
 
 def _image_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """build, dockerfile, push, pull"""
     s = sub.add_parser("build", help="build the image natively (no Docker daemon needed)")
-    _project_dir(s)
+    project_dir(s)
     s.add_argument("--profile", help="build this profile's image (dev, train, serve)")
     s.add_argument("--output", action="append", default=[],
                    help="also write oci:DIR or docker-archive:FILE (repeatable)")
@@ -196,17 +167,17 @@ def _image_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    help="layer compression (default gzip: every engine reads it)")
     s.add_argument("--backend", choices=["native", "docker"], default="native",
                    help="docker: render the Dockerfile and build it with BuildKit")
-    _frozen(s)
+    frozen(s)
     s.add_argument("--no-bytecode", action="store_true",
                    help="do not precompile .pyc (smaller, but every start compiles imports)")
     s.add_argument("--no-project", action="store_true",
                    help="do not copy the spec's directory into the workdir")
-    _cache_dir(s)
-    _json(s)
-    s.set_defaults(func=_command("commands", "cmd_build"))
+    cache_dir(s)
+    json_flag(s)
+    s.set_defaults(func=command("commands", "cmd_build"))
 
     s = sub.add_parser("dockerfile", help="render the lock as a multi-stage Dockerfile (eject)")
-    _project_dir(s)
+    project_dir(s)
     s.add_argument("-o", "--output", help="where to write it (default DIR/Dockerfile)")
     s.add_argument("--stdout", action="store_true", help="print it, write nothing")
     s.add_argument("--mode", choices=["portable", "exact"], default="portable",
@@ -215,40 +186,40 @@ def _image_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                         "build's Debian base as a tarball in .dlenv/ (the very .debs)")
     s.add_argument("--base", metavar="REF",
                    help="portable mode's base (default debian:SUITE-slim; pinned by digest)")
-    _frozen(s)
-    _cache_dir(s)
-    _json(s)
-    s.set_defaults(func=_command("commands", "cmd_dockerfile"))
+    frozen(s)
+    cache_dir(s)
+    json_flag(s)
+    s.set_defaults(func=command("commands", "cmd_dockerfile"))
 
     s = sub.add_parser("push", help="push the built image to a registry")
     s.add_argument("ref", nargs="?", help="registry/repository:tag (default: NAME:PROFILE "
                                          "under the team configuration's registry.push)")
-    _project_dir(s)
+    project_dir(s)
     s.add_argument("--profile", help="the profile's image (default: the base image)")
     s.add_argument("--sbom", action="store_true", help="attach the image's SBOM as an "
                    "artifact that refers to it (the referrers API, else the referrers tag)")
     s.add_argument("--sbom-format", choices=["cyclonedx", "spdx"], default="cyclonedx",
                    help="the attached SBOM's format (default cyclonedx)")
-    _cache_dir(s)
-    _json(s)
-    _frozen(s)
-    s.set_defaults(func=_command("distribute", "cmd_push"))
+    cache_dir(s)
+    json_flag(s)
+    frozen(s)
+    s.set_defaults(func=command("distribute", "cmd_push"))
 
     s = sub.add_parser("pull", help="pull an image (by tag or digest) into the local store")
     s.add_argument("ref", help="registry/repository:tag or @sha256:…")
     s.add_argument("--load", action="store_true", help="also load it into Docker")
     s.add_argument("--tag", help="name to load it under")
-    _cache_dir(s)
-    _json(s)
-    s.set_defaults(func=_command("distribute", "cmd_pull"))
+    cache_dir(s)
+    json_flag(s)
+    s.set_defaults(func=command("distribute", "cmd_pull"))
 
     s = sub.add_parser("copy", help="copy an image between repositories or registries, "
                                     "keeping its digest (only missing blobs travel)")
     s.add_argument("source", metavar="SRC", help="registry/repository:tag or @sha256:…")
     s.add_argument("target", metavar="DST", help="registry/repository:tag")
-    _cache_dir(s)
-    _json(s)
-    s.set_defaults(func=_command("distribute", "cmd_copy"))
+    cache_dir(s)
+    json_flag(s)
+    s.set_defaults(func=command("distribute", "cmd_copy"))
 
     s = sub.add_parser("mirror", help="copy every tag (or those matching --tags) of "
                                       "repositories to another registry; idempotent")
@@ -257,9 +228,9 @@ def _image_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     s.add_argument("--to", required=True, metavar="REGISTRY[/PREFIX]",
                    help="the destination; repositories keep their paths under it")
     s.add_argument("--tags", default="*", metavar="GLOB", help="tags to copy (default: all)")
-    _cache_dir(s)
-    _json(s)
-    s.set_defaults(func=_command("distribute", "cmd_mirror"))
+    cache_dir(s)
+    json_flag(s)
+    s.set_defaults(func=command("distribute", "cmd_mirror"))
 
     s = sub.add_parser("bundle", help="environments for machines with no network: one file "
                                       "with specs, locks, wheels, .debs and images")
@@ -267,30 +238,30 @@ def _image_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     v = verbs.add_parser("create", help="write a bundle of the projects (built first)")
     v.add_argument("dirs", nargs="*", default=["."], metavar="DIR", help="projects (default .)")
     v.add_argument("-o", "--output", required=True, metavar="FILE", help="the bundle to write")
-    _cache_dir(v)
-    _json(v)
-    v.set_defaults(func=_command("distribute", "cmd_bundle"))
+    cache_dir(v)
+    json_flag(v)
+    v.set_defaults(func=command("distribute", "cmd_bundle"))
     v = verbs.add_parser("import", help="load a bundle into the cache and store, checked "
                                         "member by member")
     v.add_argument("file", metavar="FILE", help="a bundle 'dlenv bundle create' wrote")
     v.add_argument("--projects", metavar="DIR", help="also write each spec and lock into "
                                                      "DIR/NAME/")
-    _cache_dir(v)
-    _json(v)
-    v.set_defaults(func=_command("distribute", "cmd_bundle"))
+    cache_dir(v)
+    json_flag(v)
+    v.set_defaults(func=command("distribute", "cmd_bundle"))
     v = verbs.add_parser("push", help="import a bundle and push its images to a registry")
     v.add_argument("file", metavar="FILE", help="a bundle 'dlenv bundle create' wrote")
     v.add_argument("destination", metavar="REGISTRY[/PREFIX]",
                    help="where its images go, as PREFIX/NAME:latest")
-    _cache_dir(v)
-    _json(v)
-    v.set_defaults(func=_command("distribute", "cmd_bundle"))
+    cache_dir(v)
+    json_flag(v)
+    v.set_defaults(func=command("distribute", "cmd_bundle"))
 
     s = sub.add_parser("config", help="show the effective team configuration and where each "
                                       "value comes from")
-    _project_dir(s)
-    _json(s)
-    s.set_defaults(func=_command("distribute", "cmd_config"))
+    project_dir(s)
+    json_flag(s)
+    s.set_defaults(func=command("distribute", "cmd_config"))
 
     s = sub.add_parser("gc", help="free the space of images, layers and trees dlenv no longer "
                                   "needs (with sizes)")
@@ -300,9 +271,9 @@ def _image_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     s.add_argument("--engine", choices=ENGINES,
                    help="whose dangling images to remove (default: the first that answers)")
     s.add_argument("--no-engine", action="store_true", help="leave the engine's images alone")
-    _cache_dir(s)
-    _json(s)
-    s.set_defaults(func=_command("commands", "cmd_gc"))
+    cache_dir(s)
+    json_flag(s)
+    s.set_defaults(func=command("commands", "cmd_gc"))
 
 
 def _check_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -310,16 +281,16 @@ def _check_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     s = sub.add_parser("doctor", help="check this host: engine, disk, TLS, GPU, driver, toolkit")
     s.add_argument("dir", nargs="?", metavar="DIR",
                    help="also check that this project's environment can run here")
-    _cache_dir(s)
+    cache_dir(s)
     s.add_argument("--no-network", action="store_true",
                    help="skip asking the index, the Debian mirrors and the registry")
     s.add_argument("--facts", help=argparse.SUPPRESS)  # replay recorded host facts (JSON)
-    _json(s)
-    s.set_defaults(func=_command("commands", "cmd_doctor"))
+    json_flag(s)
+    s.set_defaults(func=command("commands", "cmd_doctor"))
 
     s = sub.add_parser("verify", help="prove an environment works: framework, devices, a "
                                       "matmul, a training step, XLA, the locked packages")
-    _project_dir(s, default=None)
+    project_dir(s, default=None)
     s.add_argument("--profile", help="the profile's image (default: the base image)")
     s.add_argument("--image", help="verify this image instead of the project's tag")
     s.add_argument("--host", action="store_true",
@@ -331,98 +302,11 @@ def _check_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    help="do not fail a CUDA environment for lack of a GPU")
     s.add_argument("--engine", default="docker", choices=ENGINES,
                    help="container engine to run the probe in (default docker)")
-    _frozen(s)
-    _cache_dir(s)
-    _json(s)
-    s.set_defaults(func=_command("commands", "cmd_verify"))
+    frozen(s)
+    cache_dir(s)
+    json_flag(s)
+    s.set_defaults(func=command("commands", "cmd_verify"))
 
-
-    text = ("write the software bill of materials of the project's image: every .deb and "
-            "Python distribution by hash, the image's digest as the subject")
-    s = sub.add_parser("sbom", help=text, description=text + " (CycloneDX 1.6 or SPDX 2.3 "
-                       "JSON, validated; the image is built first, not loaded). Given a "
-                       "registry reference instead of a directory, the SBOM pushed with that "
-                       "image ('dlenv push --sbom'), fetched and checked.")
-    s.add_argument("dir", nargs="?", default=".", metavar="DIR|REF",
-                   help="the project directory (default: the current one), or an image in a "
-                   "registry (registry/repository:tag or @digest)")
-    s.add_argument("--profile", help="the profile's image (default: the base image)")
-    s.add_argument("--format", choices=["cyclonedx", "spdx"], default="cyclonedx",
-                   help="the document's format (default cyclonedx)")
-    s.add_argument("-o", "--output", metavar="FILE", help="write it here (default: stdout)")
-    _frozen(s)
-    _cache_dir(s)
-    s.set_defaults(func=_command("audit", "cmd_sbom"))
-
-    text = "write the lock's Python packages for pip, PEP 751 tools or conda"
-    s = sub.add_parser("export", help=text, description=text + ": requirements.txt with "
-                       "hashes, pylock.toml, or an environment.yml whose pip section pins them.")
-    _project_dir(s)
-    s.add_argument("--format", choices=["requirements", "pylock", "conda"],
-                   default="requirements", help="the file's form (default requirements)")
-    s.add_argument("--profile", help="the profile's packages (default: the base image's)")
-    s.add_argument("-o", "--output", metavar="FILE", help="write it here (default: stdout)")
-    _frozen(s)
-    _cache_dir(s)
-    s.set_defaults(func=_command("audit", "cmd_export"))
-
-    text = ("compare two environments: Python, the base, Python packages, .debs, CUDA "
-            "libraries, env and layers")
-    s = sub.add_parser("diff", help=text, description=text + " (the 'works on my machine' "
-                       "explainer). A side is a spec directory (its lock), a dlenv.lock, an "
-                       "image in dlenv's store or the engine, or --host. Exit 0: the same; "
-                       "1: they differ.")
-    s.add_argument("a", help="the first side")
-    s.add_argument("b", nargs="?", help="the second side (leave it out with --host)")
-    s.add_argument("--host", action="store_true",
-                   help="compare with this machine: python3's packages, dpkg, the driver")
-    s.add_argument("--profile", help="the profile's image, for directories and locks")
-    _cache_dir(s)
-    _json(s)
-    s.set_defaults(func=_command("audit", "cmd_diff"))
-
-    text = ("scan the locked Debian and Python packages for known vulnerabilities: against "
-            "a directory or zip of OSV records kept offline, or the OSV API")
-    s = sub.add_parser("scan", help=text, description=text + ", and Debian's security suite "
-                       "for newer .debs. Exit 1: a finding at or above --fail-on, or an expired "
-                       "ignore entry.")
-    s.add_argument("dir", nargs="?", default=".", metavar="DIR|LOCK|IMAGE",
-                   help="a project directory (its lock), a dlenv.lock, or an image in dlenv's "
-                   "store, the engine or a registry, read from its layers (default: .)")
-    s.add_argument("--db", metavar="PATH", help="the OSV records, offline: a directory of "
-                   "ID.json files or a zip of them (default: ask the OSV API, scan.osv-url)")
-    s.add_argument("--profile", help="only the profile's image (default: every package of "
-                   "the lock)")
-    s.add_argument("--fail-on", choices=["low", "medium", "high", "critical"],
-                   help="exit 1 when a finding is at least this severe (default: never)")
-    s.add_argument("--ignore", metavar="FILE", help="accepted findings, each with a reason and "
-                   "an expiry date (default: dlenv.scan-ignore.toml beside the lock)")
-    s.add_argument("--format", choices=["text", "json", "sarif"], default="text",
-                   help="the report's form (default text)")
-    s.add_argument("--no-security-suite", action="store_true",
-                   help="do not ask Debian's -security suite for newer .debs (no network)")
-    _cache_dir(s)
-    s.set_defaults(func=_command("audit", "cmd_scan"))
-
-    text = "try another framework version beside the lock before adopting it"
-    s = sub.add_parser("upgrade", help=text, description=text + ": lock the candidate under "
-                       ".dlenv/upgrade/, build and verify both images, run the spec's test "
-                       "command in each, compare them. Exit 0: the candidate is ready (and "
-                       "with --apply, now the project's spec and lock); 1: it is not.")
-    _project_dir(s)
-    s.add_argument("--framework", required=True, metavar="SPEC",
-                   help="the candidate: a requirement ('tensorflow==2.16.*'), a version (2.16 "
-                   "means its newest 2.16.x) or a specifier ('>=2.16,<2.18')")
-    s.add_argument("--profile", help="the profile's image (default: the base image)")
-    s.add_argument("--apply", action="store_true",
-                   help="when the candidate is ready, make it the project's dlenv.toml and lock")
-    s.add_argument("--engine", default="docker", choices=ENGINES,
-                   help="container engine to verify and test in (default docker)")
-    s.add_argument("--allow-cpu", action="store_true",
-                   help="a CUDA image without a GPU here: verify on the CPU")
-    _cache_dir(s)
-    _json(s)
-    s.set_defaults(func=_command("audit", "cmd_upgrade"))
 
     s = sub.add_parser("lint", help="ML-aware checks for Dockerfiles and compose files "
                                     "(and hadolint's, when installed)")
@@ -435,7 +319,7 @@ def _check_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     s.add_argument("--context", metavar="DIR",
                    help="the build context (where .dockerignore must be); without it a "
                         "missing .dockerignore beside the Dockerfile is only info")
-    s.set_defaults(func=_command("commands", "cmd_lint"))
+    s.set_defaults(func=command("commands", "cmd_lint"))
 
 
 def _run_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -453,7 +337,7 @@ def _run_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                                   + ("profile's" if mode == "run" else "shell") + " (after "
                                   "'--', e.g. dlenv " + mode + " . -- python train.py)"
                            if takes_cmd else None)
-        _project_dir(s)
+        project_dir(s)
         s.add_argument("--profile", help="profile to run (default: dev for shell/jupyter/ssh)")
         s.add_argument("--image", help="run this image (tag or id) instead of building")
         s.add_argument("--engine", choices=ENGINES,
@@ -476,33 +360,33 @@ def _run_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                        help="do not mount the host's CA bundle (read-only) for pip and HTTPS")
         s.add_argument("--dry-run", action="store_true",
                        help="print the plan and the engine command, start nothing")
-        _cache_dir(s)
+        cache_dir(s)
         if takes_cmd:
             s.add_argument("--publish", "-p", action="append", default=[],
                            metavar="[HOST:]CONTAINER", help="publish a port on 127.0.0.1")
         else:
             s.add_argument("--port", type=int, help="host port (default: the first free from "
                            + ("8888)" if mode == "jupyter" else "2222)"))
-            _json(s)
+            json_flag(s)
         if mode == "ssh":
             s.add_argument("--key", help="public key to log in with (default ~/.ssh/id_*.pub)")
             s.add_argument("--ssh-config", action="store_true",
                            help="add a Host entry to ~/.ssh/config (VS Code Remote-SSH)")
-        s.set_defaults(func=_command("commands", "cmd_run"), mode=mode, cmd=[], json=False,
+        s.set_defaults(func=command("commands", "cmd_run"), mode=mode, cmd=[], json=False,
                        key=None, port=None, publish=[], ssh_config=False)
 
     s = sub.add_parser("ps", help="list the containers dlenv started")
     s.add_argument("dir", nargs="?", metavar="DIR", help="only this project's containers")
     s.add_argument("--engine", choices=ENGINES,
                    help="container engine (default: the first that answers)")
-    _json(s)
-    s.set_defaults(func=_command("commands", "cmd_ps"))
+    json_flag(s)
+    s.set_defaults(func=command("commands", "cmd_ps"))
 
     s = sub.add_parser("stop", help="stop and remove containers dlenv started (a project's, "
                                     "or --name)")
-    _project_dir(s)
+    project_dir(s)
     s.add_argument("--name", action="append", default=[], help="only this container")
     s.add_argument("--engine", choices=ENGINES,
                    help="container engine (default: the first that answers)")
-    _json(s)
-    s.set_defaults(func=_command("commands", "cmd_stop"))
+    json_flag(s)
+    s.set_defaults(func=command("commands", "cmd_stop"))
