@@ -27,8 +27,7 @@ _FRAMEWORKS = {"tensorflow": "tensorflow", "tensorflow-cpu": "tensorflow",
                "tensorflow-gpu": "tensorflow", "torch": "pytorch", "jax": "jax"}
 # What dlenv chooses itself from the framework and the accelerator: never pinned by hand.
 _CHOSEN = re.compile(r"jaxlib|jax-cuda\d+-(plugin|pjrt)|nvidia-.*|tensorflow-io-gcs-filesystem"
-                     r"|tensorflow-intel|tensorflow-estimator|keras|tf-keras|pip|setuptools|"
-                     r"wheel")
+                     r"|tensorflow-intel|tensorflow-estimator|pip|setuptools|wheel")
 # conda packages with no PyPI distribution of the same meaning (the toolchain, CUDA, BLAS).
 _CONDA_ONLY = re.compile(r"python|pip|cudatoolkit|cudnn|cuda(-.*)?|pytorch-cuda|nccl|mkl.*|"
                          r"blas|libblas|openblas|intel-openmp|_.*|lib.*|ca-certificates|"

@@ -93,6 +93,12 @@ def verify_host(project: Project | None = None, *, profile: str | None = None,
                        {"seen": seen})
 
 
+def gpus_here() -> bool:
+    """Whether nvidia-smi lists a GPU on this machine (containers are then given them)."""
+    rc, smi, _ = query_gpus()
+    return rc == 0 and bool(parse_gpus(smi))
+
+
 def verify_image(project: Project, *, profile: str | None = None, image: str | None = None,
                  engine: EngineKind = "docker", allow_cpu: bool = False, frozen: bool = False,
                  cache_dir: str | None = None, reporter: Reporter | None = None
@@ -114,10 +120,7 @@ def verify_image(project: Project, *, profile: str | None = None, image: str | N
     request = request_for(lock, profile, (spec.workdir,), spec_requirements(spec),
                           serve=serving.name if serving else None)
     expect_gpu = bool(lock.target.cuda) and not allow_cpu
-    gpus = False
-    if expect_gpu:
-        rc, smi, _ = query_gpus()
-        gpus = rc == 0 and bool(parse_gpus(smi))
+    gpus = expect_gpu and gpus_here()
     if reporter is not None:
         reporter.step(f"verifying {image}")
     seen = probe_image(image, request, engine=chosen, gpus=gpus, workdir=spec.workdir)

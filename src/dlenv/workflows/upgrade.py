@@ -15,7 +15,6 @@ from pathlib import Path
 from dlenv.audit.diff import Inventory, compare, lock_inventory
 from dlenv.audit.upgrade import Side, SuiteRun, Upgrade, framework_of, judge
 from dlenv.checks import FAIL, Check
-from dlenv.doctor import parse_gpus, query_gpus
 from dlenv.engine import CONFINED, Engine, EngineKind, detect, gpu_args
 from dlenv.errors import EngineError, UsageError
 from dlenv.fsutil import write_atomic
@@ -25,7 +24,7 @@ from dlenv.oci.store import default_store
 from dlenv.spec.edit import framework_value, with_framework
 from dlenv.spec.parse import parse_spec_text
 from dlenv.workflows.build import Ready, ready_image
-from dlenv.workflows.check import verify_image
+from dlenv.workflows.check import gpus_here, verify_image
 from dlenv.workflows.project import Project, fresh_lock, team_spec
 from dlenv.workflows.report import Reporter, Silent
 
@@ -124,10 +123,7 @@ def upgrade(project: Project, options: UpgradeOptions,
     candidate_lock = fresh_lock(candidate, cache_dir=options.cache_dir, reporter=report)
     candidate_ready = ready_image(candidate, profile=options.profile, engine=engine,
                                   cache_dir=options.cache_dir, reporter=report)
-    gpus = False
-    if current_ready.lock.target.cuda and not options.allow_cpu:
-        rc, smi, _ = query_gpus()
-        gpus = rc == 0 and bool(parse_gpus(smi))
+    gpus = bool(current_ready.lock.target.cuda) and not options.allow_cpu and gpus_here()
     current = _side("current", project, current_ready, options, engine, gpus, report)
     tried = _side("candidate", candidate, candidate_ready, options, engine, gpus, report)
     changes = compare(
