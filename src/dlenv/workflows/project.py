@@ -6,16 +6,8 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
-from dlenv.audit.importing import (
-    Imported,
-    from_conda,
-    from_dockerfile,
-    from_pyproject,
-    from_requirements,
-    kind_of,
-    spec_name,
-)
 from dlenv.cache import default_cache_dir, host_bundle, http_client
 from dlenv.config import Config, load_config
 from dlenv.errors import BuildError, ConfigError, LockError, SpecError, StaleLockError, UsageError
@@ -30,6 +22,9 @@ from dlenv.resolve.policy import check_policy
 from dlenv.spec import SPEC_FILE, SUITES, Base, Spec, find_spec_file, load_spec
 from dlenv.spec.starter import render_starter
 from dlenv.workflows.report import Reporter, Silent
+
+if TYPE_CHECKING:  # the importers load only for 'dlenv init --from' (start-up stays short)
+    from dlenv.audit.importing import Imported
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +113,8 @@ def init_project(directory: Path, *, framework: str | None = None, gpu: bool = F
     path = directory / SPEC_FILE
     if path.exists() and not force:
         raise UsageError(f"{path} exists", fix="pass --force to overwrite it")
+    from dlenv.audit.importing import spec_name
+
     found = read_source(source) if source is not None else None
     if found is not None and found.python and not python:
         from dlenv.compat import load_matrix
@@ -159,6 +156,14 @@ def read_source(source: Path) -> Imported:
     import tomllib
 
     import yaml
+
+    from dlenv.audit.importing import (
+        from_conda,
+        from_dockerfile,
+        from_pyproject,
+        from_requirements,
+        kind_of,
+    )
 
     kind = kind_of(PurePosixPath(source.name))
     if kind is None:

@@ -7,22 +7,22 @@ import fnmatch
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dlenv.audit.sbom import Format
 from dlenv.cache import default_cache_dir
 from dlenv.config import HOST, REPOSITORY, TEAM_FILE
 from dlenv.engine import detect
 from dlenv.errors import IntegrityError, UsageError
 from dlenv.fsutil import canonical_json, write_atomic
 from dlenv.image import location_id, lock_digest
-from dlenv.oci.image import rfc3339
-from dlenv.oci.referrers import ARTIFACT_TYPES, attach
 from dlenv.oci.registry import Reference, RegistryClient
 from dlenv.oci.store import default_store
 from dlenv.workflows.build import load_image, ready_image
 from dlenv.workflows.project import Project
 from dlenv.workflows.report import Reporter, Silent
+
+if TYPE_CHECKING:  # the SBOM's modules load only for 'push --sbom' (start-up stays short)
+    from dlenv.audit.sbom import Format
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +145,9 @@ def push(project: Project, ref: str | None, *, profile: str | None = None,
         digest, sent = client.push(store, ready.manifest, target,
                                    mount_from=pushed_to.get(target.registry))
         if document is not None and sbom is not None:
+            from dlenv.oci.image import rfc3339
+            from dlenv.oci.referrers import ARTIFACT_TYPES, attach
+
             report.step(f"attaching its {sbom} SBOM")
             attached = attach(client, store, target, ready.manifest, ARTIFACT_TYPES[sbom],
                               document.text.encode(), {
