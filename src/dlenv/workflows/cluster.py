@@ -30,11 +30,16 @@ class RenderedManifests:
 
 def yaml_text(*documents: object) -> str:
     """The one way dlenv writes YAML (manifests, Compose files): keys in the order built,
-    block style, documents separated by ``---``."""
+    block style, documents separated by ``---``, and every value written out where it is
+    used (no ``&anchor``/``*alias`` where two containers share a mount)."""
     import yaml
 
-    text: str = yaml.safe_dump_all(documents, sort_keys=False, default_flow_style=False,
-                                   width=100)
+    class Plain(yaml.SafeDumper):  # type: ignore[misc]  # PyYAML ships no types here
+        def ignore_aliases(self, data: object) -> bool:
+            return True
+
+    text: str = yaml.dump_all(documents, Dumper=Plain, sort_keys=False,
+                              default_flow_style=False, width=100)
     return text
 
 
