@@ -285,3 +285,73 @@ def test_a_wheel_layer_whose_memory_scratch_fills_up_is_built_again_on_disk(tmp_
         OSError(errno.EACCES, "Permission denied")))
     with pytest.raises(PermissionError):  # other errors are not retried
         builder.build(None, layer, {})  # type: ignore[arg-type]
+
+
+def _stored_image(tmp_path: Path, compression: str) -> tuple[OCIStore, object, list]:
+    """An image of two layers built into a store, as the native builder commits them."""
+    store = OCIStore(tmp_path / "store")
+    blobs = []
+    for name in ("a", "b"):
+        tree = tmp_path / name
+        (tree / "opt").mkdir(parents=True)
+        (tree / "opt" / name).write_bytes(os.urandom(5000) + b"x" * 70000)
+        with store.writer() as f:
+            blob = write_layer(tree, f, LayerOptions(epoch=0, compression=compression))
+            store.commit(f, blob.descriptor.digest, blob.diff_id, blob.diff_size)
+        blobs.append(blob)
+    config = store.put_bytes(json.dumps({"rootfs": {"type": "layers", "diff_ids": [
+        b.diff_id for b in blobs]}}).encode(), "application/vnd.oci.image.config.v1+json")
+    manifest = store.put_bytes(json.dumps({"config": config.to_json(), "layers": [
+        b.descriptor.to_json() for b in blobs]}).encode(),
+        "application/vnd.oci.image.manifest.v1+json")
+    return store, manifest, blobs
+
+
+@pytest.mark.parametrize("compression", ["gzip", "zstd"])
+def test_a_load_for_this_machine_sends_layers_uncompressed_and_files_keep_them_compressed(
+        tmp_path, compression):
+    from dlenv.oci.export import write_docker_archive
+
+    store, manifest, blobs = _stored_image(tmp_path, compression)
+    for unpacked in (True, False):
+        out = io.BytesIO()
+        write_docker_archive(store, manifest, out, "x:1", held=1, unpacked=unpacked)
+        out.seek(0)
+        with tarfile.open(fileobj=out) as tar:
+            layers = json.load(tar.extractfile("manifest.json"))[0]["Layers"]
+            assert len(layers) == 2 and layers[0] not in tar.getnames()  # held: left out
+            data = tar.extractfile(layers[1]).read()
+        if unpacked:  # the tar the config's diff id names, not the stored blob
+            assert "sha256:" + hashlib.sha256(data).hexdigest() == blobs[1].diff_id
+            assert len(data) == blobs[1].diff_size
+        else:
+            assert "sha256:" + hashlib.sha256(data).hexdigest() == blobs[1].descriptor.digest
+
+
+def test_an_unpacked_layer_of_another_length_than_recorded_breaks_the_archive(tmp_path):
+    from dlenv.oci.export import write_docker_archive
+
+    store, manifest, blobs = _stored_image(tmp_path, "gzip")
+    stamp = store.stamps / blobs[1].descriptor.digest.split(":", 1)[1]
+    for wrong, error in ((blobs[1].diff_size - 512, IntegrityError),
+                         (blobs[1].diff_size + 512, OSError)):
+        record = json.loads(stamp.read_bytes())
+        stamp.write_text(json.dumps({**record, "diff_size": wrong}))
+        with pytest.raises(error):
+            write_docker_archive(store, manifest, io.BytesIO(), "x:1", unpacked=True)
+
+
+def test_a_layer_whose_length_is_not_known_goes_out_as_stored(tmp_path):
+    from dlenv.oci.export import write_docker_archive
+
+    store, manifest, blobs = _stored_image(tmp_path, "gzip")
+    stamp = store.stamps / blobs[0].descriptor.digest.split(":", 1)[1]
+    stamp.write_text(json.dumps({**json.loads(stamp.read_bytes()), "diff_size": 0}))
+    out = io.BytesIO()
+    write_docker_archive(store, manifest, out, "x:1", unpacked=True)
+    out.seek(0)
+    with tarfile.open(fileobj=out) as tar:
+        layers = json.load(tar.extractfile("manifest.json"))[0]["Layers"]
+        sent = [tar.extractfile(name).read() for name in layers]
+    assert "sha256:" + hashlib.sha256(sent[0]).hexdigest() == blobs[0].descriptor.digest
+    assert "sha256:" + hashlib.sha256(sent[1]).hexdigest() == blobs[1].diff_id

@@ -145,7 +145,7 @@ class LayerBuilder:
             self.progress(f"writing layer: {layer.name}", 0, 1)
             with self.store.writer() as f:
                 blob = write_layer(root, f, options, name=layer.name)
-                self.store.commit(f, blob.descriptor.digest, blob.diff_id)
+                self.store.commit(f, blob.descriptor.digest, blob.diff_id, blob.diff_size)
             self.progress(f"writing layer: {layer.name}", 1, 1)
             if layer.kind == "debian":
                 self._keep_rootfs(layer.key(plan), root)

@@ -48,3 +48,4 @@ class LayerBlob:
     descriptor: Descriptor
     diff_id: str
     name: str = ""  # what the layer holds, for summaries and history
+    diff_size: int = 0  # the uncompressed tar's length (0: not known)

@@ -14,7 +14,7 @@ import tarfile
 from pathlib import Path
 from typing import IO
 
-from dlenv.errors import UsageError
+from dlenv.errors import IntegrityError, UsageError
 from dlenv.fsutil import canonical_json, write_atomic
 from dlenv.oci import MT_INDEX, Descriptor
 from dlenv.oci.store import REF_ANNOTATION, OCIStore
@@ -53,12 +53,48 @@ def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     tar.addfile(info, io.BytesIO(data))
 
 
+def _unpacked(store: OCIStore, layer: dict[str, str]) -> tuple[IO[bytes], int] | None:
+    """A reader of the layer's uncompressed tar, and its length, when the store knows the
+    length (layers it built) and the blob is compressed; else None."""
+    size = store.diff_size(layer["digest"])
+    path = store.blob_path(layer["digest"])
+    if not size:
+        return None
+    if layer["mediaType"].endswith("gzip"):
+        from isal import igzip_threaded  # decompresses in a thread of its own
+
+        return igzip_threaded.open(path, "rb", threads=1), size  # type: ignore[no-untyped-call]
+    if layer["mediaType"].endswith("zstd"):
+        import zstandard
+
+        return zstandard.ZstdDecompressor().stream_reader(path.open("rb"), closefd=True), size
+    return None
+
+
+def _add_unpacked(tar: tarfile.TarFile, name: str, reader: IO[bytes], size: int) -> None:
+    """Add ``size`` bytes of ``reader`` as ``name``; the stream must end there (a wrong
+    length breaks the archive here, not in the engine)."""
+    info = tarfile.TarInfo(name)
+    info.size = size
+    info.mode = 0o644
+    with reader:
+        tar.addfile(info, reader)  # tarfile raises when the stream ends early
+        if reader.read(1):
+            raise IntegrityError(f"layer {name} is longer than its store record says",
+                                 fix="run 'dlenv gc' and build again")
+
+
 def write_docker_archive(store: OCIStore, manifest: Descriptor, out: IO[bytes],
-                         repo_tag: str, *aliases: str, held: int = 0) -> None:
-    """Stream a `docker load`-able archive (compressed layers are accepted by the engine);
-    every blob is hashed before the first byte goes out. ``held``: the first layers the
-    engine holds already (with every layer below them), whose files are left out; Docker
-    reads a layer's file only when it lacks that layer's chain."""
+                         repo_tag: str, *aliases: str, held: int = 0,
+                         unpacked: bool = False) -> None:
+    """Stream a `docker load`-able archive; every blob is hashed before the first byte goes
+    out. ``held``: the first layers the engine holds already (with every layer below them),
+    whose files are left out; Docker reads a layer's file only when it lacks that layer's
+    chain. ``unpacked``: layers go out uncompressed where the store knows their length, for
+    an engine on this machine. It saves the engine's own decompression, which is slower
+    than this process's and in line with its layer application: a cold load of
+    examples/tensorflow-cpu took 18-20 s so, against 29-31 s with gzip layers. The engine
+    checks each layer against the config's diff ids whichever way it comes."""
     store.verified_blobs(manifest, held=held)
     doc = store.read_json(manifest.digest)
     config = doc["config"]
@@ -67,14 +103,17 @@ def write_docker_archive(store: OCIStore, manifest: Descriptor, out: IO[bytes],
     names = [f"blobs/sha256/{x['digest'].split(':', 1)[1]}" for x in layers]
     cfg_name = f"blobs/sha256/{config['digest'].split(':', 1)[1]}"
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-        seen = set()
-        for digest, name in [(config["digest"], cfg_name),
-                             *((x["digest"], n) for x, n in
-                               zip(layers[held:], names[held:], strict=True))]:
+        tar.add(store.blob_path(config["digest"]), arcname=cfg_name)
+        seen = {cfg_name}
+        for layer, name in zip(layers[held:], names[held:], strict=True):
             if name in seen:
                 continue
             seen.add(name)
-            tar.add(store.blob_path(digest), arcname=name)
+            raw = _unpacked(store, layer) if unpacked else None
+            if raw is None:
+                tar.add(store.blob_path(layer["digest"]), arcname=name)
+            else:
+                _add_unpacked(tar, name, *raw)
         _add_bytes(tar, "manifest.json", json.dumps(
             [{"Config": cfg_name, "RepoTags": [repo_tag, *aliases], "Layers": names}]).encode())
 

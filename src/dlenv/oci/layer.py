@@ -134,4 +134,5 @@ def write_layer(root: Path, sink: IO[bytes], options: LayerOptions, name: str = 
         compressor.close()
     desc = Descriptor(media_type=LAYER_MEDIA_TYPES[options.compression],
                       digest="sha256:" + outer.sha.hexdigest(), size=outer.size)
-    return LayerBlob(descriptor=desc, diff_id="sha256:" + inner.sha.hexdigest(), name=name)
+    return LayerBlob(descriptor=desc, diff_id="sha256:" + inner.sha.hexdigest(), name=name,
+                     diff_size=inner.size)

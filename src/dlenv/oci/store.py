@@ -71,23 +71,25 @@ class OCIStore:
             f.close()
             Path(name).unlink(missing_ok=True)
 
-    def commit(self, f: IO[bytes], digest: str, diff_id: str | None = None) -> None:
-        """Give the written blob its name; ``digest`` was computed while it was written."""
+    def commit(self, f: IO[bytes], digest: str, diff_id: str | None = None,
+               diff_size: int = 0) -> None:
+        """Give the written blob its name; ``digest`` was computed while it was written (and,
+        for a layer, ``diff_id`` and ``diff_size`` of its uncompressed tar)."""
         f.flush()
         os.fsync(f.fileno())
         os.replace(f.name, self.blob_path(digest))
-        self._stamp(digest, diff_id)
+        self._stamp(digest, diff_id, diff_size)
 
     # --- verification -------------------------------------------------------------------
     def _stamp_path(self, digest: str) -> Path:
         return self.stamps / digest.split(":", 1)[1]
 
-    def _stamp(self, digest: str, diff_id: str | None = None) -> None:
+    def _stamp(self, digest: str, diff_id: str | None = None, diff_size: int = 0) -> None:
         st = self.blob_path(digest).stat()
         self._hashed.add(digest)
         write_atomic(self._stamp_path(digest), canonical_json(
             {"size": st.st_size, "ino": st.st_ino, "mtime_ns": st.st_mtime_ns,
-             "diff_id": diff_id}))
+             "diff_id": diff_id, "diff_size": diff_size}))
 
     def _read_stamp(self, digest: str) -> dict[str, Any]:
         try:
@@ -116,8 +118,14 @@ class OCIStore:
             return True
         if not self.verify_blob(digest, force=True):
             return False
-        self._stamp(digest, diff_id or stamp.get("diff_id"))
+        self._stamp(digest, diff_id or stamp.get("diff_id"), self.diff_size(digest))
         return True
+
+    def diff_size(self, digest: str) -> int:
+        """The uncompressed length of a layer blob this store built (0: not known, e.g. a
+        pulled layer). What it is used for checks it: see ``export.write_docker_archive``."""
+        size = self._read_stamp(digest).get("diff_size")
+        return size if isinstance(size, int) and size > 0 else 0
 
     def verify_blob(self, digest: str, *, force: bool = False) -> bool:
         """Whether the blob is there and hashes to ``digest`` (hashed in full, once per

@@ -87,12 +87,13 @@ def load_image(engine: Engine, store: OCIStore, manifest: Descriptor,
     diff_ids = store.read_json(image_id).get("rootfs", {}).get("diff_ids", [])
     held = held_prefix(engine, diff_ids) if len(diff_ids) == len(doc["layers"]) else 0
     try:
-        engine.load(lambda f: write_docker_archive(store, manifest, f, *tags, held=held))
+        engine.load(lambda f: write_docker_archive(store, manifest, f, *tags, held=held,
+                                                   unpacked=True))
     except EngineError:
         if not held:
             raise
         held = 0  # the engine dropped a layer meanwhile: send them all
-        engine.load(lambda f: write_docker_archive(store, manifest, f, *tags))
+        engine.load(lambda f: write_docker_archive(store, manifest, f, *tags, unpacked=True))
     found = engine.image_id(tags[0])
     if found != image_id:
         raise EngineError(f"{engine.kind} holds {found} for {tags[0]} after loading, not "
@@ -170,7 +171,7 @@ class EarlyLoad:
         manifest = self.store.put_bytes(
             manifest_json(config, [b.descriptor for b in blobs], {}), MT_MANIFEST)
         self.engine.load(lambda f: write_docker_archive(self.store, manifest, f, self.tag,
-                                                        held=held))
+                                                        held=held, unpacked=True))
         self.helpers.append(config.digest)
         return len(blobs) - held
 
