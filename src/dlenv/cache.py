@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import ssl
 import tempfile
 import threading
 import time
@@ -59,6 +58,8 @@ def tls_context(ca_bundle: str | None) -> Any:
     """What httpx verifies servers with: the given CA bundle, else its default."""
     if not ca_bundle:
         return True
+    import ssl  # only where TLS is set up: every command loads this module
+
     try:
         return ssl.create_default_context(cafile=ca_bundle)
     except (OSError, ssl.SSLError) as exc:
@@ -70,6 +71,8 @@ def tls_context(ca_bundle: str | None) -> Any:
 
 def host_bundle() -> str | None:
     """The host's CA bundle: what this machine trusts (mounted into containers, never baked)."""
+    import ssl
+
     for candidate in (os.environ.get("SSL_CERT_FILE"), ssl.get_default_verify_paths().cafile,
                       "/etc/ssl/certs/ca-certificates.crt"):
         if candidate and Path(candidate).is_file():

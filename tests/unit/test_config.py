@@ -286,7 +286,7 @@ def test_a_team_file_published_at_a_url_is_fetched_and_kept_for_offline_use(tmp_
     import http.server
     import threading
 
-    from dlenv.workflows.project import published_config
+    from dlenv.workflows.team import published_config
 
     served = tmp_path / "site"
     served.mkdir()

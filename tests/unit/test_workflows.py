@@ -368,3 +368,41 @@ def test_built_bottom_layers_reach_docker_while_the_rest_builds(tmp_path, monkey
     early.clean()
     assert engine.image_id("env:dlenv-loading") is None
     assert engine.image_id("env:latest") is not None
+
+
+def test_the_engine_asked_early_is_taken_once_and_what_no_command_took_is_dropped(
+        monkeypatch):
+    from dlenv.engine import cli as engine_cli
+
+    asked: list[str | None] = []
+
+    def detect(choice=None):
+        asked.append(choice)
+        return f"engine {len(asked)}"
+
+    monkeypatch.setattr(engine_cli, "detect", detect)
+    engine_cli.ask_early("docker")
+    assert engine_cli.detect_soon("docker")() == "engine 1"  # the early answer
+    assert engine_cli.detect_soon("docker")() == "engine 2"  # asked again: not reused
+    engine_cli.ask_early("podman")
+    engine_cli.forget_early()
+    assert engine_cli.detect_soon("podman")() == "engine 4"  # the early one was dropped
+    assert asked == ["docker", "docker", "podman", "podman"]
+
+
+def test_the_command_line_asks_the_engine_early_only_for_commands_that_use_one(monkeypatch):
+    import importlib
+
+    from dlenv.engine import cli as engine_cli
+
+    cli_main = importlib.import_module("dlenv.cli.main")
+
+    asked: list[str | None] = []
+    monkeypatch.setattr(engine_cli, "ask_early", asked.append)
+    for argv, choice in ((["build", ".", "--load"], "docker"), (["build", "."], None),
+                         (["run", ".", "--engine", "podman"], "podman"),
+                         (["run", ".", "--dry-run"], None), (["lock", "."], None)):
+        asked.clear()
+        args = cli_main.build_parser().parse_args(argv)
+        assert cli_main._ask_engine_early(args) is (choice is not None)
+        assert asked == ([choice] if choice else [])

@@ -79,8 +79,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
     from dlenv import __version__
     from dlenv.audit.scan import failing, sarif
     from dlenv.config import load_config
-    from dlenv.workflows.project import published_config
     from dlenv.workflows.scan import scan
+    from dlenv.workflows.team import published_config
 
     where = Path(args.dir) if Path(args.dir).is_dir() else Path(args.dir).parent \
         if Path(args.dir).is_file() else Path.cwd()

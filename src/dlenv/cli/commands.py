@@ -17,7 +17,6 @@ from dlenv.compat import FRAMEWORKS, load_matrix
 from dlenv.engine import LABEL
 from dlenv.workflows import build as build_flow
 from dlenv.workflows import project as project_flow
-from dlenv.workflows import run as run_flow
 from dlenv.workflows.project import open_project
 
 
@@ -267,6 +266,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from dlenv.workflows import run as run_flow
     project = open_project(args.dir)
     request = run_flow.RunRequest(
         mode=args.mode, profile=args.profile, image=args.image, engine=args.engine,
@@ -310,6 +310,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_ps(args: argparse.Namespace) -> int:
+    from dlenv.workflows import run as run_flow
     project = open_project(args.dir) if args.dir else None
     _, found = run_flow.containers(args.engine, project)
     if args.json:
@@ -329,6 +330,7 @@ def cmd_ps(args: argparse.Namespace) -> int:
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
+    from dlenv.workflows import run as run_flow
     project = open_project(args.dir) if args.dir else None
     stopped = run_flow.stop(project, args.name, args.engine)
     if args.json:

@@ -12,7 +12,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from dlenv.cli.render import ConsoleReporter, emit_json, out
-from dlenv.workflows.project import open_project, published_config
+from dlenv.workflows.project import open_project
+from dlenv.workflows.team import published_config
 
 if TYPE_CHECKING:
     from dlenv.workflows.registry import Copied

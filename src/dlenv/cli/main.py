@@ -3,6 +3,7 @@ input, 3 the outside world, 130 interrupted); the only place that turns exceptio
 
 from __future__ import annotations
 
+import argparse
 import errno
 import os
 import sys
@@ -15,7 +16,7 @@ from dlenv.cli.parser import build_parser
 from dlenv.cli.render import err
 from dlenv.config import load_config
 from dlenv.errors import DlenvError
-from dlenv.workflows.project import published_config
+from dlenv.workflows.team import published_config
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -28,6 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if command:
         args.cmd = command
+    early = _ask_engine_early(args)
     try:
         # The team configuration reaches every part (and uv) as the variables each reads;
         # what the user's environment sets stays.
@@ -49,6 +51,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         # went to a temporary name first, so what was there before is intact.
         err.print("[bold red]error:[/]", escape(_os_error(exc)), soft_wrap=True)
         return 3
+    finally:
+        if early:
+            from dlenv.engine.cli import forget_early
+
+            forget_early()
+
+
+def _ask_engine_early(args: argparse.Namespace) -> bool:
+    """Start asking the engine a command will use (``build --load``: Docker; a container
+    command: ``--engine`` or the first that answers) before its modules are imported."""
+    if getattr(args, "dry_run", False):
+        return False
+    if args.command == "build" and getattr(args, "load", False):
+        choice = "docker"
+    elif getattr(args, "early_engine", False):
+        choice = args.engine
+    else:
+        return False
+    from dlenv.engine.cli import ask_early
+
+    ask_early(choice)
+    return True
 
 
 def _os_error(exc: OSError) -> str:

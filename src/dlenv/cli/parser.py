@@ -7,8 +7,7 @@ import argparse
 from dlenv import __version__
 from dlenv.cli.options import cache_dir, command, frozen, json_flag, project_dir
 from dlenv.cli.parser_audit import audit_commands
-from dlenv.engine import ENGINES
-from dlenv.run import PIDS_LIMIT
+from dlenv.engine.base import ENGINES, PIDS_LIMIT
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -373,7 +372,7 @@ def _run_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
             s.add_argument("--ssh-config", action="store_true",
                            help="add a Host entry to ~/.ssh/config (VS Code Remote-SSH)")
         s.set_defaults(func=command("commands", "cmd_run"), mode=mode, cmd=[], json=False,
-                       key=None, port=None, publish=[], ssh_config=False)
+                       key=None, port=None, publish=[], ssh_config=False, early_engine=True)
 
     s = sub.add_parser("ps", help="list the containers dlenv started")
     s.add_argument("dir", nargs="?", metavar="DIR", help="only this project's containers")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from dlenv.cli.options import cache_dir, command, frozen, json_flag, project_dir
-from dlenv.engine import ENGINES
+from dlenv.engine.base import ENGINES
 
 
 def audit_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -21,6 +21,7 @@ CAP_DROP = "ALL"  # what every container of dlenv's loses, in every form dlenv w
 NO_NEW_PRIVILEGES = "no-new-privileges"
 CONFINED = ("--cap-drop", CAP_DROP, "--security-opt", NO_NEW_PRIVILEGES)
 LABEL = "dev.dlenv"  # prefix of every label on what dlenv starts
+PIDS_LIMIT = 16384  # processes and threads a container of dlenv's may have by default
 
 
 @dataclass(frozen=True, slots=True)

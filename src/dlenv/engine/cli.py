@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import IO
 
@@ -331,12 +331,32 @@ def _answers(kind: EngineKind, exe: str) -> tuple[bool, str]:
     return True, proc.stdout
 
 
-def detect_soon(choice: str | None = None) -> Callable[[], CliEngine]:
-    """``detect`` in a thread, so the engine answers while the caller reads the spec and the
-    lock; calling what this returns waits for the engine (and raises what ``detect`` did)."""
+_EARLY: dict[str | None, Future[CliEngine]] = {}  # asked before the command's imports
+
+
+def ask_early(choice: str | None) -> None:
+    """Start ``detect`` now, for the next ``detect_soon(choice)`` to take: the command line
+    asks as soon as it has parsed the arguments, so the engine answers while the rest of
+    dlenv is imported (the engine's ``info`` takes about as long as those imports here)."""
+    _EARLY[choice] = _in_thread(choice)
+
+
+def forget_early() -> None:
+    """Drop what no command took (one process may run several commands: tests, scripts)."""
+    _EARLY.clear()
+
+
+def _in_thread(choice: str | None) -> Future[CliEngine]:
     pool = ThreadPoolExecutor(max_workers=1)
     future = pool.submit(detect, choice)
     pool.shutdown(wait=False)
+    return future
+
+
+def detect_soon(choice: str | None = None) -> Callable[[], CliEngine]:
+    """``detect`` in a thread, so the engine answers while the caller reads the spec and the
+    lock; calling what this returns waits for the engine (and raises what ``detect`` did)."""
+    future = _EARLY.pop(choice, None) or _in_thread(choice)
     return future.result
 
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from dlenv.engine import CAP_DROP, NO_NEW_PRIVILEGES
+from dlenv.engine.base import PIDS_LIMIT
 from dlenv.image.dockerfile import JUPYTER_COMMAND
-from dlenv.run.plan import PIDS_LIMIT
 from dlenv.spec import JUPYTER_PORT, SERVE_PORT, Spec
 
 PROMETHEUS_PORT = 9090

@@ -13,7 +13,7 @@ from pathlib import PurePosixPath
 from typing import Literal
 
 from dlenv.checks import FAIL, SKIP, Check
-from dlenv.engine import CONFINED, LABEL, EngineKind, gpu_args, mount_option
+from dlenv.engine.base import CONFINED, LABEL, PIDS_LIMIT, EngineKind, gpu_args, mount_option
 from dlenv.errors import EngineError, Problem, SpecError
 from dlenv.image import location_id
 from dlenv.spec import JUPYTER_PORT, SSH_PORT, Profile, Spec, User
@@ -29,7 +29,6 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 # A fork bomb in a notebook stops here, far above what DataLoader workers and their threads
 # use; no memory limit is set unless asked: training wants the whole machine.
-PIDS_LIMIT = 16384
 
 
 @dataclass(frozen=True, slots=True)

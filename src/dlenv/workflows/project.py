@@ -3,12 +3,10 @@ other verb starts from (made or remade when missing or stale, never silently whe
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
-from dlenv.cache import default_cache_dir, host_bundle, http_client
 from dlenv.config import Config, load_config
 from dlenv.errors import BuildError, ConfigError, LockError, SpecError, StaleLockError, UsageError
 from dlenv.fsutil import inside, write_atomic
@@ -22,6 +20,7 @@ from dlenv.resolve.policy import check_policy
 from dlenv.spec import SPEC_FILE, SUITES, Base, Spec, find_spec_file, load_spec
 from dlenv.spec.starter import render_starter
 from dlenv.workflows.report import Reporter, Silent
+from dlenv.workflows.team import published_config
 
 if TYPE_CHECKING:  # the importers load only for 'dlenv init --from' (start-up stays short)
     from dlenv.audit.importing import Imported
@@ -46,39 +45,6 @@ class Project:
     @property
     def lock_path(self) -> Path:
         return self.lock_file or self.file.parent / LOCK_FILE
-
-
-@functools.lru_cache(maxsize=8)
-def published_config(url: str, cache_dir: str | None = None) -> Path:
-    """A team file published at ``url`` (``DLENV_CONFIG``): fetched over HTTPS (plain HTTP
-    only from this machine) into the cache once per command (the CLI and the project both
-    read the configuration), at most 1 MiB; when the network fails, the last copy."""
-    import hashlib
-    import urllib.parse
-
-    import httpx
-
-    host = urllib.parse.urlsplit(url).hostname or ""
-    if not url.startswith("https://") and host not in ("127.0.0.1", "localhost", "::1"):
-        raise ConfigError(f"DLENV_CONFIG: {url} is not https; a team file decides mirrors and "
-                          "policies, so it is read only over TLS",
-                          fix="publish it over https, or download it and name its path")
-    copy = default_cache_dir(cache_dir) / "team" / (
-        hashlib.sha256(url.encode()).hexdigest()[:16] + ".toml")
-    try:
-        with http_client(host_bundle()) as client:
-            r = client.get(url)
-            r.raise_for_status()
-        if len(r.content) > 1 << 20:
-            raise ConfigError(f"DLENV_CONFIG: {url} is larger than 1 MiB",
-                              fix="a team file is a few lines")
-        copy.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(copy, r.content)
-    except httpx.HTTPError as exc:
-        if not copy.is_file():
-            raise ConfigError(f"DLENV_CONFIG: {url} cannot be read ({exc}), and no earlier "
-                              "copy is kept", fix="check the network, or name a file") from None
-    return copy
 
 
 def open_project(directory: Path | str) -> Project:
