@@ -147,6 +147,40 @@ def test_bytecode_is_unchecked_hash_reproducible_and_recorded(tmp_path, wheels):
     assert outputs[0] == outputs[1]
 
 
+def test_cached_bytecode_gives_the_same_layer_and_a_damaged_entry_is_compiled_again(
+        tmp_path, wheels):
+    from dlenv.image.wheels import BytecodeCache
+    from dlenv.oci.layer import LayerOptions, write_layer
+
+    interpreter = host_interpreter(PY)
+    if interpreter is None:
+        pytest.skip("needs a Python 3.11 on the host to compile for a 3.11 image")
+    cache = BytecodeCache(tmp_path / "pyc", PY)
+    layers, pycs = [], []
+    for run in ("cold", "warm"):
+        root = tmp_path / run
+        install_wheels([(locked(p), p) for p in wheels.values()], root, PY)
+        report = compile_tree(interpreter, root, ["/" + SITE], cache=cache)
+        assert (report.compiled, report.failed) == (3, 1)  # py2only.py fails both times
+        pycs.append({p.relative_to(root): p.read_bytes() for p in root.rglob("*.pyc")})
+        layers.append(write_layer(root, io.BytesIO(), LayerOptions(epoch=0)).diff_id)
+    assert pycs[0] == pycs[1] and len(pycs[0]) == 3 and layers[0] == layers[1]
+    entries = sorted(p for p in (tmp_path / "pyc").rglob("*") if p.is_file())
+    assert len(entries) == 3  # one per compiled file, none for the one that failed
+    # A hit is what the cache holds (proved with a stand-in), a damaged entry is not used.
+    stand_in = b"stand-in .pyc"
+    kept = {e: e.read_bytes() for e in entries}
+    entries[0].write_bytes(hashlib.sha256(stand_in).digest() + stand_in)
+    entries[1].write_bytes(kept[entries[1]][:-1])  # truncated: its sha256 no longer matches
+    root = tmp_path / "again"
+    install_wheels([(locked(p), p) for p in wheels.values()], root, PY)
+    compile_tree(interpreter, root, ["/" + SITE], cache=cache)
+    again = {p.relative_to(root): p.read_bytes() for p in root.rglob("*.pyc")}
+    assert sorted(again.values()).count(stand_in) == 1
+    assert sum(1 for k, v in again.items() if v == pycs[0][k]) == 2  # the damaged one redone
+    assert entries[1].read_bytes() == kept[entries[1]]  # and kept again, whole
+
+
 def wheel_named(name: str, size: int, profiles: tuple[str, ...] = ()) -> LockedWheel:
     return LockedWheel(name=name, version="1", filename=f"{name}-1-py3-none-any.whl",
                        url="u", sha256=hashlib.sha256(name.encode()).hexdigest(), size=size,

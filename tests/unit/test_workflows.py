@@ -261,6 +261,8 @@ def test_gc_drops_what_belongs_to_projects_that_are_gone_and_keeps_the_rest(tmp_
     orphan = store.put_bytes(b"orphan layer", "application/octet-stream")
     (tmp_path / "cache/rootfs/unused-base").mkdir(parents=True)
     (tmp_path / "cache/rootfs/unused-base/python3").write_bytes(b"x" * 100)
+    (tmp_path / "cache/pyc/unused-base/ab").mkdir(parents=True)  # what its python compiled
+    (tmp_path / "cache/pyc/unused-base/ab/abcd").write_bytes(b"y" * 50)
     engine = FakeEngine({"sha256:" + "a" * 64: ["env:latest-gone"],
                          "sha256:" + "b" * 64: ["env:latest-kept"],
                          "sha256:" + "c" * 64: []})
@@ -270,6 +272,8 @@ def test_gc_drops_what_belongs_to_projects_that_are_gone_and_keeps_the_rest(tmp_
     assert [f.name for f in done] == [f.name for f in dry]
     by_kind = {(f.kind, f.name) for f in done}
     assert ("store tag", "env:latest-gone") in by_kind and ("base tree", "unused-base") in by_kind
+    assert ("bytecode cache", "unused-base") in by_kind
+    assert not (tmp_path / "cache/pyc/unused-base").exists()
     assert ("store blob", orphan.hex) in by_kind
     assert store.tags() == {"env:latest-kept": kept.digest} and store.has(kept.digest)
     assert list(engine.images_) == ["sha256:" + "b" * 64]  # the gone one and the dangling one

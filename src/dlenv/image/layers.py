@@ -22,6 +22,7 @@ from dlenv.image.debian import fetch_debs, materialize_base
 from dlenv.image.plan import LAYER_EPOCH, SHIPPED, BuildPlan, LayerPlan, shipped_file
 from dlenv.image.records import Built
 from dlenv.image.wheels import (
+    BytecodeCache,
     Interpreter,
     compile_tree,
     host_interpreter,
@@ -207,7 +208,7 @@ class LayerBuilder:
                     tree.mkdir()
                     self._debian(plan, base, tree)
                     self._keep_rootfs(key, tree)
-            found = interpreter_in(rootfs, plan.python)
+            found = interpreter_in(rootfs, plan.python, identity=key)
         found = found or host_interpreter(plan.python)
         self._interpreters[plan.interpreter] = found
         return found
@@ -226,7 +227,9 @@ class LayerBuilder:
         if interpreter is None:
             return (_no_bytecode(plan.python, "the Python packages'"),)
         self.progress(f"compiling {layer.name}", 0, 1)
-        compile_tree(interpreter, root, [site_packages(plan.python)])
+        cache = BytecodeCache(self.rootfs_dir.parent / "pyc" / interpreter.identity,
+                              plan.python) if interpreter.identity else None
+        compile_tree(interpreter, root, [site_packages(plan.python)], cache=cache)
         record_bytecode(root, plan.python)
         self.progress(f"compiling {layer.name}", 1, 1)
         return ()

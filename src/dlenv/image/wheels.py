@@ -14,6 +14,7 @@ files in a fresh interpreter, which keeps the output independent of how the file
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dlenv.errors import BuildError
-from dlenv.fsutil import inside
+from dlenv.fsutil import inside, write_atomic
 
 INTERPRETER = "/usr/bin/python3"
 
@@ -60,6 +61,7 @@ class Interpreter:
     argv: tuple[str, ...]
     env: tuple[tuple[str, str], ...]
     description: str
+    identity: str = ""  # a kept base tree's layer key: what its bytecode may be cached under
 
     def run(self, args: Sequence[str], stdin: str = "") -> subprocess.CompletedProcess[str]:
         return subprocess.run([*self.argv, *args], input=stdin, capture_output=True,
@@ -77,8 +79,9 @@ def _inside(rootfs: Path, rel: str) -> Path | None:
     return path if path.is_file() else None
 
 
-def interpreter_in(rootfs: Path, python: str) -> Interpreter | None:
-    """The base's own interpreter, run through its own dynamic loader, if it starts here."""
+def interpreter_in(rootfs: Path, python: str, identity: str = "") -> Interpreter | None:
+    """The base's own interpreter, run through its own dynamic loader, if it starts here
+    (``identity``: the layer key of a kept base tree, under which its bytecode is cached)."""
     loader = _inside(rootfs, "usr/lib64/ld-linux-x86-64.so.2")
     binary = _inside(rootfs, f"usr/bin/python{python}")
     if loader is None or binary is None:
@@ -90,7 +93,7 @@ def interpreter_in(rootfs: Path, python: str) -> Interpreter | None:
         # in hash order, so a random seed gave different .pyc bytes on every build.
         env=(("PYTHONHOME", f"{rootfs}/usr"), ("PYTHONDONTWRITEBYTECODE", "1"),
              ("PYTHONNOUSERSITE", "1"), ("PYTHONHASHSEED", "0"), ("LC_ALL", "C.UTF-8")),
-        description=f"the base's python{python}")
+        description=f"the base's python{python}", identity=identity)
     try:
         probe = candidate.run(["-c", "import sys; print('%d.%d' % sys.version_info[:2])"])
     except OSError:
@@ -121,16 +124,68 @@ def python_files(root: Path, dirs: Iterable[str]) -> list[str]:
     return sorted(out)
 
 
+class BytecodeCache:
+    """Compiled .pyc files by what decides their bytes: the interpreter (the directory: one
+    per kept base tree), a file's image path and its source. A hit is the file that
+    interpreter writes, so layers and their digests are the same with or without the cache;
+    each entry starts with its own sha256, and one that does not match is compiled again.
+    A wheel added to a bucket of small packages no longer recompiles the others, nor does a
+    second environment the packages it shares. (Written here: pip and uv cache wheels, not
+    bytecode compiled by another interpreter for an image.)"""
+
+    def __init__(self, directory: Path, python: str) -> None:
+        self.directory = directory
+        self.tag = f"cpython-{python.replace('.', '')}"  # what py_compile names it there
+
+    def pyc_path(self, source: str) -> str:
+        head, name = os.path.split(source)
+        return os.path.join(head, "__pycache__", f"{name[:-3]}.{self.tag}.pyc")
+
+    def restore(self, root: str, files: Sequence[str]) -> list[tuple[str, Path]]:
+        """Write the cached .pyc of each file that has one; return the others, each with
+        the entry its .pyc goes to once compiled."""
+        missing = []
+        for source in files:
+            with open(source, "rb") as f:
+                key = hashlib.sha256(source[len(root):].encode() + b"\0" + f.read()).hexdigest()
+            entry = self.directory / key[:2] / key
+            try:
+                kept = entry.read_bytes()
+            except OSError:
+                kept = b""
+            if len(kept) > 32 and hashlib.sha256(kept[32:]).digest() == kept[:32]:
+                target = self.pyc_path(source)
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                with open(target, "wb") as f:
+                    f.write(kept[32:])
+            else:
+                missing.append((source, entry))
+        return missing
+
+    def keep(self, compiled: Iterable[tuple[str, Path]]) -> None:
+        for source, entry in compiled:
+            try:
+                data = Path(self.pyc_path(source)).read_bytes()
+            except FileNotFoundError:
+                continue  # it did not compile
+            entry.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(entry, hashlib.sha256(data).digest() + data)
+
+
 def compile_tree(interpreter: Interpreter, root: Path, dirs: Iterable[str],
-                 workers: int | None = None) -> CompileReport:
-    """Compile every .py below ``root``/``dirs`` to unchecked-hash .pyc with image paths.
+                 workers: int | None = None, cache: BytecodeCache | None = None
+                 ) -> CompileReport:
+    """Compile every .py below ``root``/``dirs`` to unchecked-hash .pyc with image paths
+    (those ``cache`` holds are copied from it, and it keeps the new ones).
 
     Files that do not compile (Python 2 leftovers, templates) are counted and skipped, as
     pip does.
     """
-    files = python_files(root, dirs)
+    every = python_files(root, dirs)
+    todo = cache.restore(str(root), every) if cache else [(f, Path()) for f in every]
+    files = [source for source, _ in todo]
     if not files:
-        return CompileReport(0, 0)
+        return CompileReport(len(every), 0)
     n = max(1, min(workers or os.cpu_count() or 1, len(files) // 200 + 1))
     shares = [files[i::n] for i in range(n)]
 
@@ -144,7 +199,9 @@ def compile_tree(interpreter: Interpreter, root: Path, dirs: Iterable[str],
 
     with ThreadPoolExecutor(max_workers=n) as pool:
         failed = sum(pool.map(one, shares))
-    return CompileReport(compiled=len(files) - failed, failed=failed)
+    if cache:
+        cache.keep(todo)
+    return CompileReport(compiled=len(every) - failed, failed=failed)
 
 
 def record_bytecode(root: Path, python: str) -> None:

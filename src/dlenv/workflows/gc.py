@@ -1,11 +1,12 @@
 """``gc``: give back the space dlenv's own files and images take and no longer need.
 
 What goes: store tags built for project directories that are gone, the store blobs no tag
-reaches, layer records whose blob went with them, unpacked base trees no record uses, the
-temporary trees and partial files of killed builds, the engine's dangling images that
-dlenv loaded (a container still using one keeps it), and what a killed ``dlenv train`` left
-in the engine: its workers that have stopped, then its network. Downloads (wheels, .debs)
-stay unless asked: they are what makes the next build fast, and a lock names them by hash."""
+reaches, layer records whose blob went with them, unpacked base trees no record uses (and
+the bytecode their interpreters compiled), the temporary trees and partial files of killed
+builds, the engine's dangling images that dlenv loaded (a container still using one keeps
+it), and what a killed ``dlenv train`` left in the engine: its workers that have stopped,
+then its network. Downloads (wheels, .debs) stay unless asked: they are what makes the next
+build fast, and a lock names them by hash."""
 
 from __future__ import annotations
 
@@ -22,8 +23,8 @@ from dlenv.image.records import LayerRecords
 from dlenv.oci.store import default_store
 from dlenv.spec import find_spec_file
 
-Kind = Literal["store tag", "store blob", "layer record", "base tree", "temporary",
-               "engine image", "engine container", "engine network", "download"]
+Kind = Literal["store tag", "store blob", "layer record", "base tree", "bytecode cache",
+               "temporary", "engine image", "engine container", "engine network", "download"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,11 +86,13 @@ def _collect(cache_dir: str | None, engine: Engine | None, downloads: bool,
                                   doomed=frozenset("sha256:" + name for name in blobs))
     freed += [Freed("layer record", name, size) for name, size in dropped.items()]
     rootfs = root / "rootfs"
-    for tree in sorted(rootfs.iterdir()) if rootfs.is_dir() else ():
-        if tree.name not in live and not tree.name.startswith("."):
-            freed.append(Freed("base tree", tree.name, tree_size(tree)))
-            if not dry_run:
-                shutil.rmtree(tree, ignore_errors=True)
+    kept: tuple[tuple[Kind, Path], ...] = (("base tree", rootfs), ("bytecode cache", root / "pyc"))
+    for what, where in kept:
+        for tree in sorted(where.iterdir()) if where.is_dir() else ():
+            if tree.name not in live and not tree.name.startswith("."):
+                freed.append(Freed(what, tree.name, tree_size(tree)))
+                if not dry_run:
+                    shutil.rmtree(tree, ignore_errors=True)
     if not dry_run:
         for directory in (root, root / "blobs", rootfs):
             freed += [Freed("temporary", name, size) for name, size in sweep(directory).items()]
