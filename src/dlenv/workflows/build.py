@@ -73,11 +73,12 @@ def held_prefix(engine: Engine, diff_ids: Sequence[str]) -> int:
 
 
 def load_image(engine: Engine, store: OCIStore, manifest: Descriptor,
-               tags: Sequence[str]) -> Loaded:
+               tags: Sequence[str], *, held_below: int = 0) -> Loaded:
     """Make ``engine`` hold the stored image under ``tags`` (streamed, no temporary
-    archive), unless it does already, sending only the layers it lacks. The image the first
-    tag named before is removed when no other tag holds it (a container still using it
-    keeps it), so rebuilds leave no dangling multi-GB images behind."""
+    archive), unless it does already, sending only the layers it lacks (``held_below``: how
+    many bottom layers the caller saw the engine take, which spares asking it again). The
+    image the first tag named before is removed when no other tag holds it (a container
+    still using it keeps it), so rebuilds leave no dangling multi-GB images behind."""
     doc = store.read_json(manifest.digest)
     image_id = doc["config"]["digest"]
     current = engine.image(tags[0])  # one call: its id and every tag it has
@@ -85,7 +86,8 @@ def load_image(engine: Engine, store: OCIStore, manifest: Descriptor,
     if current is not None and current.id == image_id and set(tags) <= set(current.tags):
         return Loaded(False, None)
     diff_ids = store.read_json(image_id).get("rootfs", {}).get("diff_ids", [])
-    held = held_prefix(engine, diff_ids) if len(diff_ids) == len(doc["layers"]) else 0
+    held = 0 if len(diff_ids) != len(doc["layers"]) else \
+        held_below or held_prefix(engine, diff_ids)
     try:
         engine.load(lambda f: write_docker_archive(store, manifest, f, *tags, held=held,
                                                    unpacked=True))
@@ -249,7 +251,8 @@ def build(project: Project, options: BuildOptions, reporter: Reporter | None = N
     loaded = None
     if engine is not None:
         report.step(f"loading {tags[0]} into Docker")
-        loaded = _loaded(early, load_image(engine, builder.store, result.manifest, tags))
+        loaded = _loaded(early, load_image(engine, builder.store, result.manifest, tags,
+                                           held_below=early.loaded if early else 0))
     return Built(result=result, tag=tags[0], alias=tags[1] if len(tags) > 1 else None,
                  loaded=loaded, seconds=time.monotonic() - started)
 
@@ -312,6 +315,7 @@ def ready_image(project: Project, *, profile: str | None = None, for_run: bool =
     loaded = None
     if engine is not None:
         report.step(f"loading {plan.tag} into {engine.kind}")
-        loaded = _loaded(early, load_image(engine, store, manifest, _tags(plan)))
+        loaded = _loaded(early, load_image(engine, store, manifest, _tags(plan),
+                                           held_below=early.loaded if early else 0))
     return Ready(lock=lock, tag=plan.tag, manifest=manifest, image_id=image_id, built=built,
                  loaded=loaded)
