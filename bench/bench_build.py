@@ -198,12 +198,13 @@ def lower_bound(cache: Path, lock_wheels: list[dict[str, object]], store: Path,
 
 def load_floor(store_dir: Path, digest: str, work: Path, tags: list[str]
                ) -> tuple[float, int]:
-    """Seconds of Docker's own `load` of the first image's archive (written beforehand),
-    once the bench's images are gone: the floor of a cold load into Docker. Layers that
-    other images on this engine share are skipped by Docker and make this lower."""
+    """Seconds of Docker's own `load` of the first image's archive (written beforehand, as
+    dlenv sends it: layers uncompressed), once the bench's images are gone: the floor of a
+    cold load into Docker. Layers that other images on this engine share are skipped by
+    Docker and make this lower."""
     from dlenv.engine import detect
     from dlenv.oci import MT_MANIFEST, Descriptor
-    from dlenv.oci.export import save_docker_archive
+    from dlenv.oci.export import write_docker_archive
     from dlenv.oci.image import chain_ids
     from dlenv.oci.store import OCIStore
     from dlenv.workflows.build import IMAGE_LABEL
@@ -212,7 +213,8 @@ def load_floor(store_dir: Path, digest: str, work: Path, tags: list[str]
     manifest = Descriptor(media_type=MT_MANIFEST, digest=digest,
                           size=store.blob_path(digest).stat().st_size)
     archive = work / "image.tar"
-    save_docker_archive(store, manifest, archive, "bench-floor/image:1")
+    with archive.open("wb") as f:
+        write_docker_archive(store, manifest, f, "bench-floor/image:1", unpacked=True)
     config = store.read_json(store.read_json(digest)["config"]["digest"])
     spec_digest = config["config"]["Labels"][IMAGE_LABEL]
     same = subprocess.run([DOCKER, "images", "-q", "--no-trunc", "--filter",
