@@ -227,8 +227,12 @@ class LayerBuilder:
         if interpreter is None:
             return (_no_bytecode(plan.python, "the Python packages'"),)
         self.progress(f"compiling {layer.name}", 0, 1)
+        # Only a bucket of several wheels compiles again what it compiled before (one of its
+        # packages changed); a layer of one wheel is rebuilt only for a new wheel, whose
+        # sources are new, and keeping TensorFlow's 6,500 files cost a cold build seconds.
         cache = BytecodeCache(self.rootfs_dir.parent / "pyc" / interpreter.identity,
-                              plan.python) if interpreter.identity else None
+                              plan.python) if interpreter.identity and len(layer.wheels) > 1 \
+            else None
         compile_tree(interpreter, root, [site_packages(plan.python)], cache=cache)
         record_bytecode(root, plan.python)
         self.progress(f"compiling {layer.name}", 1, 1)
