@@ -211,8 +211,11 @@ def _build_loading(builder: NativeBuilder, plan: BuildPlan, engine: Engine | Non
             early.finish()
 
 
-def _loaded(early: EarlyLoad | None, loaded: Loaded) -> Loaded:
-    """The final load's account, with what went early; the helper tag removed."""
+def _final_load(engine: Engine, store: OCIStore, manifest: Descriptor, tags: Sequence[str],
+                early: EarlyLoad | None) -> Loaded:
+    """The final load (sparing the question of what the early load saw Docker hold), its
+    account with what went early; the helper tag removed."""
+    loaded = load_image(engine, store, manifest, tags, held_below=early.loaded if early else 0)
     if early is None:
         return loaded
     early.clean()
@@ -251,8 +254,7 @@ def build(project: Project, options: BuildOptions, reporter: Reporter | None = N
     loaded = None
     if engine is not None:
         report.step(f"loading {tags[0]} into Docker")
-        loaded = _loaded(early, load_image(engine, builder.store, result.manifest, tags,
-                                           held_below=early.loaded if early else 0))
+        loaded = _final_load(engine, builder.store, result.manifest, tags, early)
     return Built(result=result, tag=tags[0], alias=tags[1] if len(tags) > 1 else None,
                  loaded=loaded, seconds=time.monotonic() - started)
 
@@ -315,7 +317,6 @@ def ready_image(project: Project, *, profile: str | None = None, for_run: bool =
     loaded = None
     if engine is not None:
         report.step(f"loading {plan.tag} into {engine.kind}")
-        loaded = _loaded(early, load_image(engine, store, manifest, _tags(plan),
-                                           held_below=early.loaded if early else 0))
+        loaded = _final_load(engine, store, manifest, _tags(plan), early)
     return Ready(lock=lock, tag=plan.tag, manifest=manifest, image_id=image_id, built=built,
                  loaded=loaded)
