@@ -12,6 +12,7 @@ import tarfile
 import threading
 import zipfile
 from collections.abc import Iterator
+from concurrent.futures import Future
 from dataclasses import replace
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from dlenv.image import (
     plan_build,
     plan_wheel_layers,
 )
-from dlenv.image.builder import NativeBuilder
+from dlenv.image.builder import LowestFirst, NativeBuilder
 from dlenv.image.install import install_wheels
 from dlenv.image.project import collect_project
 from dlenv.image.wheels import compile_tree, host_interpreter, record_bytecode
@@ -185,6 +186,39 @@ def wheel_named(name: str, size: int, profiles: tuple[str, ...] = ()) -> LockedW
     return LockedWheel(name=name, version="1", filename=f"{name}-1-py3-none-any.whl",
                        url="u", sha256=hashlib.sha256(name.encode()).hexdigest(), size=size,
                        profiles=profiles)
+
+
+def test_an_early_load_builds_a_framework_layer_first_and_others_in_its_download_time():
+    layers = plan_wheel_layers([wheel_named("tensorflow", 500 << 20),
+                                *[wheel_named(f"pkg{i}", 1 << 20) for i in range(20)]])
+    todo = list(enumerate(layers))
+    pending: Future[Path] = Future()
+    fetches = {w.sha256: pending for layer in layers for w in layer.wheels}
+    gate = LowestFirst.of(todo, fetches)
+    assert gate is not None and gate.critical == 0  # the lowest, most of the bytes
+    # several large layers (CUDA's): none is most of the work, nothing waits
+    several = plan_wheel_layers([wheel_named(n, m << 20) for n, m in
+                                 (("torch", 400), ("cudnn", 350), ("cublas", 300))])
+    assert LowestFirst.of(list(enumerate(several)), fetches) is None
+
+    ran: list[str] = []
+
+    def build(plan, layer, fetches):
+        ran.append(layer.name)
+        return layer.name
+
+    # while the framework's wheel downloads, another layer starts at once
+    assert gate.build(build, 1, None, layers[1], fetches) == layers[1].name
+    # once it is here, the others wait until its layer is built
+    pending.set_result(Path("tensorflow.whl"))
+    waiting = threading.Thread(target=gate.build, args=(build, 2, None, layers[2], fetches))
+    waiting.start()
+    assert gate.build(build, 0, None, layers[0], fetches) == layers[0].name  # never waits
+    waiting.join(0.3)
+    assert waiting.is_alive() and ran == [layers[1].name, layers[0].name]
+    gate.built.set()  # what the build does when the framework's layer ends (or fails)
+    waiting.join(10)
+    assert not waiting.is_alive() and ran[-1] == layers[2].name
 
 
 def test_big_wheels_get_own_layers_and_small_ones_stable_buckets():

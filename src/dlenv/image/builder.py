@@ -5,7 +5,8 @@ writes the config and manifest and tags the image."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import partial
@@ -114,7 +115,8 @@ class NativeBuilder:
                 tell(offset + i, c.blob)
         built_now = self._build_missing(plan, [
             (i, layer) for i, (layer, c) in enumerate(zip(plan.layers, cached, strict=True))
-            if c is None], lambda i, built: tell(offset + i, built.blob))
+            if c is None], lambda i, built: tell(offset + i, built.blob),
+            lowest_first=ready is not None)
         for i, (layer, key) in enumerate(zip(plan.layers, keys, strict=True)):
             built = cached[i]
             if built is None:
@@ -170,10 +172,12 @@ class NativeBuilder:
         return layers, config
 
     def _build_missing(self, plan: BuildPlan, todo: Sequence[tuple[int, LayerPlan]],
-                       done: Callable[[int, Built], None]) -> dict[int, Built]:
+                       done: Callable[[int, Built], None], lowest_first: bool = False
+                       ) -> dict[int, Built]:
         """Build layers concurrently while their wheels download: the base first (its
         interpreter compiles the others' bytecode), then the largest layers, so the longest
-        chain of work starts at once. Each layer streams to the store; none is held in memory.
+        chain of work starts at once (``lowest_first``: see ``LowestFirst``). Each layer
+        streams to the store; none is held in memory.
         """
         if not todo:
             return {}
@@ -192,10 +196,14 @@ class NativeBuilder:
             fetches = {sha: downloads.submit(self.layers.wheel_file, client, w, advance)
                        for sha, w in sorted(wheels.items(), key=lambda x: -x[1].size)}
             futures = {}
+            gate = LowestFirst.of(todo, fetches) if lowest_first else None
             for i, layer in sorted(todo, key=size):
-                future = builders.submit(self.layers.build, plan, layer, fetches)
+                future = builders.submit(gate.build if gate else _call, self.layers.build,
+                                         i, plan, layer, fetches)
                 if layer.kind == "debian":
                     self.layers.base_future = future
+                if gate is not None and i == gate.critical:  # built, failed or cancelled
+                    future.add_done_callback(lambda _: gate.built.set())
                 future.add_done_callback(partial(_announce, done, i))
                 futures[i] = future
             try:
@@ -207,6 +215,47 @@ class NativeBuilder:
                 raise
             finally:
                 self.layers.base_future = None
+
+
+def _call(build: Callable[[BuildPlan, LayerPlan, Mapping[str, Future[Path]]], Built],
+          i: int, plan: BuildPlan, layer: LayerPlan,
+          fetches: Mapping[str, Future[Path]]) -> Built:
+    return build(plan, layer, fetches)
+
+
+class LowestFirst:
+    """The layer order for a build whose layers go to Docker as they are made (an early
+    load). Docker can apply nothing above the lowest wheel layer before it is built; when
+    that layer is most of the wheels to build (a framework's), no other wheel layer starts
+    once its wheels are here, until it is built, so it has the cores (threads share one
+    interpreter lock); others fill the time its download takes. Measured on TensorFlow for
+    the CPU, two cores: its layer built 22 s into the build instead of 35 s, the image
+    runnable about 4 s sooner; the build alone about 1.4 s slower, so only for loads."""
+
+    def __init__(self, critical: int, downloads: Sequence[Future[Path]]) -> None:
+        self.critical = critical
+        self.downloads = downloads
+        self.built = threading.Event()
+
+    @classmethod
+    def of(cls, todo: Sequence[tuple[int, LayerPlan]],
+           fetches: Mapping[str, Future[Path]]) -> LowestFirst | None:
+        wheel_layers = [(i, layer) for i, layer in todo if layer.kind == "wheels"]
+        if not wheel_layers:
+            return None
+        i, lowest = min(wheel_layers, key=lambda x: x[0])
+        size = sum(w.size for w in lowest.wheels)
+        if 2 * size < sum(w.size for _, layer in wheel_layers for w in layer.wheels):
+            return None
+        return cls(i, [fetches[w.sha256] for w in lowest.wheels])
+
+    def build(self, build: Callable[[BuildPlan, LayerPlan, Mapping[str, Future[Path]]], Built],
+              i: int, plan: BuildPlan, layer: LayerPlan,
+              fetches: Mapping[str, Future[Path]]) -> Built:
+        if i != self.critical and layer.kind == "wheels" and \
+                all(f.done() for f in self.downloads):
+            self.built.wait()
+        return build(plan, layer, fetches)
 
 
 def _announce(done: Callable[[int, Built], None], i: int, future: Future[Built]) -> None:
