@@ -53,8 +53,9 @@ def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, str
     return time.monotonic() - start, proc.stdout
 
 
-def peak_rss(cmd: list[str], env: dict[str, str]) -> tuple[float, int, str]:
-    """Like timed, and the child's peak RSS in MiB (from wait4)."""
+def peak_rss(cmd: list[str], env: dict[str, str]) -> tuple[float, int, str, float]:
+    """Like timed, and the child's peak RSS in MiB and its CPU seconds, with those of the
+    processes it waited for (from wait4)."""
     start = time.monotonic()
     with tempfile.TemporaryFile("w+") as err:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True,
@@ -67,7 +68,21 @@ def peak_rss(cmd: list[str], env: dict[str, str]) -> tuple[float, int, str]:
         if proc.returncode != 0:
             err.seek(0)
             sys.exit(f"command failed: {' '.join(cmd)}\n{err.read()[-2000:]}")
-    return elapsed, usage.ru_maxrss // 1024, out
+    return elapsed, usage.ru_maxrss // 1024, out, usage.ru_utime + usage.ru_stime
+
+
+def dockerd_cpu() -> float:
+    """CPU seconds the Docker daemon has used, with the helpers it waited for (its layer
+    unpacking runs in a child process), from /proc."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        if text[text.index("(") + 1:text.rindex(")")] == "dockerd":
+            ticks = [int(x) for x in text[text.rindex(")") + 2:].split()[11:15]]
+            return sum(ticks) / os.sysconf("SC_CLK_TCK")
+    return float("nan")
 
 
 def dlenv(*args: str) -> list[str]:
@@ -197,11 +212,11 @@ def lower_bound(cache: Path, lock_wheels: list[dict[str, object]], store: Path,
 
 
 def load_floor(store_dir: Path, digest: str, work: Path, tags: list[str]
-               ) -> tuple[float, int]:
+               ) -> tuple[float, int, float]:
     """Seconds of Docker's own `load` of the first image's archive (written beforehand, as
     dlenv sends it: layers uncompressed), once the bench's images are gone: the floor of a
-    cold load into Docker. Layers that other images on this engine share are skipped by
-    Docker and make this lower."""
+    cold load into Docker; how many layers other images on this engine held (Docker skips
+    them); the CPU seconds the load took, the daemon's and the client's."""
     from dlenv.engine import detect
     from dlenv.oci import MT_MANIFEST, Descriptor
     from dlenv.oci.export import write_docker_archive
@@ -224,9 +239,11 @@ def load_floor(store_dir: Path, digest: str, work: Path, tags: list[str]
     subprocess.run([DOCKER, "rmi", "--force", *same], capture_output=True, check=False)
     held = detect("docker").held_layers(IMAGE_LABEL)
     chains = chain_ids(config["rootfs"]["diff_ids"])
-    seconds, _ = timed([DOCKER, "load", "-q", "-i", str(archive)])
+    before = dockerd_cpu()
+    seconds, _, _, client = peak_rss([DOCKER, "load", "-q", "-i", str(archive)], {})
+    cpu = dockerd_cpu() - before + client
     subprocess.run([DOCKER, "rmi", "bench-floor/image:1"], capture_output=True, check=False)
-    return seconds, sum(c in held for c in chains)
+    return seconds, sum(c in held for c in chains), cpu
 
 
 def probe_for(lock_text: str) -> str:
@@ -258,14 +275,24 @@ def main() -> int:
         probe = ["python3", "-c", probe_for(lock_text)]
         subprocess.run([DOCKER, "rmi", *tags], capture_output=True, check=False)
 
-        # dlenv, to an image runnable in Docker: cold, then unchanged; pushed; run
         cache, cache2 = work / "cache", work / "cache2"
         env = {"DLENV_CACHE_DIR": str(cache)}
+        # The Dockerfile's base: the same Debian Python (with pip) that dlenv builds on,
+        # built first, so that both cold builds start from a base they hold (Docker's in its
+        # image store, dlenv's in its cache and in Docker) and download every wheel.
+        base = work / "base"
+        base.mkdir()
+        (base / "dlenv.toml").write_text(f'name = "bench-base"\npython = '
+                                         f'"{tomllib.loads(lock_text)["target"]["python"]}"\n')
+        timed(dlenv("build", str(base), "--load", "--tag", "bench-base:1"), env=env)
+
+        # dlenv, to an image runnable in Docker: cold, then unchanged; pushed; run
         load = ["--load", "--tag", f"bench-dlenv/{name}:1", "--json"]
-        cold, rss, out = peak_rss(dlenv("build", str(project), *load), env)
+        cold, rss, out, cold_cpu = peak_rss(dlenv("build", str(project), *load), env)
         first = json.loads(out)
-        unchanged, _, out = peak_rss(dlenv("build", str(project), *load), env)
+        unchanged, _, out, _ = peak_rss(dlenv("build", str(project), *load), env)
         rows.update(dlenv_cold=cold, dlenv_unchanged=unchanged, dlenv_peak_rss_mib=rss,
+                    dlenv_cold_cpu=cold_cpu,
                     dlenv_cold_held=first["load"]["held_layers"]
                     - first["load"].get("early_layers", 0),
                     dlenv_cold_early=first["load"].get("early_layers", 0),
@@ -274,7 +301,7 @@ def main() -> int:
             dlenv("push", f"{registry.host}/bench-dlenv/{name}:1", str(project)), env)
         print(f"dlenv cold {cold:.1f} s, unchanged {unchanged:.2f} s, push "
               f"{rows['dlenv_push']:.1f} s", file=sys.stderr)
-        again, _, out2 = peak_rss(dlenv("build", str(project), "--json"),
+        again, _, out2, _ = peak_rss(dlenv("build", str(project), "--json"),
                                   {"DLENV_CACHE_DIR": str(cache2)})
         shutil.rmtree(cache2)
         rows.update(dlenv_cold_again=again,
@@ -282,12 +309,6 @@ def main() -> int:
         wheels = tomllib.loads(lock_text).get("wheels", [])
         bound = lower_bound(cache, wheels, cache / "store", first["layers"])
 
-        # The Dockerfile's base: the same Debian Python (with pip) that dlenv builds on.
-        base = work / "base"
-        base.mkdir()
-        (base / "dlenv.toml").write_text(f'name = "bench-base"\npython = '
-                                         f'"{tomllib.loads(lock_text)["target"]["python"]}"\n')
-        timed(dlenv("build", str(base), "--load", "--tag", "bench-base:1"), env=env)
         context = work / "context"
         context.mkdir()
         (context / "Dockerfile").write_text(DOCKERFILE.format(base="bench-base:1"))
@@ -334,7 +355,7 @@ def main() -> int:
         # one small package added, on both sides, to runnable
         add_package(project)
         timed(dlenv("lock", str(project)))
-        small, _, out = peak_rss(dlenv("build", str(project), *load), env)
+        small, _, out, _ = peak_rss(dlenv("build", str(project), *load), env)
         changed = json.loads(out)
         rows.update(dlenv_one_package=small,
                     dlenv_layers_rebuilt=sum(not x["reused"] for x in changed["layers"]),
@@ -373,7 +394,8 @@ def main() -> int:
         _, rows["docker_sibling_bytes"] = registry.push(
             [DOCKER, "push", "-q", f"{registry.host}/bench-docker/{name}:sibling"])
         rows.update({f"bound_{k}": v for k, v in bound.items()})
-        rows["docker_load_floor"], rows["docker_load_floor_held"] = load_floor(
+        rows["docker_load_floor"], rows["docker_load_floor_held"], \
+            rows["docker_load_cpu"] = load_floor(
             cache / "store", str(first["digest"]), work, tags)
     finally:
         registry.stop()
@@ -412,6 +434,11 @@ def report(rows: dict[str, float | str | int], as_json: bool) -> None:
     line("cold build to runnable, s", f("dlenv_cold"), f("docker_cold"), c="eject_cold")
     print(f"{'  floor: docker load of the image alone':40}{f('docker_load_floor'):9.1f}"
           f"   ({int(f('docker_load_floor_held'))} of its layers held by other images)")
+    cores = os.cpu_count() or 1
+    print(f"{'  floor: its CPU seconds on all cores':40}"
+          f"{(f('dlenv_cold_cpu') + f('docker_load_cpu')) / cores:9.1f}"
+          f"   (dlenv {f('dlenv_cold_cpu'):.1f} + Docker's load {f('docker_load_cpu'):.1f}"
+          f", on {cores} cores)")
     line("cold build + push, s", f("dlenv_cold") + f("dlenv_push"),
          f("docker_cold") + f("docker_push"))
     line("push, s", f("dlenv_push"), f("docker_push"))
