@@ -198,8 +198,8 @@ class NativeBuilder:
             futures = {}
             gate = LowestFirst.of(todo, fetches) if lowest_first else None
             for i, layer in sorted(todo, key=size):
-                future = builders.submit(gate.build if gate else _call, self.layers.build,
-                                         i, plan, layer, fetches)
+                run = partial(gate.build, self.layers.build, i) if gate else self.layers.build
+                future = builders.submit(run, plan, layer, fetches)
                 if layer.kind == "debian":
                     self.layers.base_future = future
                 if gate is not None and i == gate.critical:  # built, failed or cancelled
@@ -215,12 +215,6 @@ class NativeBuilder:
                 raise
             finally:
                 self.layers.base_future = None
-
-
-def _call(build: Callable[[BuildPlan, LayerPlan, Mapping[str, Future[Path]]], Built],
-          i: int, plan: BuildPlan, layer: LayerPlan,
-          fetches: Mapping[str, Future[Path]]) -> Built:
-    return build(plan, layer, fetches)
 
 
 class LowestFirst:
