@@ -13,6 +13,7 @@ import shutil
 import stat
 import tempfile
 import time
+from collections.abc import Iterable, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -202,3 +203,28 @@ def shorten(value: object, limit: int = 80) -> str:
         return text
     keep = (limit - 5) // 2
     return f"{text[:keep]} … {text[-keep:]} ({len(text)} characters)"
+
+
+# (path, inode, size, mtime ns, ctime ns): what shows a file changed without reading it.
+Stat = tuple[str, int, int, int, int]
+
+
+def stat_of(rel: str, path: Path) -> Stat:
+    """``path``'s stat (of a link itself) under the name ``rel``; inode -1 when absent."""
+    try:
+        st = path.lstat()
+    except FileNotFoundError:
+        return (rel, -1, 0, 0, 0)
+    return (rel, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def stats(directory: Path, paths: Iterable[str]) -> tuple[Stat, ...]:
+    """The stats of ``paths``, relative to ``directory``."""
+    return tuple(stat_of(rel, directory / rel) for rel in paths)
+
+
+def first_file(path: Path, names: Sequence[str]) -> Path | None:
+    """``path`` when it is a file, else the first of ``names`` that is a file in it."""
+    if path.is_file():
+        return path
+    return next((c for c in (path / n for n in names) if c.is_file()), None)

@@ -104,6 +104,48 @@ def test_a_rebuilt_image_reaches_docker_with_only_the_layers_it_lacks(project, b
         subprocess.run(["docker", "rmi", "pybase:partial"], capture_output=True, check=False)
 
 
+def _settled(root) -> None:
+    """Wait (at most a few seconds) until the project's files are older than the time an
+    edit could hide in: only then does a build leave a record to answer from."""
+    from dlenv.image.project import SETTLE_NS
+
+    newest = max(max(p.stat().st_mtime_ns, p.stat().st_ctime_ns)
+                 for p in [root, *root.rglob("*")])
+    time.sleep(max(0.0, (newest + SETTLE_NS) / 1e9 - time.time() + 0.1))
+
+
+def test_an_unchanged_build_answers_from_its_record_until_something_changes(project, built):
+    docker_ready()
+    root, cache = project
+    _settled(root)
+    args = ("build", str(root), "--cache-dir", str(cache), "--load", "--tag", "pybase:same",
+            "--json")
+    try:
+        first = json.loads(dlenv(*args).stdout)
+        again = json.loads(dlenv(*args).stdout)
+        assert not first["unchanged"] and again["unchanged"]
+        assert again["digest"] == first["digest"] and all(x["reused"] for x in again["layers"])
+        assert again["load"]["already_there"]
+        # Docker lost the image: the record is no answer, the build loads it again.
+        subprocess.run(["docker", "rmi", "pybase:same"], capture_output=True, check=True)
+        reloaded = json.loads(dlenv(*args).stdout)
+        assert not reloaded["unchanged"] and not reloaded["load"]["already_there"]
+        assert _engine_image("pybase:same") is not None
+        # A project file changed: the project layer is built again and reaches Docker.
+        (root / "notes.txt").write_text("a note\n")
+        changed = json.loads(dlenv(*args).stdout)
+        assert not changed["unchanged"] and changed["digest"] != first["digest"]
+        run = subprocess.run(["docker", "run", "--rm", "pybase:same", "cat", "notes.txt"],
+                             capture_output=True, text=True, check=False)
+        assert run.stdout == "a note\n", run.stderr
+        (root / "notes.txt").unlink()
+        back = json.loads(dlenv(*args).stdout)  # removed again: the first image's digest
+        assert not back["unchanged"] and back["digest"] == first["digest"]
+    finally:
+        (root / "notes.txt").unlink(missing_ok=True)
+        subprocess.run(["docker", "rmi", "pybase:same"], capture_output=True, check=False)
+
+
 def test_outputs_pass_skopeo_umoci_and_docker_load(project, built, tmp_path):
     docker_ready()
     root, cache = project

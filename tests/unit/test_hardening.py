@@ -49,7 +49,8 @@ from dlenv.resolve.locking import check_lock
 from dlenv.resolve.python import IndexConfig, UvResolver, explain_uv_failure
 from dlenv.run import Host, RunOptions, plan_run
 from dlenv.spec import Spec, load_spec, parse_spec
-from dlenv.workflows.build import BuildOptions, build, ready_image
+from dlenv.workflows.build import build, ready_image
+from dlenv.workflows.inputs import BuildOptions
 from dlenv.workflows.project import open_project
 from tests.conftest import EXAMPLES
 

@@ -1,7 +1,8 @@
 """The commands: each turns parsed arguments into one workflow call and renders the result.
-Every decision lives in ``dlenv.workflows`` and below. The workflows of the everyday verbs
-(build, run) are imported here; the others (checks, eject, registry, gc) where their command
-runs, since importing them all costs every start of ``dlenv`` a tenth of a second."""
+Every decision lives in ``dlenv.workflows`` and below. The project workflows are imported
+here; the others (run, checks, eject, registry, gc) where their command runs, since importing
+them all costs every start of ``dlenv`` a tenth of a second. ``build`` has a module of its
+own (``cli/build.py``): an unchanged build answers before any of them is imported."""
 
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ from rich.table import Table
 from dlenv.cli.render import ConsoleReporter, checks, emit_json, err, out
 from dlenv.compat import FRAMEWORKS, load_matrix
 from dlenv.engine import LABEL
-from dlenv.workflows import build as build_flow
 from dlenv.workflows import project as project_flow
 from dlenv.workflows.project import open_project
 
@@ -130,79 +130,6 @@ def _update_base(project: project_flow.Project, args: argparse.Namespace) -> int
     out.print(table)
     out.print(f"{project.lock_path}: the wheels and every Python layer stay as they were; "
               "'dlenv build' rebuilds the base layer", soft_wrap=True)
-    return 0
-
-
-def _loaded_words(built: build_flow.Built) -> str:
-    loaded = built.loaded
-    if loaded is None:
-        return ""
-    also = f" (also as {built.alias})" if built.alias else ""
-    if not loaded.loaded:
-        return f"; Docker holds it already{also}"
-    total = loaded.sent + loaded.held
-    if loaded.early:
-        sent = (f", {loaded.early} of {total} layers while they were built and "
-                f"{loaded.sent} after" + (f" ({loaded.held - loaded.early} held already)"
-                                          if loaded.held > loaded.early else ""))
-    else:
-        sent = f", {loaded.sent} of {total} layers sent" if loaded.held else ""
-    return f"; loaded into Docker{also}{sent}"
-
-
-def cmd_build(args: argparse.Namespace) -> int:
-    project = open_project(args.dir)
-    if args.backend == "docker":
-        from dlenv.workflows import eject as eject_flow
-
-        with ConsoleReporter(quiet=args.json) as reporter:
-            made = eject_flow.build_dockerfile(project, profile=args.profile, tag=args.tag,
-                                               frozen=args.frozen, cache_dir=args.cache_dir,
-                                               reporter=reporter)
-        if args.json:
-            emit_json({"tag": made.tag, "image": made.image, "backend": "docker",
-                       "target": made.target, "dockerfile": str(made.dockerfile),
-                       "seconds": round(made.seconds, 3)})
-        else:
-            out.print(f"image {made.tag} {made.image}: built by Docker from {made.dockerfile} "
-                      f"(target {made.target}) in {made.seconds:.1f} s; it holds exactly the "
-                      f"{made.packages} locked packages", soft_wrap=True)
-        return 0
-    options = build_flow.BuildOptions(
-        profile=args.profile, compression=args.compression, bytecode=not args.no_bytecode,
-        with_project=not args.no_project, tag=args.tag, outputs=tuple(args.output),
-        load=args.load, frozen=args.frozen, cache_dir=args.cache_dir)
-    with ConsoleReporter(quiet=args.json) as reporter:
-        built = build_flow.build(project, options, reporter)
-    result = built.result
-    if args.json:
-        loaded = built.loaded
-        emit_json({**result.to_json(), "tag": built.tag, "seconds": round(built.seconds, 3),
-                   "loaded": loaded is not None,
-                   **({"load": {"sent_layers": loaded.sent, "held_layers": loaded.held,
-                                "early_layers": loaded.early,
-                                "already_there": not loaded.loaded}} if loaded else {})})
-        return 0
-    fresh = sum(not r for r in result.reused)
-    if fresh:  # nothing built: the summary line says all there is
-        table = Table(title=built.tag)
-        for col in ("layer", "size", "digest", ""):
-            table.add_column(col)
-        for blob, reused in zip(result.layers, result.reused, strict=True):
-            table.add_row(blob.name, f"{blob.descriptor.size / 1e6:,.1f} MB",
-                          blob.descriptor.digest[:19], "reused" if reused else "built")
-        out.print(table)
-    out.print(f"image {built.tag} {result.manifest.digest}: {result.size / 1e6:,.1f} MB "
-              f"compressed, {len(result.layers)} layers ({fresh} built, "
-              f"{len(result.layers) - fresh} reused) in {built.seconds:.1f} s"
-              + _loaded_words(built), soft_wrap=True)
-    if result.overlaps:
-        shown = ", ".join(f"{p} ({upper} over {lower})" for p, lower, upper in result.overlaps[:3])
-        more = f" and {len(result.overlaps) - 3} more" if len(result.overlaps) > 3 else ""
-        out.print(f"[yellow]note:[/] {len(result.overlaps)} files ship in two layers; the upper "
-                  f"one is used: {shown}{more}", soft_wrap=True)
-    for line in result.notes:
-        out.print(f"[yellow]note:[/] {line}", soft_wrap=True)
     return 0
 
 

@@ -173,7 +173,7 @@ def _image_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    help="do not copy the spec's directory into the workdir")
     cache_dir(s)
     json_flag(s)
-    s.set_defaults(func=command("commands", "cmd_build"))
+    s.set_defaults(func=command("build", "cmd_build"))
 
     s = sub.add_parser("dockerfile", help="render the lock as a multi-stage Dockerfile (eject)")
     project_dir(s)

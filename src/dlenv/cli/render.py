@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, DownloadColumn, Progress, SpinnerColumn, TaskID, TextColumn
-from rich.table import Table
 
 from dlenv.checks import FAIL
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # rich's progress and tables load where they are drawn (start-up)
+    from rich.progress import TaskID
+
     from dlenv.audit.diff import Diff
     from dlenv.audit.upgrade import Side, Upgrade
     from dlenv.workflows.check import CheckReport
@@ -36,6 +36,8 @@ class ConsoleReporter:
     stderr is not a terminal (a log, CI) there are no bars either, only the words."""
 
     def __init__(self, *, quiet: bool = False) -> None:
+        from rich.progress import BarColumn, DownloadColumn, Progress, SpinnerColumn, TextColumn
+
         self._bars = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                               DownloadColumn(), console=err, transient=True,
                               disable=quiet or not err.is_terminal)
@@ -74,6 +76,8 @@ _MARKS = {"ok": "[green]ok[/]", "warn": "[yellow]warn[/]", "fail": "[bold red]FA
 
 def checks(report: CheckReport, as_json: bool) -> int:
     """Print a check report (table or JSON); exit 1 when any check failed."""
+    from rich.table import Table
+
     if as_json:
         emit_json({"status": report.status, "checks": [asdict(c) for c in report.checks],
                    **report.details})
@@ -94,6 +98,8 @@ def checks(report: CheckReport, as_json: bool) -> int:
 
 def diff_table(found: Diff) -> None:
     """Two environments side by side: what differs, then the packages that changed."""
+    from rich.table import Table
+
     a, b = found.a, found.b
     table = Table(title=f"A: {escape(a.label)}   B: {escape(b.label)}", title_justify="left")
     table.add_column("")
@@ -130,6 +136,8 @@ def diff_table(found: Diff) -> None:
 
 def scan_table(found: ScanReport) -> None:
     """The findings, worst first, then the newer .debs of Debian's security suite."""
+    from rich.table import Table
+
     from dlenv.audit.scan import SEVERITIES
 
     order = sorted(found.findings, key=lambda f: -SEVERITIES.index(f.severity))
@@ -159,6 +167,8 @@ def scan_table(found: ScanReport) -> None:
 
 def upgrade_table(found: Upgrade, *, asked_apply: bool) -> None:
     """The current environment and the candidate side by side, what changed, the verdict."""
+    from rich.table import Table
+
     a, b = found.current, found.candidate
     table = Table(title=f"{escape(found.before)} → {escape(found.after)}", title_justify="left")
     for column in ("", "current", "candidate"):
@@ -219,3 +229,4 @@ def upgrade_table(found: Upgrade, *, asked_apply: bool) -> None:
     else:
         out.print(f"the candidate's spec and lock: {escape(found.candidate_spec)}, "
                   f"{escape(found.candidate_lock)}; '--apply' adopts it")
+

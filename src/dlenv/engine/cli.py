@@ -360,6 +360,13 @@ def detect_soon(choice: str | None = None) -> Callable[[], CliEngine]:
     return future.result
 
 
+def unasked(kind: EngineKind) -> CliEngine | None:
+    """``kind``'s CLI without asking its ``info`` first (None when not installed): for one
+    question whose own answer shows the engine works, as an unchanged build's ``image``."""
+    exe = shutil.which(kind)
+    return CliEngine(kind, exe) if exe else None
+
+
 def detect(choice: str | None = None) -> CliEngine:
     """The engine to use: ``choice`` (docker|podman), else the first that answers."""
     if choice is not None and choice not in ENGINES:

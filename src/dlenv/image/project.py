@@ -12,6 +12,7 @@ cloud and registry logins) are left out too unless an ignore file re-includes th
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dlenv.cache import sha256_file
+from dlenv.fsutil import Stat, stat_of, stats
 
 if TYPE_CHECKING:
     import pathspec
@@ -83,25 +85,57 @@ RENDERED_MARK = "# Rendered by dlenv"
 GENERATED = "/.dlenv/"
 
 
-def _walk(directory: Path, ignore: pathspec.GitIgnoreSpec, rel: str = "") -> Iterator[str]:
-    for entry in sorted(os.scandir(directory / rel if rel else directory), key=lambda e: e.name):
+def _walk(directory: Path, ignore: pathspec.GitIgnoreSpec, rel: str = "",
+          seen: list[Stat] | None = None) -> Iterator[str]:
+    """The paths the image gets, sorted; each directory read is added to ``seen`` with its
+    stat taken before it is listed (an entry added later changes that stat)."""
+    here = directory / rel if rel else directory
+    if seen is not None:
+        seen.append(stat_of(rel or ".", here))
+    for entry in sorted(os.scandir(here), key=lambda e: e.name):
         path = f"{rel}/{entry.name}" if rel else entry.name
         if entry.is_dir(follow_symlinks=False):
             if not ignore.match_file(path + "/"):
-                yield from _walk(directory, ignore, path)
+                yield from _walk(directory, ignore, path, seen)
         elif not ignore.match_file(path):
             yield path
 
 
-def collect_project(directory: Path) -> tuple[ProjectFile, ...]:
-    """Every file of the project that the image gets, with its hash (sorted by path)."""
+@dataclass(frozen=True, slots=True)
+class Scanned:
+    """The project's files, and the stat of everything read to find them: each file and
+    link (taken before it was hashed), each directory walked, and the ignore files. The same
+    stats later mean the same files, as git's index trusts them, unless a change could have
+    hidden in the same timestamp: ``settled`` is False when anything changed within
+    ``SETTLE_NS`` of the scan."""
+
+    files: tuple[ProjectFile, ...]
+    stats: tuple[Stat, ...]
+    settled: bool
+
+
+SETTLE_NS = 3_000_000_000  # wider than any file system's timestamp step (FAT's is 2 s)
+
+
+def scan_project(directory: Path) -> Scanned:
+    """Every file of the project that the image gets, with its hash (sorted by path), and
+    the stats that show later whether any of it changed."""
+    started = time.time_ns()
+    seen = list(stats(directory, IGNORE_FILES))  # before they are read
     ignore = ignore_spec(directory)
     out = []
-    for rel in _walk(directory, ignore):
+    for rel in _walk(directory, ignore, seen=seen):
         full = directory / rel
+        seen.append(stat_of(rel, full))
         if full.is_symlink():
             out.append(ProjectFile(rel, "", 0, False, link=os.readlink(full)))
         elif full.is_file():
             st = full.stat()
             out.append(ProjectFile(rel, sha256_file(full), st.st_size, bool(st.st_mode & 0o111)))
-    return tuple(out)
+    settled = all(max(s[3], s[4]) < started - SETTLE_NS for s in seen if s[1] >= 0)
+    return Scanned(tuple(out), tuple(seen), settled)
+
+
+def collect_project(directory: Path) -> tuple[ProjectFile, ...]:
+    """Every file of the project that the image gets, with its hash (sorted by path)."""
+    return scan_project(directory).files

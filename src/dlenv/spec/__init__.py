@@ -14,6 +14,7 @@ from dlenv.spec.model import (
     PROFILE_NAMES,
     PYPROJECT,
     SPEC_FILE,
+    SPEC_FILES,
     SSH_PORT,
     SUITES,
     Base,
@@ -41,9 +42,9 @@ from dlenv.spec.serve import MODEL_NAME_RE, SERVE_KEYS, SERVE_PACKAGES, SERVE_PO
 __all__ = [
     "DEPLOY_KEYS", "DEV_TOOLS", "ClusterVolume", "Deploy", "DeployTable", "Toleration",
     "Base", "FrameworkReq", "IMAGE_RE", "INDEX_KEYS", "JUPYTER_PORT", "IndexSettings",
-    "MAX_REQUIREMENT",
-    "MAX_SPEC_BYTES", "MAX_VALUE", "PROFILE_KEYS", "PROFILE_NAMES", "PYPROJECT", "Profile",
-    "RESERVED_USERS", "SPEC_FILE", "SSH_PORT", "SUITES", "Spec", "TOP_KEYS", "USER_KEYS", "User",
+    "MAX_REQUIREMENT", "MAX_SPEC_BYTES", "MAX_VALUE", "PROFILE_KEYS", "PROFILE_NAMES",
+    "PYPROJECT", "Profile", "RESERVED_USERS", "SPEC_FILE", "SPEC_FILES", "SSH_PORT", "SUITES",
+    "Spec", "TOP_KEYS", "USER_KEYS", "User",
     "MODEL_NAME_RE", "SERVE_KEYS", "SERVE_PACKAGES", "SERVE_PORT", "ModelServing",
     "find_spec_file", "image_dir_problem", "load_spec", "locate_keys", "parse_spec",
 ]

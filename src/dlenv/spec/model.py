@@ -18,6 +18,7 @@ from dlenv.spec.serve import ModelServing
 
 SPEC_FILE = "dlenv.toml"
 PYPROJECT = "pyproject.toml"
+SPEC_FILES = (SPEC_FILE, PYPROJECT)  # where a directory's spec is, the first found
 PROFILE_NAMES = ("dev", "train", "serve")
 IMAGE_RE = re.compile(r"[a-z0-9][a-z0-9._/:@-]{0,254}")
 SUITES = ("bullseye", "bookworm", "trixie")

@@ -16,7 +16,7 @@ from packaging.version import InvalidVersion, Version
 
 from dlenv.compat import DISTRIBUTION, FRAMEWORKS
 from dlenv.errors import Problem, SpecError
-from dlenv.fsutil import shorten
+from dlenv.fsutil import first_file, shorten
 from dlenv.spec.collect import (
     _CONTROL_RE,
     PATH_PART_RE,
@@ -32,6 +32,7 @@ from dlenv.spec.model import (
     PROFILE_NAMES,
     PYPROJECT,
     SPEC_FILE,
+    SPEC_FILES,
     SUITES,
     Base,
     FrameworkReq,
@@ -337,15 +338,13 @@ def parse_spec(data: dict[str, Any], *, file: str = SPEC_FILE, text: str = "",
 
 def find_spec_file(directory: Path) -> Path:
     """The spec file of a project directory: dlenv.toml, else pyproject.toml [tool.dlenv]."""
-    if directory.is_file():
-        return directory
-    for candidate in (directory / SPEC_FILE, directory / PYPROJECT):
-        if candidate.is_file():
-            return candidate
-    raise SpecError([Problem(
-        file=str(directory / SPEC_FILE), key="", message="no dlenv.toml here",
-        fix=f"run 'dlenv init {directory}' to write one",
-    )])
+    found = first_file(directory, SPEC_FILES)
+    if found is None:
+        raise SpecError([Problem(
+            file=str(directory / SPEC_FILE), key="", message="no dlenv.toml here",
+            fix=f"run 'dlenv init {directory}' to write one",
+        )])
+    return found
 
 
 def load_spec(path: Path) -> Spec:

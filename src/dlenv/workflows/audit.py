@@ -21,8 +21,9 @@ from dlenv.audit.sbom import (
 from dlenv.cache import LazyClient
 from dlenv.errors import UsageError
 from dlenv.fsutil import write_atomic
-from dlenv.workflows.build import BuildOptions, build, native_builder
+from dlenv.workflows.build import build, native_builder
 from dlenv.workflows.cluster import yaml_text
+from dlenv.workflows.inputs import BuildOptions
 from dlenv.workflows.project import Project, fresh_lock
 from dlenv.workflows.report import Reporter, Silent
 

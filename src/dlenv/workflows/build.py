@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from dlenv.engine import Engine, detect_soon
 from dlenv.errors import EngineError
@@ -20,28 +20,15 @@ from dlenv.oci import MT_CONFIG, MT_MANIFEST, Descriptor, LayerBlob
 from dlenv.oci.export import export_oci, parse_output, save_docker_archive, write_docker_archive
 from dlenv.oci.image import chain_ids, manifest_json
 from dlenv.oci.store import OCIStore, default_store
-from dlenv.workflows.project import Project, fresh_lock, project_files
+from dlenv.spec import SPEC_FILES
+from dlenv.workflows import inputs
+from dlenv.workflows.inputs import BuildOptions
+from dlenv.workflows.project import Project, fresh_lock, project_files, scan_files
 from dlenv.workflows.report import Reporter, Silent
 
 if TYPE_CHECKING:
     from dlenv.image.builder import BuildResult, NativeBuilder
     from dlenv.spec import Spec
-
-Compression = Literal["gzip", "zstd", "none"]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BuildOptions:
-    profile: str | None = None
-    compression: Compression = "gzip"
-    bytecode: bool = True
-    with_project: bool = True  # copy the spec's directory into the workdir
-    tag: str | None = None  # default NAME:PROFILE-<location id>, alias NAME:PROFILE
-    outputs: tuple[str, ...] = ()  # "oci:DIR" or "docker-archive:FILE"
-    load: bool = False  # into Docker
-    frozen: bool = False  # fail instead of re-locking
-    cache_dir: str | None = None
-
 
 @dataclass(frozen=True, slots=True)
 class Built:
@@ -230,13 +217,15 @@ def build(project: Project, options: BuildOptions, reporter: Reporter | None = N
     report = reporter or Silent()
     outputs = [parse_output(o) for o in options.outputs]  # bad values fail before any work
     docker = detect_soon("docker") if options.load else None
+    before = inputs.start(project.file, project.lock_path, SPEC_FILES)
     lock = fresh_lock(project, cache_dir=options.cache_dir, frozen=options.frozen,
                       reporter=report)
-    files = project_files(project, report, profile=options.profile) \
-        if options.with_project else ()
+    scanned, warnings = scan_files(project, report, profile=options.profile) \
+        if options.with_project else (None, ())
     plan = plan_build(project.spec, lock, profile=options.profile,
                       compression=options.compression, bytecode=options.bytecode,
-                      project=files, location=str(project.directory.resolve()))
+                      project=scanned.files if scanned else (),
+                      location=str(project.directory.resolve()))
     started = time.monotonic()
     builder = native_builder(project.spec, options.cache_dir, report)
     engine = docker() if docker else None  # no engine: fail before building
@@ -255,8 +244,14 @@ def build(project: Project, options: BuildOptions, reporter: Reporter | None = N
     if engine is not None:
         report.step(f"loading {tags[0]} into Docker")
         loaded = _final_load(engine, builder.store, result.manifest, tags, early)
-    return Built(result=result, tag=tags[0], alias=tags[1] if len(tags) > 1 else None,
-                 loaded=loaded, seconds=time.monotonic() - started)
+    alias = tags[1] if len(tags) > 1 else None
+    if not project.variant:  # the next unchanged build answers from this record
+        inputs.remember(before, options, project.config, tag=tags[0], alias=alias,
+                        image_id=result.config.digest, result=result.to_json(),
+                        scanned=scanned.stats if scanned else None,
+                        settled=scanned.settled if scanned else True, warnings=warnings)
+    return Built(result=result, tag=tags[0], alias=alias, loaded=loaded,
+                 seconds=time.monotonic() - started)
 
 
 @dataclass(frozen=True, slots=True)

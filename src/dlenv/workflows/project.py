@@ -11,7 +11,7 @@ from dlenv.config import Config, load_config
 from dlenv.errors import BuildError, ConfigError, LockError, SpecError, StaleLockError, UsageError
 from dlenv.fsutil import inside, write_atomic
 from dlenv.image.model import model_versions
-from dlenv.image.project import ProjectFile, collect_project, credential_like
+from dlenv.image.project import ProjectFile, Scanned, credential_like, scan_project
 from dlenv.lock import LOCK_FILE, Lock, read_lock, write_lock
 from dlenv.resolve import Target, resolve_target
 from dlenv.resolve.debian import lock_debs
@@ -248,23 +248,33 @@ def fresh_lock(project: Project, *, cache_dir: str | None = None, frozen: bool =
 
 def project_files(project: Project, reporter: Reporter | None = None, *,
                   profile: str | None = None) -> tuple[ProjectFile, ...]:
-    """The project's files for an image of ``profile``; warns of any that look like
-    credentials. A model the profile serves from the project is checked here, before it is
-    baked into the image (its version directories become layers of their own)."""
-    files = collect_project(project.directory)
+    """The project's files for an image of ``profile`` (see ``scan_files``)."""
+    return scan_files(project, reporter, profile=profile)[0].files
+
+
+def scan_files(project: Project, reporter: Reporter | None = None, *,
+               profile: str | None = None) -> tuple[Scanned, tuple[str, ...]]:
+    """The project's files for an image of ``profile``, and the warnings given: of any that
+    look like credentials, and of a served model missing. A model the profile serves from
+    the project is checked here, before it is baked into the image (its version directories
+    become layers of their own)."""
     report = reporter or Silent()
-    for path in credential_like(files):
-        report.warn(
-            f"{path} looks like a credential and goes into the image (an ignore file "
-            "re-includes it); remove the '!' line from .dlenvignore/.dockerignore unless the "
-            "image must carry it")
+    scanned = scan_project(project.directory)
+    files = scanned.files
+    warnings = [
+        f"{path} looks like a credential and goes into the image (an ignore file "
+        "re-includes it); remove the '!' line from .dlenvignore/.dockerignore unless the "
+        "image must carry it" for path in credential_like(files)]
+    for line in warnings:
+        report.warn(line)
     chosen = project.spec.profile(profile) if profile else None
     model = chosen.serving.path if chosen and chosen.serving else None
     if model is not None:
         if any(f.path.startswith(model + "/") for f in files):
             model_versions(project.directory / model)
         else:
-            report.warn(f"{model} is not in the project's files (missing, or left out by an "
-                        "ignore file), so the image holds no model: mount one at run time "
-                        "('dlenv serve --model DIR')")
-    return files
+            warnings.append(f"{model} is not in the project's files (missing, or left out by "
+                            "an ignore file), so the image holds no model: mount one at run "
+                            "time ('dlenv serve --model DIR')")
+            report.warn(warnings[-1])
+    return scanned, tuple(warnings)
