@@ -4,6 +4,7 @@ progress reaches the caller's Reporter, and nothing is printed."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -263,6 +264,10 @@ def test_gc_drops_what_belongs_to_projects_that_are_gone_and_keeps_the_rest(tmp_
     (tmp_path / "cache/rootfs/unused-base/python3").write_bytes(b"x" * 100)
     (tmp_path / "cache/pyc/unused-base/ab").mkdir(parents=True)  # what its python compiled
     (tmp_path / "cache/pyc/unused-base/ab/abcd").write_bytes(b"y" * 50)
+    records = tmp_path / "cache/unchanged"  # what answers an unchanged build, per project
+    records.mkdir()
+    for name, project in (("kept", kept_project), ("gone", gone_project)):
+        (records / f"{name}.json").write_text(json.dumps({"spec": str(project / "dlenv.toml")}))
     engine = FakeEngine({"sha256:" + "a" * 64: ["env:latest-gone"],
                          "sha256:" + "b" * 64: ["env:latest-kept"],
                          "sha256:" + "c" * 64: []})
@@ -273,6 +278,8 @@ def test_gc_drops_what_belongs_to_projects_that_are_gone_and_keeps_the_rest(tmp_
     by_kind = {(f.kind, f.name) for f in done}
     assert ("store tag", "env:latest-gone") in by_kind and ("base tree", "unused-base") in by_kind
     assert ("bytecode cache", "unused-base") in by_kind
+    assert ("build record", "gone") in by_kind and ("build record", "kept") not in by_kind
+    assert [p.name for p in records.iterdir()] == ["kept.json"]
     assert not (tmp_path / "cache/pyc/unused-base").exists()
     assert ("store blob", orphan.hex) in by_kind
     assert store.tags() == {"env:latest-kept": kept.digest} and store.has(kept.digest)

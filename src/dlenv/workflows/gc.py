@@ -22,9 +22,11 @@ from dlenv.fsutil import sweep, tree_size
 from dlenv.image.records import LayerRecords
 from dlenv.oci.store import default_store
 from dlenv.spec import find_spec_file
+from dlenv.workflows import inputs
 
 Kind = Literal["store tag", "store blob", "layer record", "base tree", "bytecode cache",
-               "temporary", "engine image", "engine container", "engine network", "download"]
+               "build record", "temporary", "engine image", "engine container", "engine network",
+               "download"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +87,8 @@ def _collect(cache_dir: str | None, engine: Engine | None, downloads: bool,
     dropped, live = records.prune(dry_run=dry_run,
                                   doomed=frozenset("sha256:" + name for name in blobs))
     freed += [Freed("layer record", name, size) for name, size in dropped.items()]
+    freed += [Freed("build record", name, size)
+              for name, size in inputs.prune(cache_dir, dry_run=dry_run).items()]
     rootfs = root / "rootfs"
     kept: tuple[tuple[Kind, Path], ...] = (("base tree", rootfs), ("bytecode cache", root / "pyc"))
     for what, where in kept:

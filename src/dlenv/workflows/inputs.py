@@ -133,6 +133,21 @@ def lookup(where: Path, options: BuildOptions, config: Config) -> Unchanged | No
                      warnings=warnings, seconds=time.monotonic() - started)
 
 
+def prune(cache_dir: str | None, *, dry_run: bool = False) -> dict[str, int]:
+    """Remove the records of builds whose spec file is gone (``gc``); name → size."""
+    gone = {}
+    for path in sorted((default_cache_dir(cache_dir) / RECORDS).glob("*.json")):
+        try:
+            spec = Path(json.loads(_read(path))["spec"])
+        except (OSError, ValueError, KeyError, TypeError):
+            spec = None  # unreadable: nothing can answer from it
+        if spec is None or not spec.is_file():
+            gone[path.stem] = path.stat().st_size
+            if not dry_run:
+                path.unlink(missing_ok=True)
+    return gone
+
+
 def _stored(options: BuildOptions, tag: str, digest: str, image_id: str) -> bool:
     """Whether the store still names ``digest`` as ``tag``, every blob passing the check a
     build's reuse makes (size and stamp; a damaged one is removed, and the build runs)."""
