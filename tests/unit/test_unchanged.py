@@ -28,6 +28,7 @@ TAG, ALIAS = "demo:latest-1234abcd", "demo:latest"
 def settle_now(monkeypatch):
     # Files written by the test are seconds old at most: trust stats from the scan's time.
     monkeypatch.setattr(project_scan, "SETTLE_NS", 0)
+    monkeypatch.setattr(project_scan, "FINE_SETTLE_NS", 0)
 
 
 class FakeDocker:
@@ -151,9 +152,11 @@ def test_no_record_for_files_changed_within_the_settle_time_or_edited_while_buil
         project, tmp_path, monkeypatch):
     options = _options(tmp_path)
     config = load_config(project)
-    monkeypatch.setattr(project_scan, "SETTLE_NS", 3_000_000_000)
+    monkeypatch.setattr(project_scan, "FINE_SETTLE_NS", 3_000_000_000)
     scanned = scan_project(project)  # the files were written a moment ago
     assert not scanned.settled
+    monkeypatch.setattr(project_scan, "FINE_SETTLE_NS", 0)
+    assert scan_project(project).settled
     before = inputs.start(project / "dlenv.toml", project / "dlenv.lock", SPEC_FILES)
     result = {"digest": "sha256:" + "0" * 64, "layers": [], "overlaps": [], "notes": []}
     kw = dict(tag=TAG, alias=None, image_id="sha256:" + "1" * 64, result=result, warnings=[])
@@ -205,3 +208,14 @@ def test_a_damaged_record_is_no_answer(project, tmp_path):
         record.write_text("{not json")
     assert inputs.lookup(project, options, load_config(project)) is None
     assert os.listdir(tmp_path / "cache" / inputs.RECORDS)  # left for the next build
+
+
+def test_a_file_system_of_whole_seconds_needs_the_wide_margin():
+    now = 1_800_000_000 * 10**9
+    fine = [("a", 1, 1, now - 10**9 + 123, now - 10**9 + 456)]  # a second ago, ns stamps
+    coarse = [("a", 1, 1, now - 10**9, now - 10**9)]  # a second ago, whole seconds
+    margins = {"wide": 3 * 10**9, "fine": 50 * 10**6}
+    assert project_scan.settled(fine, now, **margins)
+    assert not project_scan.settled(coarse, now, **margins)
+    assert project_scan.settled([("a", 1, 1, now - 4 * 10**9, now - 4 * 10**9)], now, **margins)
+    assert project_scan.settled([("gone", -1, 0, 0, 0)], now, **margins)  # no ignore file

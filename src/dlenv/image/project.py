@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -106,15 +106,17 @@ class Scanned:
     """The project's files, and the stat of everything read to find them: each file and
     link (taken before it was hashed), each directory walked, and the ignore files. The same
     stats later mean the same files, as git's index trusts them, unless a change could have
-    hidden in the same timestamp: ``settled`` is False when anything changed within
-    ``SETTLE_NS`` of the scan."""
+    hidden in the same timestamp: ``settled`` is False when anything changed that shortly
+    before the scan."""
 
     files: tuple[ProjectFile, ...]
     stats: tuple[Stat, ...]
     settled: bool
 
 
-SETTLE_NS = 3_000_000_000  # wider than any file system's timestamp step (FAT's is 2 s)
+# How long before a scan a change must be for its stat to be trusted: past the clock's step
+# (a few ms where timestamps have nanoseconds), or past a whole-second file system's (FAT: 2 s).
+SETTLE_NS, FINE_SETTLE_NS = 3_000_000_000, 50_000_000
 
 
 def scan_project(directory: Path) -> Scanned:
@@ -132,8 +134,18 @@ def scan_project(directory: Path) -> Scanned:
         elif full.is_file():
             st = full.stat()
             out.append(ProjectFile(rel, sha256_file(full), st.st_size, bool(st.st_mode & 0o111)))
-    settled = all(max(s[3], s[4]) < started - SETTLE_NS for s in seen if s[1] >= 0)
-    return Scanned(tuple(out), tuple(seen), settled)
+    return Scanned(tuple(out), tuple(seen),
+                   settled(seen, started, wide=SETTLE_NS, fine=FINE_SETTLE_NS))
+
+
+def settled(seen: Iterable[Stat], started: int, *, wide: int, fine: int) -> bool:
+    """Whether every change ``seen`` was made long enough before ``started`` (ns) that a
+    later one must show in the stat: by the ``wide`` margin when any timestamp is whole
+    seconds (a file system without finer ones), else by the ``fine`` one."""
+    there = [s for s in seen if s[1] >= 0]
+    coarse = any(s[3] % 1_000_000_000 == 0 and s[4] % 1_000_000_000 == 0 for s in there)
+    margin = wide if coarse else fine
+    return all(max(s[3], s[4]) < started - margin for s in there)
 
 
 def collect_project(directory: Path) -> tuple[ProjectFile, ...]:
