@@ -367,6 +367,11 @@ def main() -> int:
         rows["dlenv_run"] = median_run(dlenv("run", str(project), *cpu, "--", *probe), env)
         rows["docker_run"] = median_run([DOCKER, "run", "--rm", f"bench-docker/{name}:1",
                                          *probe])
+        # what `dlenv run` adds alone: `true` through dlenv, and in the same image by Docker
+        rows["dlenv_run_true"] = median_run(dlenv("run", str(project), *cpu, "--", "true"),
+                                            env, n=5)
+        rows["docker_run_true"] = median_run([DOCKER, "run", "--rm", f"bench-dlenv/{name}:1",
+                                              "true"], n=5)
         d_size, d_layers = image_facts(f"bench-dlenv/{name}:1")
         k_size, k_layers = image_facts(f"bench-docker/{name}:1")
         rows.update(dlenv_image_mb=d_size / 1e6, docker_image_mb=k_size / 1e6,
@@ -469,6 +474,8 @@ def report(rows: dict[str, float | str | int], as_json: bool) -> None:
          digits=2)
     line("a command in the image (median of 3), s",
          f("dlenv_run"), f("docker_run"), digits=2)
+    line("  `true`, same image (median of 5), s", f("dlenv_run_true"), f("docker_run_true"),
+         digits=2)
     line("registry size of the image, MB", f("dlenv_push_bytes") / 1e6,
          f("docker_push_bytes") / 1e6, digits=0)
     line("sibling environment: new bytes pushed, MB", f("dlenv_sibling_bytes") / 1e6,
