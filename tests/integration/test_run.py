@@ -93,6 +93,23 @@ def test_run_prints_the_locked_version_and_passes_the_exit_code(project):
     assert containers(root) == []  # removed after it ended
 
 
+def test_a_run_whose_image_docker_lost_loads_it_again(project):
+    from dlenv.image import location_id
+
+    root, env = project
+    tag = f"runenv:latest-run-{location_id(str(root.resolve()))}"
+    first = dlenv(env, "run", str(root), "--", "python3", "-c", "print('first')")
+    assert first.returncode == 0 and "first" in first.stdout, first.stderr
+    # The run left a record (nothing changed: the next run reads no lock); the record is no
+    # answer once Docker lost the image, and the run readies it again.
+    subprocess.run(["docker", "rmi", "-f", tag, "runenv:latest-run"], capture_output=True,
+                   check=True)
+    again = dlenv(env, "run", str(root), "--", "python3", "-c", "print('again')")
+    assert again.returncode == 0 and "again" in again.stdout, again.stderr
+    assert subprocess.run(["docker", "image", "inspect", tag], capture_output=True,
+                          check=False).returncode == 0
+
+
 def test_project_files_and_volumes_persist_and_belong_to_the_owner(project):
     root, env = project
     write = ("import pathlib; pathlib.Path('made-inside.txt').write_text('hi'); "

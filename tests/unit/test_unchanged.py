@@ -65,14 +65,20 @@ def _options(tmp_path, **kw) -> BuildOptions:
     return BuildOptions(cache_dir=str(tmp_path / "cache"), **kw)
 
 
-def _record(root: Path, options: BuildOptions, config: Config | None = None) -> str:
-    """Store an image under TAG as a build would, and record the build; its manifest."""
-    store = default_store(options.cache_dir)
+def _stored(cache_dir: str | None):
+    """An image in the store under TAG: its manifest, config and layer descriptors."""
+    store = default_store(cache_dir)
     layer = store.put_bytes(b"layer bytes", "application/vnd.oci.image.layer.v1.tar+gzip")
     cfg = store.put_bytes(b'{"config": {}}', MT_CONFIG)
     manifest = store.put_bytes(json.dumps({"config": cfg.to_json(),
                                            "layers": [layer.to_json()]}).encode(), MT_MANIFEST)
     store.tag(TAG, manifest)
+    return manifest, cfg, layer
+
+
+def _record(root: Path, options: BuildOptions, config: Config | None = None) -> str:
+    """Store an image under TAG as a build would, and record the build; its manifest."""
+    manifest, cfg, layer = _stored(options.cache_dir)
     before = inputs.start(root / "dlenv.toml", root / "dlenv.lock", SPEC_FILES)
     scanned = scan_project(root)
     result = {"digest": manifest.digest, "size": 100, "overlaps": [], "notes": [],
@@ -219,3 +225,28 @@ def test_a_file_system_of_whole_seconds_needs_the_wide_margin():
     assert not project_scan.settled(coarse, now, **margins)
     assert project_scan.settled([("a", 1, 1, now - 4 * 10**9, now - 4 * 10**9)], now, **margins)
     assert project_scan.settled([("gone", -1, 0, 0, 0)], now, **margins)  # no ignore file
+
+
+def test_a_run_answers_from_the_record_ready_image_left_while_nothing_changed(project,
+                                                                            tmp_path):
+    cache = str(tmp_path / "cache")
+    manifest, cfg, _ = _stored(cache)
+    config = load_config(project)
+    before = inputs.start(project / "dlenv.toml", project / "dlenv.lock", SPEC_FILES)
+    kw = {"profile": None, "cache_dir": cache}
+    assert inputs.remember_run(before, config, tag=TAG, alias=ALIAS, image_id=cfg.digest,
+                               digest=manifest.digest, cuda=True, **kw)
+    engine = FakeDocker()
+    assert inputs.run_image(project / "dlenv.toml", config, engine, **kw) is None  # not loaded
+    engine.images[TAG] = EngineImage(id=cfg.digest, tags=(TAG, ALIAS), size=1, labels={})
+    assert inputs.run_image(project / "dlenv.toml", config, engine, **kw) == inputs.Current(
+        tag=TAG, image_id=cfg.digest, cuda=True)
+    # a build's record is not a run's, another profile is another image
+    assert inputs.lookup(project, _options(tmp_path), config) is None
+    assert inputs.run_image(project / "dlenv.toml", config, engine,
+                            **{**kw, "profile": "train"}) is None
+    # the project's files do not count (they are mounted); the lock does
+    _edit(project / "train.py", "print('changed')\n")
+    assert inputs.run_image(project / "dlenv.toml", config, engine, **kw) is not None
+    _edit(project / "dlenv.lock", "# re-locked\n")
+    assert inputs.run_image(project / "dlenv.toml", config, engine, **kw) is None

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from dlenv import launcher, serving
 from dlenv.errors import BuildError
-from dlenv.image.project import ProjectFile
+from dlenv.image.project import ProjectFile, location_id
 from dlenv.lock import ZIP_EPOCH, Lock, LockedDeb, LockedWheel, dumps
 from dlenv.oci.image import (
     ImageConfig,
@@ -208,12 +208,6 @@ def _interpreter_id(lock: Lock, python: str) -> str:
 
 
 RUN_SUFFIX = "-run"  # tags of images for `dlenv run`, where the project is mounted
-
-
-def location_id(directory: str) -> str:
-    """A short, stable id of a project's directory (an absolute path): it tells apart the
-    images, containers and volumes of two checkouts of one project on a shared machine."""
-    return hashlib.sha256(directory.encode()).hexdigest()[:8]
 
 
 def plan_build(spec: Spec, lock: Lock, *, profile: str | None = None,

@@ -291,6 +291,7 @@ def ready_image(project: Project, *, profile: str | None = None, for_run: bool =
     (``for_run``: without the project's files, which are mounted), and load it into
     ``engine`` when given (or what ``engine()`` gives, asked once the lock is read)."""
     report = reporter or Silent()
+    before = inputs.start(project.file, project.lock_path, SPEC_FILES)
     lock = fresh_lock(project, cache_dir=cache_dir, frozen=frozen, reporter=report)
     where = str(project.directory.resolve())
     plan = plan_build(project.spec, lock, profile=profile, for_run=for_run, location=where,
@@ -312,6 +313,12 @@ def ready_image(project: Project, *, profile: str | None = None, for_run: bool =
     loaded = None
     if engine is not None:
         report.step(f"loading {plan.tag} into {engine.kind}")
-        loaded = _final_load(engine, store, manifest, _tags(plan), early)
+        tags = _tags(plan)
+        loaded = _final_load(engine, store, manifest, tags, early)
+        if for_run and not project.variant:  # the next run answers from the record
+            inputs.remember_run(before, project.config, profile=profile, cache_dir=cache_dir,
+                                tag=tags[0], alias=tags[1] if len(tags) > 1 else None,
+                                image_id=image_id, digest=manifest.digest,
+                                cuda=bool(lock.target.cuda))
     return Ready(lock=lock, tag=plan.tag, manifest=manifest, image_id=image_id, built=built,
                  loaded=loaded)

@@ -25,11 +25,14 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from dlenv.cache import default_cache_dir
 from dlenv.config import Config
 from dlenv.fsutil import Stat, canonical_json, first_file, stats, write_atomic
+
+if TYPE_CHECKING:
+    from dlenv.engine.base import Engine
 
 Compression = Literal["gzip", "zstd", "none"]
 RECORDS = "unchanged"  # below the cache directory: one small JSON file per project and options
@@ -85,21 +88,11 @@ def remember(before: Before, options: BuildOptions, config: Config, *, tag: str,
              scanned: Sequence[Stat] | None, settled: bool, warnings: Sequence[str]) -> bool:
     """Record a finished build (not one that wrote ``--output`` files); False when its
     inputs moved while it ran or its files were too fresh to trust by their stats."""
-    if options.outputs or not settled or _digests(before.paths) != before.digests:
+    if options.outputs or not settled:
         return False
-    record = {
-        "spec": str(before.spec), "candidates": list(before.candidates),
-        "paths": [str(p) for p in before.paths], "stats": [s[0] for s in scanned or ()],
-        "key": _key(before.spec, options, config, before.digests, tuple(scanned or ())),
-        "tag": tag, "alias": alias, "image": image_id, "result": result,
-        "warnings": list(warnings)}
-    slot = _slot(before.spec.parent, options)
-    try:
-        slot.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(slot, canonical_json(record))
-    except OSError:
-        return False  # the build stands; the next one runs in full and records again
-    return True
+    return _write(before, "build", options, config, scanned or (), {
+        "tag": tag, "alias": alias, "image": image_id, "digest": result["digest"],
+        "result": result, "warnings": list(warnings)})
 
 
 def lookup(where: Path, options: BuildOptions, config: Config) -> Unchanged | None:
@@ -107,30 +100,96 @@ def lookup(where: Path, options: BuildOptions, config: Config) -> Unchanged | No
     ``options`` when nothing it depends on changed and the store (and Docker, for a load)
     still hold its image; else None (then the build runs)."""
     started = time.monotonic()
-    if options.outputs:
+    record = None if options.outputs else _match(where, "build", options, config)
+    if record is None or not _stored(options, record):
         return None
+    if options.load:
+        from dlenv.engine.cli import unasked
+
+        engine = unasked("docker")
+        if engine is None or not _held(engine, record):
+            return None
+    result = record["result"]
+    result = {**result, "layers": [{**x, "reused": True} for x in result["layers"]]}
+    return Unchanged(tag=record["tag"], alias=record["alias"], image_id=record["image"],
+                     result=result, warnings=tuple(record["warnings"]),
+                     seconds=time.monotonic() - started)
+
+
+@dataclass(frozen=True, slots=True)
+class Current:
+    """The image ``ready_image`` last readied for a run of the project's profile, answered
+    from its record: the spec, lock and team settings as they were, the image in the store
+    and the engine under its tags."""
+
+    tag: str
+    image_id: str
+    cuda: bool  # the lock's target runs on a GPU (the run then reads the lock)
+
+
+def _run_options(profile: str | None, cache_dir: str | None) -> BuildOptions:
+    return BuildOptions(profile=profile, with_project=False, load=True, cache_dir=cache_dir)
+
+
+def remember_run(before: Before, config: Config, *, profile: str | None,
+                 cache_dir: str | None, tag: str, alias: str | None, image_id: str,
+                 digest: str, cuda: bool) -> bool:
+    """Record the image ``ready_image`` readied and loaded for a run (the project's files
+    are mounted, not in the key: a current image is reused whatever they are)."""
+    return _write(before, "run", _run_options(profile, cache_dir), config, (), {
+        "tag": tag, "alias": alias, "image": image_id, "digest": digest, "cuda": cuda})
+
+
+def run_image(spec: Path, config: Config, engine: Engine, *, profile: str | None,
+              cache_dir: str | None) -> Current | None:
+    """What ``ready_image`` would answer for a run in ``engine``, from its record, when
+    nothing it depends on changed; else None (then ``ready_image`` runs)."""
+    options = _run_options(profile, cache_dir)
+    record = _match(spec, "run", options, config)
+    if record is None or not _stored(options, record) or not _held(engine, record):
+        return None
+    return Current(tag=record["tag"], image_id=record["image"], cuda=bool(record["cuda"]))
+
+
+def _write(before: Before, purpose: str, options: BuildOptions, config: Config,
+           scanned: Sequence[Stat], fields: dict[str, Any]) -> bool:
+    """Write a record for ``purpose`` unless an input moved while the work ran."""
+    if _digests(before.paths) != before.digests:
+        return False
+    record = {
+        "spec": str(before.spec), "candidates": list(before.candidates),
+        "paths": [str(p) for p in before.paths], "stats": [s[0] for s in scanned],
+        "key": _key(before.spec, purpose, options, config, before.digests, scanned),
+        **fields}
+    slot = _slot(before.spec.parent, purpose, options)
+    try:
+        slot.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(slot, canonical_json(record))
+    except OSError:
+        return False  # the work stands; the next one runs in full and records again
+    return True
+
+
+def _match(where: Path, purpose: str, options: BuildOptions, config: Config
+           ) -> dict[str, Any] | None:
+    """The record for ``where`` (a project directory or its spec file) when its key is the
+    key of the inputs as they are now."""
     where = where.resolve()
     try:
-        record = json.loads(_read(_slot(where.parent if where.is_file() else where, options)))
-        spec = first_file(where, record["candidates"])  # the spec the build would read
+        record = json.loads(_read(_slot(where.parent if where.is_file() else where, purpose,
+                                        options)))
+        spec = first_file(where, record["candidates"])  # the spec the work would read
         if spec is None or str(spec) != record["spec"]:
             return None
         paths = tuple(Path(p) for p in record["paths"])
         found = stats(spec.parent, record["stats"])
-        if record["key"] != _key(spec, options, config, _digests(paths), found):
+        key = _key(spec, purpose, options, config, _digests(paths), found)
+        if record["key"] != key or not all(
+                isinstance(record[k], str) for k in ("tag", "image", "digest")):
             return None
-        tag, alias, image_id = record["tag"], record["alias"], record["image"]
-        result, warnings = record["result"], tuple(record["warnings"])
-        digest = str(result["digest"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    if not _stored(options, tag, digest, image_id):
-        return None
-    if options.load and not _loaded(tag, alias, image_id):
-        return None
-    result = {**result, "layers": [{**x, "reused": True} for x in result["layers"]]}
-    return Unchanged(tag=tag, alias=alias, image_id=image_id, result=result,
-                     warnings=warnings, seconds=time.monotonic() - started)
+    return record if isinstance(record, dict) else None
 
 
 def prune(cache_dir: str | None, *, dry_run: bool = False) -> dict[str, int]:
@@ -148,46 +207,47 @@ def prune(cache_dir: str | None, *, dry_run: bool = False) -> dict[str, int]:
     return gone
 
 
-def _stored(options: BuildOptions, tag: str, digest: str, image_id: str) -> bool:
-    """Whether the store still names ``digest`` as ``tag``, every blob passing the check a
-    build's reuse makes (size and stamp; a damaged one is removed, and the build runs)."""
+def _stored(options: BuildOptions, record: dict[str, Any]) -> bool:
+    """Whether the store still names the record's manifest as its tag, every blob passing
+    the check a build's reuse makes (size and stamp; a damaged one is removed, and the
+    work runs)."""
     from dlenv.oci.store import default_store
 
     store = default_store(options.cache_dir)
-    found = store.resolve(tag)
+    digest = record["digest"]
+    found = store.resolve(record["tag"])
     if found is None or found.digest != digest or not store.check(digest, found.size):
         return False
     doc = store.read_json(digest)
     blobs = [doc["config"], *doc["layers"]]
-    return doc["config"]["digest"] == image_id and all(
+    return doc["config"]["digest"] == record["image"] and all(
         store.check(b["digest"], b["size"]) for b in blobs)
 
 
-def _loaded(tag: str, alias: str | None, image_id: str) -> bool:
-    """Whether Docker holds ``image_id`` under ``tag`` (and ``alias``): one ``image
-    inspect``, whose answer also shows the daemon works."""
-    from dlenv.engine.cli import unasked
-
-    engine = unasked("docker")
-    found = engine.image(tag) if engine is not None else None
-    return found is not None and found.id == image_id and \
-        {tag, *([alias] if alias else [])} <= set(found.tags)
+def _held(engine: Engine, record: dict[str, Any]) -> bool:
+    """Whether ``engine`` holds the record's image under its tag and alias: one ``image``
+    question, whose answer also shows the engine works."""
+    found = engine.image(record["tag"])
+    names = {record["tag"], *([record["alias"]] if record.get("alias") else [])}
+    return found is not None and found.id == record["image"] and names <= set(found.tags)
 
 
-def _key(spec: Path, options: BuildOptions, config: Config, digests: Sequence[str],
-         scanned: Sequence[Stat]) -> str:
+def _key(spec: Path, purpose: str, options: BuildOptions, config: Config,
+         digests: Sequence[str], scanned: Sequence[Stat]) -> str:
     from dlenv import __version__
 
     settings = repr(sorted((k, s.value) for k, s in config.settings.items()))
     cache = str(default_cache_dir(options.cache_dir).resolve())
-    doc = {"dlenv": [__version__, _code()], "spec": str(spec), "options": asdict(options),
+    doc = {"dlenv": [__version__, _code()], "spec": str(spec), "purpose": purpose,
+           "options": asdict(options),
            "files": list(digests), "config": settings, "cache": cache,
            "project": [list(s) for s in scanned]}
     return hashlib.sha256(canonical_json(doc)).hexdigest()
 
 
-def _slot(directory: Path, options: BuildOptions) -> Path:
-    name = hashlib.sha256(canonical_json([str(directory), asdict(options)])).hexdigest()[:32]
+def _slot(directory: Path, purpose: str, options: BuildOptions) -> Path:
+    name = hashlib.sha256(canonical_json([str(directory), purpose, asdict(options)])
+                          ).hexdigest()[:32]
     return default_cache_dir(options.cache_dir) / RECORDS / f"{name}.json"
 
 

@@ -12,11 +12,7 @@ from dlenv.errors import BuildError, ConfigError, LockError, SpecError, StaleLoc
 from dlenv.fsutil import inside, write_atomic
 from dlenv.image.model import model_versions
 from dlenv.image.project import ProjectFile, Scanned, credential_like, scan_project
-from dlenv.lock import LOCK_FILE, Lock, read_lock, write_lock
-from dlenv.resolve import Target, resolve_target
-from dlenv.resolve.debian import lock_debs
-from dlenv.resolve.locking import load_lock, lock_project, target_of
-from dlenv.resolve.policy import check_policy
+from dlenv.lock import LOCK_FILE
 from dlenv.spec import SPEC_FILE, SUITES, Base, Spec, find_spec_file, load_spec
 from dlenv.spec.starter import render_starter
 from dlenv.workflows.report import Reporter, Silent
@@ -24,6 +20,11 @@ from dlenv.workflows.team import published_config
 
 if TYPE_CHECKING:  # the importers load only for 'dlenv init --from' (start-up stays short)
     from dlenv.audit.importing import Imported
+    from dlenv.lock import Lock
+    from dlenv.resolve import Target
+
+# The lock's reader and the resolver load in the verbs that read or make a lock: a run
+# whose image is current (``workflows.inputs``) opens the project without them.
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +168,9 @@ def read_source(source: Path) -> Imported:
 def resolve_project(project: Project) -> Target:
     """The target: from the lock's recorded choice when the lock is fresh (the packages may
     have chosen a framework line or a Python), else what the spec alone resolves to."""
+    from dlenv.resolve import resolve_target
+    from dlenv.resolve.locking import load_lock, target_of
+
     try:
         return target_of(project.spec, load_lock(project.spec, project.lock_path))
     except LockError:
@@ -176,6 +180,10 @@ def resolve_project(project: Project) -> Target:
 def lock(project: Project, *, cache_dir: str | None = None,
          reporter: Reporter | None = None, why: str = "") -> Lock:
     """Resolve and pin everything; write ``dlenv.lock`` (atomically)."""
+    from dlenv.lock import write_lock
+    from dlenv.resolve.locking import lock_project
+    from dlenv.resolve.policy import check_policy
+
     (reporter or Silent()).step(f"locking {project.spec.name}{why}")
     made = lock_project(project.spec, cache_dir=cache_dir)
     check_policy(project.config, project.spec, made)  # a refused lock is not written
@@ -204,6 +212,11 @@ def update_base(project: Project, *, cache_dir: str | None = None,
     """Take every .deb of the current lock again from the newest of the suite, its stable
     updates and its security updates; the wheels, the date and so every Python layer stay
     as they are. The lock is rewritten only when something moved."""
+    from dlenv.lock import write_lock
+    from dlenv.resolve.debian import lock_debs
+    from dlenv.resolve.locking import load_lock
+    from dlenv.resolve.policy import check_policy
+
     current = load_lock(project.spec, project.lock_path)  # stale or damaged: say so first
     if current.base.kind != "debian":
         raise UsageError(f"{project.lock_path}: the base is the image {current.base.ref}, "
@@ -226,6 +239,8 @@ def update_base(project: Project, *, cache_dir: str | None = None,
 
 def check_lock_file(project: Project) -> Lock:
     """The project's lock, when it is there, fresh and matches the spec (else LockError)."""
+    from dlenv.resolve.locking import load_lock
+
     return load_lock(project.spec, project.lock_path)
 
 
@@ -233,6 +248,10 @@ def fresh_lock(project: Project, *, cache_dir: str | None = None, frozen: bool =
                reporter: Reporter | None = None) -> Lock:
     """The project's lock; made or remade first when missing or stale (unless ``frozen``).
     A lock that is damaged or does not match the spec is never overwritten silently."""
+    from dlenv.lock import read_lock
+    from dlenv.resolve.locking import load_lock
+    from dlenv.resolve.policy import check_policy
+
     path = project.lock_path
     try:
         if path.exists() or frozen:

@@ -11,14 +11,13 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dlenv.cache import host_bundle
-from dlenv.doctor import diagnose, gather_gpu, needs_from_target
 from dlenv.engine import LABEL, Container, Engine, EngineKind, detect, detect_soon
 from dlenv.errors import EngineError, UsageError
 from dlenv.fsutil import shorten, write_atomic
 from dlenv.image import location_id
-from dlenv.lock import Lock
 from dlenv.run import (
     JUPYTER_CONFIG,
     JUPYTER_PORT,
@@ -42,9 +41,12 @@ from dlenv.run.launch import (
     run_foreground,
     start_detached,
 )
-from dlenv.workflows.build import ready_image
+from dlenv.workflows import inputs
 from dlenv.workflows.project import Project, fresh_lock
 from dlenv.workflows.report import Reporter, Silent
+
+if TYPE_CHECKING:
+    from dlenv.lock import Lock
 
 _SIZE = re.compile(r"\d+(\.\d+)?[bkmgBKMG]?")
 _IMAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}")
@@ -183,6 +185,8 @@ def write_ssh_config_entry(alias: str, port: int, user: str, identity: str | Non
 def _wants_gpus(project: Project, lock: Lock, request: RunRequest, engine: Engine) -> bool:
     if not lock.target.cuda:
         return False
+    from dlenv.doctor import diagnose, gather_gpu, needs_from_target  # a CUDA image's run
+
     said = getattr(engine, "info", "") if engine.kind == "docker" else ""
     facts = gather_gpu(said or None)  # (Docker's info: asked once, when it was detected)
     checks = diagnose(facts, needs_from_target(project.spec.name, lock.target))
@@ -207,15 +211,27 @@ def prepare_run(project: Project, request: RunRequest, reporter: Reporter | None
         return chosen
 
     finding = given if chosen is not None else detect_soon(request.engine)
+    lock: Lock | None
+    current = None if request.image or project.variant else inputs.run_image(
+        project.file, project.config, finding(), profile=profile,
+        cache_dir=request.cache_dir)
     if request.image:
         lock = fresh_lock(project, cache_dir=request.cache_dir, reporter=report)
         image = request.image
+    elif current is not None:  # nothing changed since the last run: no lock or plan read
+        image, lock = current.image_id, None
+        if current.cuda:  # the GPU checks read the lock's target
+            from dlenv.lock import read_lock
+
+            lock = read_lock(project.lock_path)
     else:
+        from dlenv.workflows.build import ready_image
+
         ready = ready_image(project, profile=profile, for_run=True, engine=finding,
                             cache_dir=request.cache_dir, reporter=report)
         lock, image = ready.lock, ready.image_id
     engine = finding()
-    gpus = _wants_gpus(project, lock, request, engine)
+    gpus = lock is not None and _wants_gpus(project, lock, request, engine)
     data_dir = default_data_dir().resolve()
     running = _running(engine, container_name(spec, mode, str(directory))) \
         if mode in ("jupyter", "ssh") else None
