@@ -509,7 +509,6 @@ def test_a_cache_under_a_file_exits_2(tmp_path, capsys, command):
 
 def test_a_full_disk_is_one_line_exit_3_and_the_old_lock_is_intact(tmp_path, capsys,
                                                                     monkeypatch):
-    import dlenv.workflows.project as flow
 
     _, lock = example()
     (tmp_path / "dlenv.toml").write_text((EXAMPLES / "python-base/dlenv.toml").read_text())
@@ -518,7 +517,7 @@ def test_a_full_disk_is_one_line_exit_3_and_the_old_lock_is_intact(tmp_path, cap
     def full(*_a, **_k):
         raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "x.part"))
 
-    monkeypatch.setattr(flow, "lock_project", lambda *a, **k: lock)
+    monkeypatch.setattr("dlenv.resolve.locking.lock_project", lambda *a, **k: lock)
     monkeypatch.setattr("dlenv.fsutil.os.fsync", full)
     assert main(["lock", str(tmp_path)]) == 3
     err = capsys.readouterr().err

@@ -47,7 +47,7 @@ def project(tmp_path, monkeypatch):
         calls.append(spec.name)
         return replace(LOCK, spec_digest=spec.digest())
 
-    monkeypatch.setattr(flow, "lock_project", fake_lock_project)
+    monkeypatch.setattr("dlenv.resolve.locking.lock_project", fake_lock_project)
     return flow.open_project(tmp_path), calls
 
 
