@@ -410,10 +410,62 @@ def test_the_command_line_asks_the_engine_early_only_for_commands_that_use_one(m
 
     asked: list[str | None] = []
     monkeypatch.setattr(engine_cli, "ask_early", asked.append)
-    for argv, choice in ((["build", ".", "--load"], "docker"), (["build", "."], None),
+    # build --load asks once its record missed (below): an unchanged build needs no `info`
+    for argv, choice in ((["build", ".", "--load"], None), (["build", "."], None),
                          (["run", ".", "--engine", "podman"], "podman"),
                          (["run", ".", "--dry-run"], None), (["lock", "."], None)):
         asked.clear()
         args = cli_main.build_parser().parse_args(argv)
-        assert cli_main._ask_engine_early(args) is (choice is not None)
+        cli_main._ask_engine_early(args)
         assert asked == ([choice] if choice else [])
+
+
+def test_a_loading_build_asks_docker_early_only_when_its_record_missed(monkeypatch, tmp_path):
+    from dlenv.cli import build as cli_build
+    from dlenv.cli.parser import build_parser
+    from dlenv.engine import cli as engine_cli
+    from dlenv.workflows import build as build_flow
+    from dlenv.workflows.inputs import Unchanged
+
+    asked: list[str | None] = []
+    monkeypatch.setattr(engine_cli, "ask_early", asked.append)
+    result = {"digest": "sha256:" + "a" * 64, "size": 1, "layers": [], "overlaps": [],
+              "notes": []}
+    hit = Unchanged(tag="demo:latest", alias=None, image_id="sha256:" + "b" * 64,
+                    result=result, warnings=(), seconds=0.1)
+    args = build_parser("build").parse_args(["build", str(tmp_path), "--load", "--json"])
+    monkeypatch.setattr(cli_build, "lookup", lambda *a: hit)
+    assert cli_build.cmd_build(args) == 0
+    assert asked == []
+
+    class Built(Exception):
+        pass
+
+    def build(*a, **k):
+        raise Built
+
+    monkeypatch.setattr(cli_build, "lookup", lambda *a: None)
+    monkeypatch.setattr(build_flow, "build", build)
+    monkeypatch.setattr("dlenv.workflows.project.open_project", lambda d: d)
+    with pytest.raises(Built):
+        cli_build.cmd_build(args)
+    assert asked == ["docker"]
+
+
+def test_the_parser_of_one_command_reads_what_the_whole_parser_reads():
+    from dlenv.cli.parser import build_parser
+
+    for argv in (["run", "x", "--memory", "2g", "--engine", "podman"],
+                 ["bundle", "push", "f.tar", "reg.test/team"], ["lock", "--check"],
+                 ["build", "--load", "--profile", "train", "--output", "oci:o"]):
+        one, full = (vars(p.parse_args(argv)) for p in (build_parser(argv[0]), build_parser()))
+        ran = [tuple(c.cell_contents for c in f.pop("func").__closure__) for f in (one, full)]
+        assert one == full and ran[0] == ran[1]  # the same values, the same function
+    full, one = build_parser(), build_parser("build")
+    assert set(full._subparsers._group_actions[0].choices) > {"build", "run", "k8s"}
+    assert set(one._subparsers._group_actions[0].choices) == {"build"}
+    # a word that is no command: the whole parser, whose error lists every command
+    assert set(build_parser("biuld")._subparsers._group_actions[0].choices) == set(
+        full._subparsers._group_actions[0].choices)
+
+

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dlenv.cli.render import ConsoleReporter, emit_json, out
+from dlenv.cli.render import ConsoleReporter, emit_json, out, say
 from dlenv.config import load_config
 from dlenv.workflows.inputs import BuildOptions, lookup
 from dlenv.workflows.team import published_config
@@ -36,6 +36,10 @@ def cmd_build(args: argparse.Namespace) -> int:
         return _show(args, hit.tag, hit.alias, hit.result, hit.seconds,
                      _Load(True) if options.load else None, unchanged=True)
 
+    if options.load:  # Docker answers its `info` while the builder is imported
+        from dlenv.engine.cli import ask_early
+
+        ask_early("docker")
     from dlenv.workflows import build as build_flow
     from dlenv.workflows.project import open_project
 
@@ -96,10 +100,9 @@ def _show(args: argparse.Namespace, tag: str, alias: str | None, result: dict[st
         return 0
     layers = result["layers"]
     fresh = sum(not layer["reused"] for layer in layers)
-    out.print(f"image {tag} {result['digest']}: {result['size'] / 1e6:,.1f} MB "
-              f"compressed, {len(layers)} layers ({fresh} built, {len(layers) - fresh} "
-              f"reused) in {seconds:.1f} s" + (load.words(alias) if load else ""),
-              soft_wrap=True)
+    say(f"image {tag} {result['digest']}: {result['size'] / 1e6:,.1f} MB compressed, "
+        f"{len(layers)} layers ({fresh} built, {len(layers) - fresh} reused) in "
+        f"{seconds:.1f} s" + (load.words(alias) if load else ""))
     overlaps = [(o["path"], o["lower"], o["upper"]) for o in result["overlaps"]]
     if overlaps:
         shown = ", ".join(f"{p} ({upper} over {lower})" for p, lower, upper in overlaps[:3])

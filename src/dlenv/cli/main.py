@@ -10,18 +10,16 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from rich.markup import escape
-
 from dlenv.cli.parser import build_parser
-from dlenv.cli.render import err
+from dlenv.cli.render import err, escape
 from dlenv.config import load_config
 from dlenv.errors import DlenvError
 from dlenv.workflows.team import published_config
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv[0] if argv and not argv[0].startswith("-") else None)
     command: list[str] = []
     if "--" in argv and argv and argv[0] in ("run", "shell", "train"):  # dlenv run [DIR] … -- CMD …
         at = argv.index("--")
@@ -29,7 +27,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if command:
         args.cmd = command
-    early = _ask_engine_early(args)
+    _ask_engine_early(args)
     try:
         # The team configuration reaches every part (and uv) as the variables each reads;
         # what the user's environment sets stays.
@@ -52,27 +50,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         err.print("[bold red]error:[/]", escape(_os_error(exc)), soft_wrap=True)
         return 3
     finally:
-        if early:
-            from dlenv.engine.cli import forget_early
+        # What no command took is dropped (one process may run several commands: tests);
+        # only a command that loaded the engine's module can have asked.
+        if "dlenv.engine.cli" in sys.modules:
+            sys.modules["dlenv.engine.cli"].forget_early()
 
-            forget_early()
 
-
-def _ask_engine_early(args: argparse.Namespace) -> bool:
-    """Start asking the engine a command will use (``build --load``: Docker; a container
-    command: ``--engine`` or the first that answers) before its modules are imported."""
-    if getattr(args, "dry_run", False):
-        return False
-    if args.command == "build" and getattr(args, "load", False):
-        choice = "docker"
-    elif getattr(args, "early_engine", False):
-        choice = args.engine
-    else:
-        return False
+def _ask_engine_early(args: argparse.Namespace) -> None:
+    """Start asking the engine a container command will use (``--engine`` or the first that
+    answers) before its modules are imported. (``build --load`` asks once its record has
+    missed: an unchanged build needs no ``info``.)"""
+    if getattr(args, "dry_run", False) or not getattr(args, "early_engine", False):
+        return
     from dlenv.engine.cli import ask_early
 
-    ask_early(choice)
-    return True
+    ask_early(args.engine)
 
 
 def _os_error(exc: OSError) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any, cast
 
 from dlenv import __version__
 from dlenv.cli.options import cache_dir, command, frozen, json_flag, project_dir
@@ -10,18 +11,44 @@ from dlenv.cli.parser_audit import audit_commands
 from dlenv.engine.base import ENGINES, PIDS_LIMIT
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command, or of ``only`` when it names one: a command's own
+    arguments are all that one run reads (``--help`` and an unknown word get every command)."""
     p = argparse.ArgumentParser(prog="dlenv", description="Reproducible deep-learning "
                                 "container environments from one spec.")
     p.add_argument("--version", action="version", version=f"dlenv {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
-    _project_commands(sub)
-    _image_commands(sub)
-    _check_commands(sub)
-    audit_commands(sub)
-    _run_commands(sub)
-    _cluster_commands(sub)
-    return p
+    commands = cast("argparse._SubParsersAction[argparse.ArgumentParser]",
+                    _Only(sub, only)) if only else sub
+    for add in (_project_commands, _image_commands, _check_commands, audit_commands,
+                _run_commands, _cluster_commands):
+        add(commands)
+    return p if not only or only in sub.choices else build_parser()
+
+
+class _Only:
+    """The subcommands' registry, passing on only the command asked for: the others' parsers
+    are not built (argparse builds a parser with every argument for each one, about 40 ms of
+    every start here; argparse has no lazy subcommands)."""
+
+    def __init__(self, sub: argparse._SubParsersAction[argparse.ArgumentParser],
+                 only: str) -> None:
+        self._sub, self._only = sub, only
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        if name == self._only:
+            return self._sub.add_parser(name, **kwargs)
+        return cast("argparse.ArgumentParser", _Unbuilt())
+
+
+class _Unbuilt:
+    """A command's parser that is not built: what its builder asks of it does nothing."""
+
+    def __getattr__(self, name: str) -> Any:
+        return self._nothing
+
+    def _nothing(self, *args: Any, **kwargs: Any) -> _Unbuilt:
+        return self
 
 
 def _cluster_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -371,7 +398,7 @@ def _run_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
             s.add_argument("--key", help="public key to log in with (default ~/.ssh/id_*.pub)")
             s.add_argument("--ssh-config", action="store_true",
                            help="add a Host entry to ~/.ssh/config (VS Code Remote-SSH)")
-        s.set_defaults(func=command("commands", "cmd_run"), mode=mode, cmd=[], json=False,
+        s.set_defaults(func=command("run", "cmd_run"), mode=mode, cmd=[], json=False,
                        key=None, port=None, publish=[], ssh_config=False, early_engine=True)
 
     s = sub.add_parser("ps", help="list the containers dlenv started")
@@ -379,7 +406,7 @@ def _run_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     s.add_argument("--engine", choices=ENGINES,
                    help="container engine (default: the first that answers)")
     json_flag(s)
-    s.set_defaults(func=command("commands", "cmd_ps"))
+    s.set_defaults(func=command("run", "cmd_ps"))
 
     s = sub.add_parser("stop", help="stop and remove containers dlenv started (a project's, "
                                     "or --name)")
@@ -388,4 +415,4 @@ def _run_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     s.add_argument("--engine", choices=ENGINES,
                    help="container engine (default: the first that answers)")
     json_flag(s)
-    s.set_defaults(func=command("commands", "cmd_stop"))
+    s.set_defaults(func=command("run", "cmd_stop"))

@@ -7,23 +7,58 @@ import json
 import sys
 from dataclasses import asdict
 from types import TracebackType
-from typing import TYPE_CHECKING
-
-from rich.console import Console
-from rich.markup import escape
+from typing import TYPE_CHECKING, Any, cast
 
 from dlenv.checks import FAIL
 
-if TYPE_CHECKING:  # rich's progress and tables load where they are drawn (start-up)
-    from rich.progress import TaskID
+if TYPE_CHECKING:  # rich loads when something is drawn: a command that answers in words
+    from rich.console import Console  # or JSON alone starts without it (about 50 ms here)
+    from rich.progress import Progress, TaskID
 
     from dlenv.audit.diff import Diff
     from dlenv.audit.upgrade import Side, Upgrade
     from dlenv.workflows.check import CheckReport
     from dlenv.workflows.scan import ScanReport
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+class _Later:
+    """A rich ``Console`` made on its first use."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._console: Console | None = None
+
+    def made(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.made(), name)
+
+
+def _made(console: Console) -> Console:
+    """The console itself, for rich's own widgets (which keep it and set its state)."""
+    return console.made() if isinstance(console, _Later) else console
+
+
+out = cast("Console", _Later(highlight=False))
+err = cast("Console", _Later(stderr=True, highlight=False))
+
+
+def escape(text: str) -> str:
+    """``text`` shown as it is in rich's markup (rich imported on first use)."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
+
+
+def say(line: str) -> None:
+    """One line of plain words on stdout, no markup: what a command prints when it has
+    nothing to draw (rich is not loaded for it)."""
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
 
 
 def emit_json(data: object) -> None:
@@ -36,38 +71,50 @@ class ConsoleReporter:
     stderr is not a terminal (a log, CI) there are no bars either, only the words."""
 
     def __init__(self, *, quiet: bool = False) -> None:
-        from rich.progress import BarColumn, DownloadColumn, Progress, SpinnerColumn, TextColumn
-
-        self._bars = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                              DownloadColumn(), console=err, transient=True,
-                              disable=quiet or not err.is_terminal)
+        self._quiet, self._open = quiet, False
+        self._drawn: Progress | None = None  # made at the first step or count (start-up)
         self._step: TaskID | None = None
         self._stages: dict[str, TaskID] = {}
 
     def __enter__(self) -> ConsoleReporter:
-        self._bars.start()
+        self._open = True
+        if self._drawn is not None:
+            self._drawn.start()
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        self._bars.stop()
+        self._open = False
+        if self._drawn is not None:
+            self._drawn.stop()
+
+    def _bars(self) -> Progress:
+        if self._drawn is None:
+            from rich.progress import BarColumn, DownloadColumn, Progress, SpinnerColumn, TextColumn
+
+            self._drawn = Progress(SpinnerColumn(), TextColumn("{task.description}"),
+                                   BarColumn(), DownloadColumn(), console=_made(err),
+                                   transient=True, disable=self._quiet or not err.is_terminal)
+            if self._open:
+                self._drawn.start()
+        return self._drawn
 
     def step(self, text: str) -> None:
         if self._step is None:
-            self._step = self._bars.add_task(escape(text), total=None)
+            self._step = self._bars().add_task(escape(text), total=None)
         else:
-            self._bars.update(self._step, description=escape(text))
+            self._bars().update(self._step, description=escape(text))
 
     def progress(self, stage: str, done: int, total: int) -> None:
         if stage not in self._stages:
-            self._stages[stage] = self._bars.add_task(escape(stage), total=total or None)
-        self._bars.update(self._stages[stage], completed=done, total=total or None)
+            self._stages[stage] = self._bars().add_task(escape(stage), total=total or None)
+        self._bars().update(self._stages[stage], completed=done, total=total or None)
 
-    def note(self, text: str) -> None:
-        self._bars.console.print(f"[yellow]note:[/] {escape(text)}", soft_wrap=True)
+    def note(self, text: str) -> None:  # above the bars when they are drawn (one console)
+        err.print(f"[yellow]note:[/] {escape(text)}", soft_wrap=True)
 
     def warn(self, text: str) -> None:
-        self._bars.console.print(f"[yellow]warning:[/] {escape(text)}", soft_wrap=True)
+        err.print(f"[yellow]warning:[/] {escape(text)}", soft_wrap=True)
 
 
 _MARKS = {"ok": "[green]ok[/]", "warn": "[yellow]warn[/]", "fail": "[bold red]FAIL[/]",

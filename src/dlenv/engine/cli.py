@@ -11,13 +11,15 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from dlenv.engine.base import ENGINES, Container, EngineImage, EngineKind, info_command
 from dlenv.errors import BuildError, EngineError
 from dlenv.oci.image import chain_ids
+
+if TYPE_CHECKING:  # an unchanged build's one question needs neither (start-up)
+    from concurrent.futures import Future
 
 _INSTALL = {
     "docker": "install Docker (Debian: apt-get install docker.io) and start it "
@@ -347,6 +349,8 @@ def forget_early() -> None:
 
 
 def _in_thread(choice: str | None) -> Future[CliEngine]:
+    from concurrent.futures import ThreadPoolExecutor
+
     pool = ThreadPoolExecutor(max_workers=1)
     future = pool.submit(detect, choice)
     pool.shutdown(wait=False)
