@@ -397,11 +397,12 @@ def test_a_root_owned_project_saves_notebooks_and_keeps_its_owners(project, tmp_
               "git status --short >/dev/null && echo git-ok && touch made-inside")
     assert r.returncode == 0 and "git-ok" in r.stdout, r.stdout + r.stderr
     assert (mine / "made-inside").exists()
+    assert "belongs to root" in r.stderr  # said when the access is given …
     r = dlenv(env, "jupyter", str(mine), "--json")
     assert r.returncode == 0, r.stderr
     shown = json.loads(r.stdout)
     try:
-        assert any("belongs to root" in n for n in shown["notes"])
+        assert not any("belongs to root" in n for n in shown["notes"])  # … and only then
         token = shown["url"].split("token=")[1]
         assert _save_notebook(int(shown["port"]), token, "saved.ipynb") == 201
         assert json.loads((mine / "saved.ipynb").read_text())["nbformat"] == 4

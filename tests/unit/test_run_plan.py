@@ -108,6 +108,10 @@ def test_files_belong_to_the_host_user_and_never_to_root():
     root = plan_run(spec(), "img", None, RunOptions(), host(uid=0, gid=0))
     assert (root.uid, root.gid) == (1000, 1000) and "belongs to root" in root.notes[0]
     assert root.grant == "/p" and same.grant is None and other.grant is None
+    # the ACL there already (an earlier run gave it): nothing to give, nothing said again
+    again = plan_run(spec(), "img", None, RunOptions(), host(uid=0, gid=0, granted=True))
+    assert (again.uid, again.gid) == (1000, 1000) and again.grant is None
+    assert not any("belongs to root" in n for n in again.notes)
 
 
 def test_jupyter_token_travels_in_a_file_only():

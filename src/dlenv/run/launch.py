@@ -104,6 +104,18 @@ def check_ports(plan: RunPlan) -> None:
                                   "(Jupyter, SSH) or --publish HOST:CONTAINER")
 
 
+def has_access(directory: str, uid: int) -> bool:
+    """Whether ``uid`` has root's project already, through the ACL ``grant_access`` gives."""
+    getfacl = shutil.which("getfacl")
+    if getfacl is None:
+        return False
+    # --numeric: a host that names the uid (a user of its own) shows the name otherwise,
+    # and the ACL was given again at every run, touching the ctime of every project file.
+    seen = subprocess.run([getfacl, "--omit-header", "--absolute-names", "--numeric", "--",
+                           directory], capture_output=True, text=True, check=False).stdout.split()
+    return f"user:{uid}:rwx" in seen and f"default:user:{uid}:rwx" in seen
+
+
 def grant_access(directory: str, uid: int) -> None:
     """Let ``uid`` read and write root's project, and what is made in it later (a default
     ACL), without changing an owner or a mode: POSIX ACLs through setfacl (the acl package;
@@ -114,9 +126,7 @@ def grant_access(directory: str, uid: int) -> None:
                           "needs write access, which dlenv gives with setfacl: it is missing",
                           fix=f"install the acl package (apt-get install acl), or give the "
                               f"project to a user: chown -R {uid} {directory}")
-    seen = subprocess.run([getfacl, "--omit-header", "--absolute-names", "--", directory],
-                          capture_output=True, text=True, check=False).stdout.split()
-    if f"user:{uid}:rwx" in seen and f"default:user:{uid}:rwx" in seen:
+    if has_access(directory, uid):
         return
     done = subprocess.run([setfacl, "-R", "-P", "-m", f"u:{uid}:rwX,d:u:{uid}:rwX", "--",
                            directory], capture_output=True, text=True, check=False)

@@ -97,6 +97,7 @@ class Host:
     ca_bundle: str | None = None
     nonce: str = ""  # tells apart several shells of one project
     token: str = ""  # Jupyter's token (random, made by the launcher)
+    granted: bool = False  # root's project: the image's user has its ACL already
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -297,11 +298,12 @@ def plan_run(spec: Spec, image: str, profile: str | None, options: RunOptions,
     grant = None
     if uid == 0:  # never root: the image's user, given access to root's project
         uid, gid = spec.user.uid, spec.user.gid
-        grant = host.project_dir
-        notes.append(f"{host.project_dir} belongs to root and containers never run as root: "
-                     f"uid {uid} (the image's user) has read and write access to it through "
-                     f"an ACL ('getfacl {host.project_dir}' shows it; 'setfacl -R -x u:{uid} "
-                     f"{host.project_dir}' takes it back)")
+        if not host.granted:  # given (and said) once; later runs find the ACL there
+            grant = host.project_dir
+            notes.append(f"{host.project_dir} belongs to root and containers never run as "
+                         f"root: uid {uid} (the image's user) has read and write access to "
+                         f"it through an ACL ('getfacl {host.project_dir}' shows it; "
+                         f"'setfacl -R -x u:{uid} {host.project_dir}' takes it back)")
     files: list[RunFile] = []
     if (uid, gid) != (spec.user.uid, spec.user.gid):
         # The host user's ids for the image's user, so files in mounts belong to them.

@@ -37,6 +37,7 @@ from dlenv.run import (
 from dlenv.run.launch import (
     PortBook,
     default_data_dir,
+    has_access,
     host_ids,
     run_foreground,
     start_detached,
@@ -246,7 +247,9 @@ def prepare_run(project: Project, request: RunRequest, reporter: Reporter | None
             JUPYTER_PORT if mode == "jupyter" else SSH_PORT)
         notes += [moved] if moved else []
     uid, gid = host_ids(directory)
+    granted = uid == 0 and has_access(str(directory), spec.user.uid)
     host = Host(project_dir=str(directory), uid=uid, gid=gid, data_dir=str(data_dir),
+                granted=granted,
                 memory_bytes=os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"),
                 ca_bundle=host_bundle() if request.host_ca else None,
                 nonce=secrets.token_hex(2), token=token)
