@@ -13,12 +13,8 @@ from typing import Any, Literal
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-Framework = Literal["tensorflow", "pytorch", "jax"]
-FRAMEWORKS: tuple[Framework, ...] = ("tensorflow", "pytorch", "jax")
+from dlenv.compat.names import DISTRIBUTION, Framework
 
-
-# The PyPI distribution that carries each framework.
-DISTRIBUTION: dict[str, str] = {"tensorflow": "tensorflow", "pytorch": "torch", "jax": "jax"}
 CudaSource = Literal["wheels", "cu11-wheels", "variant-index", "base-image"]
 
 

@@ -16,7 +16,6 @@ from typing import IO, TYPE_CHECKING
 
 from dlenv.engine.base import ENGINES, Container, EngineImage, EngineKind, info_command
 from dlenv.errors import BuildError, EngineError
-from dlenv.oci.image import chain_ids
 
 if TYPE_CHECKING:  # an unchanged build's one question needs neither (start-up)
     from concurrent.futures import Future
@@ -158,6 +157,8 @@ class CliEngine:
                          f"label={label}", check=False).stdout.decode().split()
         if not ids:
             return frozenset()
+        from dlenv.oci.image import chain_ids  # a load's question: not at every start
+
         proc = self._call("image", "inspect", "--format", "{{json .RootFS.Layers}}",
                           *dict.fromkeys(ids), check=False)
         chains: set[str] = set()

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from dlenv import __version__
-from dlenv.compat.matrix import DISTRIBUTION
+from dlenv.compat import DISTRIBUTION
 from dlenv.errors import BuildError
 from dlenv.fsutil import shorten
 from dlenv.image.dockerfile import (

@@ -2,17 +2,19 @@
 
 The lock is written so that the same resolution gives the same bytes (sorted tables, no
 timestamps of its own), and read strictly, naming the entry and field of any problem.
-Names resolve on first use (PEP 562): the model and ``LOCK_FILE`` load without the reader."""
+``LOCK_FILE`` (``names.py``) loads at once; the other names resolve on first use (PEP 562),
+so the model loads without the reader, and a project names its lock file without either."""
 
 from __future__ import annotations
 
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from dlenv.lock.names import LOCK_FILE
+
 if TYPE_CHECKING:
     from dlenv.lock.file import MAX_EPOCH, MAX_LOCK_BYTES, dumps, loads, read_lock, write_lock
     from dlenv.lock.model import (
-        LOCK_FILE,
         LOCK_VERSION,
         TARGET_FIELDS,
         TARGET_LISTS,
@@ -28,7 +30,7 @@ if TYPE_CHECKING:
 _WHERE = {
     **dict.fromkeys(("MAX_EPOCH", "MAX_LOCK_BYTES", "dumps", "loads", "read_lock",
         "write_lock"), "dlenv.lock.file"),
-    **dict.fromkeys(("LOCK_FILE", "LOCK_VERSION", "TARGET_FIELDS", "TARGET_LISTS",
+    **dict.fromkeys(("LOCK_VERSION", "TARGET_FIELDS", "TARGET_LISTS",
         "ZIP_EPOCH", "Lock", "LockedBase", "LockedDeb", "LockedSdist", "LockedTarget",
         "LockedWheel"), "dlenv.lock.model"),
 }

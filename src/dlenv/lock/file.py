@@ -17,7 +17,6 @@ from packaging.version import InvalidVersion, Version
 from dlenv.errors import LockError, StaleLockError
 from dlenv.fsutil import shorten, write_atomic
 from dlenv.lock.model import (
-    LOCK_FILE,
     LOCK_VERSION,
     TARGET_FIELDS,
     TARGET_LISTS,
@@ -28,6 +27,7 @@ from dlenv.lock.model import (
     LockedTarget,
     LockedWheel,
 )
+from dlenv.lock.names import LOCK_FILE
 from dlenv.spec import IMAGE_RE, PROFILE_NAMES, SUITES
 
 _HEADER = "# dlenv.lock: written by `dlenv lock`; do not edit. Artefacts are pinned by sha256.\n"

@@ -7,9 +7,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from dlenv.errors import StaleLockError
-
-LOCK_FILE = "dlenv.lock"
-
+from dlenv.lock.names import LOCK_FILE
 
 # 2: every lock pins pip, and Debian-based locks pin their .debs.
 LOCK_VERSION = 2
