@@ -147,10 +147,15 @@ def image_facts(tag: str) -> tuple[int, int]:
     return int(info["Size"]), len(info["RootFS"]["Layers"])
 
 
-def median_run(cmd: list[str], env: dict[str, str] | None = None, n: int = 3) -> float:
-    """The median wall time of ``n`` runs of ``cmd`` (after one run that warms caches)."""
-    timed(cmd, env)
-    return sorted(timed(cmd, env)[0] for _ in range(n))[n // 2]
+def paired_medians(a: list[str], b: list[str], env: dict[str, str], n: int = 3
+                   ) -> tuple[float, float]:
+    """The median wall times of ``n`` runs each of ``a`` and ``b``, taken in turn (a, b, a,
+    b, ...) after one run of each that warms caches, so that a slower minute of the machine
+    weighs on both sides alike."""
+    timed(a, env)
+    timed(b, env)
+    pairs = [(timed(a, env)[0], timed(b, env)[0]) for _ in range(n)]
+    return sorted(x for x, _ in pairs)[n // 2], sorted(y for _, y in pairs)[n // 2]
 
 
 def du(path: Path) -> int:
@@ -379,14 +384,13 @@ def main() -> int:
         # (a CUDA image runs on the CPU here: no GPU; Docker's side gets none either)
         accelerator = tomllib.loads((project / "dlenv.toml").read_text()).get("accelerator")
         cpu = ["--allow-cpu"] if accelerator == "cuda" else []
-        rows["dlenv_run"] = median_run(dlenv("run", str(project), *cpu, "--", *probe), env)
-        rows["docker_run"] = median_run([DOCKER, "run", "--rm", f"bench-docker/{name}:1",
-                                         *probe])
+        rows["dlenv_run"], rows["docker_run"] = paired_medians(
+            dlenv("run", str(project), *cpu, "--", *probe),
+            [DOCKER, "run", "--rm", f"bench-docker/{name}:1", *probe], env)
         # what `dlenv run` adds alone: `true` through dlenv, and in the same image by Docker
-        rows["dlenv_run_true"] = median_run(dlenv("run", str(project), *cpu, "--", "true"),
-                                            env, n=5)
-        rows["docker_run_true"] = median_run([DOCKER, "run", "--rm", f"bench-dlenv/{name}:1",
-                                              "true"], n=5)
+        rows["dlenv_run_true"], rows["docker_run_true"] = paired_medians(
+            dlenv("run", str(project), *cpu, "--", "true"),
+            [DOCKER, "run", "--rm", f"bench-dlenv/{name}:1", "true"], env, n=9)
         d_size, d_layers = image_facts(f"bench-dlenv/{name}:1")
         k_size, k_layers = image_facts(f"bench-docker/{name}:1")
         rows.update(dlenv_image_mb=d_size / 1e6, docker_image_mb=k_size / 1e6,
@@ -488,7 +492,7 @@ def report(rows: dict[str, float | str | int], as_json: bool) -> None:
          digits=2)
     line("a command in the image (median of 3), s",
          f("dlenv_run"), f("docker_run"), digits=2)
-    line("  `true`, same image (median of 5), s", f("dlenv_run_true"), f("docker_run_true"),
+    line("  `true`, same image (median of 9), s", f("dlenv_run_true"), f("docker_run_true"),
          digits=2)
     line("registry size of the image, MB", f("dlenv_push_bytes") / 1e6,
          f("docker_push_bytes") / 1e6, digits=0)
