@@ -79,12 +79,27 @@ def test_project_volumes_limits_and_host_ca():
     assert "type=bind,source=/p,target=/workspace" in mounts
     assert ("type=bind,source=/etc/ssl/certs/ca-certificates.crt,"
             "target=/run/dlenv/ca-certificates.crt,readonly") in mounts
-    volumes = dict(reversed(v.split(":")[:2]) for v in flag_values(a, "--volume"))
     pid = plan.labels[-1][1]
-    assert volumes == {"/home/dlenv": f"dlenv-team-{pid}-home", "/data": f"dlenv-team-{pid}-data",
-                       "/models": f"dlenv-team-{pid}-models"}
-    assert all(v.endswith(":nocopy") for v in flag_values(a, "--volume"))
+    wanted = {"/home/dlenv": f"dlenv-team-{pid}-home", "/data": f"dlenv-team-{pid}-data",
+              "/models": f"dlenv-team-{pid}-models"}
+    # Podman: -v NAME:TARGET:nocopy, the volumes made by dlenv before the start
+    podman = args_of(plan, "podman")
+    volumes = dict(reversed(v.split(":")[:2]) for v in flag_values(podman, "--volume"))
+    assert volumes == wanted
+    assert all(v.endswith(":nocopy") for v in flag_values(podman, "--volume"))
     assert {v.device for v in plan.volumes} == {f"/d/volumes/{v.name}" for v in plan.volumes}
+    # Docker: --mount, which makes a missing volume bound to its host directory, labelled
+    assert flag_values(a, "--volume") == []
+    docker = {dict(f.split("=", 1) for f in m.split(",") if "=" in f)["target"]: m
+              for m in mounts if m.startswith("type=volume,")}
+    assert docker.keys() == wanted.keys()
+    for target, m in docker.items():
+        name = wanted[target]
+        assert m == (f"type=volume,source={name},target={target},volume-nocopy,"
+                     "volume-driver=local,volume-opt=type=none,volume-opt=o=bind,"
+                     f"volume-opt=device=/d/volumes/{name},volume-label=dev.dlenv.env=team,"
+                     "volume-label=dev.dlenv.profile=,volume-label=dev.dlenv.project=/p,"
+                     f"volume-label=dev.dlenv.project-id={pid}")
     assert flag_values(a, "--memory") == ["8g"] and flag_values(a, "--cpus") == ["2"]
     assert flag_values(a, "--shm-size") == ["6g"]
     assert "SSL_CERT_FILE=/run/dlenv/ca-certificates.crt" in flag_values(a, "--env")

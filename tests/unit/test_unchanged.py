@@ -250,3 +250,44 @@ def test_a_run_answers_from_the_record_ready_image_left_while_nothing_changed(pr
     assert inputs.run_image(project / "dlenv.toml", config, engine, **kw) is not None
     _edit(project / "dlenv.lock", "# re-locked\n")
     assert inputs.run_image(project / "dlenv.toml", config, engine, **kw) is None
+
+
+def test_a_run_of_an_unchanged_project_asks_the_engine_only_for_its_image(project, tmp_path,
+                                                                          monkeypatch):
+    from dlenv.workflows import run as run_flow
+    from dlenv.workflows.project import open_project
+
+    cache = str(tmp_path / "cache")
+    manifest, cfg, _ = _stored(cache)
+    config = load_config(project)
+    before = inputs.start(project / "dlenv.toml", project / "dlenv.lock", SPEC_FILES)
+    assert inputs.remember_run(before, config, tag=TAG, alias=ALIAS, image_id=cfg.digest,
+                               digest=manifest.digest, cuda=False, profile=None,
+                               cache_dir=cache)
+    asked: list[str] = []
+
+    class Held(FakeDocker):
+        exe = "/usr/bin/docker"
+
+        def image(self, ref):
+            asked.append(ref)
+            return super().image(ref)
+
+        def image_id(self, ref):
+            return cfg.digest if ref == cfg.digest else None
+
+    engine = Held()
+    engine.images[TAG] = EngineImage(id=cfg.digest, tags=(TAG, ALIAS), size=1, labels={})
+    monkeypatch.setattr(run_flow, "unasked", lambda kind: engine if kind == "docker" else None)
+
+    def no_info(choice=None):
+        raise AssertionError("a run of an unchanged project asked the engine's info")
+
+    monkeypatch.setattr(run_flow, "detect_soon", no_info)
+    request = run_flow.RunRequest(command=("true",), cache_dir=cache, host_ca=False,
+                                  volumes=False)
+    prepared = run_flow.prepare_run(open_project(project), request)
+    assert prepared.engine is engine and asked == [TAG]  # one question: the image, held
+    assert prepared.plan.image == cfg.digest
+    args = prepared.plan.args(engine.kind)
+    assert args[args.index("--pull") + 1] == "never" and args[-2:] == [cfg.digest, "true"]

@@ -128,6 +128,8 @@ class FakeEngine:
         self.images_ = images
         self.loads = 0
         self.chains: set[str] = set()  # what held_layers answers
+        self.asked_held = 0
+        self.diff_ids: dict[str, tuple[str, ...]] = {}  # an image's layers, by id
         self.sent: list[list[str]] = []  # the layer files of each archive loaded
         self.forget = False
 
@@ -139,7 +141,8 @@ class FakeEngine:
 
         found = self.image_id(ref)
         return None if found is None else EngineImage(found, tuple(self.images_[found]), 10,
-                                                      {"dev.dlenv.lock.digest": "x"})
+                                                      {"dev.dlenv.lock.digest": "x"},
+                                                      diff_ids=self.diff_ids.get(found, ()))
 
     def images(self, label: str):
         return [self.image(i) for i in self.images_]
@@ -162,7 +165,11 @@ class FakeEngine:
             del self.images_[found]
         return True
 
+    def omits_held_layers(self) -> bool:
+        return True
+
     def held_layers(self, label: str) -> frozenset[str]:
+        self.asked_held += 1
         return frozenset(self.chains)
 
     def load(self, write) -> None:
@@ -243,6 +250,38 @@ def test_a_load_leaves_out_the_layers_the_engine_holds_and_sends_all_when_it_los
     done = load_image(engine, store, image(2), ("env:dev",))
     assert (done.sent, done.held) == (3, 0) and len(engine.sent[-1]) == 3
     assert engine.image_id("env:dev") is not None
+
+
+def test_a_rebuild_leaves_out_what_it_shares_with_the_image_its_tag_names_without_asking(
+        tmp_path):
+    import json
+
+    from dlenv.oci.store import OCIStore
+    from dlenv.workflows.build import load_image
+
+    store = OCIStore(tmp_path)
+    blobs = [store.put_bytes(f"layer {i}".encode(), "application/vnd.oci.image.layer.v1.tar")
+             for i in range(4)]
+
+    def image(*layers: int):
+        diff_ids = [blobs[i].digest for i in layers]
+        cfg = store.put_bytes(json.dumps({"rootfs": {"diff_ids": diff_ids}}).encode(),
+                              "application/vnd.oci.image.config.v1+json")
+        doc = {"config": cfg.to_json(), "layers": [blobs[i].to_json() for i in layers]}
+        manifest = store.put_bytes(json.dumps(doc).encode(),
+                                   "application/vnd.oci.image.manifest.v1+json")
+        return manifest, cfg.digest, tuple(diff_ids)
+
+    engine = FakeEngine({})
+    first, first_id, first_layers = image(0, 1, 2)
+    done = load_image(engine, store, first, ("env:dev",))
+    assert (done.sent, done.held, engine.asked_held) == (3, 0, 1)  # nothing of dlenv's held
+    engine.diff_ids[first_id] = first_layers
+    rebuilt, _, _ = image(0, 1, 3)  # the top layer changed
+    done = load_image(engine, store, rebuilt, ("env:dev",))
+    assert (done.sent, done.held) == (1, 2) and len(engine.sent[-1]) == 1
+    assert engine.asked_held == 1  # the tag's image answered: no question about every image
+    assert done.replaced == first_id
 
 
 def test_gc_drops_what_belongs_to_projects_that_are_gone_and_keeps_the_rest(tmp_path):
@@ -399,25 +438,6 @@ def test_the_engine_asked_early_is_taken_once_and_what_no_command_took_is_droppe
     engine_cli.forget_early()
     assert engine_cli.detect_soon("podman")() == "engine 4"  # the early one was dropped
     assert asked == ["docker", "docker", "podman", "podman"]
-
-
-def test_the_command_line_asks_the_engine_early_only_for_commands_that_use_one(monkeypatch):
-    import importlib
-
-    from dlenv.engine import cli as engine_cli
-
-    cli_main = importlib.import_module("dlenv.cli.main")
-
-    asked: list[str | None] = []
-    monkeypatch.setattr(engine_cli, "ask_early", asked.append)
-    # build --load asks once its record missed (below): an unchanged build needs no `info`
-    for argv, choice in ((["build", ".", "--load"], None), (["build", "."], None),
-                         (["run", ".", "--engine", "podman"], "podman"),
-                         (["run", ".", "--dry-run"], None), (["lock", "."], None)):
-        asked.clear()
-        args = cli_main.build_parser().parse_args(argv)
-        cli_main._ask_engine_early(args)
-        assert asked == ([choice] if choice else [])
 
 
 def test_a_loading_build_asks_docker_early_only_when_its_record_missed(monkeypatch, tmp_path):

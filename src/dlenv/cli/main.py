@@ -3,7 +3,6 @@ input, 3 the outside world, 130 interrupted); the only place that turns exceptio
 
 from __future__ import annotations
 
-import argparse
 import errno
 import os
 import sys
@@ -27,7 +26,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if command:
         args.cmd = command
-    _ask_engine_early(args)
     try:
         # The team configuration reaches every part (and uv) as the variables each reads;
         # what the user's environment sets stays.
@@ -54,17 +52,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         # only a command that loaded the engine's module can have asked.
         if "dlenv.engine.cli" in sys.modules:
             sys.modules["dlenv.engine.cli"].forget_early()
-
-
-def _ask_engine_early(args: argparse.Namespace) -> None:
-    """Start asking the engine a container command will use (``--engine`` or the first that
-    answers) before its modules are imported. (``build --load`` asks once its record has
-    missed: an unchanged build needs no ``info``.)"""
-    if getattr(args, "dry_run", False) or not getattr(args, "early_engine", False):
-        return
-    from dlenv.engine.cli import ask_early
-
-    ask_early(args.engine)
 
 
 def _os_error(exc: OSError) -> str:

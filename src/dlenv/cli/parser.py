@@ -399,7 +399,7 @@ def _run_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
             s.add_argument("--ssh-config", action="store_true",
                            help="add a Host entry to ~/.ssh/config (VS Code Remote-SSH)")
         s.set_defaults(func=command("run", "cmd_run"), mode=mode, cmd=[], json=False,
-                       key=None, port=None, publish=[], ssh_config=False, early_engine=True)
+                       key=None, port=None, publish=[], ssh_config=False)
 
     s = sub.add_parser("ps", help="list the containers dlenv started")
     s.add_argument("dir", nargs="?", metavar="DIR", help="only this project's containers")

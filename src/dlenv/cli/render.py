@@ -94,18 +94,22 @@ class ConsoleReporter:
 
             self._drawn = Progress(SpinnerColumn(), TextColumn("{task.description}"),
                                    BarColumn(), DownloadColumn(), console=_made(err),
-                                   transient=True, disable=self._quiet or not err.is_terminal)
+                                   transient=True, disable=not err.is_terminal)
             if self._open:
                 self._drawn.start()
         return self._drawn
 
     def step(self, text: str) -> None:
+        if self._quiet:  # nothing drawn: rich's bars are not even imported (start-up)
+            return
         if self._step is None:
             self._step = self._bars().add_task(escape(text), total=None)
         else:
             self._bars().update(self._step, description=escape(text))
 
     def progress(self, stage: str, done: int, total: int) -> None:
+        if self._quiet:
+            return
         if stage not in self._stages:
             self._stages[stage] = self._bars().add_task(escape(stage), total=total or None)
         self._bars().update(self._stages[stage], completed=done, total=total or None)

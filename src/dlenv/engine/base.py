@@ -71,6 +71,30 @@ def gpu_args(kind: EngineKind) -> list[str]:
     return ["--gpus", "all"] if kind == "docker" else ["--device", "nvidia.com/gpu=all"]
 
 
+def volume_options(device: str) -> tuple[tuple[str, str], ...]:
+    """The local driver's options of a named volume whose data sits in ``device``, a host
+    directory dlenv made for the run's user: it survives the container, ``volume ls`` shows
+    it, and its owner is right from the start (an engine-made volume would belong to root)."""
+    return (("type", "none"), ("o", "bind"), ("device", device))
+
+
+def makes_volumes(kind: EngineKind) -> bool:
+    """Whether the engine makes a missing named volume from ``--mount``'s own options at the
+    start (Docker), so that a run asks nothing about its volumes first; Podman's
+    ``--mount`` takes no volume options, so dlenv makes Podman's volumes itself."""
+    return kind == "docker"
+
+
+def volume_mount(name: str, target: str, device: str, labels: Mapping[str, str]) -> str:
+    """Docker's ``--mount`` of a named volume (made, when missing, as ``volume_options``
+    says, with ``labels``). nocopy: the engine would otherwise copy the image's directory
+    (and its owner, the image's uid) into a new volume, over the owner dlenv chose."""
+    return mount_option(("type", "volume"), ("source", name), ("target", target),
+                        ("volume-nocopy", None), ("volume-driver", "local"),
+                        *(("volume-opt", f"{k}={v}") for k, v in volume_options(device)),
+                        *(("volume-label", f"{k}={v}") for k, v in labels.items()))
+
+
 @dataclass(frozen=True, slots=True)
 class EngineImage:
     id: str  # sha256:… (the config digest)
@@ -91,6 +115,7 @@ class Engine(Protocol):
     def remove_image(self, ref: str) -> bool: ...
     def load(self, write: Callable[[IO[bytes]], None]) -> None: ...
     def save(self, ref: str, read: Callable[[IO[bytes]], None]) -> None: ...
+    def omits_held_layers(self) -> bool: ...
     def held_layers(self, label: str) -> frozenset[str]: ...
     def existing_volumes(self, names: Sequence[str]) -> set[str]: ...
     def create_volume(self, name: str, device: str, labels: Mapping[str, str]) -> None: ...

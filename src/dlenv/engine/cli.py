@@ -14,7 +14,14 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from dlenv.engine.base import ENGINES, Container, EngineImage, EngineKind, info_command
+from dlenv.engine.base import (
+    ENGINES,
+    Container,
+    EngineImage,
+    EngineKind,
+    info_command,
+    volume_options,
+)
 from dlenv.errors import BuildError, EngineError
 
 if TYPE_CHECKING:  # an unchanged build's one question needs neither (start-up)
@@ -42,6 +49,7 @@ class CliEngine:
         # Ids this process saw the engine hold: asking again about one costs a CLI start
         # (~15 ms) for nothing. (A run names the image by id, with --pull never.)
         self._held: set[str] = set()
+        self._omits: bool | None = None  # omits_held_layers, once asked
 
     def _call(self, *args: str, check: bool = True, timeout: float = 120,
               input_: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
@@ -138,20 +146,29 @@ class CliEngine:
         if proc.returncode != 0:
             raise EngineError(f"{self.kind} image save {ref} failed: {message}")
 
+    def omits_held_layers(self) -> bool:
+        """Whether a loaded archive may leave out the layers the engine holds: Docker's own
+        image store reads a layer's file only when it lacks that layer's chain. Podman and
+        Docker's containerd store want every layer in the archive."""
+        if self.kind != "docker":
+            return False
+        if self._omits is None:
+            try:
+                said = json.loads(self.info) if self.info else None
+                status = said.get("DriverStatus") if isinstance(said, dict) else json.loads(
+                    self._call("info", "--format", "{{json .DriverStatus}}",
+                               check=False).stdout)
+            except ValueError:
+                status = None
+            self._omits = isinstance(status, list) and \
+                "io.containerd.snapshotter" not in json.dumps(status)
+        return self._omits
+
     def held_layers(self, label: str) -> frozenset[str]:
         """The chain ids of the layers under the images carrying ``label``, when the engine
-        loads an archive that leaves out the layers it holds: Docker's own image store reads
-        a layer's file only when it lacks that layer's chain. Empty for Podman and for
-        Docker's containerd store, which want every layer in the archive."""
-        if self.kind != "docker":
-            return frozenset()
-        try:
-            said = json.loads(self.info) if self.info else None
-            status = said.get("DriverStatus") if isinstance(said, dict) else json.loads(
-                self._call("info", "--format", "{{json .DriverStatus}}", check=False).stdout)
-        except ValueError:
-            return frozenset()
-        if not isinstance(status, list) or "io.containerd.snapshotter" in json.dumps(status):
+        loads an archive that leaves out the layers it holds (``omits_held_layers``); else
+        empty."""
+        if not self.omits_held_layers():
             return frozenset()
         ids = self._call("images", "--all", "--quiet", "--no-trunc", "--filter",
                          f"label={label}", check=False).stdout.decode().split()
@@ -176,12 +193,9 @@ class CliEngine:
         return set(proc.stdout.decode().split()) & set(names)
 
     def create_volume(self, name: str, device: str, labels: Mapping[str, str]) -> None:
-        # A named volume whose data sits in a host directory dlenv made for the run's user:
-        # it survives the container, `volume ls` shows it, and its owner is right from the
-        # start (an engine-made volume would belong to root).
         label_args = [a for k, v in labels.items() for a in ("--label", f"{k}={v}")]
-        self._call("volume", "create", "--driver", "local", "--opt", "type=none",
-                   "--opt", "o=bind", "--opt", f"device={device}", *label_args, name)
+        opt_args = [a for k, v in volume_options(device) for a in ("--opt", f"{k}={v}")]
+        self._call("volume", "create", "--driver", "local", *opt_args, *label_args, name)
 
     def remove_volume(self, name: str) -> None:
         self._call("volume", "rm", "--force", name, check=False)

@@ -20,6 +20,7 @@ from pathlib import Path
 import platformdirs
 
 from dlenv.engine import Engine
+from dlenv.engine.base import makes_volumes
 from dlenv.errors import EngineError
 from dlenv.fsutil import write_atomic
 from dlenv.run import JUPYTER_PORT, RunPlan
@@ -157,19 +158,22 @@ def prepare(plan: RunPlan, engine: Engine) -> list[str]:
         write_atomic(path, f.content.encode(), f.mode)
         _own(path, plan)
     made = []
-    existing = engine.existing_volumes([v.name for v in plan.volumes])
+    # Docker makes a missing volume at the start from the run's own --mount (nothing asked
+    # first); one whose directory is new counts as made now. Podman's are made here.
+    engine_makes = makes_volumes(engine.kind)
+    existing = set() if engine_makes else engine.existing_volumes(
+        [v.name for v in plan.volumes])
     try:
         for v in plan.volumes:
             device = Path(v.device)
             if not device.is_dir():
                 device.mkdir(parents=True, mode=0o700)
+                made += [v.name] if engine_makes else []
             # Each start, not only the first: Podman gives a volume the image's owner when it
             # first mounts it, which would leave another uid's home unwritable.
             _own(device, plan)
-            if v.name not in existing:
-                labels = dict(plan.labels)
-                labels.pop("dev.dlenv.mode", None)
-                engine.create_volume(v.name, str(device), labels)
+            if not engine_makes and v.name not in existing:
+                engine.create_volume(v.name, str(device), dict(plan.volume_labels))
                 made.append(v.name)
     except BaseException:
         for name in made:

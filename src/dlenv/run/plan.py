@@ -13,7 +13,16 @@ from pathlib import PurePosixPath
 from typing import Literal
 
 from dlenv.checks import FAIL, SKIP, Check
-from dlenv.engine.base import CONFINED, LABEL, PIDS_LIMIT, EngineKind, gpu_args, mount_option
+from dlenv.engine.base import (
+    CONFINED,
+    LABEL,
+    PIDS_LIMIT,
+    EngineKind,
+    gpu_args,
+    makes_volumes,
+    mount_option,
+    volume_mount,
+)
 from dlenv.errors import EngineError, Problem, SpecError
 from dlenv.image import location_id
 from dlenv.spec import JUPYTER_PORT, SSH_PORT, Profile, Spec, User
@@ -128,6 +137,11 @@ class RunPlan:
     network: str = ""  # a network of dlenv's own (the workers of `dlenv train`)
     hostname: str = ""  # the container's name on that network
 
+    @property
+    def volume_labels(self) -> tuple[tuple[str, str], ...]:
+        """A volume's labels: the container's, but for the mode (a shell and a run share)."""
+        return tuple((k, v) for k, v in self.labels if k != f"{LABEL}.mode")
+
     def args(self, engine: EngineKind) -> list[str]:
         """The arguments of ``ENGINE run`` for this plan (after the word ``run``)."""
         # --pull never: an image dlenv did not find is an error, never a pull from a registry
@@ -161,9 +175,11 @@ class RunPlan:
                                           ("target", target),
                                           *([("readonly", None)] if readonly else []))]
         for v in self.volumes:
-            # nocopy: the engine would otherwise copy the image's directory (and its
-            # owner, the image's uid) into a new volume, over the owner dlenv chose.
-            # (--volume: Podman's --mount knows no such option, its -v and Docker's do).
+            if makes_volumes(engine):
+                a += ["--mount", volume_mount(v.name, v.target, v.device,
+                                              dict(self.volume_labels))]
+                continue
+            # nocopy as in volume_mount (--volume: Podman's --mount knows no such option).
             # Names come from the validated spec name, targets are dlenv's own: no colons.
             if ":" in v.name + v.target or "," in v.name + v.target:
                 raise ValueError(f"volume {v.name}:{v.target} cannot be written for -v")

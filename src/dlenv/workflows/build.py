@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from dlenv.engine import Engine, detect_soon
+from dlenv.engine import Engine, EngineImage, detect_soon
 from dlenv.errors import EngineError
 from dlenv.fsutil import canonical_json
 from dlenv.image import BuildPlan, plan_build
@@ -59,6 +59,17 @@ def held_prefix(engine: Engine, diff_ids: Sequence[str]) -> int:
     return next((i for i, c in enumerate(chains) if c not in have), len(chains))
 
 
+def _shared(engine: Engine, current: EngineImage | None, diff_ids: Sequence[str]) -> int:
+    """The bottom layers the image the tag names now shares with the new one (a rebuild:
+    all but the changed layer and those above it), when the engine skips held layers: the
+    answer of the question already asked, where ``held_prefix`` asks about every image."""
+    if current is None or not engine.omits_held_layers():
+        return 0
+    pairs = zip(current.diff_ids, diff_ids, strict=False)
+    return next((i for i, (a, b) in enumerate(pairs) if a != b),
+                min(len(current.diff_ids), len(diff_ids)))
+
+
 def load_image(engine: Engine, store: OCIStore, manifest: Descriptor,
                tags: Sequence[str], *, held_below: int = 0) -> Loaded:
     """Make ``engine`` hold the stored image under ``tags`` (streamed, no temporary
@@ -74,7 +85,7 @@ def load_image(engine: Engine, store: OCIStore, manifest: Descriptor,
         return Loaded(False, None)
     diff_ids = store.read_json(image_id).get("rootfs", {}).get("diff_ids", [])
     held = 0 if len(diff_ids) != len(doc["layers"]) else \
-        held_below or held_prefix(engine, diff_ids)
+        held_below or _shared(engine, current, diff_ids) or held_prefix(engine, diff_ids)
     try:
         engine.load(lambda f: write_docker_archive(store, manifest, f, *tags, held=held,
                                                    unpacked=True))

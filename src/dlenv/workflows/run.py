@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dlenv.cache import host_bundle
-from dlenv.engine import LABEL, Container, Engine, EngineKind, detect, detect_soon
+from dlenv.engine import ENGINES, LABEL, Container, Engine, EngineKind, detect, detect_soon
+from dlenv.engine.cli import unasked
 from dlenv.errors import EngineError, UsageError
 from dlenv.fsutil import shorten, write_atomic
 from dlenv.image import location_id
@@ -211,11 +212,26 @@ def prepare_run(project: Project, request: RunRequest, reporter: Reporter | None
         assert chosen is not None
         return chosen
 
-    finding = given if chosen is not None else detect_soon(request.engine)
     lock: Lock | None
-    current = None if request.image or project.variant else inputs.run_image(
-        project.file, project.config, finding(), profile=profile,
-        cache_dir=request.cache_dir)
+    current, finding = None, given
+    if not (request.image or project.variant):
+        # The record first, through the engine's CLI unasked: the image question's answer
+        # shows the engine works, and a run of an unchanged project asks nothing else
+        # before it starts (Docker's `info` costs as much as the question, on CPU the
+        # imports want). A miss detects the engine as any run does.
+        quick = chosen or unasked(request.engine or ENGINES[0])
+        if quick is not None:
+            current = inputs.run_image(project.file, project.config, quick, profile=profile,
+                                       cache_dir=request.cache_dir)
+        if current is not None:
+            chosen = quick
+        elif chosen is None:
+            finding = detect_soon(request.engine)
+            if finding().exe != getattr(quick, "exe", None):  # another engine answered
+                current = inputs.run_image(project.file, project.config, finding(),
+                                           profile=profile, cache_dir=request.cache_dir)
+    elif chosen is None:
+        finding = detect_soon(request.engine)
     if request.image:
         lock = fresh_lock(project, cache_dir=request.cache_dir, reporter=report)
         image = request.image
