@@ -444,7 +444,7 @@ def main() -> int:
     finally:
         registry.stop()
         # `dlenv run` made the project's run image: a later run's cold load must not find it
-        from dlenv.image import location_id
+        from dlenv.fsutil import location_id
 
         spec_name = tomllib.loads((work / "project" / "dlenv.toml").read_text())["name"] \
             if (work / "project" / "dlenv.toml").exists() else name

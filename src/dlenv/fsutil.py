@@ -7,6 +7,7 @@ This module sits at the bottom: it imports nothing of dlenv but ``errors``.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -228,3 +229,9 @@ def first_file(path: Path, names: Sequence[str]) -> Path | None:
     if path.is_file():
         return path
     return next((c for c in (path / n for n in names) if c.is_file()), None)
+
+
+def location_id(directory: str) -> str:
+    """A short, stable id of a project's directory (an absolute path): it tells apart the
+    images, containers and volumes of two checkouts of one project on a shared machine."""
+    return hashlib.sha256(directory.encode()).hexdigest()[:8]

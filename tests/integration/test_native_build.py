@@ -14,7 +14,7 @@ import time
 import pytest
 
 from dlenv.cli import main
-from dlenv.image import location_id
+from dlenv.fsutil import location_id
 from dlenv.lock import read_lock
 from dlenv.oci.store import default_store
 from tests.conftest import docker_ready, locked_project, run_dlenv

@@ -94,7 +94,7 @@ def test_run_prints_the_locked_version_and_passes_the_exit_code(project):
 
 
 def test_a_run_whose_image_docker_lost_loads_it_again(project):
-    from dlenv.image import location_id
+    from dlenv.fsutil import location_id
 
     root, env = project
     tag = f"runenv:latest-run-{location_id(str(root.resolve()))}"

@@ -180,11 +180,11 @@ def test_policies_refuse_frameworks_missing_profiles_and_driver_floors(tmp_path,
 def test_push_goes_under_the_configured_prefix_and_asks_for_a_ref_without_one(tmp_path,
                                                                               home):
     spec = parse_spec({"name": "vision"})
-    project = Project(spec, tmp_path / "dlenv.toml", load_config(team_project(tmp_path), home))
+    project = Project.of(spec, tmp_path / "dlenv.toml", load_config(team_project(tmp_path), home))
     assert str(push_target(project, None, "train")) == "harbor.example.org/ml-team/vision:train"
     assert str(push_target(project, "127.0.0.1:5000/x:1", None)) == "127.0.0.1:5000/x:1"
     with pytest.raises(UsageError, match="needs a REF") as caught:
-        push_target(Project(spec, tmp_path / "dlenv.toml"), None, None)
+        push_target(Project.of(spec, tmp_path / "dlenv.toml"), None, None)
     assert "registry.push" in (caught.value.fix or "")
 
 

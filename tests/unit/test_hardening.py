@@ -348,11 +348,11 @@ def test_lint_flags_a_rendered_dockerfile_whose_instructions_were_changed():
 
 
 def test_sshd_config_refuses_a_value_with_a_line_break():
-    spec = parse_spec({"name": "x", "profiles": {"dev": {"ssh": True}}})
+    view = replace(parse_spec({"name": "x", "profiles": {"dev": {"ssh": True}}}).run_view(),
+                   env=(("X", "1\nPermitRootLogin yes"),))
     with pytest.raises(SpecError, match="line break"):
-        plan_run(spec, "img", "dev", RunOptions(mode="ssh", authorized_key="ssh-ed25519 AAA"),
-                 Host(project_dir="/p", uid=1000, gid=1000, data_dir="/d", memory_bytes=GIB),
-                 image_env=(("X", "1\nPermitRootLogin yes"),))
+        plan_run(view, "img", "dev", RunOptions(mode="ssh", authorized_key="ssh-ed25519 AAA"),
+                 Host(project_dir="/p", uid=1000, gid=1000, data_dir="/d", memory_bytes=GIB))
 
 
 # --- 7. the lock is checked, field by field and against the spec --------------------------

@@ -37,7 +37,8 @@ GIB = 1 << 30
 
 
 def spec():
-    return parse_spec(tomllib.loads(SPEC), file="/p/dlenv.toml", text=SPEC)
+    """The run view of SPEC: what plan_run reads."""
+    return parse_spec(tomllib.loads(SPEC), file="/p/dlenv.toml", text=SPEC).run_view()
 
 
 def host(**kw) -> Host:
@@ -145,7 +146,7 @@ def test_jupyter_token_travels_in_a_file_only():
 
 def test_ssh_is_key_only_with_host_keys_in_a_volume():
     plan = plan_run(spec(), "img", "dev", RunOptions(mode="ssh", authorized_key="ssh-ed25519 K"),
-                    host(), image_env=(("TEAM", "vision"),))
+                    host())
     config = next(f for f in plan.files if f.target.endswith("sshd_config")).content
     for line in ("PasswordAuthentication no", "PermitRootLogin no", "AllowUsers dlenv",
                  "KbdInteractiveAuthentication no",

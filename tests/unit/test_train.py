@@ -176,7 +176,7 @@ def single_plan(tmp_path):
     spec = load_spec(EXAMPLES / "tensorflow-cpu")
     host = Host(project_dir=str(tmp_path), uid=1000, gid=1000, data_dir=str(tmp_path / "d"),
                 memory_bytes=8 << 30)
-    return spec, plan_run(spec, "img", "train", RunOptions(mode="run"), host)
+    return spec, plan_run(spec.run_view(), "img", "train", RunOptions(mode="run"), host)
 
 
 def test_the_job_is_one_confined_run_container_per_worker_on_its_own_network(tmp_path):

@@ -17,7 +17,7 @@ from dlenv.engine.base import EngineImage
 from dlenv.image.project import scan_project
 from dlenv.oci import MT_CONFIG, MT_MANIFEST
 from dlenv.oci.store import default_store
-from dlenv.spec import SPEC_FILES
+from dlenv.spec import SPEC_FILES, load_spec
 from dlenv.workflows import inputs
 from dlenv.workflows.inputs import BuildOptions
 
@@ -234,13 +234,16 @@ def test_a_run_answers_from_the_record_ready_image_left_while_nothing_changed(pr
     config = load_config(project)
     before = inputs.start(project / "dlenv.toml", project / "dlenv.lock", SPEC_FILES)
     kw = {"profile": None, "cache_dir": cache}
+    view = load_spec(project).run_view()
     assert inputs.remember_run(before, config, tag=TAG, alias=ALIAS, image_id=cfg.digest,
-                               digest=manifest.digest, cuda=True, **kw)
+                               digest=manifest.digest, cuda=True, view=view, **kw)
     engine = FakeDocker()
     assert inputs.run_image(project / "dlenv.toml", config, engine, **kw) is None  # not loaded
     engine.images[TAG] = EngineImage(id=cfg.digest, tags=(TAG, ALIAS), size=1, labels={})
     assert inputs.run_image(project / "dlenv.toml", config, engine, **kw) == inputs.Current(
         tag=TAG, image_id=cfg.digest, cuda=True)
+    # the spec's run view answers without a parse, for whichever profile the run picks
+    assert inputs.run_view(project / "dlenv.toml", config, cache_dir=cache) == view
     # a build's record is not a run's, another profile is another image
     assert inputs.lookup(project, _options(tmp_path), config) is None
     assert inputs.run_image(project / "dlenv.toml", config, engine,
@@ -250,6 +253,23 @@ def test_a_run_answers_from_the_record_ready_image_left_while_nothing_changed(pr
     assert inputs.run_image(project / "dlenv.toml", config, engine, **kw) is not None
     _edit(project / "dlenv.lock", "# re-locked\n")
     assert inputs.run_image(project / "dlenv.toml", config, engine, **kw) is None
+    assert inputs.run_view(project / "dlenv.toml", config, cache_dir=cache) is None
+
+
+def test_a_damaged_run_view_record_is_a_miss_not_a_wrong_plan(project, tmp_path):
+    cache = str(tmp_path / "cache")
+    config = load_config(project)
+    before = inputs.start(project / "dlenv.toml", project / "dlenv.lock", SPEC_FILES)
+    manifest, cfg, _ = _stored(cache)
+    assert inputs.remember_run(before, config, tag=TAG, alias=ALIAS, image_id=cfg.digest,
+                               digest=manifest.digest, cuda=False, profile=None,
+                               cache_dir=cache, view=load_spec(project).run_view())
+    [slot] = [p for p in (tmp_path / "cache" / inputs.RECORDS).glob("*.json")
+              if "view" in json.loads(p.read_text())]
+    record = json.loads(slot.read_text())
+    record["view"]["user"]["uid"] = "0"  # a string where the uid is a number
+    slot.write_text(json.dumps(record))
+    assert inputs.run_view(project / "dlenv.toml", config, cache_dir=cache) is None
 
 
 def test_a_run_of_an_unchanged_project_asks_the_engine_only_for_its_image(project, tmp_path,
@@ -263,7 +283,7 @@ def test_a_run_of_an_unchanged_project_asks_the_engine_only_for_its_image(projec
     before = inputs.start(project / "dlenv.toml", project / "dlenv.lock", SPEC_FILES)
     assert inputs.remember_run(before, config, tag=TAG, alias=ALIAS, image_id=cfg.digest,
                                digest=manifest.digest, cuda=False, profile=None,
-                               cache_dir=cache)
+                               cache_dir=cache, view=load_spec(project).run_view())
     asked: list[str] = []
 
     class Held(FakeDocker):
@@ -286,8 +306,11 @@ def test_a_run_of_an_unchanged_project_asks_the_engine_only_for_its_image(projec
     monkeypatch.setattr(run_flow, "detect_soon", no_info)
     request = run_flow.RunRequest(command=("true",), cache_dir=cache, host_ca=False,
                                   volumes=False)
-    prepared = run_flow.prepare_run(open_project(project), request)
+    opened = open_project(project, lazy=True)
+    prepared = run_flow.prepare_run(opened, request)
     assert prepared.engine is engine and asked == [TAG]  # one question: the image, held
+    assert opened.parsed == []  # planned from the records: the spec was never parsed
+    assert prepared.view.name == "demo" and prepared.plan.name.startswith("dlenv-demo-run-")
     assert prepared.plan.image == cfg.digest
     args = prepared.plan.args(engine.kind)
     assert args[args.index("--pull") + 1] == "never" and args[-2:] == [cfg.digest, "true"]

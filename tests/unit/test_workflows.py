@@ -491,24 +491,28 @@ def test_the_parser_of_one_command_reads_what_the_whole_parser_reads():
 
 
 
-def test_a_run_opens_its_project_without_the_lock_model_the_matrix_or_the_image_stack():
-    # What a run of an unchanged project loads before its container starts: the spec and
-    # the run's own modules. The lock's model and reader, the compatibility matrix and the
-    # image code are for a run whose record missed (each costs milliseconds at every start).
+def test_a_run_opens_its_project_without_the_spec_parser_the_lock_or_the_image_stack():
+    # What a run of an unchanged project loads before its container starts: the run's own
+    # modules, its records and the spec's run view. The spec's parser and model (and
+    # packaging below them), the lock's model and reader, the compatibility matrix and the
+    # image code are for a run whose records missed (each costs milliseconds at every start).
     import subprocess
     import sys
 
     code = ("import sys\nimport dlenv.cli.run, dlenv.workflows.run, dlenv.engine.cli\n"
             "from dlenv.workflows.project import open_project\n"
-            "p = open_project(sys.argv[1])\n"
-            "print(p.lock_path.name, p.spec.framework.name)\n"
-            "print(' '.join(sorted(m for m in sys.modules if m.startswith('dlenv.'))))\n")
+            "p = open_project(sys.argv[1], lazy=True)\n"
+            "print(p.lock_path.name, p.file.name)\n"
+            "print(' '.join(sorted(m for m in sys.modules if m.startswith(('dlenv.', "
+            "'packaging')))))\n"
+            "print(p.spec.framework.name)\n")
     done = subprocess.run([sys.executable, "-c", code, str(EXAMPLES / "tensorflow-cpu")],
                           capture_output=True, text=True, check=True)
-    named, loaded = done.stdout.splitlines()
-    assert named == "dlenv.lock tensorflow"
+    named, loaded, parsed = done.stdout.splitlines()
+    assert named == "dlenv.lock dlenv.toml" and parsed == "tensorflow"  # parsed when asked
     loaded_set = set(loaded.split())
-    assert {"dlenv.spec.model", "dlenv.workflows.inputs", "dlenv.lock"} <= loaded_set
-    heavy = {"dlenv.lock.model", "dlenv.lock.file", "dlenv.compat.matrix", "dlenv.oci.image",
+    assert {"dlenv.spec.view", "dlenv.workflows.inputs", "dlenv.lock"} <= loaded_set
+    heavy = {"dlenv.spec.model", "dlenv.spec.parse", "packaging", "dlenv.image.project",
+             "dlenv.lock.model", "dlenv.lock.file", "dlenv.compat.matrix", "dlenv.oci.image",
              "dlenv.image.plan", "dlenv.resolve", "dlenv.image.builder"}
     assert not heavy & loaded_set, heavy & loaded_set

@@ -14,7 +14,7 @@ from dlenv.workflows.project import open_project
 
 def cmd_run(args: argparse.Namespace) -> int:
     from dlenv.workflows import run as run_flow
-    project = open_project(args.dir)
+    project = open_project(args.dir, lazy=True)  # parsed only when the run's records miss
     request = run_flow.RunRequest(
         mode=args.mode, profile=args.profile, image=args.image, engine=args.engine,
         command=tuple(args.cmd), memory=args.memory, cpus=args.cpus, shm_size=args.shm_size,
@@ -39,7 +39,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.json:
         emit_json({**plan.to_json(), "again": started.again})
         return 0
-    name, profile = project.spec.name, prepared.profile
+    name, profile = prepared.view.name, prepared.profile
     runs = "already runs" if started.again else "runs"
     if plan.mode == "jupyter":
         out.print(f"JupyterLab for {name} ({profile}) {runs} as {plan.name}:\n"

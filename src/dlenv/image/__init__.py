@@ -6,7 +6,7 @@ plan is unchanged is reused from the store without recompressing), and tags the 
 
 The package exports the plan only; the builder is ``dlenv.image.builder``, imported by the
 commands that build, so that the others start without it. Names resolve on first use
-(PEP 562): ``location_id`` and the project's files never load the plan (or the lock)."""
+(PEP 562): the project's files never load the plan (or the lock)."""
 
 from __future__ import annotations
 
@@ -32,19 +32,17 @@ if TYPE_CHECKING:
         plan_cuda_links,
         plan_wheel_layers,
     )
-    from dlenv.image.project import location_id
 
 _WHERE = {
     **dict.fromkeys(("BIG_WHEEL", "BUCKETS", "BuildPlan", "DEFAULT_PATH", "LAYER_EPOCH",
         "LAYER_FORMAT", "LayerKind", "LayerPlan", "MAX_OWN_LAYERS", "PROFILE_BUCKETS",
         "RUN_SUFFIX", "SYSTEM_LIBS", "lock_digest", "plan_build", "plan_cuda_links",
         "plan_wheel_layers"), "dlenv.image.plan"),
-    "location_id": "dlenv.image.project",
 }
 __all__ = [
     "BIG_WHEEL", "BUCKETS", "BuildPlan", "DEFAULT_PATH", "LAYER_EPOCH", "LAYER_FORMAT",
     "LayerKind", "LayerPlan", "MAX_OWN_LAYERS", "PROFILE_BUCKETS", "RUN_SUFFIX",
-    "SYSTEM_LIBS", "location_id", "lock_digest", "plan_build", "plan_cuda_links",
+    "SYSTEM_LIBS", "lock_digest", "plan_build", "plan_cuda_links",
     "plan_wheel_layers",
 ]
 

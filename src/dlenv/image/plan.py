@@ -17,7 +17,8 @@ from typing import Any, Literal
 
 from dlenv import launcher, serving
 from dlenv.errors import BuildError
-from dlenv.image.project import ProjectFile, location_id
+from dlenv.fsutil import location_id
+from dlenv.image.project import ProjectFile
 from dlenv.lock import ZIP_EPOCH, Lock, LockedDeb, LockedWheel, dumps
 from dlenv.oci.image import (
     ImageConfig,

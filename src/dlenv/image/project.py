@@ -11,7 +11,6 @@ cloud and registry logins) are left out too unless an ignore file re-includes th
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from collections.abc import Iterable, Iterator
@@ -37,12 +36,6 @@ SECRET_PATTERNS = (
 ALWAYS_IGNORED = (".git/", ".hg/", ".svn/", "__pycache__/", "*.pyc", ".venv/",
                   ".ipynb_checkpoints/", ".pytest_cache/", ".mypy_cache/", ".ruff_cache/",
                   "/dlenv.toml", "/dlenv.lock", "/.dlenvignore", "/.dockerignore")
-
-
-def location_id(directory: str) -> str:
-    """A short, stable id of a project's directory (an absolute path): it tells apart the
-    images, containers and volumes of two checkouts of one project on a shared machine."""
-    return hashlib.sha256(directory.encode()).hexdigest()[:8]
 
 
 @dataclass(frozen=True, slots=True, order=True)

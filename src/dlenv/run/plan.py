@@ -1,5 +1,6 @@
 """``plan_run`` (pure): a development container's user, mounts, volumes, ports, limits, GPU,
-labels and generated files, decided from the spec, the options and a few host facts.
+labels and generated files, decided from the spec's run view (``spec.view.RunView``), the
+options and a few host facts.
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ from dlenv.engine.base import (
     volume_mount,
 )
 from dlenv.errors import EngineError, Problem, SpecError
-from dlenv.image import location_id
-from dlenv.spec import JUPYTER_PORT, SSH_PORT, Profile, Spec, User
+from dlenv.fsutil import location_id
+from dlenv.spec.names import JUPYTER_PORT, SSH_PORT
+from dlenv.spec.view import RunProfile, RunView, User
 
 Mode = Literal["run", "shell", "jupyter", "ssh"]
 MODES: tuple[Mode, ...] = ("run", "shell", "jupyter", "ssh")
@@ -196,7 +198,7 @@ class RunPlan:
                 **self.extra}
 
 
-def container_name(spec: Spec, mode: Mode, project_dir: str, nonce: str = "") -> str:
+def container_name(spec: RunView, mode: Mode, project_dir: str, nonce: str = "") -> str:
     """One service (Jupyter, SSH) per project directory; shells and runs, one per nonce."""
     suffix = f"-{nonce}" if mode in ("run", "shell") and nonce else ""
     return f"dlenv-{spec.name}-{mode}-{location_id(project_dir)}{suffix}"
@@ -210,7 +212,7 @@ def files_dir(data_dir: str, name: str) -> str:
 JUPYTER_CONFIG = "jupyter_server_config.json"
 
 
-def volume_name(spec: Spec, project_dir: str, what: str) -> str:
+def volume_name(spec: RunView, project_dir: str, what: str) -> str:
     return f"dlenv-{spec.name}-{location_id(project_dir)}-{what}"
 
 
@@ -238,11 +240,11 @@ def decide_gpus(cuda: bool, checks: Sequence[Check], allow_cpu: bool) -> bool:
                       "on the CPU")
 
 
-def _bad(spec: Spec, key: str, message: str, fix: str) -> SpecError:
+def _bad(spec: RunView, key: str, message: str, fix: str) -> SpecError:
     return SpecError([Problem(file=spec.source, key=key, message=message, fix=fix)])
 
 
-def _profile_for(spec: Spec, mode: Mode, profile: str | None) -> Profile | None:
+def _profile_for(spec: RunView, mode: Mode, profile: str | None) -> RunProfile | None:
     if profile is None and mode in ("jupyter", "ssh", "shell"):
         profile = "dev" if spec.profile("dev") else None
     if profile is None:
@@ -255,7 +257,7 @@ def _profile_for(spec: Spec, mode: Mode, profile: str | None) -> Profile | None:
     return chosen
 
 
-def choose_profile(spec: Spec, mode: Mode, profile: str | None) -> str | None:
+def choose_profile(spec: RunView, mode: Mode, profile: str | None) -> str | None:
     """The profile a mode runs: the named one, else ``dev`` for shell/jupyter/ssh, and one
     that has what the mode needs (Jupyter or SSH) — or a SpecError saying what to add."""
     chosen = _profile_for(spec, mode, profile)
@@ -298,9 +300,10 @@ def _sshd_config(user: User, env: Sequence[tuple[str, str]], source: str) -> str
     return "\n".join(lines) + "\n"
 
 
-def plan_run(spec: Spec, image: str, profile: str | None, options: RunOptions,
-             host: Host, image_env: Sequence[tuple[str, str]] = ()) -> RunPlan:
-    """Decide the container for ``options.mode`` (run | shell | jupyter | ssh)."""
+def plan_run(spec: RunView, image: str, profile: str | None, options: RunOptions,
+             host: Host) -> RunPlan:
+    """Decide the container for ``options.mode`` (run | shell | jupyter | ssh) from the
+    spec's run view (``Spec.run_view()``, or a run record's)."""
     mode = options.mode
     if mode not in MODES:
         raise EngineError(f"unknown mode {mode!r}", fix=f"use one of {', '.join(MODES)}")
@@ -369,7 +372,7 @@ def plan_run(spec: Spec, image: str, profile: str | None, options: RunOptions,
         ports = [Port(ip, host_port, SSH_PORT)]
         files.append(RunFile(f"{run_dir}/authorized_keys", f"{RUN_DIR}/authorized_keys",
                              options.authorized_key.strip() + "\n", 0o600))
-        session_env = [(k, v) for k, v in image_env if k not in ("HOME", "PATH")] + env
+        session_env = [(k, v) for k, v in spec.env if k not in ("HOME", "PATH")] + env
         files.append(RunFile(f"{run_dir}/sshd_config", f"{RUN_DIR}/sshd_config",
                              _sshd_config(spec.user, session_env, spec.source)))
         sname = volume_name(spec, host.project_dir, "sshd")

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 
 from dlenv.cluster import WorkerSet, launch_command
 from dlenv.engine import LABEL
-from dlenv.image import location_id
+from dlenv.fsutil import location_id
 from dlenv.run.plan import RunPlan
 
 HOSTS = "worker-{index}"  # each worker's name on the job's network

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from dlenv.errors import UsageError
 from dlenv.fsutil import shorten
-from dlenv.spec.model import PYPROJECT, FrameworkReq
+from dlenv.spec.model import FrameworkReq
+from dlenv.spec.names import PYPROJECT
 
 _VERSION = re.compile(r"\d+(\.\d+){0,2}")
 

@@ -14,11 +14,10 @@ from packaging.specifiers import SpecifierSet
 from dlenv.compat import DISTRIBUTION
 from dlenv.fsutil import canonical_json
 from dlenv.spec.deploy import DeployTable
+from dlenv.spec.names import SPEC_FILE
 from dlenv.spec.serve import ModelServing
+from dlenv.spec.view import RunProfile, RunView, User
 
-SPEC_FILE = "dlenv.toml"
-PYPROJECT = "pyproject.toml"
-SPEC_FILES = (SPEC_FILE, PYPROJECT)  # where a directory's spec is, the first found
 PROFILE_NAMES = ("dev", "train", "serve")
 IMAGE_RE = re.compile(r"[a-z0-9][a-z0-9._/:@-]{0,254}")
 SUITES = ("bullseye", "bookworm", "trixie")
@@ -50,24 +49,6 @@ class Base:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class User:
-    name: str = "dlenv"
-    uid: int = 1000
-    gid: int = 1000
-
-    def account_files(self) -> dict[str, str]:
-        """/etc/passwd, group and shadow of an image: root, nobody and this user. The image
-        build writes them; ``dlenv run`` mounts them when it runs as another uid."""
-        return {
-            "passwd": "root:x:0:0:root:/root:/bin/bash\n"
-                      "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
-                      f"{self.name}:x:{self.uid}:{self.gid}::/home/{self.name}:/bin/bash\n",
-            "group": f"root:x:0:\nnogroup:x:65534:\n{self.name}:x:{self.gid}:\n",
-            "shadow": f"root:*:1::::::\nnobody:*:1::::::\n{self.name}:*:1::::::\n",
-        }
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class IndexSettings:
     url: str | None = None
     extra_urls: tuple[str, ...] = ()
@@ -89,12 +70,6 @@ class Profile:
     env: tuple[tuple[str, str], ...] = ()
     serving: ModelServing | None = None  # dlenv's model server (serve profile, TensorFlow)
     test: tuple[str, ...] = ()  # the command that tells this profile's image works (argv)
-
-
-# The ports a development container's servers listen on inside it (``dlenv jupyter`` and
-# ``dlenv ssh``, and the dev targets of an ejected Dockerfile).
-JUPYTER_PORT = 8888
-SSH_PORT = 2222
 
 
 # What a person expects at a shell in a development container, from Debian (without
@@ -145,6 +120,13 @@ class Spec:
 
     def profile(self, name: str) -> Profile | None:
         return next((p for p in self.profiles if p.name == name), None)
+
+    def run_view(self) -> RunView:
+        """What a development container of this spec is made from (``plan_run``'s input)."""
+        return RunView(name=self.name, source=self.source, user=self.user,
+                       workdir=self.workdir, env=self.env, profiles=tuple(
+                           RunProfile(name=p.name, jupyter=p.jupyter, ssh=p.ssh, ports=p.ports)
+                           for p in self.profiles))
 
     def test_command(self, profile: str | None = None) -> tuple[str, ...]:
         """What tells that an image of ``profile`` works: the profile's ``test``, else the

@@ -16,7 +16,7 @@ from packaging.version import InvalidVersion, Version
 
 from dlenv.compat import DISTRIBUTION, FRAMEWORKS
 from dlenv.errors import Problem, SpecError
-from dlenv.fsutil import first_file, shorten
+from dlenv.fsutil import shorten
 from dlenv.spec.collect import (
     _CONTROL_RE,
     PATH_PART_RE,
@@ -30,18 +30,16 @@ from dlenv.spec.model import (
     DEV_TOOLS,
     IMAGE_RE,
     PROFILE_NAMES,
-    PYPROJECT,
-    SPEC_FILE,
-    SPEC_FILES,
     SUITES,
     Base,
     FrameworkReq,
     IndexSettings,
     Profile,
     Spec,
-    User,
 )
+from dlenv.spec.names import PYPROJECT, SPEC_FILE, find_spec_file
 from dlenv.spec.serve import SERVE_KEYS, SERVE_PORT, parse_serving
+from dlenv.spec.view import User
 
 # Every pattern is used with fullmatch: `$` alone would accept a trailing newline.
 _NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
@@ -334,17 +332,6 @@ def parse_spec(data: dict[str, Any], *, file: str = SPEC_FILE, text: str = "",
     if c.problems:
         raise SpecError(c.problems)
     return spec
-
-
-def find_spec_file(directory: Path) -> Path:
-    """The spec file of a project directory: dlenv.toml, else pyproject.toml [tool.dlenv]."""
-    found = first_file(directory, SPEC_FILES)
-    if found is None:
-        raise SpecError([Problem(
-            file=str(directory / SPEC_FILE), key="", message="no dlenv.toml here",
-            fix=f"run 'dlenv init {directory}' to write one",
-        )])
-    return found
 
 
 def load_spec(path: Path) -> Spec:

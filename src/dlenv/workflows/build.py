@@ -330,6 +330,6 @@ def ready_image(project: Project, *, profile: str | None = None, for_run: bool =
             inputs.remember_run(before, project.config, profile=profile, cache_dir=cache_dir,
                                 tag=tags[0], alias=tags[1] if len(tags) > 1 else None,
                                 image_id=image_id, digest=manifest.digest,
-                                cuda=bool(lock.target.cuda))
+                                cuda=bool(lock.target.cuda), view=project.spec.run_view())
     return Ready(lock=lock, tag=plan.tag, manifest=manifest, image_id=image_id, built=built,
                  loaded=loaded)

@@ -12,8 +12,13 @@ tags. Anything changed or missing, and the build runs as before. Stats stand in 
 project files' bytes, as in git's index; a scan that saw anything change within seconds of
 it leaves no record, so an edit in the same timestamp cannot hide.
 
-This module stays light (no spec, lock, image or rich imports): ``dlenv build --load`` with
-nothing changed is the standard library, the team settings and one ``image inspect``.
+A run keeps two records: the image it readied for its profile, and the spec's run view
+(``spec.view.RunView``, what ``plan_run`` reads), so that a run of an unchanged project
+chooses its profile and plans its container without parsing the spec.
+
+This module stays light (no spec parser, lock, image or rich imports): ``dlenv build
+--load`` with nothing changed is the standard library, the team settings and one ``image
+inspect``.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from dlenv.cache import default_cache_dir
 from dlenv.config import Config
 from dlenv.fsutil import Stat, canonical_json, first_file, stats, write_atomic
+from dlenv.spec.view import RunView
 
 if TYPE_CHECKING:
     from dlenv.engine.base import Engine
@@ -101,7 +107,7 @@ def lookup(where: Path, options: BuildOptions, config: Config) -> Unchanged | No
     still hold its image; else None (then the build runs)."""
     started = time.monotonic()
     record = None if options.outputs else _match(where, "build", options, config)
-    if record is None or not _stored(options, record):
+    if record is None or not _images(record) or not _stored(options, record):
         return None
     if options.load:
         from dlenv.engine.cli import unasked
@@ -133,11 +139,24 @@ def _run_options(profile: str | None, cache_dir: str | None) -> BuildOptions:
 
 def remember_run(before: Before, config: Config, *, profile: str | None,
                  cache_dir: str | None, tag: str, alias: str | None, image_id: str,
-                 digest: str, cuda: bool) -> bool:
+                 digest: str, cuda: bool, view: RunView) -> bool:
     """Record the image ``ready_image`` readied and loaded for a run (the project's files
-    are mounted, not in the key: a current image is reused whatever they are)."""
+    are mounted, not in the key: a current image is reused whatever they are), and the
+    spec's run view."""
     return _write(before, "run", _run_options(profile, cache_dir), config, (), {
-        "tag": tag, "alias": alias, "image": image_id, "digest": digest, "cuda": cuda})
+        "tag": tag, "alias": alias, "image": image_id, "digest": digest, "cuda": cuda}
+        ) and _write(before, "view", _run_options(None, cache_dir), config, (),
+                     {"view": view.to_json()})
+
+
+def run_view(spec: Path, config: Config, *, cache_dir: str | None) -> RunView | None:
+    """The spec's run view from the record a run left, when the spec, its lock and the
+    team settings are as they were; else None (then the spec is parsed)."""
+    record = _match(spec, "view", _run_options(None, cache_dir), config)
+    try:
+        return RunView.from_json(record["view"]) if record is not None else None
+    except (KeyError, ValueError):
+        return None
 
 
 def run_image(spec: Path, config: Config, engine: Engine, *, profile: str | None,
@@ -146,7 +165,8 @@ def run_image(spec: Path, config: Config, engine: Engine, *, profile: str | None
     nothing it depends on changed; else None (then ``ready_image`` runs)."""
     options = _run_options(profile, cache_dir)
     record = _match(spec, "run", options, config)
-    if record is None or not _stored(options, record) or not _held(engine, record):
+    if record is None or not _images(record) or not _stored(options, record) \
+            or not _held(engine, record):
         return None
     return Current(tag=record["tag"], image_id=record["image"], cuda=bool(record["cuda"]))
 
@@ -184,8 +204,7 @@ def _match(where: Path, purpose: str, options: BuildOptions, config: Config
         paths = tuple(Path(p) for p in record["paths"])
         found = stats(spec.parent, record["stats"])
         key = _key(spec, purpose, options, config, _digests(paths), found)
-        if record["key"] != key or not all(
-                isinstance(record[k], str) for k in ("tag", "image", "digest")):
+        if record["key"] != key:
             return None
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -205,6 +224,11 @@ def prune(cache_dir: str | None, *, dry_run: bool = False) -> dict[str, int]:
             if not dry_run:
                 path.unlink(missing_ok=True)
     return gone
+
+
+def _images(record: dict[str, Any]) -> bool:
+    """Whether a record names an image as the build and run records do."""
+    return all(isinstance(record.get(k), str) for k in ("tag", "image", "digest"))
 
 
 def _stored(options: BuildOptions, record: dict[str, Any]) -> bool:

@@ -10,34 +10,50 @@ from typing import TYPE_CHECKING
 from dlenv.config import Config, load_config
 from dlenv.errors import BuildError, ConfigError, LockError, SpecError, StaleLockError, UsageError
 from dlenv.fsutil import inside, write_atomic
-from dlenv.image.model import model_versions
-from dlenv.image.project import ProjectFile, Scanned, credential_like, scan_project
 from dlenv.lock import LOCK_FILE
-from dlenv.spec import SPEC_FILE, SUITES, Base, Spec, find_spec_file, load_spec
-from dlenv.spec.starter import render_starter
+from dlenv.spec import SPEC_FILE, find_spec_file
 from dlenv.workflows.report import Reporter, Silent
 from dlenv.workflows.team import published_config
 
 if TYPE_CHECKING:  # the importers load only for 'dlenv init --from' (start-up stays short)
     from dlenv.audit.importing import Imported
+    from dlenv.image.project import ProjectFile, Scanned
     from dlenv.lock import Lock
     from dlenv.resolve import Target
+    from dlenv.spec import Spec
 
-# The lock's reader and the resolver load in the verbs that read or make a lock: a run
-# whose image is current (``workflows.inputs``) opens the project without them.
+# The spec's parser, the lock's reader, the resolver and the project scan load in the verbs
+# that use them: a run whose image is current (``workflows.inputs``) opens the project and
+# plans its container without them.
 
 
 @dataclass(frozen=True, slots=True)
 class Project:
-    """A spec and the file it came from; the lock sits beside it. A ``variant`` (the
-    candidate of ``dlenv upgrade``) keeps its lock elsewhere and tags its images apart, so
-    that the project's own lock and images stay as they are."""
+    """A spec file and the team configuration that applies there; the lock sits beside
+    it. The spec is parsed at the first use of ``spec`` (``open_project(lazy=True)``: a run
+    whose record answers plans its container from the record and never parses it). A
+    ``variant`` (the candidate of ``dlenv upgrade``) keeps its lock elsewhere and tags its
+    images apart, so that the project's own lock and images stay as they are."""
 
-    spec: Spec
     file: Path
     config: Config = field(default_factory=Config.defaults, compare=False)  # the team's
     variant: str = ""  # "": the project itself
     lock_file: Path | None = None  # a variant's lock (None: dlenv.lock beside the spec)
+    parsed: list[Spec] = field(default_factory=list, compare=False, repr=False)  # 0 or 1
+
+    @classmethod
+    def of(cls, spec: Spec, file: Path, config: Config | None = None) -> Project:
+        """The project of a spec parsed already."""
+        return cls(file, config or Config.defaults(), parsed=[spec])
+
+    @property
+    def spec(self) -> Spec:
+        """The spec as the team's configuration makes it, parsed once."""
+        if not self.parsed:
+            from dlenv.spec import load_spec
+
+            self.parsed.append(team_spec(load_spec(self.file), self.config))
+        return self.parsed[0]
 
     @property
     def directory(self) -> Path:
@@ -48,18 +64,23 @@ class Project:
         return self.lock_file or self.file.parent / LOCK_FILE
 
 
-def open_project(directory: Path | str) -> Project:
+def open_project(directory: Path | str, *, lazy: bool = False) -> Project:
     """The project in ``directory`` (dlenv.toml, else pyproject.toml's [tool.dlenv]), with
     the team configuration that applies there: a spec that names no base gets the team's
-    Debian suite (``debian.suite``), which then counts in the spec's digest."""
+    Debian suite (``debian.suite``), which then counts in the spec's digest. The spec is
+    parsed now (its errors raised here), or with ``lazy`` at its first use."""
     file = find_spec_file(Path(directory))
-    config = load_config(file.parent, fetch=published_config)
-    return Project(team_spec(load_spec(file), config), file, config)
+    project = Project(file, load_config(file.parent, fetch=published_config))
+    if not lazy:
+        project.spec  # noqa: B018 (parsed now: a bad spec fails before any work)
+    return project
 
 
 def team_spec(spec: Spec, config: Config) -> Spec:
     """``spec`` as the team's configuration makes it (the Debian suite of a spec that names
     no base)."""
+    from dlenv.spec import SUITES, Base
+
     suite = config["debian.suite"]
     if suite and spec.base == Base(kind="debian"):
         if suite not in SUITES:
@@ -76,6 +97,9 @@ def init_project(directory: Path, *, framework: str | None = None, gpu: bool = F
     """Write a commented starter spec in ``directory``, filled from ``source`` (a
     requirements.txt, environment.yml, pyproject.toml or Dockerfile) when given; the options
     win over what the file says. Its path, and what the file held that has no translation."""
+    from dlenv.spec import load_spec
+    from dlenv.spec.starter import render_starter
+
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / SPEC_FILE
     if path.exists() and not force:
@@ -277,6 +301,9 @@ def scan_files(project: Project, reporter: Reporter | None = None, *,
     look like credentials, and of a served model missing. A model the profile serves from
     the project is checked here, before it is baked into the image (its version directories
     become layers of their own)."""
+    from dlenv.image.model import model_versions
+    from dlenv.image.project import credential_like, scan_project
+
     report = reporter or Silent()
     scanned = scan_project(project.directory)
     files = scanned.files

@@ -13,8 +13,8 @@ from dlenv.cache import default_cache_dir
 from dlenv.config import HOST, REPOSITORY, TEAM_FILE
 from dlenv.engine import detect
 from dlenv.errors import IntegrityError, UsageError
-from dlenv.fsutil import canonical_json, write_atomic
-from dlenv.image import location_id, lock_digest
+from dlenv.fsutil import canonical_json, location_id, write_atomic
+from dlenv.image import lock_digest
 from dlenv.oci.registry import Reference, RegistryClient
 from dlenv.oci.store import default_store
 from dlenv.workflows.build import load_image, ready_image

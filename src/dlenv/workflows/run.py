@@ -8,7 +8,7 @@ import json
 import os
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,8 +17,7 @@ from dlenv.cache import host_bundle
 from dlenv.engine import ENGINES, LABEL, Container, Engine, EngineKind, detect, detect_soon
 from dlenv.engine.cli import unasked
 from dlenv.errors import EngineError, UsageError
-from dlenv.fsutil import shorten, write_atomic
-from dlenv.image import location_id
+from dlenv.fsutil import location_id, shorten, write_atomic
 from dlenv.run import (
     JUPYTER_CONFIG,
     JUPYTER_PORT,
@@ -43,6 +42,7 @@ from dlenv.run.launch import (
     run_foreground,
     start_detached,
 )
+from dlenv.spec.view import RunView
 from dlenv.workflows import inputs
 from dlenv.workflows.project import Project, fresh_lock
 from dlenv.workflows.report import Reporter, Silent
@@ -84,6 +84,7 @@ class RunRequest:
 class PreparedRun:
     plan: RunPlan
     engine: Engine
+    view: RunView  # the spec's, as the plan read it
     profile: str | None
     token: str  # Jupyter's
     identity: str | None  # the private key matching the SSH public key, when found
@@ -184,54 +185,60 @@ def write_ssh_config_entry(alias: str, port: int, user: str, identity: str | Non
     path.chmod(0o600)
 
 
-def _wants_gpus(project: Project, lock: Lock, request: RunRequest, engine: Engine) -> bool:
+def _wants_gpus(name: str, lock: Lock, request: RunRequest, engine: Engine) -> bool:
     if not lock.target.cuda:
         return False
     from dlenv.doctor import diagnose, gather_gpu, needs_from_target  # a CUDA image's run
 
     said = getattr(engine, "info", "") if engine.kind == "docker" else ""
     facts = gather_gpu(said or None)  # (Docker's info: asked once, when it was detected)
-    checks = diagnose(facts, needs_from_target(project.spec.name, lock.target))
+    checks = diagnose(facts, needs_from_target(name, lock.target))
     return decide_gpus(True, checks, request.allow_cpu)
+
+
+def _engine_and_record(project: Project, request: RunRequest, profile: str | None,
+                       engine: Engine | None) -> tuple[Callable[[], Engine],
+                                                       inputs.Current | None]:
+    """How to have the engine, and the image the run's record answers with (None: the
+    image is readied). The record is asked first through the engine's CLI unasked: the
+    image question's answer shows the engine works, and a run of an unchanged project asks
+    nothing else before it starts (Docker's ``info`` costs as much as the question, on CPU
+    the imports want). A miss detects the engine as any run does; when another engine
+    answers, its record is asked too."""
+    def recorded(where: Engine) -> inputs.Current | None:
+        return inputs.run_image(project.file, project.config, where, profile=profile,
+                                cache_dir=request.cache_dir)
+
+    wanted = not (request.image or project.variant)
+    if engine is not None:
+        return (lambda: engine), recorded(engine) if wanted else None
+    quick = unasked(request.engine or ENGINES[0]) if wanted else None
+    current = recorded(quick) if quick is not None else None
+    if quick is not None and current is not None:
+        return (lambda: quick), current
+    finding = detect_soon(request.engine)
+    if wanted and finding().exe != getattr(quick, "exe", None):  # another engine answered
+        return finding, recorded(finding())
+    return finding, None
 
 
 def prepare_run(project: Project, request: RunRequest, reporter: Reporter | None = None, *,
                 engine: Engine | None = None) -> PreparedRun:
     """Check the request, pick the engine (unless given), lock, build and load the image, and
-    plan the container. Nothing is started."""
+    plan the container. Nothing is started. A run of an unchanged project plans from its
+    records: the spec is not parsed, nor the lock read (but for a CUDA image's GPU checks)."""
     report = reporter or Silent()
-    spec, mode = project.spec, request.mode
+    mode = request.mode
     directory = project.directory.resolve()
-    profile = choose_profile(spec, mode, request.profile)
+    view = None if request.image or project.variant else inputs.run_view(
+        project.file, project.config, cache_dir=request.cache_dir)
+    view = view or project.spec.run_view()
+    profile = choose_profile(view, mode, request.profile)
     key, identity = public_key(request.key) if mode == "ssh" else (None, None)
     mounts, publish = parse_mounts(request.mounts), parse_publish(request.publish)
     check_limits(request)
-    chosen = engine
-
-    def given() -> Engine:
-        assert chosen is not None
-        return chosen
-
+    finding, current = _engine_and_record(project, request, profile, engine)
     lock: Lock | None
-    current, finding = None, given
-    if not (request.image or project.variant):
-        # The record first, through the engine's CLI unasked: the image question's answer
-        # shows the engine works, and a run of an unchanged project asks nothing else
-        # before it starts (Docker's `info` costs as much as the question, on CPU the
-        # imports want). A miss detects the engine as any run does.
-        quick = chosen or unasked(request.engine or ENGINES[0])
-        if quick is not None:
-            current = inputs.run_image(project.file, project.config, quick, profile=profile,
-                                       cache_dir=request.cache_dir)
-        if current is not None:
-            chosen = quick
-        elif chosen is None:
-            finding = detect_soon(request.engine)
-            if finding().exe != getattr(quick, "exe", None):  # another engine answered
-                current = inputs.run_image(project.file, project.config, finding(),
-                                           profile=profile, cache_dir=request.cache_dir)
-    elif chosen is None:
-        finding = detect_soon(request.engine)
     if request.image:
         lock = fresh_lock(project, cache_dir=request.cache_dir, reporter=report)
         image = request.image
@@ -248,22 +255,22 @@ def prepare_run(project: Project, request: RunRequest, reporter: Reporter | None
                             cache_dir=request.cache_dir, reporter=report)
         lock, image = ready.lock, ready.image_id
     engine = finding()
-    gpus = lock is not None and _wants_gpus(project, lock, request, engine)
+    gpus = lock is not None and _wants_gpus(view.name, lock, request, engine)
     data_dir = default_data_dir().resolve()
-    running = _running(engine, container_name(spec, mode, str(directory))) \
+    running = _running(engine, container_name(view, mode, str(directory))) \
         if mode in ("jupyter", "ssh") else None
     port, notes = request.port, []
     token = secrets.token_urlsafe(32) if mode == "jupyter" else ""
     if running is not None:  # the same service again: its port and token, nothing started
         port = _int(running.get(f"{LABEL}.port")) or port
-        token = _running_token(data_dir, container_name(spec, mode, str(directory))) or token
+        token = _running_token(data_dir, container_name(view, mode, str(directory))) or token
     elif mode in ("jupyter", "ssh") and port is None:
         port, moved = PortBook(data_dir, location_id(str(directory))).choose(
             mode, "0.0.0.0" if request.expose else "127.0.0.1",
             JUPYTER_PORT if mode == "jupyter" else SSH_PORT)
         notes += [moved] if moved else []
     uid, gid = host_ids(directory)
-    granted = uid == 0 and has_access(str(directory), spec.user.uid)
+    granted = uid == 0 and has_access(str(directory), view.user.uid)
     host = Host(project_dir=str(directory), uid=uid, gid=gid, data_dir=str(data_dir),
                 granted=granted,
                 memory_bytes=os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"),
@@ -274,9 +281,9 @@ def prepare_run(project: Project, request: RunRequest, reporter: Reporter | None
         shm_size=request.shm_size, pids_limit=request.pids_limit, publish=publish, port=port,
         expose=request.expose, gpus=gpus, mounts=mounts, volumes=request.volumes,
         tty=request.tty, authorized_key=key)
-    plan = plan_run(spec, image, profile, options, host, image_env=spec.env)
+    plan = plan_run(view, image, profile, options, host)
     plan = replace(plan, notes=(*notes, *plan.notes))
-    return PreparedRun(plan=plan, engine=engine, profile=profile, token=token,
+    return PreparedRun(plan=plan, engine=engine, view=view, profile=profile, token=token,
                        identity=identity, running=running is not None)
 
 
@@ -329,8 +336,8 @@ def start_service(project: Project, prepared: PreparedRun, *, ssh_config: bool =
              ).remember(prepared.plan.mode, port)
     alias = None
     if prepared.plan.mode == "ssh" and ssh_config:
-        alias = f"dlenv-{project.spec.name}"
-        write_ssh_config_entry(alias, port, project.spec.user.name, prepared.identity)
+        alias = f"dlenv-{prepared.view.name}"
+        write_ssh_config_entry(alias, port, prepared.view.user.name, prepared.identity)
     return Started(plan=prepared.plan, ssh_alias=alias, again=prepared.running)
 
 

@@ -53,7 +53,7 @@ def candidate_project(project: Project, framework: str) -> tuple[Project, str]:
         raise UsageError(f"{project.file} already asks for framework = {value!r}",
                          fix="name another version, e.g. --framework 2.16")
     folder = project.directory / FOLDER
-    return replace(project, spec=spec, variant=VARIANT, lock_file=folder / LOCK_FILE), text
+    return replace(project, parsed=[spec], variant=VARIANT, lock_file=folder / LOCK_FILE), text
 
 
 def _test(engine: Engine, tag: str, command: tuple[str, ...], gpus: bool) -> SuiteRun:
