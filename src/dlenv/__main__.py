@@ -1,3 +1,3 @@
-from dlenv.cli import main
+from dlenv.cli import entry
 
-raise SystemExit(main())
+raise SystemExit(entry())

@@ -4,6 +4,7 @@ input, 3 the outside world, 130 interrupted); the only place that turns exceptio
 from __future__ import annotations
 
 import errno
+import gc
 import os
 import sys
 from collections.abc import Sequence
@@ -14,6 +15,17 @@ from dlenv.cli.render import err, escape
 from dlenv.config import load_config
 from dlenv.errors import DlenvError
 from dlenv.workflows.team import published_config
+
+
+def entry() -> int:
+    """The ``dlenv`` program (and ``python -m dlenv``): ``main``, then an end without the
+    collector's last pass over everything the command made. ``gc.freeze`` moves those
+    objects where the pass at the interpreter's exit does not look; the process's end frees
+    them. That pass took 20 ms of a run's end here; atexit handlers, flushes and threads
+    still end as they would. Tests and library callers call ``main``."""
+    code = main()
+    gc.freeze()
+    return code
 
 
 def main(argv: Sequence[str] | None = None) -> int:
