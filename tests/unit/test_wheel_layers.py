@@ -8,6 +8,7 @@ import gzip
 import hashlib
 import http.server
 import io
+import re
 import tarfile
 import threading
 import zipfile
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from dlenv.errors import IntegrityError
+from dlenv.errors import BuildError, IntegrityError
 from dlenv.image import (
     BIG_WHEEL,
     BUCKETS,
@@ -28,6 +29,7 @@ from dlenv.image import (
 )
 from dlenv.image.builder import LowestFirst, NativeBuilder
 from dlenv.image.install import install_wheels
+from dlenv.image.plan import LARGE_FILE, MAX_SPLIT, SPLIT_WHEEL, WheelPart
 from dlenv.image.project import collect_project
 from dlenv.image.wheels import compile_tree, host_interpreter, record_bytecode
 from dlenv.lock import Lock, LockedBase, LockedTarget, LockedWheel
@@ -126,6 +128,37 @@ def test_a_wheels_own_scripts_get_the_image_python(tmp_path):
     assert script == b"#!/usr/bin/python3\n" + body.split(b"\n", 1)[1]
 
 
+def test_a_split_wheel_installs_its_large_files_and_the_rest_as_one_install_does(tmp_path):
+    big = bytes(range(256)) * (LARGE_FILE // 256)
+    wheel = make_wheel(tmp_path, "fw", {"fw/__init__.py": b"x = 1\n", "fw/libfw.so": big,
+                                        "fw/small.so": b"\x7fELF"}, scripts={"fw-tool": "fw:a"})
+
+    def installed(part: WheelPart, path: Path = wheel) -> dict[str, tuple[bytes, int]]:
+        root = tmp_path / (part or "whole")
+        install_wheels([(locked(path), path)], root, PY, part)
+        return {str(p.relative_to(root)): (p.read_bytes(), p.stat().st_mode)
+                for p in root.rglob("*") if p.is_file()}
+
+    whole, large, rest = installed(""), installed("large"), installed("rest")
+    assert list(large) == [f"{SITE}/fw/libfw.so"]  # no metadata, no script
+    # together the same files, RECORD (which lists the large one) and the script included
+    assert not large.keys() & rest.keys() and {**large, **rest} == whole
+    assert "usr/local/bin/fw-tool" in rest
+
+    # the rest's RECORD lists the large file from the wheel's RECORD: it must tell the truth
+    lying = tmp_path / "lying" / wheel.name
+    lying.parent.mkdir()
+    with zipfile.ZipFile(wheel) as src, zipfile.ZipFile(lying, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename.endswith("/RECORD"):
+                data = re.sub(rb"fw/libfw.so,sha256=[^,]+", b"fw/libfw.so,sha256=" + b"A" * 43,
+                              data)
+            dst.writestr(info, data)
+    with pytest.raises(BuildError, match=r"fw/libfw\.so does not match the wheel's RECORD"):
+        installed("large", lying)
+
+
 def test_bytecode_is_unchecked_hash_reproducible_and_recorded(tmp_path, wheels):
     interpreter = host_interpreter(PY)
     if interpreter is None:
@@ -195,7 +228,10 @@ def test_an_early_load_builds_a_framework_layer_first_and_others_in_its_download
     pending: Future[Path] = Future()
     fetches = {w.sha256: pending for layer in layers for w in layer.wheels}
     gate = LowestFirst.of(todo, fetches)
-    assert gate is not None and gate.critical == 0  # the lowest, most of the bytes
+    # the lowest, most of the bytes (the split wheel's two layers count it once): its
+    # large files, which Docker applies while the rest is built
+    assert gate is not None and gate.critical == 0
+    assert [layers[0].part, layers[1].part] == ["large", "rest"]
     # several large layers (CUDA's): none is most of the work, nothing waits
     several = plan_wheel_layers([wheel_named(n, m << 20) for n, m in
                                  (("torch", 400), ("cudnn", 350), ("cublas", 300))])
@@ -208,26 +244,28 @@ def test_an_early_load_builds_a_framework_layer_first_and_others_in_its_download
         return layer.name
 
     # while the framework's wheel downloads, another layer starts at once
-    assert gate.build(build, 1, None, layers[1], fetches) == layers[1].name
-    # once it is here, the others wait until its layer is built
+    assert gate.build(build, 2, None, layers[2], fetches) == layers[2].name
+    # once it is here, the others (the rest of it too) wait until its layer is built
     pending.set_result(Path("tensorflow.whl"))
-    waiting = threading.Thread(target=gate.build, args=(build, 2, None, layers[2], fetches))
+    waiting = threading.Thread(target=gate.build, args=(build, 1, None, layers[1], fetches))
     waiting.start()
     assert gate.build(build, 0, None, layers[0], fetches) == layers[0].name  # never waits
     waiting.join(0.3)
-    assert waiting.is_alive() and ran == [layers[1].name, layers[0].name]
+    assert waiting.is_alive() and ran == [layers[2].name, layers[0].name]
     gate.built.set()  # what the build does when the framework's layer ends (or fails)
     waiting.join(10)
-    assert not waiting.is_alive() and ran[-1] == layers[2].name
+    assert not waiting.is_alive() and ran[-1] == layers[1].name
 
 
 def test_big_wheels_get_own_layers_and_small_ones_stable_buckets():
     small = [wheel_named(f"pkg{i}", 1000) for i in range(20)]
     big = [wheel_named("tensorflow", 500 << 20), wheel_named("numpy", BIG_WHEEL)]
     layers = plan_wheel_layers([*small, *big])
-    assert [x.name for x in layers[:2]] == ["tensorflow 1", "numpy 1"]  # the largest lowest
-    assert all(x.name.startswith("python packages") for x in layers[2:])
-    assert len(layers) <= 2 + BUCKETS
+    # the largest lowest, its large files below the rest of it
+    assert [x.name for x in layers[:3]] == ["tensorflow 1, large files", "tensorflow 1",
+                                            "numpy 1"]
+    assert all(x.name.startswith("python packages") for x in layers[3:])
+    assert len(layers) <= 3 + BUCKETS
     before = {x.name: x.wheels for x in layers}
     after = {x.name: x.wheels for x in plan_wheel_layers([*small, *big,
                                                           wheel_named("newpkg", 1000)])}
@@ -241,8 +279,8 @@ def test_a_new_big_wheel_lands_above_the_larger_ones_so_their_chain_stays():
     before = [x.name for x in plan_wheel_layers(big)]
     after = [x.name for x in plan_wheel_layers([*big, wheel_named("scipy", 3 << 20)])]
     # everything below the new layer is the same, so an engine keeps those layers
-    assert after[:2] == before[:2] == ["tensorflow 1", "numpy 1"]
-    assert after[2:] == ["scipy 1", "keras 1"]
+    assert after[:3] == before[:3] == ["tensorflow 1, large files", "tensorflow 1", "numpy 1"]
+    assert after[3:] == ["scipy 1", "keras 1"]
 
 
 def test_profile_wheels_come_after_the_shared_ones_and_layers_stay_under_budget():
@@ -252,6 +290,15 @@ def test_profile_wheels_come_after_the_shared_ones_and_layers_stay_under_budget(
     own = [x for x in layers if not x.name.startswith(("python packages", "profile "))]
     assert len(own) == MAX_OWN_LAYERS
     assert sum(len(x.wheels) for x in layers) == len(many) + 1
+    # wheels large enough to split: the largest MAX_SPLIT are two layers each, no more
+    huge = [wheel_named(f"nvidia-big{i}", SPLIT_WHEEL + i) for i in range(MAX_OWN_LAYERS)]
+    layers = plan_wheel_layers(huge)
+    assert len(layers) == MAX_OWN_LAYERS + MAX_SPLIT
+    assert [x.part for x in layers[:3]] == ["large", "rest", "large"]
+    assert sum(x.part == "large" for x in layers) == MAX_SPLIT
+    assert {x.wheels[0].name for x in layers if x.part} == \
+        {f"nvidia-big{i}" for i in range(MAX_OWN_LAYERS - MAX_SPLIT, MAX_OWN_LAYERS)}
+    assert sum(len(x.wheels) for x in layers if x.installs) == len(huge)  # each once
 
 
 def lock_with(wheels: tuple[LockedWheel, ...], epoch: int = 1) -> Lock:

@@ -339,7 +339,7 @@ def _render_exact(spec: Spec, lock: Lock, lock_digest: str,
             out.extend([f"FROM {name} AS {name}{suffix}", f"CMD {_json_list(cmd)}", ""])
             targets.append(name + suffix)
 
-    wheel_groups = [layer for layer in plain.layers if layer.kind == "wheels"]
+    wheel_groups = [layer for layer in plain.layers if layer.installs]
     base = base_stage(plain, None)
     common = builder_stage(wheel_groups, 1, base, "builder", "") if wheel_groups else []
     targets: list[str] = []
@@ -348,7 +348,7 @@ def _render_exact(spec: Spec, lock: Lock, lock_digest: str,
     for profile in spec.profiles:
         plan = plan_build(spec, lock, profile=profile.name, project=project)
         pbase = base_stage(plan, profile.name)
-        own = [layer for layer in plan.layers if layer.kind == "wheels"
+        own = [layer for layer in plan.layers if layer.installs
                and all(w.profiles for w in layer.wheels)]
         copies = [("builder", i) for i in common]
         if own:

@@ -17,32 +17,58 @@ from typing import Any, BinaryIO
 
 from installer import install
 from installer.destinations import SchemeDictionaryDestination
-from installer.records import Hash, RecordEntry
+from installer.records import Hash, RecordEntry, parse_record_file
 from installer.sources import WheelFile
 from installer.utils import Scheme, copyfileobj_with_hashing
 from isal import isal_zlib
 
 from dlenv.errors import BuildError
+from dlenv.image.plan import LARGE_FILE, WheelPart
 from dlenv.image.wheels import INTERPRETER, scheme
 from dlenv.lock import LockedWheel
 
 INSTALLER_NAME = b"dlenv\n"
 
 
-class _LayerDestination(SchemeDictionaryDestination):
-    """Writes below a layer root and remembers which paths a later wheel replaced."""
+class _Elsewhere(io.RawIOBase):
+    """What a split wheel's other layer reads for one of its large files: not the content
+    (that layer does not ship it), only its line of the wheel's RECORD."""
 
-    def __init__(self, python: str, root: Path) -> None:
+    def __init__(self, entry: RecordEntry) -> None:
+        self.entry = entry
+
+
+class _LayerDestination(SchemeDictionaryDestination):
+    """Writes below a layer root and remembers which paths a later wheel replaced. For a
+    split wheel's ``part``, "large" writes only the large files (each checked against the
+    wheel's RECORD, since the other part lists it from there), no scripts, no metadata;
+    "rest" writes the others and lists the large ones in RECORD as the wheel does."""
+
+    def __init__(self, python: str, root: Path, part: WheelPart = "") -> None:
         super().__init__(scheme(python), interpreter=INTERPRETER, script_kind="posix",
                          destdir=str(root), overwrite_existing=True)
         self.replaced: list[str] = []
+        self.part = part
+        self.expected: set[str] = set()  # "large": the RECORD hashes of what it writes
         self._root = str(root)
         self._made: set[str] = set()  # directories made (or found) already
+
+    def write_script(self, name: str, module: str, attr: str, section: Any) -> RecordEntry:
+        if self.part == "large":
+            return RecordEntry(name, None, None)  # the other part writes the scripts
+        return super().write_script(name, module, attr, section)
+
+    def finalize_installation(self, scheme: Scheme, record_file_path: str,
+                              records: Any) -> None:
+        if self.part != "large":  # RECORD belongs to the part with the metadata
+            super().finalize_installation(scheme, record_file_path, records)
 
     def write_to_fs(self, scheme: Scheme, path: str, stream: BinaryIO,
                     is_executable: bool) -> RecordEntry:
         """installer's own method, with the same checks on plain strings: its pathlib objects
         (several per file) took a third of TensorFlow's install (25,000 files)."""
+        if isinstance(stream, _Elsewhere):
+            return RecordEntry(path, stream.entry.hash_, stream.entry.size)
         base = os.path.abspath(self.scheme_dict[scheme])
         image_path = os.path.abspath(os.path.join(base, path))
         if not image_path.startswith(base + os.sep):
@@ -58,6 +84,8 @@ class _LayerDestination(SchemeDictionaryDestination):
             digest, size = copyfileobj_with_hashing(stream, f, self.hash_algorithm)
         if is_executable:
             os.chmod(target, 0o755)  # the layer keeps only whether a file is executable
+        if self.part == "large" and digest not in self.expected:
+            raise ValueError(f"{path} does not match the wheel's RECORD")
         return RecordEntry(path, Hash(self.hash_algorithm, digest), size)
 
 
@@ -135,24 +163,59 @@ class _Inflater(io.RawIOBase):
 
 
 class _FastZip(zipfile.ZipFile):
-    """A read-only ZipFile whose deflated members inflate through isal."""
+    """A read-only ZipFile whose deflated members inflate through isal; for one part of a
+    split wheel (``split``), installer sees only the large members ("large"), or the large
+    ones as their RECORD lines ("rest")."""
 
     def __init__(self, path: Path, name: str) -> None:
         super().__init__(path)
         self.path = str(path)
         self.filename = name  # the cache names files by hash; installer parses this name
+        self.part: WheelPart = ""
+        self.large: dict[str, RecordEntry] = {}
+
+    def split(self, part: WheelPart, source: WheelFile) -> dict[str, RecordEntry]:
+        """Take ``part`` of the wheel; its large members, by name."""
+        lines = source.read_dist_info("RECORD").splitlines()
+        records = {r.path: r for r in (RecordEntry.from_elements(*x)
+                                       for x in parse_record_file(lines))}
+        self.part, self.large = part, {
+            info.filename: records[info.filename] for info in self.filelist
+            if _is_large(info, records.get(info.filename), source)}
+        return self.large
+
+    def infolist(self) -> list[zipfile.ZipInfo]:
+        if self.part == "large":
+            return [info for info in self.filelist if info.filename in self.large]
+        return super().infolist()
 
     def open(self, name: Any, mode: Any = "r", pwd: Any = None, *,
              force_zip64: bool = False) -> Any:
         info = name if isinstance(name, zipfile.ZipInfo) else self.getinfo(name)
+        if self.part == "rest" and info.filename in self.large:
+            return _Elsewhere(self.large[info.filename])
         if mode != "r" or info.compress_type != zipfile.ZIP_DEFLATED:
             return super().open(name, mode, pwd, force_zip64=force_zip64)
         return io.BufferedReader(_Inflater(self.path, info), 1 << 20)
 
 
+def _is_large(info: zipfile.ZipInfo, record: RecordEntry | None, source: WheelFile) -> bool:
+    """Whether a member goes to a split wheel's layer of large files: a big file that is
+    installed as it is (no Python source to compile, no script whose first line is
+    rewritten, no metadata), whose RECORD line says what the other part lists for it."""
+    name = info.filename
+    return (info.file_size >= LARGE_FILE and not name.endswith((".py", "/"))
+            and record is not None and record.hash_ is not None
+            and record.hash_.name == "sha256" and record.size == info.file_size
+            and name.split("/", 1)[0] != source.dist_info_dir
+            and not name.startswith(f"{source.data_dir}/scripts/")
+            and "__pycache__" not in name.split("/"))
+
+
 def install_wheels(wheels: Sequence[tuple[LockedWheel, Path]], root: Path,
-                   python: str) -> list[str]:
-    """Install ``wheels`` (in name order) below ``root``; return image paths shipped twice."""
+                   python: str, part: WheelPart = "") -> list[str]:
+    """Install ``wheels`` (in name order; ``part`` of a split wheel) below ``root``; return
+    image paths shipped twice."""
     # installer skips the bytecode some wheels ship in __pycache__ (dlenv compiles its own,
     # for the image's interpreter) and warns on stderr each time: the skip is right, the
     # warning is noise in the user's terminal. A process-wide filter (layers install in
@@ -160,11 +223,16 @@ def install_wheels(wheels: Sequence[tuple[LockedWheel, Path]], root: Path,
     # whoever imported this module may have restored the filters since.
     warnings.filterwarnings("ignore", message=r"Skip installing .*__pycache__",
                             category=RuntimeWarning)
-    destination = _LayerDestination(python, root)
+    destination = _LayerDestination(python, root, part)
     for locked, path in sorted(wheels, key=lambda x: x[0].name):
         try:
             with _FastZip(path, locked.filename) as archive:
-                install(WheelFile(archive), destination, {"INSTALLER": INSTALLER_NAME})
+                source = WheelFile(archive)
+                if part:
+                    large = archive.split(part, source)
+                    destination.expected = {r.hash_.value for r in large.values() if r.hash_}
+                install(source, destination,
+                        {} if part == "large" else {"INSTALLER": INSTALLER_NAME})
         except OSError:
             raise  # the disk, not the wheel (a full scratch directory is tried again on disk)
         except Exception as exc:  # installer raises plain exceptions for a broken wheel

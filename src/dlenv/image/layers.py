@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from pathlib import Path
-from typing import TYPE_CHECKING, assert_never
+from typing import assert_never
 
 from dlenv.cache import ContentCache, LazyClient, sha256_file
 from dlenv.errors import BuildError
@@ -35,9 +35,6 @@ from dlenv.oci.layer import LayerOptions, write_layer
 from dlenv.oci.store import OCIStore
 from dlenv.resolve.debian import deb_url
 from dlenv.resolve.sdist import SdistBuilds
-
-if TYPE_CHECKING:
-    pass
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -219,7 +216,7 @@ class LayerBuilder:
 
         paths = [(w, wheel_paths[w.sha256].result()) for w in layer.wheels]
         self.progress(f"installing {layer.name}", 0, 1)
-        install_wheels(paths, root, plan.python)
+        install_wheels(paths, root, plan.python, layer.part)
         self.progress(f"installing {layer.name}", 1, 1)
         if not plan.bytecode:
             return ()
