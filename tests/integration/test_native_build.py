@@ -90,6 +90,9 @@ def test_a_rebuilt_image_reaches_docker_with_only_the_layers_it_lacks(project, b
         # only the project layer (the top one) is new: Docker gets it and keeps the rest
         assert second["layers"][-1]["name"] == "project files"
         assert (load["sent_layers"], load["held_layers"]) == (1, len(second["layers"]) - 1)
+        # the new layer went from the tar the build kept beside its blob, removed after
+        assert not [p.name for p in (cache / "store/blobs/sha256").iterdir()
+                    if p.name.endswith(".part")]
         run = subprocess.run(["docker", "run", "--rm", "pybase:partial", "sh", "-c",
                               "cat notes.txt; python3 -c 'import ssl; print(ssl.OPENSSL_VERSION)'"],
                              capture_output=True, text=True, check=False)

@@ -179,6 +179,8 @@ def test_an_image_built_from_another_lock_is_built_again_never_reused(tmp_path, 
     built: list[str] = []
 
     class Builder:  # stands in for the native build: it records what it was asked to build
+        store = OCIStore(tmp_path / "cache/store")
+
         def build(self, plan, ready=None):
             built.append(plan.tag)
             store.tag(plan.tag, current)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import json
@@ -287,24 +288,33 @@ def test_a_wheel_layer_whose_memory_scratch_fills_up_is_built_again_on_disk(tmp_
         builder.build(None, layer, {})  # type: ignore[arg-type]
 
 
-def _stored_image(tmp_path: Path, compression: str) -> tuple[OCIStore, object, list]:
+def _stored_image(tmp_path: Path, compression: str, store: OCIStore | None = None
+                  ) -> tuple[OCIStore, object, list]:
     """An image of two layers built into a store, as the native builder commits them."""
-    store = OCIStore(tmp_path / "store")
+    store = store or OCIStore(tmp_path / "store")
     blobs = []
     for name in ("a", "b"):
         tree = tmp_path / name
-        (tree / "opt").mkdir(parents=True)
+        (tree / "opt").mkdir(parents=True, exist_ok=True)
         (tree / "opt" / name).write_bytes(os.urandom(5000) + b"x" * 70000)
-        with store.writer() as f:
-            blob = write_layer(tree, f, LayerOptions(epoch=0, compression=compression))
-            store.commit(f, blob.descriptor.digest, blob.diff_id, blob.diff_size)
-        blobs.append(blob)
+        blobs.append(_build_with_copies(store, tree, compression)[0])
     config = store.put_bytes(json.dumps({"rootfs": {"type": "layers", "diff_ids": [
         b.diff_id for b in blobs]}}).encode(), "application/vnd.oci.image.config.v1+json")
     manifest = store.put_bytes(json.dumps({"config": config.to_json(), "layers": [
         b.descriptor.to_json() for b in blobs]}).encode(),
         "application/vnd.oci.image.manifest.v1+json")
     return store, manifest, blobs
+
+
+def _build_with_copies(store: OCIStore, tree: Path, compression: str = "gzip", room: int = 0):
+    """Commit a layer as the native builder does (with a copy, while copies are on)."""
+    with store.writer() as f, store.unpacked_copy(room) as copy:
+        blob = write_layer(tree, f, LayerOptions(epoch=0, compression=compression),
+                           also=copy.write if copy else None)
+        store.commit(f, blob.descriptor.digest, blob.diff_id, blob.diff_size)
+        if copy:
+            store.keep_copy(copy, blob.descriptor.digest, blob.diff_size)
+    return blob, copy
 
 
 @pytest.mark.parametrize("compression", ["gzip", "zstd"])
@@ -355,3 +365,74 @@ def test_a_layer_whose_length_is_not_known_goes_out_as_stored(tmp_path):
         sent = [tar.extractfile(name).read() for name in layers]
     assert "sha256:" + hashlib.sha256(sent[0]).hexdigest() == blobs[0].descriptor.digest
     assert "sha256:" + hashlib.sha256(sent[1]).hexdigest() == blobs[1].diff_id
+
+
+def _leftovers(store: OCIStore) -> list[str]:
+    return [p.name for p in store.blobs.iterdir() if p.name.endswith(".part")]
+
+
+def test_a_build_for_a_load_keeps_each_layers_tar_which_the_load_sends_without_inflating(
+        tmp_path, monkeypatch):
+    from isal import igzip_threaded
+
+    from dlenv.oci.export import write_docker_archive
+
+    store, manifest, blobs = _stored_image(tmp_path, "gzip")  # built with copies off
+    assert _build_with_copies(store, tmp_path / "a")[1] is None and not _leftovers(store)
+    store.copy_unpacked()
+    _, manifest, blobs = _stored_image(tmp_path, "gzip", store)
+    assert [store.unpacked(b.descriptor.digest) is not None for b in blobs] == [True, True]
+    out = io.BytesIO()
+    with monkeypatch.context() as m:
+        m.setattr(igzip_threaded, "open", lambda *a, **k: pytest.fail("inflated"))
+        write_docker_archive(store, manifest, out, "x:1", unpacked=True)
+    out.seek(0)
+    with tarfile.open(fileobj=out) as tar:
+        layers = json.load(tar.extractfile("manifest.json"))[0]["Layers"]
+        sent = [tar.extractfile(name).read() for name in layers]
+    assert ["sha256:" + hashlib.sha256(x).hexdigest() for x in sent] == \
+        [b.diff_id for b in blobs]
+    store.drop_copies()  # after the load: the copies go, the blobs stay
+    assert not _leftovers(store) and store.unpacked(blobs[0].descriptor.digest) is None
+    assert store.verify_blob(blobs[0].descriptor.digest)
+    assert _build_with_copies(store, tmp_path / "a")[1] is None  # and no more are made
+
+
+def test_a_copy_that_fails_or_has_no_room_is_not_kept_and_the_layer_is_built(tmp_path):
+    store = OCIStore(tmp_path / "store")
+    store.copy_unpacked()
+    tree = tmp_path / "t"
+    (tree / "opt").mkdir(parents=True)
+    (tree / "opt/f").write_bytes(os.urandom(3000))
+    blob, copy = _build_with_copies(store, tree, room=1 << 60)  # no disk has that room
+    assert copy is None and store.verify_blob(blob.descriptor.digest)
+
+    class Full(io.RawIOBase):  # a disk that fills up during the copy
+        def writable(self):
+            return True
+
+        def write(self, b):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    with store.writer() as f, store.unpacked_copy(0) as copy:
+        assert copy is not None
+        copy.f.close()
+        copy.f = Full()
+        blob = write_layer(tree, f, LayerOptions(epoch=0), also=copy.write)
+        store.commit(f, blob.descriptor.digest, blob.diff_id, blob.diff_size)
+        store.keep_copy(copy, blob.descriptor.digest, blob.diff_size)
+    assert not copy.ok and store.unpacked(blob.descriptor.digest) is None
+    assert store.verify_blob(blob.descriptor.digest) and not _leftovers(store)
+
+
+def test_a_layers_gzip_bytes_are_those_of_every_earlier_build(tmp_path):
+    """Layer digests are part of every lock's image digest: the compressor's input blocks
+    (102 tar records) must not move with the tar writer's buffers or Python's tarfile."""
+    rng = random.Random(7)
+    for i in range(6):
+        data = rng.randbytes(200_000) + bytes([i]) * 300_000
+        (tmp_path / f"d{i % 2}").mkdir(exist_ok=True)
+        (tmp_path / f"d{i % 2}" / f"f{i}").write_bytes(data)
+    assert digest_of(tmp_path) == (  # what the first release wrote for this tree
+        "sha256:7d17a526de0e81b2062cd943a7753e982508880cbd8f3a5a098b39244d981ab4",
+        "sha256:dc0b235082a673a7b1bf2997290a73a45cbea6fb08922c391e6c6843c401e65a")

@@ -109,7 +109,7 @@ class _Inflater(io.RawIOBase):
         self.inflate = isal_zlib.decompressobj(-15)
         self.crc = 0
         self.size = 0
-        self.pending = b""
+        self.pending = memoryview(b"")  # inflated, not yet read: a view, so reads never copy
 
     # installer reads a script's first line and seeks back to rewrite its shebang.
     def seekable(self) -> bool:
@@ -136,7 +136,7 @@ class _Inflater(io.RawIOBase):
         view = memoryview(buffer).cast("B")
         while not self.pending:
             if self.left == 0:
-                self.pending = self.inflate.flush()
+                self.pending = memoryview(self.inflate.flush())
                 if not self.pending:
                     self._check()
                     return 0
@@ -145,10 +145,11 @@ class _Inflater(io.RawIOBase):
             if not raw:
                 raise zipfile.BadZipFile(f"{self.info.filename}: truncated")
             self.left -= len(raw)
-            self.pending = self.inflate.decompress(raw)
-        n = min(len(view), len(self.pending))
-        view[:n] = self.pending[:n]
-        self.crc = isal_zlib.crc32(self.pending[:n], self.crc)
+            self.pending = memoryview(self.inflate.decompress(raw))
+        chunk = self.pending[:len(view)]
+        n = len(chunk)
+        view[:n] = chunk
+        self.crc = isal_zlib.crc32(chunk, self.crc)
         self.size += n
         self.pending = self.pending[n:]
         return n

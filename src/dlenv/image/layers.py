@@ -141,9 +141,14 @@ class LayerBuilder:
             options = LayerOptions(epoch=LAYER_EPOCH, compression=plan.compression,
                                    owners=owners, modes=modes)
             self.progress(f"writing layer: {layer.name}", 0, 1)
-            with self.store.writer() as f:
-                blob = write_layer(root, f, options, name=layer.name)
+            copying = self.store.unpacked_copy(3 * sum(w.size for w in layer.wheels)) \
+                if plan.compression != "none" else contextlib.nullcontext()
+            with self.store.writer() as f, copying as copy:
+                blob = write_layer(root, f, options, name=layer.name,
+                                   also=copy.write if copy else None)
                 self.store.commit(f, blob.descriptor.digest, blob.diff_id, blob.diff_size)
+                if copy:
+                    self.store.keep_copy(copy, blob.descriptor.digest, blob.diff_size)
             self.progress(f"writing layer: {layer.name}", 1, 1)
             if layer.kind == "debian":
                 self._keep_rootfs(layer.key(plan), root)

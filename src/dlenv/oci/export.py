@@ -17,6 +17,7 @@ from typing import IO
 from dlenv.errors import IntegrityError, UsageError
 from dlenv.fsutil import canonical_json, write_atomic
 from dlenv.oci import MT_INDEX, Descriptor
+from dlenv.oci.layer import tar_stream
 from dlenv.oci.store import REF_ANNOTATION, OCIStore
 
 
@@ -54,12 +55,16 @@ def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
 
 
 def _unpacked(store: OCIStore, layer: dict[str, str]) -> tuple[IO[bytes], int] | None:
-    """A reader of the layer's uncompressed tar, and its length, when the store knows the
-    length (layers it built) and the blob is compressed; else None."""
+    """A reader of the layer's uncompressed tar (its copy, when this build kept one), and
+    its length, when the store knows the length (layers it built) and the blob is
+    compressed; else None."""
     size = store.diff_size(layer["digest"])
     path = store.blob_path(layer["digest"])
     if not size:
         return None
+    copy = store.unpacked(layer["digest"])
+    if copy is not None:  # written by this build: nothing to inflate
+        return copy.open("rb"), size
     if layer["mediaType"].endswith("gzip"):
         from isal import igzip_threaded  # decompresses in a thread of its own
 
@@ -102,7 +107,7 @@ def write_docker_archive(store: OCIStore, manifest: Descriptor, out: IO[bytes],
     assert isinstance(config, dict) and isinstance(layers, list)
     names = [f"blobs/sha256/{x['digest'].split(':', 1)[1]}" for x in layers]
     cfg_name = f"blobs/sha256/{config['digest'].split(':', 1)[1]}"
-    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+    with tar_stream(out) as tar:
         tar.add(store.blob_path(config["digest"]), arcname=cfg_name)
         seen = {cfg_name}
         for layer, name in zip(layers[held:], names[held:], strict=True):

@@ -11,7 +11,7 @@ import io
 import os
 import stat
 import tarfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -31,10 +31,12 @@ class LayerOptions:
 
 
 class _Hasher(io.RawIOBase):
-    """A write-only stream that hashes and counts what passes into ``inner``."""
+    """A write-only stream that hashes and counts what passes into ``inner`` (and ``also``)."""
 
-    def __init__(self, inner: IO[bytes] | None) -> None:
+    def __init__(self, inner: IO[bytes] | None,
+                 also: Callable[[memoryview], object] | None = None) -> None:
         self.inner = inner
+        self.also = also
         self.sha = hashlib.sha256()
         self.size = 0
 
@@ -47,6 +49,8 @@ class _Hasher(io.RawIOBase):
         self.size += view.nbytes
         if self.inner is not None:
             self.inner.write(view)
+        if self.also is not None:
+            self.also(view)
         return view.nbytes
 
 
@@ -72,10 +76,65 @@ def _mode(rel: str, st: os.stat_result, options: LayerOptions) -> int:
     return 0o755 if st.st_mode & 0o111 else 0o644
 
 
+# The size of the pieces a layer's tar goes to the compressor in, and the block isal's
+# threaded writer deflates on its own: the compressed bytes, and so every layer digest,
+# depend on it. 102 tar records (1,044,480 bytes) is what the compressor has received since
+# the first release (tarfile's 10 KiB records, gathered by isal's 1 MiB write buffer), so
+# every digest stays as it was. ``_Blocks`` makes the cut explicit, so a different tar
+# writer or Python cannot move it.
+BLOCK = 102 * tarfile.RECORDSIZE
+
+
+def tar_stream(out: IO[bytes]) -> tarfile.TarFile:
+    """A PAX tar written to ``out`` as a stream (no seeking), in pieces of ``BLOCK``.
+
+    tarfile's defaults hand ``out`` 10 KiB at a time and copy files in 16 KiB pieces: every
+    piece a hash update, a compressor call and a GIL hand-over among the build's threads.
+    The bytes are the same either way (the records and padding do not depend on it)."""
+    tar: tarfile.TarFile = tarfile.open(  # type: ignore[call-overload]  # noqa: SIM115
+        fileobj=out, mode="w|", format=tarfile.PAX_FORMAT, bufsize=BLOCK, copybufsize=BLOCK)
+    return tar
+
+
+class _Blocks(io.RawIOBase):
+    """Passes what is written on to ``inner`` in pieces of exactly ``BLOCK`` bytes, the
+    last one shorter (on ``close``)."""
+
+    def __init__(self, inner: IO[bytes]) -> None:
+        self.inner = inner
+        self.pending = bytearray()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: Any) -> int:
+        view = memoryview(b).cast("B")
+        n = view.nbytes
+        if self.pending:
+            take = min(n, BLOCK - len(self.pending))
+            self.pending += view[:take]
+            view = view[take:]
+            if len(self.pending) < BLOCK:
+                return n
+            self.inner.write(bytes(self.pending))
+            self.pending.clear()
+        whole = len(view) - len(view) % BLOCK
+        for at in range(0, whole, BLOCK):
+            self.inner.write(view[at:at + BLOCK])
+        self.pending += view[whole:]
+        return n
+
+    def close(self) -> None:
+        if not self.closed and self.pending:
+            self.inner.write(bytes(self.pending))
+            self.pending.clear()
+        super().close()
+
+
 def write_tar(root: Path, out: IO[bytes], options: LayerOptions) -> None:
     """Write the tree below ``root`` as a deterministic tar stream to ``out``."""
     seen_inodes: dict[tuple[int, int], str] = {}
-    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+    with tar_stream(out) as tar:
         for rel, st, full in _walk(root):
             info = tarfile.TarInfo(rel)
             info.mtime = options.epoch
@@ -107,17 +166,21 @@ def compress_threads() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
-def write_layer(root: Path, sink: IO[bytes], options: LayerOptions, name: str = "") -> LayerBlob:
-    """Tar, compress and hash a tree into ``sink``, streaming (never a whole layer in memory)."""
+def write_layer(root: Path, sink: IO[bytes], options: LayerOptions, name: str = "",
+                also: Callable[[memoryview], object] | None = None) -> LayerBlob:
+    """Tar, compress and hash a tree into ``sink``, streaming (never a whole layer in memory);
+    ``also`` gets the uncompressed tar as it goes."""
     outer = _Hasher(sink)
     sink_stream: Any = outer  # the compressors take any object with write()
     compressor: Any
+    gz: Any = None
     if options.compression == "gzip":
         from isal import igzip_threaded
 
-        compressor = igzip_threaded.open(  # type: ignore[no-untyped-call]
+        gz = igzip_threaded.open(  # type: ignore[no-untyped-call]
             sink_stream, "wb", compresslevel=options.level,
-            threads=compress_threads())
+            threads=compress_threads(), block_size=BLOCK)
+        compressor = _Blocks(gz.raw)  # each write to the raw writer is one deflated block
     elif options.compression == "zstd":
         import zstandard
 
@@ -128,10 +191,12 @@ def write_layer(root: Path, sink: IO[bytes], options: LayerOptions, name: str = 
         compressor = outer
     else:
         raise ValueError(f"unknown compression {options.compression!r}")
-    inner = _Hasher(compressor)
+    inner = _Hasher(compressor, also)
     write_tar(root, inner, options)  # type: ignore[arg-type]
     if compressor is not outer:
         compressor.close()
+    if gz is not None:
+        gz.close()
     desc = Descriptor(media_type=LAYER_MEDIA_TYPES[options.compression],
                       digest="sha256:" + outer.sha.hexdigest(), size=outer.size)
     return LayerBlob(descriptor=desc, diff_id="sha256:" + inner.sha.hexdigest(), name=name,

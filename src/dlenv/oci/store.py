@@ -17,6 +17,7 @@ import fcntl
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +32,30 @@ REF_ANNOTATION = "org.opencontainers.image.ref.name"
 PROJECT_ANNOTATION = "dev.dlenv.project"  # the directory of the project a tag was built for
 
 
+class UnpackedCopy:
+    """A layer's uncompressed tar, written beside its blob while it can be: a failed write
+    (a full disk) ends the copy, never the build."""
+
+    def __init__(self, path: Path, f: IO[bytes]) -> None:
+        self.path, self.f = path, f
+        self.ok = True
+        self.written = 0
+        self.digest = ""  # the blob it is a copy of, once kept
+
+    def write(self, data: Any) -> None:
+        if self.ok:
+            try:
+                self.written += self.f.write(data)
+            except OSError:
+                self.ok = False
+
+    def close(self) -> None:
+        try:
+            self.f.close()
+        except OSError:
+            self.ok = False
+
+
 class OCIStore:
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -39,6 +64,7 @@ class OCIStore:
         ensure_dir(self.blobs, "the image store")
         ensure_dir(self.stamps, "the image store")
         self._hashed: set[str] = set()  # digests hashed in full by this process
+        self._copies: dict[str, tuple[Path, int]] | None = None  # see unpacked_copies
         layout = root / "oci-layout"
         if not layout.exists():
             write_atomic(layout, b'{"imageLayoutVersion":"1.0.0"}')
@@ -79,6 +105,59 @@ class OCIStore:
         os.fsync(f.fileno())
         os.replace(f.name, self.blob_path(digest))
         self._stamp(digest, diff_id, diff_size)
+
+    # --- uncompressed copies, for a load on this machine ---------------------------------
+    # isal inflates CUDA's libraries at about 370 MB/s: loading examples/tensorflow-gpu's
+    # 5 GB of layers cost 14 CPU-seconds of inflating what the build had just deflated. So a
+    # build whose image goes to an engine here also writes each new layer's tar as it is,
+    # and the load sends that. Only copies this process wrote are used, and they are removed
+    # after the load (a killed build's are temporary files, which ``sweep`` removes).
+    COPY_RESERVE = 2 << 30  # disk left free, so a copy never takes the blobs' room
+
+    def copy_unpacked(self, on: bool = True) -> None:
+        """From now on (``on``), ``unpacked_copy`` gives files, until ``drop_copies``."""
+        if on and self._copies is None:
+            self._copies = {}
+
+    def drop_copies(self) -> None:
+        """Remove the copies and stop making them."""
+        for path, _ in (self._copies or {}).values():
+            path.unlink(missing_ok=True)
+        self._copies = None
+
+    @contextlib.contextmanager
+    def unpacked_copy(self, room: int) -> Iterator[UnpackedCopy | None]:
+        """A file for a layer's uncompressed tar, when copies are on and the disk has
+        ``room`` bytes and ``COPY_RESERVE`` to spare; ``keep_copy`` it once the blob is
+        committed, else it is removed."""
+        if self._copies is None or shutil.disk_usage(self.blobs).free < room + self.COPY_RESERVE:
+            yield None
+            return
+        fd, name = tempfile.mkstemp(dir=self.blobs, prefix=temp_prefix("unpacked"),
+                                    suffix=".part")
+        copy = UnpackedCopy(Path(name), os.fdopen(fd, "wb"))
+        try:
+            yield copy
+        finally:
+            copy.close()
+            if self._copies is None or self._copies.get(copy.digest, (None,))[0] != copy.path:
+                copy.path.unlink(missing_ok=True)
+
+    def keep_copy(self, copy: UnpackedCopy, digest: str, diff_size: int) -> None:
+        """Use ``copy`` for the layer blob ``digest`` when it holds all ``diff_size`` bytes."""
+        copy.close()
+        if self._copies is not None and copy.ok and copy.written == diff_size \
+                and digest not in self._copies:  # a layer built twice: one copy is enough
+            copy.digest = digest
+            self._copies[digest] = (copy.path, diff_size)
+
+    def unpacked(self, digest: str) -> Path | None:
+        """This process's uncompressed copy of the layer blob ``digest``, if it kept one."""
+        path, size = (self._copies or {}).get(digest, (None, 0))
+        with contextlib.suppress(OSError):
+            if path is not None and path.stat().st_size == size:
+                return path
+        return None
 
     # --- verification -------------------------------------------------------------------
     def _stamp_path(self, digest: str) -> Path:

@@ -202,8 +202,12 @@ def _build_loading(builder: NativeBuilder, plan: BuildPlan, engine: Engine | Non
     """Build, loading the finished bottom layers into ``engine`` meanwhile (Docker)."""
     early = EarlyLoad(engine, builder.store, plan) \
         if engine is not None and engine.kind == "docker" else None
+    builder.store.copy_unpacked(engine is not None)  # the loads send them: see OCIStore
     try:
         return builder.build(plan, early.layer if early else None), early
+    except BaseException:
+        builder.store.drop_copies()
+        raise
     finally:
         if early:
             early.finish()
@@ -212,8 +216,12 @@ def _build_loading(builder: NativeBuilder, plan: BuildPlan, engine: Engine | Non
 def _final_load(engine: Engine, store: OCIStore, manifest: Descriptor, tags: Sequence[str],
                 early: EarlyLoad | None) -> Loaded:
     """The final load (sparing the question of what the early load saw Docker hold), its
-    account with what went early; the helper tag removed."""
-    loaded = load_image(engine, store, manifest, tags, held_below=early.loaded if early else 0)
+    account with what went early; the helper tag removed, the layers' copies too."""
+    try:
+        loaded = load_image(engine, store, manifest, tags,
+                            held_below=early.loaded if early else 0)
+    finally:
+        store.drop_copies()
     if early is None:
         return loaded
     early.clean()
@@ -319,7 +327,7 @@ def ready_image(project: Project, *, profile: str | None = None, for_run: bool =
         report.step(f"building {plan.tag}")
         builder = native_builder(project.spec, cache_dir, report)
         result, early = _build_loading(builder, plan, engine)
-        manifest = result.manifest
+        manifest, store = result.manifest, builder.store  # the store with the copies
     image_id = store.read_json(manifest.digest)["config"]["digest"]
     loaded = None
     if engine is not None:

@@ -31,6 +31,7 @@ from dlenv.errors import IntegrityError, UsageError
 from dlenv.fsutil import canonical_json, shorten, temp_prefix, write_atomic
 from dlenv.image.builder import builder_for
 from dlenv.oci import MT_MANIFEST, Descriptor
+from dlenv.oci.layer import tar_stream
 from dlenv.oci.store import OCIStore, default_store
 from dlenv.workflows.build import ready_image
 from dlenv.workflows.project import open_project
@@ -102,7 +103,7 @@ def create_bundle(directories: list[Path], output: Path, *, cache_dir: str | Non
     tmp = output.with_name(temp_prefix("bundle") + output.name)
     try:
         with tmp.open("wb") as raw:
-            with tarfile.open(fileobj=raw, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+            with tar_stream(raw) as tar:
                 _add(tar, INDEX, index)
                 for name, data in sorted(members.items()):
                     _add(tar, name, data)
