@@ -86,3 +86,14 @@ def test_a_wheel_download_cut_midway_resumes_too(server, tmp_path):
                            sleep=lambda s: None)
     assert path.read_bytes() == BODY
     assert handler.requests == [None, f"bytes={KEPT}-"]
+
+
+def test_a_wheel_server_that_ignores_range_sends_it_whole_and_it_is_checked_as_sent(
+        server, tmp_path):
+    host, handler = server
+    handler.ranges = False
+    cache = ContentCache(tmp_path / "blobs")
+    with httpx.Client() as client:
+        path = cache.fetch(client, f"http://{host}/torch.whl", DIGEST.split(":")[1],
+                           sleep=lambda s: None)
+    assert path.read_bytes() == BODY and len(handler.requests) == 2
