@@ -170,14 +170,20 @@ class NativeBuilder:
     def _build_missing(self, plan: BuildPlan, todo: Sequence[tuple[int, LayerPlan]],
                        done: Callable[[int, Built], None], lowest_first: bool = False
                        ) -> dict[int, Built]:
-        """Build layers concurrently while their wheels download, in ``build_order``
-        (``lowest_first``: see ``LowestFirst``). Each layer streams to the store; none is
-        held in memory."""
+        """Build layers concurrently while their wheels download: the base first (its
+        interpreter compiles the others' bytecode), then the largest layers, so the longest
+        chain of work starts at once (``lowest_first``: see ``LowestFirst``). Each layer
+        streams to the store; none is held in memory.
+        """
         if not todo:
             return {}
         wheels = {w.sha256: w for _, layer in todo for w in layer.wheels}
         advance = byte_counter(self.progress, "downloading wheels",
                                sum(w.size for w in wheels.values()))
+
+        def size(item: tuple[int, LayerPlan]) -> int:
+            layer = item[1]
+            return -1 << 62 if layer.kind == "debian" else -sum(w.size for w in layer.wheels)
 
         workers = max(2, min(4, (os.cpu_count() or 1) + 1))
         with LazyClient(self.ca_bundle) as client, \
@@ -187,7 +193,7 @@ class NativeBuilder:
                        for sha, w in sorted(wheels.items(), key=lambda x: -x[1].size)}
             futures = {}
             gate = LowestFirst.of(todo, fetches) if lowest_first else None
-            for i, layer in build_order(todo, lowest_first):
+            for i, layer in sorted(todo, key=size):
                 run = partial(gate.build, self.layers.build, i) if gate else self.layers.build
                 future = builders.submit(run, plan, layer, fetches)
                 if layer.kind == "debian":
@@ -205,20 +211,6 @@ class NativeBuilder:
                 raise
             finally:
                 self.layers.base_future = None
-
-
-def build_order(todo: Sequence[tuple[int, LayerPlan]], lowest_first: bool
-                ) -> list[tuple[int, LayerPlan]]:
-    """The base first (its interpreter compiles the others' bytecode), then the largest
-    layers, so the longest chain of work starts at once; for an early load, split wheels'
-    large files before the others: they sit lowest, and build fastest (no bytecode)."""
-    def key(item: tuple[int, LayerPlan]) -> tuple[int, int]:
-        layer = item[1]
-        first = 0 if layer.kind == "debian" else \
-            1 if lowest_first and layer.part == "large" else 2
-        return first, -sum(w.size for w in layer.wheels)
-
-    return sorted(todo, key=key)
 
 
 class LowestFirst:

@@ -170,13 +170,14 @@ def plan_wheel_layers(wheels: Sequence[LockedWheel]) -> list[LayerPlan]:
         for w in group:
             if w not in big:
                 small.setdefault(_bucket(w.name, buckets), []).append(w)
-        # Split wheels' large files below every other wheel layer: they build fastest (no
-        # Python, no bytecode), so an early load has them in Docker while the rest builds.
-        split = {w.sha256 for n, w in enumerate(big) if w.size >= SPLIT_WHEEL and n < MAX_SPLIT}
-        layers += [LayerPlan(name=f"{w.name} {w.version}, large files", kind="wheels",
-                             wheels=(w,), part="large") for w in big if w.sha256 in split]
-        layers += [LayerPlan(name=f"{w.name} {w.version}", kind="wheels", wheels=(w,),
-                             part="rest" if w.sha256 in split else "") for w in big]
+        for n, w in enumerate(big):
+            name = f"{w.name} {w.version}"
+            if w.size >= SPLIT_WHEEL and n < MAX_SPLIT:
+                layers += [LayerPlan(name=f"{name}, large files", kind="wheels", wheels=(w,),
+                                     part="large"),
+                           LayerPlan(name=name, kind="wheels", wheels=(w,), part="rest")]
+            else:
+                layers.append(LayerPlan(name=name, kind="wheels", wheels=(w,)))
         layers += [LayerPlan(name=f"{prefix}python packages {i + 1}/{buckets}", kind="wheels",
                              wheels=tuple(sorted(small[i], key=lambda w: w.name)))
                    for i in sorted(small)]
