@@ -64,7 +64,7 @@ class OCIStore:
         ensure_dir(self.blobs, "the image store")
         ensure_dir(self.stamps, "the image store")
         self._hashed: set[str] = set()  # digests hashed in full by this process
-        self._copies: dict[str, tuple[Path, int]] | None = None  # see unpacked_copies
+        self._copies: dict[str, tuple[Path, int]] | None = None  # see copy_unpacked
         layout = root / "oci-layout"
         if not layout.exists():
             write_atomic(layout, b'{"imageLayoutVersion":"1.0.0"}')
