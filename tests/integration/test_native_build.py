@@ -90,9 +90,10 @@ def test_a_rebuilt_image_reaches_docker_with_only_the_layers_it_lacks(project, b
         # only the project layer (the top one) is new: Docker gets it and keeps the rest
         assert second["layers"][-1]["name"] == "project files"
         assert (load["sent_layers"], load["held_layers"]) == (1, len(second["layers"]) - 1)
-        # the new layer went from the tar the build kept beside its blob, removed after
-        assert not [p.name for p in (cache / "store/blobs/sha256").iterdir()
-                    if p.name.endswith(".part")]
+        # the new layer is kept as its plain tar, sent as it is: no digest for a registry
+        assert second["layers"][-1]["media_type"] == "application/vnd.oci.image.layer.v1.tar"
+        assert second["digest"] is None and not second["packed"]
+        assert _engine_image("pybase:partial")["Id"] == second["image_id"]
         run = subprocess.run(["docker", "run", "--rm", "pybase:partial", "sh", "-c",
                               "cat notes.txt; python3 -c 'import ssl; print(ssl.OPENSSL_VERSION)'"],
                              capture_output=True, text=True, check=False)
@@ -180,6 +181,38 @@ def test_same_lock_same_digest_with_other_cache_umask_and_tz(project, built, tmp
               env={"TZ": "Pacific/Kiritimati"}, preexec_fn=lambda: os.umask(0o077))
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["digest"] == built["digest"]
+
+
+def test_an_image_built_for_docker_is_packed_when_pushed_to_the_digest_a_plain_build_gives(
+        project, built, registry, tmp_path):
+    docker_ready()
+    root, _ = project
+    cache, tag = tmp_path / "cold-cache", "pybase:for-docker"
+    try:
+        r = dlenv("build", str(root), "--cache-dir", str(cache), "--load", "--tag", tag,
+                  "--json", "--frozen")
+        assert r.returncode == 0, r.stderr
+        loaded = json.loads(r.stdout)
+        # only for Docker here: every layer kept as its plain tar, none compressed yet
+        assert loaded["digest"] is None and not loaded["packed"]
+        assert {x["media_type"] for x in loaded["layers"]} == {
+            "application/vnd.oci.image.layer.v1.tar"}
+        assert _engine_image(tag)["Id"] == loaded["image_id"]
+        run = subprocess.run(["docker", "run", "--rm", tag, "python3", "-c", "print(6*7)"],
+                             capture_output=True, text=True, check=False)
+        assert run.stdout == "42\n", run.stderr
+        r = dlenv("push", f"{registry}/for-docker/pybase:1", str(root), "--cache-dir",
+                  str(cache), "--json")
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout)["digest"] == built["digest"]  # as a compressed build
+        # packed once: the store's tags name it, and a build reuses every layer compressed
+        assert default_store(cache).resolve(tag).digest == built["digest"]
+        r = dlenv("build", str(root), "--cache-dir", str(cache), "--json", "--frozen")
+        again = json.loads(r.stdout)
+        assert again["digest"] == built["digest"] and again["image_id"] == loaded["image_id"]
+        assert all(x["reused"] and x["media_type"].endswith("+gzip") for x in again["layers"])
+    finally:
+        subprocess.run(["docker", "rmi", tag], capture_output=True, check=False)
 
 
 def test_a_python_3_9_base_gives_the_same_digest_from_two_empty_caches(tmp_path_factory):

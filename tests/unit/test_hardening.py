@@ -181,7 +181,7 @@ def test_an_image_built_from_another_lock_is_built_again_never_reused(tmp_path, 
     class Builder:  # stands in for the native build: it records what it was asked to build
         store = OCIStore(tmp_path / "cache/store")
 
-        def build(self, plan, ready=None):
+        def build(self, plan, ready=None, pack=True):
             built.append(plan.tag)
             store.tag(plan.tag, current)
             return SimpleNamespace(manifest=current)

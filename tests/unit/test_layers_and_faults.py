@@ -11,6 +11,7 @@ import random
 import subprocess
 import tarfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import pytest
@@ -19,6 +20,8 @@ from hypothesis import strategies as st
 
 from dlenv.cache import ContentCache
 from dlenv.errors import FetchError, IntegrityError, RegistryError
+from dlenv.oci import MT_MANIFEST, Descriptor
+from dlenv.oci.image import manifest_json
 from dlenv.oci.layer import LayerOptions, write_layer
 from dlenv.oci.registry import Reference, RegistryClient
 from dlenv.oci.store import OCIStore
@@ -256,7 +259,6 @@ def test_scratch_trees_go_to_memory_only_when_it_has_room(tmp_path):
 
 def test_a_wheel_layer_whose_memory_scratch_fills_up_is_built_again_on_disk(tmp_path,
                                                                             monkeypatch):
-    import errno
 
     from dlenv.cache import ContentCache
     from dlenv.image import layers as layers_mod
@@ -272,7 +274,7 @@ def test_a_wheel_layer_whose_memory_scratch_fills_up_is_built_again_on_disk(tmp_
     monkeypatch.setattr(layers_mod, "scratch_dir", lambda disk, need: memory)
     tried = []
 
-    def build_in(scratch, plan, layer, paths):
+    def build_in(scratch, plan, layer, paths, compression):
         tried.append(scratch)
         if scratch == memory:
             raise OSError(errno.ENOSPC, "No space left on device")
@@ -280,41 +282,42 @@ def test_a_wheel_layer_whose_memory_scratch_fills_up_is_built_again_on_disk(tmp_
 
     monkeypatch.setattr(builder, "_build_in", build_in)
     layer = LayerPlan(name="numpy 1", kind="wheels", wheels=(wheel_named("numpy", 1 << 20),))
-    assert builder.build(None, layer, {}) == "built"  # type: ignore[arg-type]
+    plan = SimpleNamespace(compression="gzip")
+    assert builder.build(plan, layer, {}) == "built"  # type: ignore[arg-type]
     assert tried == [memory, tmp_path / "cache"]
+    chosen = []
+    monkeypatch.setattr(builder, "_build_in", lambda *a: chosen.append(a[-1]))
+    builder.build(plan, layer, {}, pack=False)  # an image for an engine here: a plain tar
+    monkeypatch.setattr(builder.store, "room_for", lambda size: size < 0)
+    builder.build(plan, layer, {}, pack=False)  # unless the disk lacks room for one
+    assert chosen == ["none", "gzip"]
     monkeypatch.setattr(builder, "_build_in", lambda *a: (_ for _ in ()).throw(
         OSError(errno.EACCES, "Permission denied")))
     with pytest.raises(PermissionError):  # other errors are not retried
-        builder.build(None, layer, {})  # type: ignore[arg-type]
+        builder.build(plan, layer, {})  # type: ignore[arg-type]
 
 
-def _stored_image(tmp_path: Path, compression: str, store: OCIStore | None = None
-                  ) -> tuple[OCIStore, object, list]:
-    """An image of two layers built into a store, as the native builder commits them."""
+def _stored_image(tmp_path: Path, compression: str, store: OCIStore | None = None,
+                  pack: str = "") -> tuple[OCIStore, Descriptor, list]:
+    """An image of two layers built into a store and tagged x:1, as the native builder
+    commits layers and writes a manifest (``pack``: what its tag says the layers are due)."""
     store = store or OCIStore(tmp_path / "store")
     blobs = []
     for name in ("a", "b"):
         tree = tmp_path / name
-        (tree / "opt").mkdir(parents=True, exist_ok=True)
-        (tree / "opt" / name).write_bytes(os.urandom(5000) + b"x" * 70000)
-        blobs.append(_build_with_copies(store, tree, compression)[0])
+        if not tree.exists():
+            (tree / "opt").mkdir(parents=True)
+            (tree / "opt" / name).write_bytes(os.urandom(5000) + b"x" * 70000)
+        with store.writer() as f:
+            blob = write_layer(tree, f, LayerOptions(epoch=0, compression=compression))
+            store.commit(f, blob.descriptor.digest, blob.diff_id, blob.diff_size)
+        blobs.append(blob)
     config = store.put_bytes(json.dumps({"rootfs": {"type": "layers", "diff_ids": [
         b.diff_id for b in blobs]}}).encode(), "application/vnd.oci.image.config.v1+json")
-    manifest = store.put_bytes(json.dumps({"config": config.to_json(), "layers": [
-        b.descriptor.to_json() for b in blobs]}).encode(),
-        "application/vnd.oci.image.manifest.v1+json")
+    manifest = store.put_bytes(manifest_json(config, [b.descriptor for b in blobs],
+                                             {"org.example": "kept"}), MT_MANIFEST)
+    store.tag("x:1", manifest, pack=pack)
     return store, manifest, blobs
-
-
-def _build_with_copies(store: OCIStore, tree: Path, compression: str = "gzip", room: int = 0):
-    """Commit a layer as the native builder does (with a copy, while copies are on)."""
-    with store.writer() as f, store.unpacked_copy(room) as copy:
-        blob = write_layer(tree, f, LayerOptions(epoch=0, compression=compression),
-                           also=copy.write if copy else None)
-        store.commit(f, blob.descriptor.digest, blob.diff_id, blob.diff_size)
-        if copy:
-            store.keep_copy(copy, blob.descriptor.digest, blob.diff_size)
-    return blob, copy
 
 
 @pytest.mark.parametrize("compression", ["gzip", "zstd"])
@@ -371,58 +374,91 @@ def _leftovers(store: OCIStore) -> list[str]:
     return [p.name for p in store.blobs.iterdir() if p.name.endswith(".part")]
 
 
-def test_a_build_for_a_load_keeps_each_layers_tar_which_the_load_sends_without_inflating(
+def _archive_layers(store: OCIStore, manifest: Descriptor) -> list[str]:
+    """The layers a load for this machine sends, by the sha256 of what it sends."""
+    from dlenv.oci.export import write_docker_archive
+
+    out = io.BytesIO()
+    write_docker_archive(store, manifest, out, "x:1", unpacked=True)
+    out.seek(0)
+    with tarfile.open(fileobj=out) as tar:
+        names = json.load(tar.extractfile("manifest.json"))[0]["Layers"]
+        return ["sha256:" + hashlib.sha256(tar.extractfile(n).read()).hexdigest()
+                for n in names]
+
+
+def test_an_image_kept_as_plain_tars_is_packed_to_the_bytes_a_compressed_build_gives(
         tmp_path, monkeypatch):
     from isal import igzip_threaded
 
-    from dlenv.oci.export import write_docker_archive
+    from dlenv.oci import layer as layer_mod
+    from dlenv.oci.store import PACK_ANNOTATION
 
-    store, manifest, blobs = _stored_image(tmp_path, "gzip")  # built with copies off
-    assert _build_with_copies(store, tmp_path / "a")[1] is None and not _leftovers(store)
-    store.copy_unpacked()
-    _, manifest, blobs = _stored_image(tmp_path, "gzip", store)
-    assert [store.unpacked(b.descriptor.digest) is not None for b in blobs] == [True, True]
-    out = io.BytesIO()
-    with monkeypatch.context() as m:
-        m.setattr(igzip_threaded, "open", lambda *a, **k: pytest.fail("inflated"))
-        write_docker_archive(store, manifest, out, "x:1", unpacked=True)
-    out.seek(0)
-    with tarfile.open(fileobj=out) as tar:
-        layers = json.load(tar.extractfile("manifest.json"))[0]["Layers"]
-        sent = [tar.extractfile(name).read() for name in layers]
-    assert ["sha256:" + hashlib.sha256(x).hexdigest() for x in sent] == \
-        [b.diff_id for b in blobs]
-    store.drop_copies()  # after the load: the copies go, the blobs stay
-    assert not _leftovers(store) and store.unpacked(blobs[0].descriptor.digest) is None
-    assert store.verify_blob(blobs[0].descriptor.digest)
-    assert _build_with_copies(store, tmp_path / "a")[1] is None  # and no more are made
+    _, compressed, gz_blobs = _stored_image(tmp_path, "gzip", OCIStore(tmp_path / "gz"))
+    store, manifest, tars = _stored_image(tmp_path, "none", pack="gzip")
+    diff_ids = [b.diff_id for b in gz_blobs]
+    assert [b.descriptor.digest for b in tars] == diff_ids  # a plain tar's digest: its diff id
+    writer = igzip_threaded.open
+
+    def no_inflating(path, mode="rb", **kw):
+        assert "w" in mode, "inflated"
+        return writer(path, mode, **kw)
+
+    with monkeypatch.context() as m:  # a load sends them as they are: nothing to inflate
+        m.setattr(igzip_threaded, "open", no_inflating)
+        assert _archive_layers(store, manifest) == diff_ids
+        tagged = store.resolve("x:1")
+        assert tagged.annotations[PACK_ANNOTATION] == "gzip"
+        packed = store.packed_image(tagged)
+        # the tags move to it, the layers' tars still serve a load
+        assert _archive_layers(store, packed) == diff_ids
+    assert (packed.digest, packed.size) == (compressed.digest, compressed.size)
+    assert store.blob_path(packed.digest).read_bytes() == \
+        (tmp_path / "gz/blobs/sha256" / compressed.hex).read_bytes()
+    again = store.resolve("x:1")
+    assert again.digest == packed.digest and PACK_ANNOTATION not in again.annotations
+    assert store.packed_image(again) == again  # nothing is due any more
+    monkeypatch.setattr(layer_mod, "compress_layer", lambda *a, **k: pytest.fail("packed"))
+    assert store.pack(tars[0], "gzip").descriptor == gz_blobs[0].descriptor  # made once
+    # gc: the tars no tag reaches go; the packed blobs stay, a load inflates them
+    removed = store.gc()
+    assert set(removed) == {manifest.hex, *(d.split(":")[1] for d in diff_ids)}
+    assert store.unpacked(diff_ids[0], tars[0].descriptor.size) is None
+    assert store.packed_form(diff_ids[0]) == gz_blobs[0].descriptor
+    assert _archive_layers(store, packed) == diff_ids and not _leftovers(store)
 
 
-def test_a_copy_that_fails_or_has_no_room_is_not_kept_and_the_layer_is_built(tmp_path):
-    store = OCIStore(tmp_path / "store")
-    store.copy_unpacked()
-    tree = tmp_path / "t"
-    (tree / "opt").mkdir(parents=True)
-    (tree / "opt/f").write_bytes(os.urandom(3000))
-    blob, copy = _build_with_copies(store, tree, room=1 << 60)  # no disk has that room
-    assert copy is None and store.verify_blob(blob.descriptor.digest)
+def test_a_layer_record_of_a_packed_tar_names_the_packed_blob_once_the_tar_is_gone(tmp_path):
+    from dlenv.image.records import Built, LayerRecords
 
-    class Full(io.RawIOBase):  # a disk that fills up during the copy
-        def writable(self):
-            return True
+    store, _, tars = _stored_image(tmp_path, "none", pack="gzip")
+    records = LayerRecords(tmp_path / "layers", store)
+    records.put("k", Built(tars[0], files=("/opt/a",)))
+    assert records.get("k").blob.descriptor == tars[0].descriptor
+    packed = store.packed_image(store.resolve("x:1"))
+    store.gc()
+    dropped, live = records.prune()
+    assert (dropped, live) == ({}, {"k"})  # kept: its layer is packed
+    found = records.get("k")
+    assert found.files == ("/opt/a",) and found.blob.diff_id == tars[0].diff_id
+    assert found.blob.descriptor.to_json() == store.read_json(packed.digest)["layers"][0]
+    store.untag({"x:1"})
+    store.gc()
+    assert records.get("k") is None and records.prune()[1] == set()
 
-        def write(self, b):
-            raise OSError(errno.ENOSPC, "No space left on device")
 
-    with store.writer() as f, store.unpacked_copy(0) as copy:
-        assert copy is not None
-        copy.f.close()
-        copy.f = Full()
-        blob = write_layer(tree, f, LayerOptions(epoch=0), also=copy.write)
-        store.commit(f, blob.descriptor.digest, blob.diff_id, blob.diff_size)
-        store.keep_copy(copy, blob.descriptor.digest, blob.diff_size)
-    assert not copy.ok and store.unpacked(blob.descriptor.digest) is None
-    assert store.verify_blob(blob.descriptor.digest) and not _leftovers(store)
+def test_a_damaged_tar_is_never_packed_and_is_removed(tmp_path):
+    store, _, tars = _stored_image(tmp_path, "none", pack="gzip")
+    path = store.blob_path(tars[1].descriptor.digest)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(IntegrityError, match="damaged"):
+        store.packed_image(store.resolve("x:1"))
+    assert not path.exists() and not _leftovers(store)
+    assert store.resolve("x:1").annotations  # still the unpacked image: build again
+    with pytest.raises(IntegrityError, match="missing"):
+        store.pack(tars[1], "gzip")
 
 
 def test_a_layers_gzip_bytes_are_those_of_every_earlier_build(tmp_path):

@@ -84,7 +84,8 @@ def _record(root: Path, options: BuildOptions, config: Config | None = None) -> 
     result = {"digest": manifest.digest, "size": 100, "overlaps": [], "notes": [],
               "layers": [{"digest": layer.digest, "name": "project files", "reused": False}]}
     assert inputs.remember(before, options, config or load_config(root), tag=TAG,
-                           alias=ALIAS, image_id=cfg.digest, result=result,
+                           alias=ALIAS, image_id=cfg.digest, digest=manifest.digest,
+                           result=result,
                            scanned=scanned.stats, settled=scanned.settled,
                            warnings=["key.pem looks like a credential"])
     return manifest.digest
@@ -165,7 +166,8 @@ def test_no_record_for_files_changed_within_the_settle_time_or_edited_while_buil
     assert scan_project(project).settled
     before = inputs.start(project / "dlenv.toml", project / "dlenv.lock", SPEC_FILES)
     result = {"digest": "sha256:" + "0" * 64, "layers": [], "overlaps": [], "notes": []}
-    kw = dict(tag=TAG, alias=None, image_id="sha256:" + "1" * 64, result=result, warnings=[])
+    kw = dict(tag=TAG, alias=None, image_id="sha256:" + "1" * 64, digest=result["digest"],
+              result=result, warnings=[])
     assert not inputs.remember(before, options, config, scanned=scanned.stats,
                                settled=False, **kw)
     _edit(project / "dlenv.lock", "# re-locked while the build ran\n")

@@ -100,9 +100,12 @@ def _show(args: argparse.Namespace, tag: str, alias: str | None, result: dict[st
         return 0
     layers = result["layers"]
     fresh = sum(not layer["reused"] for layer in layers)
-    say(f"image {tag} {result['digest']}: {result['size'] / 1e6:,.1f} MB compressed, "
-        f"{len(layers)} layers ({fresh} built, {len(layers) - fresh} reused) in "
-        f"{seconds:.1f} s" + (load.words(alias) if load else ""))
+    # an image only for Docker here: its new layers are compressed when it leaves
+    named = f"{result['digest']}: {result['size'] / 1e6:,.1f} MB compressed" \
+        if result.get("digest") else f"(id {result.get('image_id', '')[:19]}): " \
+        f"{result['size'] / 1e6:,.1f} MB, compressed when pushed"
+    say(f"image {tag} {named}, {len(layers)} layers ({fresh} built, "
+        f"{len(layers) - fresh} reused) in {seconds:.1f} s" + (load.words(alias) if load else ""))
     overlaps = [(o["path"], o["lower"], o["upper"]) for o in result["overlaps"]]
     if overlaps:
         shown = ", ".join(f"{p} ({upper} over {lower})" for p, lower, upper in overlaps[:3])

@@ -21,7 +21,7 @@ from dlenv.image.records import Built, LayerRecords
 from dlenv.lock import Lock, LockedWheel
 from dlenv.oci import MT_MANIFEST, Descriptor, LayerBlob
 from dlenv.oci.image import config_descriptor, config_json, manifest_json
-from dlenv.oci.store import OCIStore, default_store
+from dlenv.oci.store import OCIStore, default_store, is_plain_tar
 from dlenv.resolve.python import UvResolver, index_config
 from dlenv.resolve.sdist import SdistBuilds
 from dlenv.spec import Spec
@@ -39,6 +39,9 @@ class BuildResult:
     # Image paths that more than one layer ships (the upper layer's file is the one seen).
     overlaps: tuple[tuple[str, str, str], ...] = ()  # (path, lower layer, upper layer)
     notes: tuple[str, ...] = ()  # what the user should know (e.g. bytecode not compiled)
+    # The compression the image's plain tar layers get when it leaves the machine ("": it
+    # is as it will be pushed); see ``NativeBuilder.build``'s ``pack``.
+    pending: str = ""
 
     @property
     def size(self) -> int:
@@ -46,7 +49,9 @@ class BuildResult:
 
     def to_json(self) -> dict[str, object]:
         return {
-            "tag": self.tag, "digest": self.manifest.digest, "size": self.size,
+            # the digest a registry sees, known once the layers are compressed
+            "tag": self.tag, "digest": None if self.pending else self.manifest.digest,
+            "image_id": self.config.digest, "packed": not self.pending, "size": self.size,
             "layers": [{"digest": x.descriptor.digest, "size": x.descriptor.size,
                         "media_type": x.descriptor.media_type, "diff_id": x.diff_id,
                         "name": x.name, "reused": r}
@@ -84,11 +89,14 @@ class NativeBuilder:
         debs = self.layers.fetch_debs(lock.debs)
         return {**found, **{d.sha256: debs[d.name] for d in lock.debs}}
 
-    def build(self, plan: BuildPlan, ready: LayerReady | None = None) -> BuildResult:
+    def build(self, plan: BuildPlan, ready: LayerReady | None = None, *, pack: bool = True
+              ) -> BuildResult:
         """Build what the records lack, assemble and tag the image. ``ready(position, blob)``
         hears of each layer as soon as its blob is in the store (reused ones first, in any
         order; the CUDA links layer, which needs all the others, is not announced) when
-        some layer must be made; a build that makes none announces none."""
+        some layer must be made; a build that makes none announces none. Not ``pack`` (an
+        image for an engine here): new layers stay plain tars, and the tag says what they
+        are due (``OCIStore.packed_image``); else every layer is compressed as planned."""
         blobs: list[LayerBlob] = []
         reused: list[bool] = []
         notes: list[str] = []
@@ -112,12 +120,14 @@ class NativeBuilder:
         built_now = self._build_missing(plan, [
             (i, layer) for i, (layer, c) in enumerate(zip(plan.layers, cached, strict=True))
             if c is None], lambda i, built: tell(offset + i, built.blob),
-            lowest_first=ready is not None)
+            lowest_first=ready is not None, pack=pack)
         for i, (layer, key) in enumerate(zip(plan.layers, keys, strict=True)):
             built = cached[i]
             if built is None:
                 built = built_now[i]
                 self.records.put(key, built)
+            if pack:
+                built = self._packed(plan, key, built)
             reused.append(cached[i] is not None)
             # The record may come from another plan that gave the same bytes another name;
             # the name goes into the config's history, so it is this plan's.
@@ -134,17 +144,32 @@ class NativeBuilder:
             built = self.records.get(key)
             reused.append(built is not None)
             if built is None:
-                built = self.layers.build(plan, links, {})
+                built = self.layers.build(plan, links, {}, pack=pack)
                 self.records.put(key, built)
+            if pack:
+                built = self._packed(plan, key, built)
             blobs.append(built.blob)
         own = blobs[len(blobs) - len(plan.layers) - plan.cuda_links:]
         cfg_bytes = config_json(plan.config, own, plan.epoch, base=base_config)
         cfg = self.store.put_bytes(cfg_bytes, config_descriptor(cfg_bytes).media_type)
         manifest_bytes = manifest_json(cfg, [b.descriptor for b in blobs], dict(plan.annotations))
         manifest = self.store.put_bytes(manifest_bytes, MT_MANIFEST)
-        self.store.tag(plan.tag, manifest, project=plan.location)
+        pending = plan.compression if plan.compression != "none" \
+            and any(is_plain_tar(b) for b in blobs) else ""
+        self.store.tag(plan.tag, manifest, project=plan.location, pack=pending)
         return BuildResult(tag=plan.tag, manifest=manifest, config=cfg, layers=tuple(blobs),
-                           reused=tuple(reused), overlaps=tuple(overlaps), notes=tuple(notes))
+                           reused=tuple(reused), overlaps=tuple(overlaps), notes=tuple(notes),
+                           pending=pending)
+
+    def _packed(self, plan: BuildPlan, key: str, built: Built) -> Built:
+        """The layer compressed as ``plan`` asks (a deferred build left it a plain tar),
+        its record updated."""
+        blob = self.store.pack(built.blob, plan.compression)
+        if blob == built.blob:
+            return built
+        built = replace(built, blob=blob)
+        self.records.put(key, built)
+        return built
 
     def _base_image(self, plan: BuildPlan) -> tuple[list[LayerBlob], dict[str, Any]]:
         """Pull a registry base by digest (a no-op when the store has it)."""
@@ -168,8 +193,8 @@ class NativeBuilder:
         return layers, config
 
     def _build_missing(self, plan: BuildPlan, todo: Sequence[tuple[int, LayerPlan]],
-                       done: Callable[[int, Built], None], lowest_first: bool = False
-                       ) -> dict[int, Built]:
+                       done: Callable[[int, Built], None], lowest_first: bool = False,
+                       pack: bool = True) -> dict[int, Built]:
         """Build layers concurrently while their wheels download: the base first (its
         interpreter compiles the others' bytecode), then the largest layers, so the longest
         chain of work starts at once (``lowest_first``: see ``LowestFirst``). Each layer
@@ -193,8 +218,9 @@ class NativeBuilder:
                        for sha, w in sorted(wheels.items(), key=lambda x: -x[1].size)}
             futures = {}
             gate = LowestFirst.of(todo, fetches) if lowest_first else None
+            build = partial(self.layers.build, pack=pack)
             for i, layer in sorted(todo, key=size):
-                run = partial(gate.build, self.layers.build, i) if gate else self.layers.build
+                run = partial(gate.build, build, i) if gate else build
                 future = builders.submit(run, plan, layer, fetches)
                 if layer.kind == "debian":
                     self.layers.base_future = future

@@ -86,21 +86,25 @@ class LayerBuilder:
         return path
 
     def build(self, plan: BuildPlan, layer: LayerPlan,
-              wheel_paths: Mapping[str, Future[Path]]) -> Built:
+              wheel_paths: Mapping[str, Future[Path]], *, pack: bool = True) -> Built:
         """Build one layer into the store. A wheel layer's tree goes to memory when there is
-        room (``scratch_dir``), and again to the cache's disk if memory fills up meanwhile."""
+        room (``scratch_dir``), and again to the cache's disk if memory fills up meanwhile.
+        Not ``pack``: the layer is written as its plain tar while the disk has room for it
+        (``OCIStore.pack`` compresses it when the image leaves the machine)."""
         disk = self.cache.root.parent
-        where = scratch_dir(disk, 3 * sum(w.size for w in layer.wheels)) \
-            if layer.kind == "wheels" else disk
+        estimate = 3 * sum(w.size for w in layer.wheels)
+        where = scratch_dir(disk, estimate) if layer.kind == "wheels" else disk
+        compression = plan.compression if pack or not self.store.room_for(estimate) \
+            else "none"
         try:
-            return self._build_in(where, plan, layer, wheel_paths)
+            return self._build_in(where, plan, layer, wheel_paths, compression)
         except OSError as exc:
             if where == disk or exc.errno != errno.ENOSPC:
                 raise
-            return self._build_in(disk, plan, layer, wheel_paths)
+            return self._build_in(disk, plan, layer, wheel_paths, compression)
 
     def _build_in(self, scratch: Path, plan: BuildPlan, layer: LayerPlan,
-                  wheel_paths: Mapping[str, Future[Path]]) -> Built:
+                  wheel_paths: Mapping[str, Future[Path]], compression: str) -> Built:
         with tempfile.TemporaryDirectory(prefix=temp_prefix("layer"), dir=scratch) as t:
             root = Path(t, "root")
             root.mkdir()
@@ -138,17 +142,12 @@ class LayerBuilder:
                 dest.chmod(0o644)
             else:
                 assert_never(layer.kind)
-            options = LayerOptions(epoch=LAYER_EPOCH, compression=plan.compression,
+            options = LayerOptions(epoch=LAYER_EPOCH, compression=compression,
                                    owners=owners, modes=modes)
             self.progress(f"writing layer: {layer.name}", 0, 1)
-            copying = self.store.unpacked_copy(3 * sum(w.size for w in layer.wheels)) \
-                if plan.compression != "none" else contextlib.nullcontext()
-            with self.store.writer() as f, copying as copy:
-                blob = write_layer(root, f, options, name=layer.name,
-                                   also=copy.write if copy else None)
+            with self.store.writer() as f:
+                blob = write_layer(root, f, options, name=layer.name)
                 self.store.commit(f, blob.descriptor.digest, blob.diff_id, blob.diff_size)
-                if copy:
-                    self.store.keep_copy(copy, blob.descriptor.digest, blob.diff_size)
             self.progress(f"writing layer: {layer.name}", 1, 1)
             if layer.kind == "debian":
                 self._keep_rootfs(layer.key(plan), root)

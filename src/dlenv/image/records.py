@@ -4,12 +4,12 @@ is reused without unpacking or recompressing, and checked against the store befo
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from dlenv.fsutil import canonical_json, write_atomic
 from dlenv.oci import Descriptor, LayerBlob
-from dlenv.oci.store import OCIStore
+from dlenv.oci.store import OCIStore, is_plain_tar
 
 
 @dataclass(slots=True)
@@ -46,9 +46,16 @@ class LayerRecords:
             path.unlink(missing_ok=True)
             return None
         desc = blob.descriptor
-        if not self.store.check(desc.digest, desc.size, blob.diff_id):
+        if self.store.check(desc.digest, desc.size, blob.diff_id):
+            return built
+        packed = self.store.packed_form(blob.diff_id) if is_plain_tar(blob) else None
+        if packed is None:
             path.unlink(missing_ok=True)
             return None
+        # The layer's tar went (``gc``), once an image that holds it was packed: its packed
+        # blob is the layer.
+        built.blob = replace(blob, descriptor=packed, diff_size=desc.size)
+        self.put(key, built)
         return built
 
     def put(self, key: str, built: Built) -> None:
@@ -65,9 +72,15 @@ class LayerRecords:
         live: set[str] = set()
         for path in sorted(self.directory.glob("*.json")):
             try:
-                digest = json.loads(path.read_bytes())["descriptor"]["digest"]
+                data = json.loads(path.read_bytes())
+                digest = data["descriptor"]["digest"]
                 present = isinstance(digest, str) and digest not in doomed \
                     and self.store.has(digest)
+                if not present and digest == data["diff_id"]:  # a tar that was packed
+                    packed = self.store.packed_form(digest)
+                    present = packed is not None and packed.digest not in doomed
+                    if present and not dry_run:
+                        self.get(path.stem)  # the record now names the packed blob
             except (OSError, ValueError, KeyError, TypeError):
                 present = False
             if present:

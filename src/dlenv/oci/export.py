@@ -54,17 +54,19 @@ def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     tar.addfile(info, io.BytesIO(data))
 
 
-def _unpacked(store: OCIStore, layer: dict[str, str]) -> tuple[IO[bytes], int] | None:
-    """A reader of the layer's uncompressed tar (its copy, when this build kept one), and
-    its length, when the store knows the length (layers it built) and the blob is
-    compressed; else None."""
+def _unpacked(store: OCIStore, layer: dict[str, str], diff_id: str
+              ) -> tuple[IO[bytes], int] | None:
+    """A reader of the layer's uncompressed tar and its length, when the store knows the
+    length (layers it built) and the blob is compressed; else None (the blob goes as it
+    is). The layer's tar itself when the store holds it (a deferred build kept it until the
+    image was packed): nothing to inflate."""
     size = store.diff_size(layer["digest"])
-    path = store.blob_path(layer["digest"])
-    if not size:
+    if not size or layer["digest"] == diff_id:
         return None
-    copy = store.unpacked(layer["digest"])
-    if copy is not None:  # written by this build: nothing to inflate
-        return copy.open("rb"), size
+    tar = store.unpacked(diff_id, size)
+    if tar is not None:
+        return tar.open("rb"), size
+    path = store.blob_path(layer["digest"])
     if layer["mediaType"].endswith("gzip"):
         from isal import igzip_threaded  # decompresses in a thread of its own
 
@@ -107,14 +109,18 @@ def write_docker_archive(store: OCIStore, manifest: Descriptor, out: IO[bytes],
     assert isinstance(config, dict) and isinstance(layers, list)
     names = [f"blobs/sha256/{x['digest'].split(':', 1)[1]}" for x in layers]
     cfg_name = f"blobs/sha256/{config['digest'].split(':', 1)[1]}"
+    diff_ids = store.read_json(config["digest"]).get("rootfs", {}).get("diff_ids", [])
+    if len(diff_ids) != len(layers):
+        diff_ids = [""] * len(layers)  # not an image the engine would take: it says so
     with tar_stream(out) as tar:
         tar.add(store.blob_path(config["digest"]), arcname=cfg_name)
         seen = {cfg_name}
-        for layer, name in zip(layers[held:], names[held:], strict=True):
+        for layer, name, diff_id in zip(layers[held:], names[held:], diff_ids[held:],
+                                        strict=True):
             if name in seen:
                 continue
             seen.add(name)
-            raw = _unpacked(store, layer) if unpacked else None
+            raw = _unpacked(store, layer, diff_id) if unpacked else None
             if raw is None:
                 tar.add(store.blob_path(layer["digest"]), arcname=name)
             else:

@@ -17,43 +17,30 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
 
 from dlenv.cache import default_cache_dir, sha256_file
 from dlenv.errors import BuildError, IntegrityError
 from dlenv.fsutil import canonical_json, ensure_dir, sweep, temp_prefix, write_atomic
-from dlenv.oci import MT_INDEX, MT_MANIFEST, Descriptor
+from dlenv.oci import LAYER_MEDIA_TYPES, MT_INDEX, MT_LAYER_TAR, MT_MANIFEST, Descriptor, LayerBlob
 
 REF_ANNOTATION = "org.opencontainers.image.ref.name"
 PROJECT_ANNOTATION = "dev.dlenv.project"  # the directory of the project a tag was built for
+PACK_ANNOTATION = "dev.dlenv.pack"  # the compression a tag's plain tar layers are due
 
 
-class UnpackedCopy:
-    """A layer's uncompressed tar, written beside its blob while it can be: a failed write
-    (a full disk) ends the copy, never the build."""
+DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
-    def __init__(self, path: Path, f: IO[bytes]) -> None:
-        self.path, self.f = path, f
-        self.ok = True
-        self.written = 0
-        self.digest = ""  # the blob it is a copy of, once kept
 
-    def write(self, data: Any) -> None:
-        if self.ok:
-            try:
-                self.written += self.f.write(data)
-            except OSError:
-                self.ok = False
-
-    def close(self) -> None:
-        try:
-            self.f.close()
-        except OSError:
-            self.ok = False
+def is_plain_tar(blob: LayerBlob) -> bool:
+    """Whether the layer's blob is its tar, uncompressed (its digest is its diff id)."""
+    return blob.descriptor.media_type == MT_LAYER_TAR and blob.descriptor.digest == blob.diff_id
 
 
 class OCIStore:
@@ -64,7 +51,7 @@ class OCIStore:
         ensure_dir(self.blobs, "the image store")
         ensure_dir(self.stamps, "the image store")
         self._hashed: set[str] = set()  # digests hashed in full by this process
-        self._copies: dict[str, tuple[Path, int]] | None = None  # see copy_unpacked
+        self.packs = root / ".packed"  # diff id -> the blob ``pack`` made of it
         layout = root / "oci-layout"
         if not layout.exists():
             write_atomic(layout, b'{"imageLayoutVersion":"1.0.0"}')
@@ -106,58 +93,61 @@ class OCIStore:
         os.replace(f.name, self.blob_path(digest))
         self._stamp(digest, diff_id, diff_size)
 
-    # --- uncompressed copies, for a load on this machine ---------------------------------
-    # isal inflates CUDA's libraries at about 370 MB/s: loading examples/tensorflow-gpu's
-    # 5 GB of layers cost 14 CPU-seconds of inflating what the build had just deflated. So a
-    # build whose image goes to an engine here also writes each new layer's tar as it is,
-    # and the load sends that. Only copies this process wrote are used, and they are removed
-    # after the load (a killed build's are temporary files, which ``sweep`` removes).
-    COPY_RESERVE = 2 << 30  # disk left free, so a copy never takes the blobs' room
+    # --- layers kept uncompressed, packed when they leave the machine -------------------
+    # A build whose image goes only to an engine here writes its new layers as plain tars
+    # (their digest is their diff id) and the image is packed, each such layer compressed
+    # from its tar, when it is pushed or written out. gzip is 14 CPU-seconds of the 5 GB of
+    # examples/tensorflow-gpu, and a load would have inflated it again. The packed layers
+    # are the bytes a build that compressed them at once gives (``compress_layer``).
+    DEFER_RESERVE = 2 << 30  # disk left free: a tar never takes the room of what is built
 
-    def copy_unpacked(self, on: bool = True) -> None:
-        """From now on (``on``), ``unpacked_copy`` gives files, until ``drop_copies``."""
-        if on and self._copies is None:
-            self._copies = {}
+    def room_for(self, size: int) -> bool:
+        """Whether the disk keeps ``DEFER_RESERVE`` free after ``size`` more bytes."""
+        return shutil.disk_usage(self.blobs).free >= size + self.DEFER_RESERVE
 
-    def drop_copies(self) -> None:
-        """Remove the copies and stop making them."""
-        for path, _ in (self._copies or {}).values():
-            path.unlink(missing_ok=True)
-        self._copies = None
+    def unpacked(self, diff_id: str, diff_size: int) -> Path | None:
+        """The layer's tar as a blob of its own (a deferred build's), when it is intact by
+        its stamp."""
+        ok = diff_size and DIGEST.fullmatch(diff_id) and self.check(diff_id, diff_size)
+        return self.blob_path(diff_id) if ok else None
 
-    @contextlib.contextmanager
-    def unpacked_copy(self, room: int) -> Iterator[UnpackedCopy | None]:
-        """A file for a layer's uncompressed tar, when copies are on and the disk has
-        ``room`` bytes and ``COPY_RESERVE`` to spare; ``keep_copy`` it once the blob is
-        committed, else it is removed."""
-        if self._copies is None or shutil.disk_usage(self.blobs).free < room + self.COPY_RESERVE:
-            yield None
-            return
-        fd, name = tempfile.mkstemp(dir=self.blobs, prefix=temp_prefix("unpacked"),
-                                    suffix=".part")
-        copy = UnpackedCopy(Path(name), os.fdopen(fd, "wb"))
+    def packed_form(self, diff_id: str) -> Descriptor | None:
+        """The compressed blob ``pack`` made of the layer ``diff_id``, when it is intact."""
+        if not DIGEST.fullmatch(diff_id):  # a pulled image's config names its diff ids
+            return None
         try:
-            yield copy
-        finally:
-            copy.close()
-            if self._copies is None or self._copies.get(copy.digest, (None,))[0] != copy.path:
-                copy.path.unlink(missing_ok=True)
+            desc = Descriptor.from_json(json.loads((self.packs / diff_id[7:]).read_bytes()))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return None
+        return desc if self.check(desc.digest, desc.size, diff_id) else None
 
-    def keep_copy(self, copy: UnpackedCopy, digest: str, diff_size: int) -> None:
-        """Use ``copy`` for the layer blob ``digest`` when it holds all ``diff_size`` bytes."""
-        copy.close()
-        if self._copies is not None and copy.ok and copy.written == diff_size \
-                and digest not in self._copies:  # a layer built twice: one copy is enough
-            copy.digest = digest
-            self._copies[digest] = (copy.path, diff_size)
+    def pack(self, blob: LayerBlob, compression: str) -> LayerBlob:
+        """``blob`` compressed with ``compression`` (itself when it is already, or is not a
+        plain tar): made once from its tar, whose hash is checked as it is read."""
+        want = LAYER_MEDIA_TYPES[compression]
+        if not is_plain_tar(blob) or compression == "none":
+            return blob
+        found = self.packed_form(blob.diff_id)
+        if found is not None and found.media_type == want:
+            return replace(blob, descriptor=found, diff_size=blob.descriptor.size)
+        from dlenv.oci.layer import compress_layer  # tarfile and isal: only when packing
 
-    def unpacked(self, digest: str) -> Path | None:
-        """This process's uncompressed copy of the layer blob ``digest``, if it kept one."""
-        path, size = (self._copies or {}).get(digest, (None, 0))
-        with contextlib.suppress(OSError):
-            if path is not None and path.stat().st_size == size:
-                return path
-        return None
+        source = self.blob_path(blob.descriptor.digest)
+        with self.writer() as f, contextlib.ExitStack() as stack:
+            try:
+                tar = stack.enter_context(source.open("rb"))
+            except FileNotFoundError:
+                raise IntegrityError(f"store blob {blob.descriptor.digest} is missing",
+                                     fix="build again") from None
+            packed = compress_layer(tar, f, compression, blob.name)
+            if packed.diff_id != blob.diff_id:
+                source.unlink(missing_ok=True)
+                raise IntegrityError(f"store blob {blob.descriptor.digest} is damaged and "
+                                     "was removed", fix="build again")
+            self.commit(f, packed.descriptor.digest, packed.diff_id, packed.diff_size)
+        ensure_dir(self.packs, "the image store")
+        write_atomic(self.packs / blob.diff_id[7:], canonical_json(packed.descriptor.to_json()))
+        return packed
 
     # --- verification -------------------------------------------------------------------
     def _stamp_path(self, digest: str) -> Path:
@@ -274,9 +264,11 @@ class OCIStore:
         doc = {"schemaVersion": 2, "mediaType": MT_INDEX, "manifests": manifests}
         write_atomic(self.root / "index.json", canonical_json(doc))
 
-    def tag(self, name: str, manifest: Descriptor, project: str = "") -> None:
+    def tag(self, name: str, manifest: Descriptor, project: str = "", pack: str = "") -> None:
         """Point ``name`` at a manifest whose blobs are all present; ``project``: the
-        directory it was built for (``gc`` drops the tag once that directory is gone)."""
+        directory it was built for (``gc`` drops the tag once that directory is gone);
+        ``pack``: the compression its plain tar layers get when it leaves the machine (see
+        ``packed_image``)."""
         doc = self.read_json(manifest.digest)
         for blob in [doc["config"], *doc["layers"]]:
             if not self.has(blob["digest"]):
@@ -284,7 +276,8 @@ class OCIStore:
         entry = Descriptor(media_type=MT_MANIFEST, digest=manifest.digest,
                            size=manifest.size, annotations={
                                REF_ANNOTATION: name,
-                               **({PROJECT_ANNOTATION: project} if project else {})}).to_json()
+                               **({PROJECT_ANNOTATION: project} if project else {}),
+                               **({PACK_ANNOTATION: pack} if pack else {})}).to_json()
         if entry in self._read_index():
             return  # already so: an unchanged build rewrites nothing
         with self._locked():
@@ -293,6 +286,31 @@ class OCIStore:
             entries.append(entry)
             entries.sort(key=lambda m: m["annotations"][REF_ANNOTATION])
             self._write_index(entries)
+
+    def packed_image(self, manifest: Descriptor) -> Descriptor:
+        """The image ``manifest`` (as ``resolve`` gives it) with its plain tar layers
+        compressed as its tag asks, and every tag that named it moved to it: the manifest a
+        build that compressed at once writes. Itself when its tag asks for nothing."""
+        compression = manifest.annotations.get(PACK_ANNOTATION, "")
+        if compression not in LAYER_MEDIA_TYPES:
+            return manifest
+        from dlenv.oci.image import manifest_json
+
+        doc = self.read_json(manifest.digest)
+        diff_ids = self.read_json(doc["config"]["digest"])["rootfs"]["diff_ids"]
+        layers = [self.pack(LayerBlob(descriptor=Descriptor.from_json(x), diff_id=d),
+                            compression).descriptor
+                  for x, d in zip(doc["layers"], diff_ids, strict=True)]
+        packed = self.put_bytes(manifest_json(Descriptor.from_json(doc["config"]), layers,
+                                              doc.get("annotations", {})), MT_MANIFEST)
+        with self._locked():
+            entries = self._read_index()
+            for m in entries:
+                if m["digest"] == manifest.digest and PACK_ANNOTATION in m.get("annotations", {}):
+                    m.update(digest=packed.digest, size=packed.size)
+                    del m["annotations"][PACK_ANNOTATION]
+            self._write_index(entries)
+        return packed
 
     def resolve(self, name: str) -> Descriptor | None:
         for m in self._read_index():
@@ -335,6 +353,9 @@ class OCIStore:
                     if not dry_run:
                         path.unlink(missing_ok=True)
                         self._stamp_path("sha256:" + path.name).unlink(missing_ok=True)
+            for memo in [] if dry_run or not self.packs.is_dir() else self.packs.iterdir():
+                if self.packed_form("sha256:" + memo.name) is None:  # its blob went
+                    memo.unlink(missing_ok=True)
             return removed
 
 

@@ -19,7 +19,7 @@ from dlenv.lock import Lock
 from dlenv.oci import MT_CONFIG, MT_MANIFEST, Descriptor, LayerBlob
 from dlenv.oci.export import export_oci, parse_output, save_docker_archive, write_docker_archive
 from dlenv.oci.image import chain_ids, manifest_json
-from dlenv.oci.store import OCIStore, default_store
+from dlenv.oci.store import PACK_ANNOTATION, OCIStore, default_store
 from dlenv.spec import SPEC_FILES
 from dlenv.workflows import inputs
 from dlenv.workflows.inputs import BuildOptions
@@ -197,17 +197,15 @@ def native_builder(spec: Spec, cache_dir: str | None, report: Reporter) -> Nativ
     return builder_for(spec, cache_dir, report.progress)
 
 
-def _build_loading(builder: NativeBuilder, plan: BuildPlan, engine: Engine | None
-                   ) -> tuple[BuildResult, EarlyLoad | None]:
-    """Build, loading the finished bottom layers into ``engine`` meanwhile (Docker)."""
+def _build_loading(builder: NativeBuilder, plan: BuildPlan, engine: Engine | None,
+                   *, pack: bool) -> tuple[BuildResult, EarlyLoad | None]:
+    """Build, loading the finished bottom layers into ``engine`` meanwhile (Docker). Not
+    ``pack``: the new layers stay plain tars until the image leaves the machine (see
+    ``OCIStore.pack``)."""
     early = EarlyLoad(engine, builder.store, plan) \
         if engine is not None and engine.kind == "docker" else None
-    builder.store.copy_unpacked(engine is not None)  # the loads send them: see OCIStore
     try:
-        return builder.build(plan, early.layer if early else None), early
-    except BaseException:
-        builder.store.drop_copies()
-        raise
+        return builder.build(plan, early.layer if early else None, pack=pack), early
     finally:
         if early:
             early.finish()
@@ -216,12 +214,8 @@ def _build_loading(builder: NativeBuilder, plan: BuildPlan, engine: Engine | Non
 def _final_load(engine: Engine, store: OCIStore, manifest: Descriptor, tags: Sequence[str],
                 early: EarlyLoad | None) -> Loaded:
     """The final load (sparing the question of what the early load saw Docker hold), its
-    account with what went early; the helper tag removed, the layers' copies too."""
-    try:
-        loaded = load_image(engine, store, manifest, tags,
-                            held_below=early.loaded if early else 0)
-    finally:
-        store.drop_copies()
+    account with what went early; the helper tag removed."""
+    loaded = load_image(engine, store, manifest, tags, held_below=early.loaded if early else 0)
     if early is None:
         return loaded
     early.clean()
@@ -248,10 +242,12 @@ def build(project: Project, options: BuildOptions, reporter: Reporter | None = N
     started = time.monotonic()
     builder = native_builder(project.spec, options.cache_dir, report)
     engine = docker() if docker else None  # no engine: fail before building
-    result, early = _build_loading(builder, plan, engine)
+    # An image only for Docker here is compressed when it leaves the machine, not now.
+    result, early = _build_loading(builder, plan, engine, pack=engine is None or bool(outputs))
     tags = _tags(plan, options.tag)
     if options.tag:
-        builder.store.tag(options.tag, result.manifest, project=plan.location)
+        builder.store.tag(options.tag, result.manifest, project=plan.location,
+                          pack=result.pending)
     shown = options.tag or plan.alias  # files leave this machine: the readable name
     for kind, where in outputs:
         report.step(f"writing {kind}:{where}")
@@ -266,7 +262,8 @@ def build(project: Project, options: BuildOptions, reporter: Reporter | None = N
     alias = tags[1] if len(tags) > 1 else None
     if not project.variant:  # the next unchanged build answers from this record
         inputs.remember(before, options, project.config, tag=tags[0], alias=alias,
-                        image_id=result.config.digest, result=result.to_json(),
+                        image_id=result.config.digest, digest=result.manifest.digest,
+                        result=result.to_json(),
                         scanned=scanned.stats if scanned else None,
                         settled=scanned.settled if scanned else True, warnings=warnings)
     return Built(result=result, tag=tags[0], alias=alias, loaded=loaded,
@@ -304,11 +301,15 @@ def _current(store: OCIStore, plan: BuildPlan) -> Descriptor | None:
 
 def ready_image(project: Project, *, profile: str | None = None, for_run: bool = False,
                 engine: Engine | Callable[[], Engine] | None = None, frozen: bool = False,
-                cache_dir: str | None = None, reporter: Reporter | None = None) -> Ready:
+                cache_dir: str | None = None, reporter: Reporter | None = None,
+                packed: bool = False) -> Ready:
     """The one way a verb gets the project's image: lock when the lock is missing or stale
     (unless ``frozen``), reuse what ``dlenv build`` made when it is current, else build it
     (``for_run``: without the project's files, which are mounted), and load it into
-    ``engine`` when given (or what ``engine()`` gives, asked once the lock is read)."""
+    ``engine`` when given (or what ``engine()`` gives, asked once the lock is read).
+    ``packed``: the image leaves the machine (push, bundle), so its layers are compressed
+    as a registry gets them; else an image built for ``engine`` keeps its new layers
+    plain."""
     report = reporter or Silent()
     before = inputs.start(project.file, project.lock_path, SPEC_FILES)
     lock = fresh_lock(project, cache_dir=cache_dir, frozen=frozen, reporter=report)
@@ -326,8 +327,11 @@ def ready_image(project: Project, *, profile: str | None = None, for_run: bool =
                               project=project_files(project, report, profile=profile))
         report.step(f"building {plan.tag}")
         builder = native_builder(project.spec, cache_dir, report)
-        result, early = _build_loading(builder, plan, engine)
-        manifest, store = result.manifest, builder.store  # the store with the copies
+        result, early = _build_loading(builder, plan, engine, pack=engine is None or packed)
+        manifest, store = result.manifest, builder.store
+    elif packed and PACK_ANNOTATION in manifest.annotations:
+        report.step(f"compressing {plan.tag}'s layers")
+        manifest = store.packed_image(manifest)
     image_id = store.read_json(manifest.digest)["config"]["digest"]
     loaded = None
     if engine is not None:

@@ -75,7 +75,7 @@ def create_bundle(directories: list[Path], output: Path, *, cache_dir: str | Non
     members: dict[str, Path | bytes] = {}
     images = []
     for project in projects:
-        ready = ready_image(project, cache_dir=cache_dir, reporter=report)
+        ready = ready_image(project, cache_dir=cache_dir, reporter=report, packed=True)
         report.step(f"gathering what {project.spec.name} is built from")
         builder = builder_for(project.spec, cache_dir, report.progress)
         for sha, path in builder.inputs(ready.lock).items():

@@ -90,14 +90,15 @@ def start(spec: Path, lock: Path, candidates: Sequence[str]) -> Before:
 
 
 def remember(before: Before, options: BuildOptions, config: Config, *, tag: str,
-             alias: str | None, image_id: str, result: dict[str, Any],
+             alias: str | None, image_id: str, digest: str, result: dict[str, Any],
              scanned: Sequence[Stat] | None, settled: bool, warnings: Sequence[str]) -> bool:
-    """Record a finished build (not one that wrote ``--output`` files); False when its
-    inputs moved while it ran or its files were too fresh to trust by their stats."""
+    """Record a finished build (not one that wrote ``--output`` files) of the manifest
+    ``digest`` in the store; False when its inputs moved while it ran or its files were too
+    fresh to trust by their stats."""
     if options.outputs or not settled:
         return False
     return _write(before, "build", options, config, scanned or (), {
-        "tag": tag, "alias": alias, "image": image_id, "digest": result["digest"],
+        "tag": tag, "alias": alias, "image": image_id, "digest": digest,
         "result": result, "warnings": list(warnings)})
 
 

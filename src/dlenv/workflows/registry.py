@@ -125,7 +125,7 @@ def push(project: Project, ref: str | None, *, profile: str | None = None,
     report = reporter or Silent()
     target = push_target(project, ref, profile)  # a bad reference fails before any work
     ready = ready_image(project, profile=profile, frozen=frozen, cache_dir=cache_dir,
-                        reporter=report)
+                        reporter=report, packed=True)
     document = None
     if sbom is not None:
         from dlenv.workflows.audit import SbomOptions
