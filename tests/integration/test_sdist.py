@@ -32,7 +32,7 @@ def test_pure_python_sdists_lock_build_again_from_source_and_import(tmp_path_fac
     r = run_dlenv("build", str(root), "--cache-dir", str(build_cache), "--load", "--tag",
                   "sdists:test", "--json")
     assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout)["digest"].startswith("sha256:")
+    assert json.loads(r.stdout)["image_id"].startswith("sha256:")
     run = subprocess.run(["docker", "run", "--rm", "sdists:test", "python3", "-c",
                           "import promise, wget; print(promise.Promise.resolve(6).get() * 7, "
                           "wget.__version__)"], capture_output=True, text=True, check=False)

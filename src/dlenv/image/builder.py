@@ -105,6 +105,8 @@ class NativeBuilder:
         base_config: dict[str, Any] | None = None
         keys = [layer.key(plan) for layer in plan.layers]
         cached = [self.records.get(k) for k in keys]
+        if pack:
+            cached = self._packed(plan, keys, cached)
         # Nothing to make, nothing to overlap with: the layers are not announced.
         tell = ready if ready is not None and None in cached else (lambda position, blob: None)
         if plan.base_ref:
@@ -126,8 +128,6 @@ class NativeBuilder:
             if built is None:
                 built = built_now[i]
                 self.records.put(key, built)
-            if pack:
-                built = self._packed(plan, key, built)
             reused.append(cached[i] is not None)
             # The record may come from another plan that gave the same bytes another name;
             # the name goes into the config's history, so it is this plan's.
@@ -142,12 +142,12 @@ class NativeBuilder:
                               links=plan_cuda_links(owner))
             key = links.key(plan)
             built = self.records.get(key)
+            if pack:
+                built = self._packed(plan, [key], [built])[0]
             reused.append(built is not None)
             if built is None:
                 built = self.layers.build(plan, links, {}, pack=pack)
                 self.records.put(key, built)
-            if pack:
-                built = self._packed(plan, key, built)
             blobs.append(built.blob)
         own = blobs[len(blobs) - len(plan.layers) - plan.cuda_links:]
         cfg_bytes = config_json(plan.config, own, plan.epoch, base=base_config)
@@ -161,15 +161,22 @@ class NativeBuilder:
                            reused=tuple(reused), overlaps=tuple(overlaps), notes=tuple(notes),
                            pending=pending)
 
-    def _packed(self, plan: BuildPlan, key: str, built: Built) -> Built:
-        """The layer compressed as ``plan`` asks (a deferred build left it a plain tar),
-        its record updated."""
-        blob = self.store.pack(built.blob, plan.compression)
-        if blob == built.blob:
-            return built
-        built = replace(built, blob=blob)
-        self.records.put(key, built)
-        return built
+    def _packed(self, plan: BuildPlan, keys: Sequence[str], found: Sequence[Built | None]
+                ) -> list[Built | None]:
+        """The recorded layers compressed as ``plan`` asks (a build for an engine left them
+        plain tars), their records updated."""
+        out = list(found)
+        todo = [i for i, b in enumerate(found) if b is not None and is_plain_tar(b.blob)]
+        if not todo or plan.compression == "none":
+            return out
+        for n, i in enumerate(todo):
+            self.progress("compressing the kept layers", n, len(todo))
+            built = out[i]
+            assert built is not None
+            out[i] = built = replace(built, blob=self.store.pack(built.blob, plan.compression))
+            self.records.put(keys[i], built)
+        self.progress("compressing the kept layers", len(todo), len(todo))
+        return out
 
     def _base_image(self, plan: BuildPlan) -> tuple[list[LayerBlob], dict[str, Any]]:
         """Pull a registry base by digest (a no-op when the store has it)."""

@@ -298,6 +298,8 @@ class OCIStore:
 
         doc = self.read_json(manifest.digest)
         diff_ids = self.read_json(doc["config"]["digest"])["rootfs"]["diff_ids"]
+        # One layer at a time: each keeps both cores busy (its hash, isal's threads); two
+        # at once measured no faster (a CUDA image's 5 GB: 10.7 s against 11.1 s).
         layers = [self.pack(LayerBlob(descriptor=Descriptor.from_json(x), diff_id=d),
                             compression).descriptor
                   for x, d in zip(doc["layers"], diff_ids, strict=True)]
