@@ -205,8 +205,12 @@ def test_an_image_built_for_docker_is_packed_when_pushed_to_the_digest_a_plain_b
                   str(cache), "--json")
         assert r.returncode == 0, r.stderr
         assert json.loads(r.stdout)["digest"] == built["digest"]  # as a compressed build
-        # packed once: the store's tags name it, and a build reuses every layer compressed
+        # packed once: the store's tags name it, and builds reuse every layer compressed
         assert default_store(cache).resolve(tag).digest == built["digest"]
+        r = dlenv("build", str(root), "--cache-dir", str(cache), "--load", "--tag", tag,
+                  "--json", "--frozen")
+        reloaded = json.loads(r.stdout)
+        assert reloaded["digest"] == built["digest"] and reloaded["load"]["already_there"]
         r = dlenv("build", str(root), "--cache-dir", str(cache), "--json", "--frozen")
         again = json.loads(r.stdout)
         assert again["digest"] == built["digest"] and again["image_id"] == loaded["image_id"]

@@ -19,7 +19,7 @@ from dlenv.image.layers import LayerBuilder, Progress, byte_counter
 from dlenv.image.plan import BuildPlan, LayerPlan, plan_cuda_links
 from dlenv.image.records import Built, LayerRecords
 from dlenv.lock import Lock, LockedWheel
-from dlenv.oci import MT_MANIFEST, Descriptor, LayerBlob
+from dlenv.oci import LAYER_MEDIA_TYPES, MT_MANIFEST, Descriptor, LayerBlob
 from dlenv.oci.image import config_descriptor, config_json, manifest_json
 from dlenv.oci.store import OCIStore, default_store, is_plain_tar
 from dlenv.resolve.python import UvResolver, index_config
@@ -104,9 +104,7 @@ class NativeBuilder:
         overlaps: list[tuple[str, str, str]] = []
         base_config: dict[str, Any] | None = None
         keys = [layer.key(plan) for layer in plan.layers]
-        cached = [self.records.get(k) for k in keys]
-        if pack:
-            cached = self._packed(plan, keys, cached)
+        cached = self._packed(plan, keys, [self.records.get(k) for k in keys], pack)
         # Nothing to make, nothing to overlap with: the layers are not announced.
         tell = ready if ready is not None and None in cached else (lambda position, blob: None)
         if plan.base_ref:
@@ -141,9 +139,7 @@ class NativeBuilder:
             links = LayerPlan(name="CUDA library links", kind="links",
                               links=plan_cuda_links(owner))
             key = links.key(plan)
-            built = self.records.get(key)
-            if pack:
-                built = self._packed(plan, [key], [built])[0]
+            built = self._packed(plan, [key], [self.records.get(key)], pack)[0]
             reused.append(built is not None)
             if built is None:
                 built = self.layers.build(plan, links, {}, pack=pack)
@@ -161,21 +157,30 @@ class NativeBuilder:
                            reused=tuple(reused), overlaps=tuple(overlaps), notes=tuple(notes),
                            pending=pending)
 
-    def _packed(self, plan: BuildPlan, keys: Sequence[str], found: Sequence[Built | None]
-                ) -> list[Built | None]:
-        """The recorded layers compressed as ``plan`` asks (a build for an engine left them
-        plain tars), their records updated."""
+    def _packed(self, plan: BuildPlan, keys: Sequence[str], found: Sequence[Built | None],
+                pack: bool) -> list[Built | None]:
+        """The recorded layers that a build for an engine left plain tars, compressed as
+        ``plan`` asks: when ``pack``, or when they were packed since (a push), so that the
+        store's image is the packed one again; their records updated."""
         out = list(found)
         todo = [i for i, b in enumerate(found) if b is not None and is_plain_tar(b.blob)]
-        if not todo or plan.compression == "none":
+        if plan.compression == "none":
             return out
         for n, i in enumerate(todo):
-            self.progress("compressing the kept layers", n, len(todo))
             built = out[i]
             assert built is not None
-            out[i] = built = replace(built, blob=self.store.pack(built.blob, plan.compression))
+            packed = self.store.packed_form(built.blob.diff_id)
+            if packed is not None and packed.media_type == LAYER_MEDIA_TYPES[plan.compression]:
+                blob = replace(built.blob, descriptor=packed)
+            elif pack:
+                self.progress("compressing the kept layers", n, len(todo))
+                blob = self.store.pack(built.blob, plan.compression)
+                if n + 1 == len(todo):
+                    self.progress("compressing the kept layers", n + 1, len(todo))
+            else:
+                continue
+            out[i] = built = replace(built, blob=blob)
             self.records.put(keys[i], built)
-        self.progress("compressing the kept layers", len(todo), len(todo))
         return out
 
     def _base_image(self, plan: BuildPlan) -> tuple[list[LayerBlob], dict[str, Any]]:
