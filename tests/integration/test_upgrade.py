@@ -35,6 +35,8 @@ def test_tensorflow_2_15_to_2_16_on_the_cpu(tmp_path, shared_cache):
         assert side["test"]["command"] == ["python", "train.py", "--epochs", "2"]
         assert side["test"]["passed"], side["test"]["tail"]
         assert side["size"] > 1_000_000_000 and side["import_seconds"] > 0
+        # the registry size, compressed (the images were loaded from plain layers)
+        assert side["compressed"] < 0.6 * side["size"]
     changed = found["diff"]["python_packages"]["changed"]
     assert changed["tensorflow"]["a"].startswith("2.15.")
     assert changed["tensorflow"]["b"].startswith("2.16.")

@@ -307,9 +307,9 @@ def ready_image(project: Project, *, profile: str | None = None, for_run: bool =
     (unless ``frozen``), reuse what ``dlenv build`` made when it is current, else build it
     (``for_run``: without the project's files, which are mounted), and load it into
     ``engine`` when given (or what ``engine()`` gives, asked once the lock is read).
-    ``packed``: the image leaves the machine (push, bundle), so its layers are compressed
-    as a registry gets them; else an image built for ``engine`` keeps its new layers
-    plain."""
+    ``packed``: the image leaves the machine or is measured as a registry would hold it
+    (push, bundle, upgrade), so its layers are compressed; else an image built for
+    ``engine`` keeps its new layers plain."""
     report = reporter or Silent()
     before = inputs.start(project.file, project.lock_path, SPEC_FILES)
     lock = fresh_lock(project, cache_dir=cache_dir, frozen=frozen, reporter=report)
@@ -327,11 +327,12 @@ def ready_image(project: Project, *, profile: str | None = None, for_run: bool =
                               project=project_files(project, report, profile=profile))
         report.step(f"building {plan.tag}")
         builder = native_builder(project.spec, cache_dir, report)
-        result, early = _build_loading(builder, plan, engine, pack=engine is None or packed)
+        result, early = _build_loading(builder, plan, engine, pack=engine is None)
         manifest, store = result.manifest, builder.store
-    elif packed and PACK_ANNOTATION in manifest.annotations:
-        report.step(f"compressing {plan.tag}'s layers")
-        manifest = store.packed_image(manifest)
+    tagged = store.resolve(plan.tag) if packed else None
+    if tagged is not None and PACK_ANNOTATION in tagged.annotations:
+        report.step(f"compressing {plan.tag}'s layers")  # the load still sends the tars
+        manifest = store.packed_image(tagged)
     image_id = store.read_json(manifest.digest)["config"]["digest"]
     loaded = None
     if engine is not None:

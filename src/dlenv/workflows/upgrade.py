@@ -117,12 +117,13 @@ def upgrade(project: Project, options: UpgradeOptions,
     spec_copy = folder / project.file.name
     write_atomic(spec_copy, text.encode())  # to read, and what --apply puts in place
     engine = detect(options.engine)
+    # packed: the sizes and digests compared are those a registry would get
     current_ready = ready_image(project, profile=options.profile, engine=engine,
-                                cache_dir=options.cache_dir, reporter=report)
+                                cache_dir=options.cache_dir, reporter=report, packed=True)
     report.step(f"locking the candidate ({_value(candidate)})")
     candidate_lock = fresh_lock(candidate, cache_dir=options.cache_dir, reporter=report)
     candidate_ready = ready_image(candidate, profile=options.profile, engine=engine,
-                                  cache_dir=options.cache_dir, reporter=report)
+                                  cache_dir=options.cache_dir, reporter=report, packed=True)
     gpus = bool(current_ready.lock.target.cuda) and not options.allow_cpu and gpus_here()
     current = _side("current", project, current_ready, options, engine, gpus, report)
     tried = _side("candidate", candidate, candidate_ready, options, engine, gpus, report)
