@@ -287,8 +287,9 @@ def test_a_wheel_layer_whose_memory_scratch_fills_up_is_built_again_on_disk(tmp_
     assert tried == [memory, tmp_path / "cache"]
     chosen = []
     monkeypatch.setattr(builder, "_build_in", lambda *a: chosen.append(a[-1]))
+    monkeypatch.setattr(builder.store, "room_for", lambda size: True)  # not this disk's
     builder.build(plan, layer, {}, pack=False)  # an image for an engine here: a plain tar
-    monkeypatch.setattr(builder.store, "room_for", lambda size: size < 0)
+    monkeypatch.setattr(builder.store, "room_for", lambda size: False)
     builder.build(plan, layer, {}, pack=False)  # unless the disk lacks room for one
     assert chosen == ["none", "gzip"]
     monkeypatch.setattr(builder, "_build_in", lambda *a: (_ for _ in ()).throw(
