@@ -399,6 +399,8 @@ def test_an_image_kept_as_plain_tars_is_packed_to_the_bytes_a_compressed_build_g
     store, manifest, tars = _stored_image(tmp_path, "none", pack="gzip")
     diff_ids = [b.diff_id for b in gz_blobs]
     assert [b.descriptor.digest for b in tars] == diff_ids  # a plain tar's digest: its diff id
+    assert store.pack(tars[0], "gzip", make=False) is tars[0]  # none made yet, none made now
+    assert store.packed_form(diff_ids[0]) is None
     writer = igzip_threaded.open
 
     def no_inflating(path, mode="rb", **kw):
@@ -421,6 +423,7 @@ def test_an_image_kept_as_plain_tars_is_packed_to_the_bytes_a_compressed_build_g
     assert store.packed_image(again) == again  # nothing is due any more
     monkeypatch.setattr(layer_mod, "compress_layer", lambda *a, **k: pytest.fail("packed"))
     assert store.pack(tars[0], "gzip").descriptor == gz_blobs[0].descriptor  # made once
+    assert store.pack(tars[0], "gzip", make=False).descriptor == gz_blobs[0].descriptor
     # gc: the tars no tag reaches go; the packed blobs stay, a load inflates them
     removed = store.gc()
     assert set(removed) == {manifest.hex, *(d.split(":")[1] for d in diff_ids)}

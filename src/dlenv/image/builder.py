@@ -19,7 +19,7 @@ from dlenv.image.layers import LayerBuilder, Progress, byte_counter
 from dlenv.image.plan import BuildPlan, LayerPlan, plan_cuda_links
 from dlenv.image.records import Built, LayerRecords
 from dlenv.lock import Lock, LockedWheel
-from dlenv.oci import LAYER_MEDIA_TYPES, MT_MANIFEST, Descriptor, LayerBlob
+from dlenv.oci import MT_MANIFEST, Descriptor, LayerBlob
 from dlenv.oci.image import config_descriptor, config_json, manifest_json
 from dlenv.oci.store import OCIStore, default_store, is_plain_tar
 from dlenv.resolve.python import UvResolver, index_config
@@ -169,18 +169,14 @@ class NativeBuilder:
         for n, i in enumerate(todo):
             built = out[i]
             assert built is not None
-            packed = self.store.packed_form(built.blob.diff_id)
-            if packed is not None and packed.media_type == LAYER_MEDIA_TYPES[plan.compression]:
-                blob = replace(built.blob, descriptor=packed)
-            elif pack:
+            if pack:
                 self.progress("compressing the kept layers", n, len(todo))
-                blob = self.store.pack(built.blob, plan.compression)
-                if n + 1 == len(todo):
-                    self.progress("compressing the kept layers", n + 1, len(todo))
-            else:
-                continue
-            out[i] = built = replace(built, blob=blob)
-            self.records.put(keys[i], built)
+            blob = self.store.pack(built.blob, plan.compression, make=pack)
+            if blob is not built.blob:
+                out[i] = built = replace(built, blob=blob)
+                self.records.put(keys[i], built)
+        if pack and todo:
+            self.progress("compressing the kept layers", len(todo), len(todo))
         return out
 
     def _base_image(self, plan: BuildPlan) -> tuple[list[LayerBlob], dict[str, Any]]:

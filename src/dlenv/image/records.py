@@ -37,14 +37,11 @@ class LayerRecords:
         if not path.exists():
             return None
         try:
-            data = json.loads(path.read_bytes())
-            blob = LayerBlob(descriptor=Descriptor.from_json(data["descriptor"]),
-                             diff_id=str(data["diff_id"]), name=str(data["name"]))
-            built = Built(blob, tuple(map(str, data.get("files", ()))),
-                          tuple(map(str, data.get("notes", ()))))
+            built = _read(path)
         except (ValueError, KeyError, TypeError, AttributeError):
             path.unlink(missing_ok=True)
             return None
+        blob = built.blob
         desc = blob.descriptor
         if self.store.check(desc.digest, desc.size, blob.diff_id):
             return built
@@ -72,16 +69,15 @@ class LayerRecords:
         live: set[str] = set()
         for path in sorted(self.directory.glob("*.json")):
             try:
-                data = json.loads(path.read_bytes())
-                digest = data["descriptor"]["digest"]
-                present = isinstance(digest, str) and digest not in doomed \
-                    and self.store.has(digest)
-                if not present and digest == data["diff_id"]:  # a tar that was packed
-                    packed = self.store.packed_form(digest)
+                blob = _read(path).blob
+                digest = blob.descriptor.digest
+                present = digest not in doomed and self.store.has(digest)
+                if not present and is_plain_tar(blob):  # a tar that was packed
+                    packed = self.store.packed_form(blob.diff_id)
                     present = packed is not None and packed.digest not in doomed
                     if present and not dry_run:
                         self.get(path.stem)  # the record now names the packed blob
-            except (OSError, ValueError, KeyError, TypeError):
+            except (OSError, ValueError, KeyError, TypeError, AttributeError):
                 present = False
             if present:
                 live.add(path.stem)
@@ -90,3 +86,13 @@ class LayerRecords:
             if not dry_run:
                 path.unlink(missing_ok=True)
         return dropped, live
+
+
+def _read(path: Path) -> Built:
+    """The record in ``path``; ValueError, KeyError, TypeError or AttributeError when its
+    text is not one."""
+    data = json.loads(path.read_bytes())
+    blob = LayerBlob(descriptor=Descriptor.from_json(data["descriptor"]),
+                     diff_id=str(data["diff_id"]), name=str(data["name"]))
+    return Built(blob, tuple(map(str, data.get("files", ()))),
+                 tuple(map(str, data.get("notes", ()))))

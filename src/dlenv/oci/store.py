@@ -121,15 +121,18 @@ class OCIStore:
             return None
         return desc if self.check(desc.digest, desc.size, diff_id) else None
 
-    def pack(self, blob: LayerBlob, compression: str) -> LayerBlob:
+    def pack(self, blob: LayerBlob, compression: str, *, make: bool = True) -> LayerBlob:
         """``blob`` compressed with ``compression`` (itself when it is already, or is not a
-        plain tar): made once from its tar, whose hash is checked as it is read."""
+        plain tar): made once from its tar, whose hash is checked as it is read. Not
+        ``make``: only the packed blob made before, else ``blob`` itself."""
         want = LAYER_MEDIA_TYPES[compression]
         if not is_plain_tar(blob) or compression == "none":
             return blob
         found = self.packed_form(blob.diff_id)
         if found is not None and found.media_type == want:
             return replace(blob, descriptor=found, diff_size=blob.descriptor.size)
+        if not make:
+            return blob
         from dlenv.oci.layer import compress_layer  # tarfile and isal: only when packing
 
         source = self.blob_path(blob.descriptor.digest)
