@@ -11,6 +11,7 @@ import io
 import re
 import tarfile
 import threading
+import time
 import zipfile
 from collections.abc import Iterator
 from concurrent.futures import Future
@@ -27,9 +28,9 @@ from dlenv.image import (
     plan_build,
     plan_wheel_layers,
 )
-from dlenv.image.builder import LowestFirst, NativeBuilder
+from dlenv.image.builder import NativeBuilder, ReadyFirst
 from dlenv.image.install import install_wheels
-from dlenv.image.plan import LARGE_FILE, MAX_SPLIT, SPLIT_WHEEL, WheelPart
+from dlenv.image.plan import LARGE_FILE, MAX_SPLIT, SPLIT_WHEEL, LayerPlan, WheelPart
 from dlenv.image.project import collect_project
 from dlenv.image.wheels import compile_tree, host_interpreter, record_bytecode
 from dlenv.lock import Lock, LockedBase, LockedTarget, LockedWheel
@@ -221,40 +222,87 @@ def wheel_named(name: str, size: int, profiles: tuple[str, ...] = ()) -> LockedW
                        profiles=profiles)
 
 
-def test_an_early_load_builds_a_framework_layer_first_and_others_in_its_download_time():
+def _until(check, seconds: float = 10.0) -> None:
+    """Wait (bounded) for ``check()`` to hold."""
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def _framework_and_buckets() -> tuple[list[tuple[int, LayerPlan]], Future[Path], dict]:
     layers = plan_wheel_layers([wheel_named("tensorflow", 500 << 20),
                                 *[wheel_named(f"pkg{i}", 1 << 20) for i in range(20)]])
-    todo = list(enumerate(layers))
-    pending: Future[Path] = Future()
-    fetches = {w.sha256: pending for layer in layers for w in layer.wheels}
-    gate = LowestFirst.of(todo, fetches)
-    # the lowest, most of the bytes (the split wheel's two layers count it once): its
-    # large files, which Docker applies while the rest is built
-    assert gate is not None and gate.critical == 0
-    assert [layers[0].part, layers[1].part] == ["large", "rest"]
-    # several large layers (CUDA's): none is most of the work, nothing waits
-    several = plan_wheel_layers([wheel_named(n, m << 20) for n, m in
-                                 (("torch", 400), ("cudnn", 350), ("cublas", 300))])
-    assert LowestFirst.of(list(enumerate(several)), fetches) is None
+    assert [layers[0].part, layers[1].part] == ["large", "rest"]  # the framework, split
+    framework: Future[Path] = Future()
+    here: Future[Path] = Future()
+    here.set_result(Path("pkg.whl"))
+    fetches = {w.sha256: framework if w.name == "tensorflow" else here
+               for layer in layers for w in layer.wheels}
+    return list(enumerate(layers)), framework, fetches
 
-    ran: list[str] = []
 
-    def build(plan, layer, fetches):
-        ran.append(layer.name)
+def test_an_early_load_builds_each_layer_alone_lowest_first_others_while_it_downloads():
+    todo, framework, fetches = _framework_and_buckets()
+    started: list[int] = []
+    release = {i: threading.Event() for i, _ in todo}
+
+    def build(i, layer):
+        started.append(i)
+        assert release[i].wait(10)
         return layer.name
 
-    # while the framework's wheel downloads, another layer starts at once
-    assert gate.build(build, 2, None, layers[2], fetches) == layers[2].name
-    # once it is here, the others (the rest of it too) wait until its layer is built
-    pending.set_result(Path("tensorflow.whl"))
-    waiting = threading.Thread(target=gate.build, args=(build, 1, None, layers[1], fetches))
-    waiting.start()
-    assert gate.build(build, 0, None, layers[0], fetches) == layers[0].name  # never waits
-    waiting.join(0.3)
-    assert waiting.is_alive() and ran == [layers[2].name, layers[0].name]
-    gate.built.set()  # what the build does when the framework's layer ends (or fails)
-    waiting.join(10)
-    assert not waiting.is_alive() and ran[-1] == layers[1].name
+    queue = ReadyFirst(todo, fetches, build, in_order=True)
+    workers = [threading.Thread(target=queue.work) for _ in range(3)]
+    for w in workers:
+        w.start()
+    # the framework downloads: the lowest layer whose wheels are here starts, alone
+    _until(lambda: started == [2])
+    time.sleep(0.2)
+    assert started == [2]
+    # its wheel arrives: its large files start at once, below the one being built
+    framework.set_result(Path("tensorflow.whl"))
+    _until(lambda: started == [2, 0])
+    release[2].set()
+    time.sleep(0.2)
+    assert started == [2, 0]  # nothing above it starts while it is built
+    release[0].set()
+    _until(lambda: started == [2, 0, 1])
+    queue.futures[4].cancel()  # a cancelled layer is never built
+    for event in release.values():
+        event.set()
+    for w in workers:
+        w.join(10)
+    assert not any(w.is_alive() for w in workers)
+    assert started == [2, 0, 1, 3, *range(5, len(todo))]
+    assert [queue.futures[i].result() for i in (0, 1, 3)] == [todo[i][1].name for i in (0, 1, 3)]
+
+
+def test_without_an_engine_ready_layers_build_side_by_side_and_failures_reach_the_caller():
+    todo, framework, fetches = _framework_and_buckets()
+    started: list[int] = []
+    go = threading.Event()
+
+    def build(i, layer):
+        started.append(i)
+        assert go.wait(10)
+        if i == 3:
+            raise OSError("disk full")
+        return layer.name
+
+    queue = ReadyFirst(todo, fetches, build)
+    workers = [threading.Thread(target=queue.work) for _ in range(3)]
+    for w in workers:
+        w.start()
+    _until(lambda: sorted(started) == [2, 3, 4])  # three workers, the lowest ready three
+    go.set()
+    framework.set_exception(OSError("download failed"))  # the layers still end
+    for w in workers:
+        w.join(10)
+    assert not any(w.is_alive() for w in workers) and sorted(started) == [i for i, _ in todo]
+    with pytest.raises(OSError, match="disk full"):
+        queue.futures[3].result()
+    assert queue.futures[2].result() == todo[2][1].name
 
 
 def test_big_wheels_get_own_layers_and_small_ones_stable_buckets():
