@@ -241,7 +241,9 @@ def test_closure_names_missing_packages():
         closure(index, ["app", "nosuch"])
 
 
-def test_scratch_trees_go_to_memory_only_when_it_has_room(tmp_path):
+def test_scratch_trees_go_to_memory_only_when_it_has_room(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
     from dlenv.errors import UsageError
     from dlenv.fsutil import scratch_dir
 
@@ -249,8 +251,14 @@ def test_scratch_trees_go_to_memory_only_when_it_has_room(tmp_path):
     disk.mkdir()
     shm.mkdir()
     meminfo.write_text("MemTotal: 8000000 kB\nMemAvailable: 4000000 kB\n")  # ~4 GB
+    room = {"shm": 8 << 30}  # what the memory file system has free, whatever this disk has
+    statvfs = os.statvfs
+    monkeypatch.setattr(os, "statvfs", lambda path: SimpleNamespace(
+        f_bavail=room["shm"] // 4096, f_frsize=4096) if Path(path) == shm else statvfs(path))
     assert scratch_dir(disk, 500 << 20, {}, shm, meminfo) == shm
-    assert scratch_dir(disk, 2 << 30, {}, shm, meminfo) == disk  # 4x would not fit
+    assert scratch_dir(disk, 2 << 30, {}, shm, meminfo) == disk  # 4x is more than memory
+    room["shm"] = 1 << 30
+    assert scratch_dir(disk, 500 << 20, {}, shm, meminfo) == disk  # 4x is more than shm has
     assert scratch_dir(disk, 1, {}, tmp_path / "none", meminfo) == disk  # no /dev/shm
     assert scratch_dir(disk, 1, {"DLENV_SCRATCH_DIR": str(disk)}, shm, meminfo) == disk
     with pytest.raises(UsageError, match="DLENV_SCRATCH_DIR"):
