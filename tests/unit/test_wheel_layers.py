@@ -160,6 +160,49 @@ def test_a_split_wheel_installs_its_large_files_and_the_rest_as_one_install_does
         installed("large", lying)
 
 
+def test_a_split_wheels_large_files_go_from_the_wheel_into_the_tar_checked_on_the_way(
+        tmp_path):
+    from dlenv.oci.layer import LayerOptions, write_tar
+
+    big = bytes(range(256)) * (LARGE_FILE // 256) + b"tail"
+    files = {"fw/__init__.py": b"x = 1\n", "fw/libfw.so": big, "fw/bin/fwrun": big[::-1]}
+    wheel = make_wheel(tmp_path, "fw", files)
+
+    def tar_of(path: Path, defer: bool) -> tuple[bytes, dict]:
+        root = tmp_path / f"{path.parent.name}-{defer}"
+        deferred: dict = {}
+        install_wheels([(locked(path), path)], root, PY, "large", deferred if defer else None)
+        out = io.BytesIO()
+        write_tar(root, out, LayerOptions(epoch=0, sources=deferred))
+        return out.getvalue(), deferred
+
+    copied, _ = tar_of(wheel, False)
+    streamed, deferred = tar_of(wheel, True)
+    assert sorted(deferred) == [f"{SITE}/fw/bin/fwrun", f"{SITE}/fw/libfw.so"]
+    # the tree holds placeholders of the right size, none of the bytes
+    placeholder = tmp_path / f"{wheel.parent.name}-True" / SITE / "fw/libfw.so"
+    assert placeholder.stat().st_size == len(big) and placeholder.read_bytes() == bytes(len(big))
+    assert streamed == copied  # the same tar, byte for byte
+    with tarfile.open(fileobj=io.BytesIO(streamed)) as tar:
+        assert tar.extractfile(f"{SITE}/fw/libfw.so").read() == big
+
+    # a member whose bytes are not what the wheel's RECORD says fails the layer, by name
+    lying = tmp_path / "lying" / wheel.name
+    lying.parent.mkdir()
+    with zipfile.ZipFile(wheel) as src, zipfile.ZipFile(lying, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename.endswith("/RECORD"):
+                data = re.sub(rb"fw/libfw.so,sha256=[^,]+", b"fw/libfw.so,sha256=" + b"A" * 43,
+                              data)
+            dst.writestr(info, data)
+    root, deferred = tmp_path / "lying-root", {}
+    install_wheels([(locked(lying), lying)], root, PY, "large", deferred)  # none read yet
+    with pytest.raises(BuildError, match=r"fw-1\.0-py3-none-any\.whl: fw/libfw\.so does not "
+                                         r"match the wheel's RECORD"):
+        write_tar(root, io.BytesIO(), LayerOptions(epoch=0, sources=deferred))
+
+
 def test_bytecode_is_unchecked_hash_reproducible_and_recorded(tmp_path, wheels):
     interpreter = host_interpreter(PY)
     if interpreter is None:

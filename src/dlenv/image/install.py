@@ -7,11 +7,14 @@ Imported only where a wheel layer is built: installer and isal cost every start 
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
 import os
 import warnings
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -28,6 +31,8 @@ from dlenv.image.wheels import INTERPRETER, scheme
 from dlenv.lock import LockedWheel
 
 INSTALLER_NAME = b"dlenv\n"
+DAMAGED = "the wheel is damaged or not a valid wheel; run 'dlenv lock' again or report it " \
+    "to its maintainers"
 
 
 class _Elsewhere(io.RawIOBase):
@@ -44,12 +49,16 @@ class _LayerDestination(SchemeDictionaryDestination):
     wheel's RECORD, since the other part lists it from there), no scripts, no metadata;
     "rest" writes the others and lists the large ones in RECORD as the wheel does."""
 
-    def __init__(self, python: str, root: Path, part: WheelPart = "") -> None:
+    def __init__(self, python: str, root: Path, part: WheelPart = "",
+                 deferred: dict[str, Callable[[], BinaryIO]] | None = None) -> None:
         super().__init__(scheme(python), interpreter=INTERPRETER, script_kind="posix",
                          destdir=str(root), overwrite_existing=True)
         self.replaced: list[str] = []
         self.part = part
         self.expected: set[str] = set()  # "large": the RECORD hashes of what it writes
+        self.large: dict[str, RecordEntry] = {}  # "large": the members' RECORD lines
+        self.wheel = ""  # the file name of the wheel being installed
+        self.deferred = deferred
         self._root = str(root)
         self._made: set[str] = set()  # directories made (or found) already
 
@@ -80,6 +89,19 @@ class _LayerDestination(SchemeDictionaryDestination):
         if parent not in self._made:
             os.makedirs(parent, exist_ok=True)
             self._made.add(parent)
+        raw = getattr(stream, "raw", None)
+        if self.deferred is not None and self.part == "large" and isinstance(raw, _Inflater):
+            # A placeholder of its size: the layer's tar reads the member from the wheel,
+            # checked there (CRC, size, RECORD hash), so its bytes never pass through this
+            # tree (for CUDA's 4 GB of libraries, a write to memory and a read back).
+            record = self.large[raw.info.filename]
+            with open(target, "wb") as f:
+                f.truncate(raw.info.file_size)
+            if is_executable:
+                os.chmod(target, 0o755)
+            self.deferred[os.path.relpath(target, self._root)] = partial(
+                _member, raw.path, raw.info, record, self.wheel)
+            return RecordEntry(path, record.hash_, record.size)
         with open(target, "wb") as f:
             digest, size = copyfileobj_with_hashing(stream, f, self.hash_algorithm)
         if is_executable:
@@ -93,9 +115,13 @@ class _Inflater(io.RawIOBase):
     """One deflated zip member, inflated by isal (zipfile has no hook for another inflater;
     isal inflates TensorFlow's wheel about 2.4 times faster than zlib), CRC-checked."""
 
-    def __init__(self, path: str, info: zipfile.ZipInfo) -> None:
+    def __init__(self, path: str, info: zipfile.ZipInfo, record: RecordEntry | None = None,
+                 wheel: str = "") -> None:
+        self.path = path
         self.f = open(path, "rb")  # noqa: SIM115 - closed in close()
         self.info = info
+        self.record = record  # the RECORD line its bytes must hash to, checked at the end
+        self.wheel = wheel  # read for a layer's tar: its errors name the wheel
         self._rewind()
 
     def _rewind(self) -> None:
@@ -109,6 +135,7 @@ class _Inflater(io.RawIOBase):
         self.inflate = isal_zlib.decompressobj(-15)
         self.crc = 0
         self.size = 0
+        self.sha = hashlib.sha256() if self.record is not None else None
         self.pending = memoryview(b"")  # inflated, not yet read: a view, so reads never copy
 
     # installer reads a script's first line and seeks back to rewrite its shebang.
@@ -150,17 +177,37 @@ class _Inflater(io.RawIOBase):
         n = len(chunk)
         view[:n] = chunk
         self.crc = isal_zlib.crc32(chunk, self.crc)
+        if self.sha is not None:
+            self.sha.update(chunk)
         self.size += n
         self.pending = self.pending[n:]
         return n
 
     def _check(self) -> None:
+        problem = ""
         if self.size != self.info.file_size or self.crc != self.info.CRC:
-            raise zipfile.BadZipFile(f"{self.info.filename}: bad CRC or size")
+            problem = f"{self.info.filename}: bad CRC or size"
+        elif self.sha is not None and self.record is not None and self.record.hash_ and \
+                self.record.hash_.value != _record_hash(self.sha.digest()):
+            problem = f"{self.info.filename} does not match the wheel's RECORD"
+        if problem and self.wheel:
+            raise BuildError(f"cannot install {self.wheel}: {problem}", fix=DAMAGED)
+        if problem:
+            raise zipfile.BadZipFile(problem)
 
     def close(self) -> None:
         self.f.close()
         super().close()
+
+
+def _member(path: str, info: zipfile.ZipInfo, record: RecordEntry, wheel: str) -> BinaryIO:
+    """A deferred member's bytes, checked against its CRC, size and RECORD line at the end."""
+    return io.BufferedReader(_Inflater(path, info, record, wheel), 1 << 20)
+
+
+def _record_hash(digest: bytes) -> str:
+    """A digest as RECORD writes it (urlsafe base64, unpadded)."""
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
 class _FastZip(zipfile.ZipFile):
@@ -214,9 +261,12 @@ def _is_large(info: zipfile.ZipInfo, record: RecordEntry | None, source: WheelFi
 
 
 def install_wheels(wheels: Sequence[tuple[LockedWheel, Path]], root: Path,
-                   python: str, part: WheelPart = "") -> list[str]:
+                   python: str, part: WheelPart = "",
+                   deferred: dict[str, Callable[[], BinaryIO]] | None = None) -> list[str]:
     """Install ``wheels`` (in name order; ``part`` of a split wheel) below ``root``; return
-    image paths shipped twice."""
+    image paths shipped twice. With ``deferred``, the "large" part's members are written as
+    placeholders of their size, and ``deferred`` gets, by path below ``root``, what opens
+    each one's checked bytes in the wheel (``LayerOptions.sources``)."""
     # installer skips the bytecode some wheels ship in __pycache__ (dlenv compiles its own,
     # for the image's interpreter) and warns on stderr each time: the skip is right, the
     # warning is noise in the user's terminal. A process-wide filter (layers install in
@@ -224,20 +274,19 @@ def install_wheels(wheels: Sequence[tuple[LockedWheel, Path]], root: Path,
     # whoever imported this module may have restored the filters since.
     warnings.filterwarnings("ignore", message=r"Skip installing .*__pycache__",
                             category=RuntimeWarning)
-    destination = _LayerDestination(python, root, part)
+    destination = _LayerDestination(python, root, part, deferred)
     for locked, path in sorted(wheels, key=lambda x: x[0].name):
+        destination.wheel = locked.filename
         try:
             with _FastZip(path, locked.filename) as archive:
                 source = WheelFile(archive)
                 if part:
-                    large = archive.split(part, source)
+                    large = destination.large = archive.split(part, source)
                     destination.expected = {r.hash_.value for r in large.values() if r.hash_}
                 install(source, destination,
                         {} if part == "large" else {"INSTALLER": INSTALLER_NAME})
         except OSError:
             raise  # the disk, not the wheel (a full scratch directory is tried again on disk)
         except Exception as exc:  # installer raises plain exceptions for a broken wheel
-            raise BuildError(f"cannot install {locked.filename}: {exc}",
-                             fix="the wheel is damaged or not a valid wheel; run "
-                                 "'dlenv lock' again or report it to its maintainers") from exc
+            raise BuildError(f"cannot install {locked.filename}: {exc}", fix=DAMAGED) from exc
     return sorted(set(destination.replaced))

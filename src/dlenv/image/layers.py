@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from pathlib import Path
-from typing import assert_never
+from typing import BinaryIO, assert_never
 
 from dlenv.cache import ContentCache, LazyClient, sha256_file
 from dlenv.errors import BuildError
@@ -112,6 +112,7 @@ class LayerBuilder:
             modes: dict[str, int] = {}
             files: tuple[str, ...] = ()
             notes: tuple[str, ...] = ()
+            sources: dict[str, Callable[[], BinaryIO]] = {}  # placeholders' bytes, by path
             ids = (plan.user.uid, plan.user.gid)
             if layer.kind == "debian":
                 notes = self._debian(plan, layer, root)
@@ -122,7 +123,7 @@ class LayerBuilder:
                     inside(root, d).mkdir(parents=True, exist_ok=True)
                     owners[d] = ids
             elif layer.kind == "wheels":
-                notes = self._wheels(plan, layer, root, wheel_paths)
+                notes = self._wheels(plan, layer, root, wheel_paths, sources)
                 files = tuple(sorted(
                     "/" + str(p.relative_to(root)) for p in root.rglob("*")
                     if p.is_file() and "__pycache__" not in p.parts))
@@ -143,7 +144,7 @@ class LayerBuilder:
             else:
                 assert_never(layer.kind)
             options = LayerOptions(epoch=LAYER_EPOCH, compression=compression,
-                                   owners=owners, modes=modes)
+                                   owners=owners, modes=modes, sources=sources)
             self.progress(f"writing layer: {layer.name}", 0, 1)
             with self.store.writer() as f:
                 blob = write_layer(root, f, options, name=layer.name)
@@ -215,12 +216,13 @@ class LayerBuilder:
         return found
 
     def _wheels(self, plan: BuildPlan, layer: LayerPlan, root: Path,
-                wheel_paths: Mapping[str, Future[Path]]) -> tuple[str, ...]:
+                wheel_paths: Mapping[str, Future[Path]],
+                sources: dict[str, Callable[[], BinaryIO]]) -> tuple[str, ...]:
         from dlenv.image.install import install_wheels  # installer: only when installing
 
         paths = [(w, wheel_paths[w.sha256].result()) for w in layer.wheels]
         self.progress(f"installing {layer.name}", 0, 1)
-        install_wheels(paths, root, plan.python, layer.part)
+        install_wheels(paths, root, plan.python, layer.part, sources)
         self.progress(f"installing {layer.name}", 1, 1)
         if not plan.bytecode:
             return ()

@@ -11,7 +11,7 @@ import io
 import os
 import stat
 import tarfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -30,6 +30,9 @@ class LayerOptions:
     level: int = LEVEL
     owners: Mapping[str, tuple[int, int]] = field(default_factory=dict)  # path -> uid, gid
     modes: Mapping[str, int] = field(default_factory=dict)  # path -> mode (e.g. tmp 0o1777)
+    # path -> where its bytes come from, for a file the tree holds only as a placeholder of
+    # its size (a split wheel's large member, read from the wheel as the tar is written)
+    sources: Mapping[str, Callable[[], IO[bytes]]] = field(default_factory=dict)
 
 
 class _Hasher(io.RawIOBase):
@@ -155,8 +158,11 @@ def write_tar(root: Path, out: IO[bytes], options: LayerOptions) -> None:
                     continue
                 seen_inodes[key] = rel
                 info.size = st.st_size
-                with full.open("rb") as f:
+                source = options.sources.get(rel)
+                with source() if source else full.open("rb") as f:
                     tar.addfile(info, f)
+                    if source and f.read(1):  # the end, where a source checks what it gave
+                        raise ValueError(f"{rel}: longer than its {st.st_size} bytes")
             # sockets, fifos and devices have no place in an image layer
 
 
