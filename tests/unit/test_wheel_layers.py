@@ -129,6 +129,20 @@ def test_a_wheels_own_scripts_get_the_image_python(tmp_path):
     assert script == b"#!/usr/bin/python3\n" + body.split(b"\n", 1)[1]
 
 
+def _lying_about_libfw(wheel: Path, directory: Path) -> Path:
+    """A copy of ``wheel`` in ``directory`` whose RECORD gives fw/libfw.so another hash."""
+    lying = directory / wheel.name
+    directory.mkdir()
+    with zipfile.ZipFile(wheel) as src, zipfile.ZipFile(lying, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename.endswith("/RECORD"):
+                data = re.sub(rb"fw/libfw.so,sha256=[^,]+", b"fw/libfw.so,sha256=" + b"A" * 43,
+                              data)
+            dst.writestr(info, data)
+    return lying
+
+
 def test_a_split_wheel_installs_its_large_files_and_the_rest_as_one_install_does(tmp_path):
     big = bytes(range(256)) * (LARGE_FILE // 256)
     wheel = make_wheel(tmp_path, "fw", {"fw/__init__.py": b"x = 1\n", "fw/libfw.so": big,
@@ -147,15 +161,7 @@ def test_a_split_wheel_installs_its_large_files_and_the_rest_as_one_install_does
     assert "usr/local/bin/fw-tool" in rest
 
     # the rest's RECORD lists the large file from the wheel's RECORD: it must tell the truth
-    lying = tmp_path / "lying" / wheel.name
-    lying.parent.mkdir()
-    with zipfile.ZipFile(wheel) as src, zipfile.ZipFile(lying, "w") as dst:
-        for info in src.infolist():
-            data = src.read(info)
-            if info.filename.endswith("/RECORD"):
-                data = re.sub(rb"fw/libfw.so,sha256=[^,]+", b"fw/libfw.so,sha256=" + b"A" * 43,
-                              data)
-            dst.writestr(info, data)
+    lying = _lying_about_libfw(wheel, tmp_path / "lying")
     with pytest.raises(BuildError, match=r"fw/libfw\.so does not match the wheel's RECORD"):
         installed("large", lying)
 
@@ -187,15 +193,7 @@ def test_a_split_wheels_large_files_go_from_the_wheel_into_the_tar_checked_on_th
         assert tar.extractfile(f"{SITE}/fw/libfw.so").read() == big
 
     # a member whose bytes are not what the wheel's RECORD says fails the layer, by name
-    lying = tmp_path / "lying" / wheel.name
-    lying.parent.mkdir()
-    with zipfile.ZipFile(wheel) as src, zipfile.ZipFile(lying, "w") as dst:
-        for info in src.infolist():
-            data = src.read(info)
-            if info.filename.endswith("/RECORD"):
-                data = re.sub(rb"fw/libfw.so,sha256=[^,]+", b"fw/libfw.so,sha256=" + b"A" * 43,
-                              data)
-            dst.writestr(info, data)
+    lying = _lying_about_libfw(wheel, tmp_path / "lying")
     root, deferred = tmp_path / "lying-root", {}
     install_wheels([(locked(lying), lying)], root, PY, "large", deferred)  # none read yet
     with pytest.raises(BuildError, match=r"fw-1\.0-py3-none-any\.whl: fw/libfw\.so does not "
