@@ -11,6 +11,16 @@ EXAMPLES = ROOT / "examples"
 DOCKER = "/usr/bin/docker" if Path("/usr/bin/docker").exists() else "docker"
 
 
+def pytest_report_header(config) -> str:
+    """Free disk where the tests write, in the header: when a run fails everywhere at once, a
+    full disk is the first thing to rule out."""
+    import shutil
+    import tempfile
+
+    where = tempfile.gettempdir()
+    return f"free disk at {where}: {shutil.disk_usage(where).free / 2**30:.1f} GiB"
+
+
 @pytest.fixture
 def write_spec(tmp_path: Path):
     """Write a dlenv.toml into a fresh directory and return that directory."""
