@@ -156,7 +156,8 @@ def test_the_tf_29_gpu_image_opens_every_cuda_library_without_a_cuda_base(tmp_pa
     r = run_dlenv("build", str(project), "--cache-dir", str(cache), "--load", "--json",
                   timeout=1800)
     assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout)["layers"][-1]["name"] == "CUDA library links"
+    built = json.loads(r.stdout)
+    assert built["layers"][-1]["name"] == "CUDA library links"
     script = ("import ctypes, os, tensorflow as tf\n"
               f"for name in {TF29_SONAMES!r}:\n"
               "    ctypes.CDLL(name)\n"
@@ -167,7 +168,8 @@ def test_the_tf_29_gpu_image_opens_every_cuda_library_without_a_cuda_base(tmp_pa
                               "tf-29-lts-gpu:latest", "python3", "-c", script],
                              capture_output=True, text=True, check=False)
     finally:
-        subprocess.run(["docker", "rmi", "-f", "tf-29-lts-gpu:latest"], capture_output=True,
+        # by id: every tag the load gave it goes, and its 5 GB with them
+        subprocess.run(["docker", "rmi", "-f", built["image_id"]], capture_output=True,
                        check=False)
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.split() == ["2.9.0", "True", "True"]
