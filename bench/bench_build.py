@@ -202,7 +202,9 @@ class Registry:
 
 def lower_bound(cache: Path, lock_wheels: list[dict[str, object]], store: Path,
                 layers: list[dict[str, object]]) -> dict[str, float]:
-    """Reading every wheel once plus compressing every layer's bytes at isal's speed here."""
+    """Reading every wheel once plus compressing every layer's bytes at isal's speed here;
+    and the bytes the layers take compressed as `build --compression zstd` writes them (what
+    a registry would store, for engines that read zstd), from the same pass over them."""
     from isal import igzip_threaded
 
     start = time.monotonic()
@@ -212,14 +214,16 @@ def lower_bound(cache: Path, lock_wheels: list[dict[str, object]], store: Path,
             while chunk := f.read(1 << 20):
                 read += len(chunk)
     read_s = time.monotonic() - start
-    raw = 0
+    from dlenv.oci.layer import LayerOptions, compress_layer, compress_threads
+
+    raw = zstd = 0
     for layer in layers:
         digest = str(layer["digest"]).split(":")[1]
-        with gzip.open(store / "blobs/sha256" / digest) as f:
-            while chunk := f.read(1 << 20):
-                raw += len(chunk)
+        with gzip.open(store / "blobs/sha256" / digest) as f, open(os.devnull, "wb") as sink:
+            blob = compress_layer(f, sink, "zstd")
+        raw += blob.diff_size
+        zstd += blob.descriptor.size
     # the compressor's speed on real data: the largest layer's content, as dlenv compresses it
-    from dlenv.oci.layer import LayerOptions, compress_threads
 
     largest = max(layers, key=lambda x: int(str(x["size"])))
     with gzip.open(store / "blobs/sha256" / str(largest["digest"]).split(":")[1]) as f:
@@ -231,21 +235,7 @@ def lower_bound(cache: Path, lock_wheels: list[dict[str, object]], store: Path,
         z.write(sample)
     speed = len(sample) / (time.monotonic() - start)
     return {"wheel_bytes": read, "read_s": read_s, "layer_bytes": raw,
-            "compress_mb_s": speed / 1e6, "bound_s": read_s + raw / speed}
-
-
-def zstd_bytes(store: Path, layers: list[dict[str, object]]) -> int:
-    """The bytes the image's layers take compressed as `build --compression zstd` writes
-    them: what a registry would store of it, for engines that read zstd."""
-    from dlenv.oci.layer import compress_layer
-
-    total = 0
-    for layer in layers:
-        digest = str(layer["digest"]).split(":")[1]
-        with gzip.open(store / "blobs/sha256" / digest) as tar, \
-                open(os.devnull, "wb") as sink:
-            total += compress_layer(tar, sink, "zstd").descriptor.size
-    return total
+            "compress_mb_s": speed / 1e6, "bound_s": read_s + raw / speed, "zstd_bytes": zstd}
 
 
 def stored_image(store_dir: Path, tag: str) -> dict[str, Any]:
@@ -391,7 +381,6 @@ def main() -> int:
                     same_digest=str(packed["digest"] == json.loads(out2)["digest"]))
         wheels = tomllib.loads(lock_text).get("wheels", [])
         bound = lower_bound(cache, wheels, cache / "store", packed["layers"])
-        rows["dlenv_zstd_bytes"] = zstd_bytes(cache / "store", packed["layers"])
 
         context = work / "context"
         context.mkdir()
@@ -544,8 +533,8 @@ def report(rows: dict[str, float | str | int], as_json: bool) -> None:
          digits=2)
     line("registry size of the image, MB", f("dlenv_push_bytes") / 1e6,
          f("docker_push_bytes") / 1e6, digits=0)
-    print(f"{'  with --compression zstd, MB':40}{f('dlenv_zstd_bytes') / 1e6:9.0f}{'':9}"
-          f"{f('docker_push_bytes') / f('dlenv_zstd_bytes'):7.1f}x   (for engines that read "
+    print(f"{'  with --compression zstd, MB':40}{f('bound_zstd_bytes') / 1e6:9.0f}{'':9}"
+          f"{f('docker_push_bytes') / f('bound_zstd_bytes'):7.1f}x   (for engines that read "
           f"zstd)")
     line("sibling environment: new bytes pushed, MB", f("dlenv_sibling_bytes") / 1e6,
          f("docker_sibling_bytes") / 1e6, digits=0)
